@@ -1,0 +1,5 @@
+import sys
+
+from specrs.cli import main
+
+sys.exit(main())

@@ -1,0 +1,13 @@
+"""Type stubs for the Rust extension ``specrs._specrs``."""
+
+from __future__ import annotations
+
+__version__: str
+
+class SpecrsError(ValueError):
+    """Invalid input to a specrs function; the message names the argument."""
+
+class SizeLimitError(SpecrsError):
+    """The problem is above the size limit of the exact method requested."""
+
+def _resolve_seed(rng: object = None) -> int: ...

@@ -1,0 +1,23 @@
+//! `specrs._specrs`: thin PyO3 bindings over `specrs-core`.
+//!
+//! Each submodule wraps one area of the core and registers its functions here. Bindings only
+//! convert arguments (borrowing numpy buffers), release the GIL around core work and map
+//! `specrs_core::Error` to `SpecrsError` (a `ValueError` subclass).
+
+use pyo3::prelude::*;
+
+mod arrays;
+mod error;
+mod rng;
+
+pub use error::{PyError, SpecrsResult};
+
+#[pymodule]
+fn _specrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    let py = m.py();
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("SpecrsError", py.get_type::<error::SpecrsError>())?;
+    m.add("SizeLimitError", py.get_type::<error::SizeLimitError>())?;
+    m.add_function(wrap_pyfunction!(rng::_resolve_seed, m)?)?;
+    Ok(())
+}

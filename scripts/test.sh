@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# Sets up .venv and runs every test: the Rust core's cargo tests, then pytest (bindings, Python
+# package, torch side). Fails if any test fails.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh torch,test
+cargo test --release -p specrs-core
+.venv/bin/python -m pytest -q "$@"
