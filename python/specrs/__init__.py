@@ -18,7 +18,19 @@ from __future__ import annotations
 
 from specrs._specrs import SizeLimitError, SpecrsError, __version__
 
-__all__ = ["SpecrsError", "SizeLimitError", "__version__"]
+# -- optimal bounds ---------------------------------------------------------------------------
+from specrs.bounds import *  # noqa: E402,F401,F403
+from specrs.bounds import __all__ as _bounds_all  # noqa: E402
+
+# -- draft samplers and verifiers -------------------------------------------------------------
+from specrs.verification import *  # noqa: E402,F401,F403
+from specrs.verification import __all__ as _verification_all  # noqa: E402
+
+# -- draft trees ------------------------------------------------------------------------------
+from specrs.trees import *  # noqa: E402,F401,F403
+from specrs.trees import __all__ as _trees_all  # noqa: E402
+
+__all__ = ["SpecrsError", "SizeLimitError", "__version__", *_bounds_all, *_verification_all, *_trees_all]
 
 # Torch-side names are imported lazily so that the core needs numpy only.
 _LAZY = {

@@ -11,3 +11,15 @@ class SizeLimitError(SpecrsError):
     """The problem is above the size limit of the exact method requested."""
 
 def _resolve_seed(rng: object = None) -> int: ...
+
+# ---- bounds (specrs_core::bounds) -----------------------------------------------------------
+
+
+# ---- explicit draft laws: max-flow (specrs_core::flow) --------------------------------------
+
+
+# ---- draft samplers and verifiers (specrs_core::sample, verify, exact) ----------------------
+
+
+# ---- draft trees (specrs_core::tree) --------------------------------------------------------
+

@@ -13,6 +13,14 @@ pub mod real;
 pub mod rng;
 pub mod validate;
 
+// Areas (one module each; see the README's layout table).
+pub mod bounds; // optimal acceptance α* per draft scheme, verifier acceptance rates
+pub mod exact; // exact output law of a verifier by enumeration
+pub mod flow; // explicit joint draft law: max-flow, min cut, optimal transport plan
+pub mod sample; // draft samplers
+pub mod tree; // draft trees: arena, builders, flattening, tree verification
+pub mod verify; // lossless verifiers at one node
+
 pub use error::{Error, Result};
 pub use real::Real;
 pub use rng::Rng;

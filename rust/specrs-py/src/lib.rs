@@ -7,8 +7,12 @@
 use pyo3::prelude::*;
 
 mod arrays;
+mod bounds;
 mod error;
+mod flow;
 mod rng;
+mod tree;
+mod verify;
 
 pub use error::{PyError, SpecrsResult};
 
@@ -19,5 +23,9 @@ fn _specrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SpecrsError", py.get_type::<error::SpecrsError>())?;
     m.add("SizeLimitError", py.get_type::<error::SizeLimitError>())?;
     m.add_function(wrap_pyfunction!(rng::_resolve_seed, m)?)?;
+    bounds::register(m)?;
+    flow::register(m)?;
+    verify::register(m)?;
+    tree::register(m)?;
     Ok(())
 }

@@ -37,9 +37,11 @@ pub fn seed_from(py: Python<'_>, rng: Option<&Bound<'_, PyAny>>) -> SpecrsResult
         return Ok(raw.extract::<u64>()?);
     }
     if obj.hasattr("randint")? && obj.hasattr("get_state")? {
-        // Legacy numpy.random.RandomState.
-        let hi = obj.call_method1("randint", (0u32, u32::MAX as u64 + 1, py.import("numpy")?.getattr("uint64")?))?;
-        let lo = obj.call_method1("randint", (0u32, u32::MAX as u64 + 1, py.import("numpy")?.getattr("uint64")?))?;
+        // Legacy numpy.random.RandomState: two 32-bit draws.
+        let kwargs = pyo3::types::PyDict::new(py);
+        kwargs.set_item("dtype", py.import("numpy")?.getattr("uint64")?)?;
+        let hi = obj.call_method("randint", (0u64, 1u64 << 32), Some(&kwargs))?;
+        let lo = obj.call_method("randint", (0u64, 1u64 << 32), Some(&kwargs))?;
         return Ok((hi.extract::<u64>()? << 32) | lo.extract::<u64>()?);
     }
     Err(PyError::invalid(

@@ -1,0 +1,5 @@
+"""Draft samplers and lossless verifiers."""
+
+from __future__ import annotations
+
+__all__: list[str] = []

@@ -1,0 +1,1 @@
+//! (area module; filled in by its issue)
