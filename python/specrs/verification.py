@@ -2,6 +2,7 @@
 
 * :func:`draft` / :func:`draft_explicit` — the n drafts of a position, in draw order.
 * :func:`verify` — one lossless verification step (single position or batched over positions).
+* :class:`OptimalVerifier` — the optimal verifier of an explicit draft law (plan solved once).
 * :func:`output_distribution` — the exact law of the emitted token and the acceptance
   probability, by enumerating the draft tuples (small vocabularies): the ground truth the tests
   use, and a tool to check your own verifier (see :mod:`specrs.testing`).
@@ -14,12 +15,13 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from specrs._specrs import _output_distribution, draft, draft_explicit, stream_seed, verify
+from specrs._specrs import OptimalVerifier, _output_distribution, draft, draft_explicit, stream_seed, verify
 
 __all__ = [
     "draft",
     "draft_explicit",
     "verify",
+    "OptimalVerifier",
     "output_distribution",
     "OutputLaw",
     "stream_seed",

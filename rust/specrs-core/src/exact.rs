@@ -134,7 +134,7 @@ pub fn output_distribution<T: Real>(
     let law = scheme_law(q, n, scheme)?;
     check_work(&law, p.len())?;
     if verifier == Verifier::Optimal {
-        return crate::verify::optimal::output_distribution(p, &law);
+        return crate::verify::optimal_output_distribution(p, &law);
     }
     let mut out = ExactLaw { probs: vec![0.0; p.len()], acceptance: 0.0 };
     for r in 0..law.len() {

@@ -3,7 +3,7 @@
 
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use specrs_core::verify::{token_ids as core_ids, Outcome};
+use specrs_core::verify::{token_ids as core_ids, OptimalVerifier as CoreOptimal, Outcome};
 use specrs_core::verify as core_verify;
 use specrs_core::{exact, sample, Rng, Scheme, Verifier};
 
@@ -110,7 +110,8 @@ fn outcome_py(py: Python<'_>, o: Outcome) -> SpecrsResult<Bound<'_, PyAny>> {
 /// Verifiers and the schemes they are exact for: "sd" (one draft), "rrs" (iid; SpecInfer),
 /// "rrs_wor" (wor; RSD), "kseq" (iid; SpecTr), "greedy" (greedy; Hu et al. 2025), "spechub"
 /// (spechub; Sun et al. 2024), "match" (any: sample p, accept if it is a draft — the deterministic
-/// top-k case). Use `OptimalVerifier` for "optimal". `scheme` defaults to the verifier's own and is
+/// top-k case), "optimal" (any named scheme: builds the scheme's explicit law and its optimal plan
+/// on every call, small V only — build an `OptimalVerifier` once instead). `scheme` defaults to the verifier's own and is
 /// checked against it. 2-D p, q (positions × V) and drafts (positions × n) verify every row in
 /// parallel with the GIL released and return `(tokens, accepted)` int64 arrays (−1 = None); row r
 /// uses the stream `stream_seed(seed, r)`, so it equals `verify(p[r], q[r], drafts[r],
@@ -128,13 +129,6 @@ fn verify<'py>(
 ) -> SpecrsResult<Bound<'py, PyAny>> {
     let verifier = Verifier::parse("verifier", verifier)?;
     let scheme = parse_scheme(scheme)?;
-    if verifier == Verifier::Optimal {
-        core_verify::resolve_scheme(verifier, scheme)?;
-        return Err(PyError::invalid(
-            "verifier",
-            "use specrs.OptimalVerifier(p, q, n, scheme=...) (or an explicit law) for the optimal verifier: it precomputes the optimal plan once",
-        ));
-    }
     let (pa, qa) = prob_pair(py, p, q)?;
     let (ps, qs_) = (pa.shape(), qa.shape());
     expect_ndim("p", &ps, &[1, 2])?;
@@ -201,7 +195,148 @@ fn stream_seed(seed: u64, row: u64) -> u64 {
     Rng::stream_seed(seed, row)
 }
 
+/// OptimalVerifier(p, drafts, probs)
+/// --
+///
+/// The optimal lossless verifier for an explicit joint draft law (Hu et al., ICLR 2025, eq. 7):
+/// `drafts` is a (rows, n) table of draft tuples with row probabilities `probs`. The b-matching
+/// max-flow is solved once (`specrs_core::flow`); `verify` then draws the output token from the
+/// optimal transport plan π(· | drafts), so its acceptance is α* of the law and its output law is
+/// exactly p. Tuples are matched as multisets (draft order does not matter to the plan).
+/// Use `OptimalVerifier.from_scheme(p, q, n, scheme=...)` for a named scheme (small V).
+#[pyclass(name = "OptimalVerifier", module = "specrs", frozen)]
+pub struct PyOptimalVerifier {
+    inner: CoreOptimal,
+    probs: Vec<f64>,
+}
+
+#[pymethods]
+impl PyOptimalVerifier {
+    #[new]
+    #[pyo3(signature = (p, drafts, probs))]
+    fn new(py: Python<'_>, p: &Bound<'_, PyAny>, drafts: &Bound<'_, PyAny>, probs: &Bound<'_, PyAny>) -> SpecrsResult<Self> {
+        let pa = crate::arrays::probs(py, p, "p")?;
+        expect_ndim("p", &pa.shape(), &[1])?;
+        let table = token_ids(py, drafts, "drafts")?;
+        let shape = table.shape().to_vec();
+        expect_ndim("drafts", &shape, &[2])?;
+        let pr = crate::arrays::probs(py, probs, "probs")?;
+        expect_ndim("probs", &pr.shape(), &[1])?;
+        let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
+        let t = slice(&table, "drafts")?;
+        let n = shape[1];
+        let inner = with_probs!(pa, "p", |ps| py.detach(|| CoreOptimal::from_table(ps, t, n, &pf))?);
+        let total: f64 = pf.iter().sum();
+        Ok(PyOptimalVerifier { inner, probs: pf.iter().map(|x| x / total).collect() })
+    }
+
+    /// from_scheme(p, q, n, *, scheme)
+    /// --
+    ///
+    /// The optimal verifier for n drafts from q by `scheme` (its explicit law by enumeration).
+    #[staticmethod]
+    #[pyo3(signature = (p, q, n, *, scheme))]
+    fn from_scheme(py: Python<'_>, p: &Bound<'_, PyAny>, q: &Bound<'_, PyAny>, n: i64, scheme: &str) -> SpecrsResult<Self> {
+        let scheme = Scheme::parse("scheme", scheme)?;
+        if n < 1 {
+            return Err(PyError::invalid("n", format!("is {n}; must be at least 1")));
+        }
+        let (pa, qa) = prob_pair(py, p, q)?;
+        expect_ndim("p", &pa.shape(), &[1])?;
+        expect_ndim("q", &qa.shape(), &[1])?;
+        with_pair!(pa, qa, |pv, qv| {
+            let law = py.detach(|| specrs_core::scheme_law(qv, n as usize, scheme))?;
+            let inner = py.detach(|| CoreOptimal::from_law(pv, &law))?;
+            Ok(PyOptimalVerifier { inner, probs: law.probs })
+        })
+    }
+
+    /// α* of the draft law: the probability that the emitted token is a draft.
+    #[getter]
+    fn acceptance(&self) -> f64 {
+        self.inner.acceptance()
+    }
+
+    /// Number of drafts per tuple.
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n()
+    }
+
+    /// Vocabulary size.
+    #[getter]
+    fn vocab(&self) -> usize {
+        self.inner.vocab()
+    }
+
+    /// The law's draft tuples (rows, n) and their probabilities (rows,).
+    #[getter]
+    fn law<'py>(&self, py: Python<'py>) -> SpecrsResult<(Bound<'py, PyAny>, Bound<'py, PyArray1<f64>>)> {
+        let plan = self.inner.plan();
+        let rows = plan.rows();
+        let t: Vec<usize> = (0..rows).flat_map(|r| plan.row(r).to_vec()).collect();
+        Ok((ids_2d(py, t, rows, plan.n())?, PyArray1::from_slice(py, &self.probs)))
+    }
+
+    /// draft(*, rng=None)
+    /// --
+    ///
+    /// One draft tuple drawn from the law (int64, n).
+    #[pyo3(signature = (*, rng=None))]
+    fn draft<'py>(&self, py: Python<'py>, rng: Option<&Bound<'py, PyAny>>) -> SpecrsResult<Bound<'py, PyArray1<i64>>> {
+        let seed = seed_from(py, rng)?;
+        let r = sample::draft_explicit_row(&self.probs, &mut Rng::new(seed))?;
+        let v: Vec<i64> = self.inner.plan().row(r).iter().map(|&x| x as i64).collect();
+        Ok(PyArray1::from_vec(py, v))
+    }
+
+    /// verify(drafts, *, rng=None)
+    /// --
+    ///
+    /// `(token, accepted)` drawn from the optimal plan given the drafts (1-D, n ids). A 2-D
+    /// (rows, n) table verifies every row in parallel (row r with `stream_seed(seed, r)`) and
+    /// returns `(tokens, accepted)` int64 arrays (−1 = None).
+    #[pyo3(signature = (drafts, *, rng=None))]
+    fn verify<'py>(&self, py: Python<'py>, drafts: &Bound<'py, PyAny>, rng: Option<&Bound<'py, PyAny>>) -> SpecrsResult<Bound<'py, PyAny>> {
+        let d = token_ids(py, drafts, "drafts")?;
+        let ds = d.shape().to_vec();
+        expect_ndim("drafts", &ds, &[1, 2])?;
+        let ids = core_ids("drafts", slice(&d, "drafts")?, self.inner.vocab())?;
+        let seed = seed_from(py, rng)?;
+        if ds.len() == 1 {
+            let o = self.inner.verify(&ids, &mut Rng::new(seed))?;
+            outcome_py(py, o)
+        } else {
+            let out = py.detach(|| self.inner.verify_batch(&ids, seed))?;
+            let tokens: Vec<i64> = out.iter().map(|o| o.token as i64).collect();
+            let acc: Vec<i64> = out.iter().map(|o| o.accepted.map_or(-1, |k| k as i64)).collect();
+            Ok((PyArray1::from_vec(py, tokens), PyArray1::from_vec(py, acc)).into_pyobject(py)?.into_any())
+        }
+    }
+
+    /// output_distribution()
+    /// --
+    ///
+    /// The exact output law Σ_ī P(ī) π(· | ī) and acceptance, as `OutputLaw(probs, acceptance)`.
+    fn output_distribution<'py>(&self, py: Python<'py>) -> SpecrsResult<Bound<'py, PyAny>> {
+        let law = self.inner.output_distribution(&self.probs);
+        let cls = py.import("specrs.verification")?.getattr("OutputLaw")?;
+        Ok(cls.call1((PyArray1::from_vec(py, law.probs), law.acceptance))?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "OptimalVerifier(vocab={}, n={}, rows={}, acceptance={:.6})",
+            self.inner.vocab(),
+            self.inner.n(),
+            self.inner.plan().rows(),
+            self.inner.acceptance()
+        )
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyOptimalVerifier>()?;
     m.add_function(wrap_pyfunction!(draft, m)?)?;
     m.add_function(wrap_pyfunction!(draft_explicit, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;

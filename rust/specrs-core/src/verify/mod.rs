@@ -25,12 +25,14 @@ mod check;
 mod greedy;
 pub(crate) mod kernel;
 mod kseq;
-pub(crate) mod optimal;
+mod optimal;
 mod rrs;
 pub(crate) mod source;
 mod spechub;
 
 pub use check::token_ids;
+pub use optimal::OptimalVerifier;
+pub(crate) use optimal::output_distribution as optimal_output_distribution;
 pub(crate) use check::Sums;
 
 use rayon::prelude::*;
@@ -167,7 +169,7 @@ fn prepare<'a, T: Real>(
 }
 
 /// Runs a validated verifier with randomness from `src`. `Optimal` is not handled here (it needs
-/// a plan; see `optimal.rs`).
+/// a plan, built by [`OptimalVerifier`]; `verify_scheme` builds one per call).
 pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: usize, src: &mut S) -> Result<Outcome> {
     Ok(match verifier {
         Verifier::Sd | Verifier::Rrs => rrs::rrs(cx, false, src),
@@ -182,7 +184,7 @@ pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: 
         Verifier::Optimal => {
             return Err(Error::invalid(
                 "verifier",
-                "the optimal verifier needs the draft law: use verify_scheme with a scheme, or OptimalVerifier",
+                "the optimal verifier needs the draft law: name a scheme, or use OptimalVerifier",
             ))
         }
     })
@@ -206,6 +208,13 @@ pub fn verify_scheme<T: Real>(
     rng: &mut Rng,
 ) -> Result<Outcome> {
     let (cx, hub) = prepare(verifier, scheme, p, q, drafts)?;
+    if verifier == Verifier::Optimal {
+        // The scheme was resolved (required) by `prepare`. Builds the explicit law and its plan on
+        // every call: for a fixed (p, q) build an OptimalVerifier once instead.
+        let scheme = resolve_scheme(verifier, scheme)?.unwrap_or(Scheme::Iid);
+        let ov = OptimalVerifier::from_scheme(p, q, drafts.len(), scheme)?;
+        return ov.verify(drafts, rng);
+    }
     run(verifier, &cx, hub, rng)
 }
 

@@ -39,7 +39,12 @@ fn random_dist(rng: &mut Rng, v: usize) -> Vec<f64> {
     w.iter().map(|x| x / s).collect()
 }
 
-pub(crate) const PAIRS: [(Verifier, Scheme); 11] = [
+pub(crate) const PAIRS: [(Verifier, Scheme); 16] = [
+    (Verifier::Optimal, Scheme::Iid),
+    (Verifier::Optimal, Scheme::Wor),
+    (Verifier::Optimal, Scheme::Cp),
+    (Verifier::Optimal, Scheme::Greedy),
+    (Verifier::Optimal, Scheme::SpecHub),
     (Verifier::Sd, Scheme::Iid),
     (Verifier::Rrs, Scheme::Iid),
     (Verifier::RrsWor, Scheme::Wor),
@@ -75,7 +80,7 @@ fn exact_output_law_is_p_and_acceptance_is_at_most_optimal() {
                 assert!(err < 1e-12, "{verifier:?}/{scheme:?} n={n} p={p:?} q={q:?}: error {err}");
                 let a_star = alpha_star(&p, &scheme_law(&q, n, scheme).unwrap());
                 assert!(out.acceptance <= a_star + 1e-12, "{verifier:?} above α*: {} > {a_star}", out.acceptance);
-                let optimal = matches!(verifier, Verifier::Greedy | Verifier::SpecHub)
+                let optimal = matches!(verifier, Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal)
                     || (n == 1 && verifier != Verifier::Match);
                 if optimal {
                     assert!((out.acceptance - a_star).abs() < 1e-12, "{verifier:?} n={n}: {} vs α* {a_star}", out.acceptance);
