@@ -16,7 +16,7 @@
 use crate::law::{check_scheme_args, scheme_law, Law};
 use crate::names::{Scheme, Verifier};
 use crate::verify::source::Source;
-use crate::verify::{kernel, resolve_scheme, verify_with};
+use crate::verify::{resolve_scheme, verify_with};
 use crate::{validate, Error, Real, Result};
 
 /// Largest (number of draft tuples) × V × (n + 2) that [`output_distribution`] will enumerate.
@@ -54,15 +54,16 @@ impl Source for Tracer<'_> {
         }
     }
 
-    fn pick<F: Fn(usize) -> f64>(&mut self, len: usize, total: f64, w: F) -> usize {
+    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, adj: &[(usize, f64)], w: F) -> usize {
         if self.force.is_none() {
             let scale = self.prob / total;
-            for (x, o) in self.out.iter_mut().enumerate().take(len) {
-                *o += scale * w(x);
+            let wt = |x: usize| w(p[x].to_f64(), q[x].to_f64()) + adj.iter().filter(|a| a.0 == x).map(|a| a.1).sum::<f64>();
+            for (x, o) in self.out.iter_mut().enumerate().take(p.len()) {
+                *o += scale * wt(x);
             }
             for (k, &d) in self.drafts.iter().enumerate() {
                 if !self.drafts[..k].contains(&d) {
-                    self.acceptance += scale * w(d);
+                    self.acceptance += scale * wt(d);
                 }
             }
         } else {
@@ -157,7 +158,3 @@ pub(crate) fn check_work(law: &Law, v: usize) -> Result<()> {
     Ok(())
 }
 
-/// Σ_x |a(x) − b(x)|: total variation ×2, used by tests.
-pub fn l1<T: Real>(a: &[f64], b: &[T]) -> f64 {
-    kernel::sum_by(a.len(), |i| (a[i] - b[i].to_f64()).abs())
-}

@@ -23,7 +23,7 @@ use rayon::prelude::*;
 
 use crate::law::check_scheme_args;
 use crate::names::Scheme;
-use crate::verify::kernel::{pick_by, pick_by_excluding};
+use crate::verify::kernel::{pick2, pick_by};
 use crate::{validate, Error, Real, Result, Rng};
 
 /// n draft token ids from q for `scheme`, in draw order (ascending for `cp`).
@@ -65,8 +65,9 @@ pub fn draft<T: Real>(q: &[T], n: usize, scheme: Scheme, rng: &mut Rng) -> Resul
 /// One draw from q with the ids in `excluded` removed; `total` = Σq minus their mass.
 fn pick<T: Real>(q: &[T], total: f64, rng: &mut Rng, excluded: &[usize]) -> usize {
     let u = rng.uniform();
+    let adj: Vec<(usize, f64)> = excluded.iter().map(|&e| (e, -q[e].to_f64())).collect();
     // check_scheme_args guarantees enough positive mass outside `excluded`.
-    pick_by_excluding(q.len(), total, u, excluded, |i| q[i].to_f64()).unwrap_or(0)
+    pick2(q, q, total, u, &adj, |x, _| x).unwrap_or(0)
 }
 
 /// The k largest entries of q, largest first, lowest id on ties (same as `law::top_tokens`), by

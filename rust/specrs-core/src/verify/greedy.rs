@@ -11,7 +11,7 @@ use super::{kernel, ratio, Ctx, Outcome};
 use crate::Real;
 
 pub(crate) fn greedy<T: Real, S: Source>(cx: &Ctx<'_, T>, src: &mut S) -> Outcome {
-    let (p, q, v) = (cx.p, cx.q, cx.p.len());
+    let (p, q) = (cx.p, cx.q);
     let n = cx.drafts.len();
     let (top, x) = (&cx.drafts[..n - 1], cx.drafts[n - 1]);
     let (ps, qs) = (cx.sums.p, cx.sums.q);
@@ -20,20 +20,11 @@ pub(crate) fn greedy<T: Real, S: Source>(cx: &Ctx<'_, T>, src: &mut S) -> Outcom
     if src.coin(ratio(p[x].to_f64() * s, ps * q[x].to_f64())) {
         return Outcome { token: x, accepted: Some(n - 1) };
     }
-    // Residual in units of p: (p − (Σp/s)·q)₊ off T, p on T.
+    // Residual in units of p: (p − (Σp/s)·q)₊ off T; on T it is p, applied as adjustments so
+    // that the pass itself stays branch-free.
     let cg = ps / s;
-    let off = |i: usize| (p[i].to_f64() - cg * q[i].to_f64()).max(0.0);
-    let mut total = kernel::sum_by(v, off);
-    for &t in top {
-        total += p[t].to_f64() - off(t);
-    }
-    // Only tokens with q ≥ min_T q can be in T: the membership test is almost never reached.
-    let t_min = top.iter().map(|&t| q[t].to_f64()).fold(f64::INFINITY, f64::min);
-    cx.residual(src, total, |i| {
-        if q[i].to_f64() >= t_min && top.contains(&i) {
-            p[i].to_f64()
-        } else {
-            off(i)
-        }
-    })
+    let off = |x: f64, y: f64| (x - cg * y).max(0.0);
+    let adj: Vec<(usize, f64)> = top.iter().map(|&t| (t, p[t].to_f64() - off(p[t].to_f64(), q[t].to_f64()))).collect();
+    let total = kernel::sum2(p, q, off) + adj.iter().map(|a| a.1).sum::<f64>();
+    cx.residual(src, total, &adj, off)
 }

@@ -1,62 +1,116 @@
-//! The two O(V) passes every verifier is built from: a weighted sum and a weighted pick, both over
-//! weights given lazily as a closure of the token id (e.g. `(p[i] − c·q[i])₊`), so that no
+//! The O(V) passes every verifier and sampler is built from: weighted sums and a weighted pick,
+//! over weights given lazily as a closure of the token id (e.g. `(p[i] − c·q[i])₊`), so that no
 //! residual vector is ever materialised.
 //!
-//! Both use a fixed summation order (eight interleaved f64 lanes per block, then the block sums in
-//! order), so the results are bitwise the same on every platform, while still letting the compiler
-//! vectorise the inner loop.
+//! Sums use a fixed order (eight interleaved f64 lanes per block of 256, then the block sums in
+//! order), so results are bitwise the same on every platform while the inner loop vectorises and
+//! is not bound by the latency of one long chain of additions.
+//!
+//! A pick may carry a few *adjustments* `(id, δ)`: the weight of `id` becomes w(id) + δ. This
+//! expresses "exclude these tokens" (δ = −w(id)) or "these few tokens use another formula"
+//! (greedy's top tokens, SpecHub's hub) while the closure stays branch-free.
+
+use crate::Real;
 
 const LANES: usize = 8;
 const BLOCK: usize = 256;
 
-/// Σ_{i<len} w(i), summed in a fixed order.
+/// Σ_i w(p[i], q[i]), summed in a fixed order. Works on zipped chunks (no bounds checks), so the
+/// compiler vectorises the eight lanes.
 #[inline]
-pub(crate) fn sum_by<F: Fn(usize) -> f64>(len: usize, w: F) -> f64 {
+pub(crate) fn sum2<T: Real, F: Fn(f64, f64) -> f64>(p: &[T], q: &[T], w: F) -> f64 {
+    debug_assert_eq!(p.len(), q.len());
     let mut total = 0.0;
-    let mut start = 0;
-    while start < len {
-        let end = (start + BLOCK).min(len);
-        total += block_sum(start, end, &w);
-        start = end;
+    for (pb, qb) in p.chunks(BLOCK).zip(q.chunks(BLOCK)) {
+        total += block_sum2(pb, qb, &w);
     }
     total
 }
 
 #[inline(always)]
-fn block_sum<F: Fn(usize) -> f64>(start: usize, end: usize, w: &F) -> f64 {
+fn block_sum2<T: Real, F: Fn(f64, f64) -> f64>(pb: &[T], qb: &[T], w: &F) -> f64 {
     let mut lanes = [0.0f64; LANES];
-    let mut i = start;
-    while i + LANES <= end {
-        for (l, lane) in lanes.iter_mut().enumerate() {
-            *lane += w(i + l);
+    let mut pc = pb.chunks_exact(LANES);
+    let mut qc = qb.chunks_exact(LANES);
+    for (a, b) in (&mut pc).zip(&mut qc) {
+        for l in 0..LANES {
+            lanes[l] += w(a[l].to_f64(), b[l].to_f64());
         }
-        i += LANES;
     }
     let mut s = ((lanes[0] + lanes[1]) + (lanes[2] + lanes[3])) + ((lanes[4] + lanes[5]) + (lanes[6] + lanes[7]));
-    while i < end {
-        s += w(i);
-        i += 1;
+    for (a, b) in pc.remainder().iter().zip(qc.remainder()) {
+        s += w(a.to_f64(), b.to_f64());
     }
     s
 }
 
-/// Index drawn with probability w(i) / total by inverse CDF with the single uniform `u`
-/// (target u·total). Blocks whose sum stays below the target are skipped with one vectorised sum;
-/// the block that crosses it is walked entry by entry. Entries with w ≤ 0 are never returned; when
-/// rounding leaves the running sum just short of the target, the last positive entry is returned.
-/// `None` only when no weight is positive.
+/// K sums of w(p[i], q[i])[k] in one pass, each in a fixed order (four lanes, so that K arrays of
+/// lanes still fit the SSE2 register file).
 #[inline]
-pub(crate) fn pick_by<F: Fn(usize) -> f64>(len: usize, total: f64, u: f64, w: F) -> Option<usize> {
+pub(crate) fn sums2<const K: usize, T: Real, F: Fn(f64, f64) -> [f64; K]>(p: &[T], q: &[T], w: F) -> [f64; K] {
+    const L: usize = 4;
+    let mut lanes = [[0.0f64; K]; L];
+    let mut pc = p.chunks_exact(L);
+    let mut qc = q.chunks_exact(L);
+    for (a, b) in (&mut pc).zip(&mut qc) {
+        for l in 0..L {
+            let x = w(a[l].to_f64(), b[l].to_f64());
+            for k in 0..K {
+                lanes[l][k] += x[k];
+            }
+        }
+    }
+    let mut total = [0.0f64; K];
+    for k in 0..K {
+        total[k] = (lanes[0][k] + lanes[1][k]) + (lanes[2][k] + lanes[3][k]);
+    }
+    for (a, b) in pc.remainder().iter().zip(qc.remainder()) {
+        let x = w(a.to_f64(), b.to_f64());
+        for k in 0..K {
+            total[k] += x[k];
+        }
+    }
+    total
+}
+
+/// Index i drawn with probability w̃(i) / total by inverse CDF with the single uniform `u`
+/// (target u·total), where w̃(i) = w(p[i], q[i]) plus the adjustments `adj` (each id at most
+/// once). Blocks whose sum stays below the target are skipped with one vectorised sum; the
+/// crossing block is walked entry by entry. Entries with w̃ ≤ 0 are never returned; when rounding
+/// leaves the running sum just short of the target, the last positive entry is returned. `None`
+/// only when no weight is positive.
+#[inline]
+pub(crate) fn pick2<T: Real, F: Fn(f64, f64) -> f64>(
+    p: &[T],
+    q: &[T],
+    total: f64,
+    u: f64,
+    adj: &[(usize, f64)],
+    w: F,
+) -> Option<usize> {
     let target = u * total;
+    let wt = |i: usize| {
+        let mut x = w(p[i].to_f64(), q[i].to_f64());
+        for &(j, d) in adj {
+            if j == i {
+                x += d;
+            }
+        }
+        x
+    };
     let mut acc = 0.0;
     let mut last_pos = None;
-    let mut start = 0;
-    while start < len {
-        let end = (start + BLOCK).min(len);
-        let s = block_sum(start, end, &w);
+    for (b, (pb, qb)) in p.chunks(BLOCK).zip(q.chunks(BLOCK)).enumerate() {
+        let (start, end) = (b * BLOCK, b * BLOCK + pb.len());
+        let mut s = block_sum2(pb, qb, &w);
+        for &(j, d) in adj {
+            if (start..end).contains(&j) {
+                s += d;
+            }
+        }
         if acc + s > target {
             for i in start..end {
-                let x = w(i);
+                let x = wt(i);
                 if x > 0.0 {
                     acc += x;
                     last_pos = Some(i);
@@ -68,61 +122,62 @@ pub(crate) fn pick_by<F: Fn(usize) -> f64>(len: usize, total: f64, u: f64, w: F)
         } else {
             if s > 0.0 {
                 // Remember the last positive entry of a skipped block for the rounding fallback.
-                last_pos = (start..end).rev().find(|&i| w(i) > 0.0).or(last_pos);
+                last_pos = (start..end).rev().find(|&i| wt(i) > 0.0).or(last_pos);
             }
             acc += s;
         }
-        start = end;
     }
     last_pos
 }
 
-
-/// [`pick_by`] with the ids in `excluded` given weight 0, without a per-entry membership test:
-/// each block's sum has the excluded entries of that block subtracted, and only the crossing
-/// block tests membership. `total` must be Σ w minus the excluded weights.
-#[inline]
-pub(crate) fn pick_by_excluding<F: Fn(usize) -> f64>(
-    len: usize,
-    total: f64,
-    u: f64,
-    excluded: &[usize],
-    w: F,
-) -> Option<usize> {
+/// [`pick2`] for weights given by index (w(i), i < len), without adjustments: for the few
+/// callers whose weights are not a function of (p[i], q[i]) (conditional Poisson, explicit laws).
+pub(crate) fn pick_by<F: Fn(usize) -> f64>(len: usize, total: f64, u: f64, w: F) -> Option<usize> {
     let target = u * total;
     let mut acc = 0.0;
     let mut last_pos = None;
-    let mut start = 0;
-    while start < len {
-        let end = (start + BLOCK).min(len);
-        let mut s = block_sum(start, end, &w);
-        let mut hit = false;
-        for &e in excluded {
-            if (start..end).contains(&e) {
-                s -= w(e);
-                hit = true;
+    for i in 0..len {
+        let x = w(i);
+        if x > 0.0 {
+            acc += x;
+            last_pos = Some(i);
+            if target < acc {
+                return Some(i);
             }
         }
-        if acc + s > target || hit {
-            for i in start..end {
-                let x = w(i);
-                if x > 0.0 && !excluded.contains(&i) {
-                    acc += x;
-                    last_pos = Some(i);
-                    if target < acc {
-                        return Some(i);
-                    }
-                }
-            }
-        } else {
-            if s > 0.0 {
-                last_pos = (start..end).rev().find(|&i| w(i) > 0.0).or(last_pos);
-            }
-            acc += s;
-        }
-        start = end;
     }
     last_pos
+}
+
+/// (Σp, Σq, whether some entry of p or q is negative, ±inf or NaN), in one pass written so that
+/// it vectorises: 8 independent lanes of sums, plus lanes of Σ (x − |x|), which is 0 exactly when
+/// no entry is negative (a negative x adds 2x < 0, a NaN or ±inf makes it NaN).
+pub(crate) fn pair_stats<T: crate::Real>(p: &[T], q: &[T]) -> (f64, f64, bool) {
+    // Four lanes: three arrays of eight would not fit the SSE2 register file.
+    const PL: usize = 4;
+    debug_assert_eq!(p.len(), q.len());
+    let mut sp = [0.0f64; PL];
+    let mut sq = [0.0f64; PL];
+    let mut neg = [0.0f64; PL];
+    let mut pc = p.chunks_exact(PL);
+    let mut qc = q.chunks_exact(PL);
+    for (a, b) in (&mut pc).zip(&mut qc) {
+        for l in 0..PL {
+            let (x, y) = (a[l].to_f64(), b[l].to_f64());
+            sp[l] += x;
+            sq[l] += y;
+            neg[l] += (x - x.abs()) + (y - y.abs());
+        }
+    }
+    let fold = |s: &[f64; PL]| (s[0] + s[1]) + (s[2] + s[3]);
+    let (mut ps, mut qs, mut ng) = (fold(&sp), fold(&sq), fold(&neg));
+    for (a, b) in pc.remainder().iter().zip(qc.remainder()) {
+        let (x, y) = (a.to_f64(), b.to_f64());
+        ps += x;
+        qs += y;
+        ng += (x - x.abs()) + (y - y.abs());
+    }
+    (ps, qs, !(ps.is_finite() && qs.is_finite() && ng == 0.0))
 }
 
 #[cfg(test)]
@@ -130,30 +185,42 @@ mod tests {
     use super::*;
 
     #[test]
-    fn sum_matches_naive_and_pick_inverts_the_cdf() {
+    fn sums_match_naive_and_pick_inverts_the_cdf() {
         let w: Vec<f64> = (0..1000).map(|i| ((i * 37) % 11) as f64 * 0.01).collect();
+        let z0 = vec![0.0f64; w.len()];
         let naive: f64 = w.iter().sum();
-        assert!((sum_by(w.len(), |i| w[i]) - naive).abs() < 1e-12);
+        assert!((sum2(&w, &z0, |x, _| x) - naive).abs() < 1e-12);
+        let [a, b] = sums2(&w, &z0, |x, _| [x, 2.0 * x]);
+        assert!((a - naive).abs() < 1e-12 && (b - 2.0 * naive).abs() < 1e-12);
+        let (sp, sq, bad) = pair_stats(&w, &w);
+        assert!((sp - naive).abs() < 1e-12 && (sq - naive).abs() < 1e-12 && !bad);
+        for v in [-1e-30, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
+            let mut x = w.clone();
+            x[997] = v;
+            assert!(pair_stats(&w, &x).2 && pair_stats(&x, &w).2, "{v}");
+        }
+        assert!(!pair_stats(&[-0.0f64, 1.0], &[0.5, 0.5]).2);
         for k in 0..200 {
             let u = k as f64 / 200.0;
-            let i = pick_by(w.len(), naive, u, |i| w[i]).unwrap();
+            let i = pick2(&w, &z0, naive, u, &[], |x, _| x).unwrap();
             let before: f64 = w[..i].iter().sum();
             assert!(w[i] > 0.0);
             assert!(before <= u * naive + 1e-9 && u * naive < before + w[i] + 1e-9, "u={u} i={i}");
+            assert_eq!(pick_by(w.len(), naive, u, |i| w[i]), Some(i));
         }
-        assert_eq!(pick_by(3, 0.0, 0.5, |_| 0.0), None);
+        assert_eq!(pick2(&[0.0f64; 3], &[0.0; 3], 0.0, 0.5, &[], |x, _| x), None);
         // u close to 1 with a total slightly too large still returns the last positive entry.
-        assert_eq!(pick_by(w.len(), naive * 1.01, 0.999_999, |i| w[i]), w.iter().rposition(|&x| x > 0.0));
-        // Excluding ids is the same as zeroing them.
-        let ex = [3usize, 300, 999];
+        assert_eq!(pick2(&w, &z0, naive * 1.01, 0.999_999, &[], |x, _| x), w.iter().rposition(|&x| x > 0.0));
+        // Adjusting ids is the same as editing the weights.
+        let adj = [(999usize, -w[999]), (3, 0.5), (300, -w[300])];
         let mut z = w.clone();
-        for &e in &ex {
-            z[e] = 0.0;
+        for &(j, d) in &adj {
+            z[j] += d;
         }
         let tz: f64 = z.iter().sum();
         for k in 0..200 {
             let u = k as f64 / 200.0;
-            assert_eq!(pick_by_excluding(w.len(), tz, u, &ex, |i| w[i]), pick_by(z.len(), tz, u, |i| z[i]));
+            assert_eq!(pick2(&w, &z0, tz, u, &adj, |x, _| x), pick2(&z, &z0, tz, u, &[], |x, _| x));
         }
     }
 }

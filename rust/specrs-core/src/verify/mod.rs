@@ -81,12 +81,11 @@ impl<T: Real> Ctx<'_, T> {
     /// probability zero in exact arithmetic) it falls back to p itself, which keeps the call
     /// valid instead of dividing by zero.
     #[inline]
-    pub fn residual<S: Source, F: Fn(usize) -> f64>(&self, src: &mut S, total: f64, w: F) -> Outcome {
+    pub fn residual<S: Source, F: Fn(f64, f64) -> f64>(&self, src: &mut S, total: f64, adj: &[(usize, f64)], w: F) -> Outcome {
         let token = if total > 0.0 && total.is_finite() {
-            src.pick(self.p.len(), total, w)
+            src.pick(self.p, self.q, total, adj, w)
         } else {
-            let p = self.p;
-            src.pick(p.len(), self.sums.p, |i| p[i].to_f64())
+            src.pick(self.p, self.q, self.sums.p, &[], |x, _| x)
         };
         Outcome { token, accepted: self.label(token) }
     }
@@ -178,8 +177,7 @@ pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: 
         Verifier::Greedy => greedy::greedy(cx, src),
         Verifier::SpecHub => spechub::spechub(cx, hub, src),
         Verifier::Match => {
-            let p = cx.p;
-            cx.residual(src, cx.sums.p, |i| p[i].to_f64())
+            cx.residual(src, cx.sums.p, &[], |x, _| x)
         }
         Verifier::Optimal => {
             return Err(Error::invalid(

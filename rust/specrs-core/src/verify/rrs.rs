@@ -23,7 +23,7 @@ use crate::Real;
 /// With one draft both variants are single-draft speculative sampling (Leviathan et al. 2023;
 /// Chen et al. 2023): accept x with min(1, p(x)/q(x)), else sample norm((p − q)₊).
 pub(crate) fn rrs<T: Real, S: Source>(cx: &Ctx<'_, T>, wor: bool, src: &mut S) -> Outcome {
-    let (p, q, v) = (cx.p, cx.q, cx.p.len());
+    let (p, q) = (cx.p, cx.q);
     let mut c = 0.0f64;
     let mut z = cx.sums.p;
     let mut s = cx.sums.q;
@@ -33,7 +33,7 @@ pub(crate) fn rrs<T: Real, S: Source>(cx: &Ctx<'_, T>, wor: bool, src: &mut S) -
             return Outcome { token: x, accepted: Some(k) };
         }
         let next = c + z / s;
-        let z_next = kernel::sum_by(v, |i| (p[i].to_f64() - next * q[i].to_f64()).max(0.0));
+        let z_next = kernel::sum2(p, q, |pi, qi| (pi - next * qi).max(0.0));
         if !(z_next > 0.0) {
             // p_k = q_k up to rounding: the rejection had probability 0 in exact arithmetic.
             // Keep the current residual (still a valid law) rather than divide by zero.
@@ -45,5 +45,5 @@ pub(crate) fn rrs<T: Real, S: Source>(cx: &Ctx<'_, T>, wor: bool, src: &mut S) -
             s -= qx;
         }
     }
-    cx.residual(src, z, |i| (p[i].to_f64() - c * q[i].to_f64()).max(0.0))
+    cx.residual(src, z, &[], |pi, qi| (pi - c * qi).max(0.0))
 }

@@ -18,7 +18,7 @@ use super::{kernel, ratio, Ctx, Outcome};
 use crate::Real;
 
 pub(crate) fn spechub<T: Real, S: Source>(cx: &Ctx<'_, T>, a: usize, src: &mut S) -> Outcome {
-    let (p, q, v) = (cx.p, cx.q, cx.p.len());
+    let (p, q) = (cx.p, cx.q);
     let (ip, iq) = (1.0 / cx.sums.p, 1.0 / cx.sums.q);
     let (x1, x2) = (cx.drafts[0], cx.drafts[1]);
     let hub_second = x2 == a; // pair (i, a); otherwise x1 == a, pair (a, i)
@@ -36,11 +36,16 @@ pub(crate) fn spechub<T: Real, S: Source>(cx: &Ctx<'_, T>, a: usize, src: &mut S
         }
     }
     let k2 = 1.0 / (1.0 - qa); // p₂(i) = (p(i) − k2·q(i))₊
-    let l_ia = kernel::sum_by(v, |i| (qn(i) - pn(i)).max(0.0)) - (qa - pn(a)).max(0.0);
-    let l_ai = kernel::sum_by(v, |i| (c * qn(i) - (pn(i) - qn(i)).max(0.0)).max(0.0))
-        - (c * qa - (pn(a) - qa).max(0.0)).max(0.0);
-    let off = |i: usize| (pn(i) - k2 * qn(i)).max(0.0);
-    let rest = kernel::sum_by(v, off) - off(a);
+    let off = |x: f64, y: f64| (x * ip - k2 * y * iq).max(0.0);
+    // One pass for L_ia = Σ (q − p)₊, L_ai = Σ (c·q − p₁)₊ and Σ p₂, then the hub's terms removed.
+    let [l_ia, l_ai, rest] = kernel::sums2(p, q, |x, y| {
+        let (pi, qi) = (x * ip, y * iq);
+        [(qi - pi).max(0.0), (c * qi - (pi - qi).max(0.0)).max(0.0), (pi - k2 * qi).max(0.0)]
+    });
+    let l_ia = l_ia - (qa - pn(a)).max(0.0);
+    let l_ai = l_ai - (c * qa - (pn(a) - qa).max(0.0)).max(0.0);
+    let off_a = off(p[a].to_f64(), q[a].to_f64());
+    let rest = rest - off_a;
     let mut pa = pn(a);
     if !hub_second && src.coin(ratio(pa, l_ai)) {
         return Outcome { token: a, accepted: Some(0) };
@@ -50,5 +55,5 @@ pub(crate) fn spechub<T: Real, S: Source>(cx: &Ctx<'_, T>, a: usize, src: &mut S
         return Outcome { token: a, accepted: Some(1) };
     }
     pa = (pa - l_ia).max(0.0);
-    cx.residual(src, rest + pa, |i| if i == a { pa } else { off(i) })
+    cx.residual(src, rest + pa, &[(a, pa - off_a)], off)
 }
