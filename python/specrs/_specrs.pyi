@@ -76,6 +76,58 @@ def _scheme_law(
 
 # ---- draft samplers and verifiers (specrs_core::sample, verify, exact) ----------------------
 
+from typing import Optional, Tuple, Union, overload
+
+import numpy as np
+import numpy.typing as npt
+
+_Rng = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
+
+def draft(q: npt.ArrayLike, n: int, *, scheme: str, rng: _Rng = None) -> npt.NDArray[np.int64]:
+    """n draft ids from q in draw order ("iid", "wor", "greedy", "spechub", "cp": ascending).
+    2-D q (positions, V) gives (positions, n); row r uses stream_seed(seed, r)."""
+
+def draft_explicit(drafts: npt.ArrayLike, probs: npt.ArrayLike, *, rng: _Rng = None) -> npt.NDArray[np.int64]:
+    """One row of the (rows, n) table ``drafts`` drawn with probability ``probs[row]``."""
+
+@overload
+def verify(
+    p: npt.ArrayLike, q: npt.ArrayLike, drafts: npt.ArrayLike, *, verifier: str,
+    scheme: Optional[str] = None, rng: _Rng = None,
+) -> Tuple[int, Optional[int]]: ...
+@overload
+def verify(
+    p: npt.NDArray[np.floating], q: npt.NDArray[np.floating], drafts: npt.NDArray[np.integer], *,
+    verifier: str, scheme: Optional[str] = None, rng: _Rng = None,
+) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+def _output_distribution(
+    p: npt.ArrayLike, q: npt.ArrayLike, n: int, verifier: str, scheme: Optional[str] = None
+) -> Tuple[npt.NDArray[np.float64], float]: ...
+def stream_seed(seed: int, row: int) -> int:
+    """Seed of row ``row`` of a batched call seeded with ``seed``."""
+
+class OptimalVerifier:
+    """Optimal lossless verifier of an explicit draft law (rows of ``drafts`` with ``probs``)."""
+
+    def __init__(self, p: npt.ArrayLike, drafts: npt.ArrayLike, probs: npt.ArrayLike) -> None: ...
+    @staticmethod
+    def from_scheme(p: npt.ArrayLike, q: npt.ArrayLike, n: int, *, scheme: str) -> OptimalVerifier: ...
+    @property
+    def acceptance(self) -> float:
+        """α* of the law."""
+    @property
+    def n(self) -> int: ...
+    @property
+    def vocab(self) -> int: ...
+    @property
+    def law(self) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
+    def draft(self, *, rng: _Rng = None) -> npt.NDArray[np.int64]: ...
+    def verify(self, drafts: npt.ArrayLike, *, rng: _Rng = None) -> Tuple[object, object]:
+        """(token, accepted) for 1-D drafts; (tokens, accepted) int64 arrays for 2-D."""
+    def output_distribution(self) -> object:
+        """OutputLaw(probs, acceptance): the exact output law."""
+
+
 
 # ---- draft trees (specrs_core::tree) --------------------------------------------------------
 

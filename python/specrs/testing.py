@@ -182,7 +182,10 @@ def check_sampling(
     z = None
     ok = p_value >= alpha and impossible == 0
     if acceptance is not None:
-        se = math.sqrt(max(acceptance * (1 - acceptance), 1e-300) / draws)
-        z = (freq - acceptance) / se if se > 0 else 0.0
+        # An exact value may stray outside [0, 1] by rounding; at 0 or 1 the frequency must match.
+        a = min(max(acceptance, 0.0), 1.0)
+        se = math.sqrt(a * (1 - a) / draws)
+        diff = freq - a
+        z = diff / se if se > 0 else (0.0 if abs(diff) <= 1e-9 else math.copysign(math.inf, diff))
         ok = ok and abs(z) <= k
     return SamplingCheck(ok, draws, chi2, dof, p_value, impossible, freq, acceptance, z)

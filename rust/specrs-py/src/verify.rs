@@ -84,6 +84,7 @@ fn draft_explicit<'py>(
     expect_ndim("drafts", &shape, &[2])?;
     let pr = crate::arrays::probs(py, probs, "probs")?;
     expect_ndim("probs", &pr.shape(), &[1])?;
+    #[allow(clippy::unnecessary_cast)] // f32 or f64, one macro arm each
     let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
     sample::check_table(shape[0] * shape[1], shape[1], pf.len())?;
     let t = slice(&table, "drafts")?;
@@ -222,7 +223,8 @@ impl PyOptimalVerifier {
         expect_ndim("drafts", &shape, &[2])?;
         let pr = crate::arrays::probs(py, probs, "probs")?;
         expect_ndim("probs", &pr.shape(), &[1])?;
-        let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
+        #[allow(clippy::unnecessary_cast)] // f32 or f64, one macro arm each
+    let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
         let t = slice(&table, "drafts")?;
         let n = shape[1];
         let inner = with_probs!(pa, "p", |ps| py.detach(|| CoreOptimal::from_table(ps, t, n, &pf))?);

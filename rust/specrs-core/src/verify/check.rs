@@ -78,7 +78,8 @@ pub(crate) fn hub<T: Real>(q: &[T]) -> usize {
 /// Checks that `drafts` could have been produced by `scheme` from q: q > 0 at every draft, the
 /// right n, distinct tokens where the scheme draws without replacement, the top n−1 tokens of q in
 /// front for greedy, and the hub (argmax q) as one of the two drafts for SpecHub.
-pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Scheme) -> Result<()> {
+/// Returns the SpecHub hub when `scheme` is spechub (0 otherwise).
+pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Scheme) -> Result<usize> {
     for &x in drafts {
         if q[x].to_f64() <= 0.0 {
             return Err(Error::invalid(
@@ -89,11 +90,11 @@ pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Sche
     }
     let n = drafts.len();
     match scheme {
-        Scheme::Iid => Ok(()),
-        Scheme::Wor | Scheme::Cp => distinct(drafts, scheme),
+        Scheme::Iid => Ok(0),
+        Scheme::Wor | Scheme::Cp => distinct(drafts, scheme).map(|_| 0),
         Scheme::Greedy => {
             distinct(drafts, scheme)?;
-            top_in_front(q, drafts)
+            top_in_front(q, drafts).map(|_| 0)
         }
         Scheme::SpecHub => {
             if n != 2 {
@@ -110,7 +111,7 @@ pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Sche
                     format!("must contain the hub token {a} (argmax of q, lowest id on ties) for the spechub scheme"),
                 ));
             }
-            Ok(())
+            Ok(a)
         }
     }
 }
@@ -122,7 +123,13 @@ fn top_in_front<T: Real>(q: &[T], drafts: &[usize]) -> Result<()> {
         return Ok(());
     }
     let t = top.iter().map(|&x| q[x].to_f64()).fold(f64::INFINITY, f64::min);
-    // Only tokens with q ≥ t need the membership test; a larger one outside the top is an error.
+    // Valid iff the tokens with q > t are all in the top set: count them in one vectorised pass,
+    // and only on a mismatch look for the offender (for the message).
+    let above = kernel::sum2(q, q, |x, _| if x > t { 1.0 } else { 0.0 });
+    let above_in_top = top.iter().filter(|&&x| q[x].to_f64() > t).count() as f64;
+    if above == above_in_top {
+        return Ok(());
+    }
     for (i, &x) in q.iter().enumerate() {
         if x.to_f64() > t && !top.contains(&i) {
             return Err(Error::invalid(

@@ -16,7 +16,7 @@
 //! bracket fold into two constants). Then one pass for the residual mass and one pick.
 
 use super::source::Source;
-use super::{kernel, ratio, Ctx, Outcome};
+use super::{ratio, Ctx, Outcome};
 use crate::Real;
 
 const BUCKETS: usize = 256;

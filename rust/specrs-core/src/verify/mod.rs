@@ -52,6 +52,7 @@ pub struct Outcome {
 /// min(1, num/den) for num, den ≥ 0, with 0/0 = 0 and x/0 = 1 (x > 0): the acceptance
 /// probability of a ratio test, safe at the zero-mass corners.
 #[inline]
+#[allow(clippy::neg_cmp_op_on_partial_ord)] // negated on purpose: NaN takes the safe branch
 pub(crate) fn ratio(num: f64, den: f64) -> f64 {
     if !(num > 0.0) {
         0.0
@@ -154,16 +155,17 @@ fn prepare<'a, T: Real>(
 ) -> Result<(Ctx<'a, T>, usize)> {
     let scheme = resolve_scheme(verifier, scheme)?;
     let sums = check::inputs(p, q, drafts)?;
-    if let Some(s) = scheme {
-        check::drafts_for_scheme(q, drafts, s)?;
-    }
+    let hub = match scheme {
+        Some(s) => check::drafts_for_scheme(q, drafts, s)?,
+        None => 0,
+    };
     if verifier == Verifier::Sd && drafts.len() != 1 {
         return Err(Error::invalid(
             "drafts",
             format!("has {} drafts but the sd verifier takes exactly one", drafts.len()),
         ));
     }
-    let hub = if verifier == Verifier::SpecHub { check::hub(q) } else { 0 };
+    // (SpecHub's only scheme is spechub, so `hub` is its hub.)
     Ok((Ctx { p, q, sums, drafts }, hub))
 }
 

@@ -11,6 +11,7 @@
 //!   drafts, s_k = Σq − Σ_{j<k} q(x_j). The earlier (rejected)
 //!   drafts need no masking: rejecting x at step j means p_j(x) < q_j(x), i.e. p(x) < c_{j+1} q(x),
 //!   so (p − c q)₊ already vanishes there for every later c ≥ c_{j+1}.
+//!
 //! Here Z_k = Σ_x (p(x) − c_k q(x))₊ (Z₁ = Σp, c₁ = 0), and the test "accept x_k with probability
 //! min(1, p_k(x_k)/q_k(x_k))" reads min(1, (p(x_k) − c_k q(x_k))₊ · s_k / (Z_k · q(x_k))).
 //! Each rejection costs one pass for Z_{k+1}; the final residual costs one pick pass.
@@ -34,7 +35,10 @@ pub(crate) fn rrs<T: Real, S: Source>(cx: &Ctx<'_, T>, wor: bool, src: &mut S) -
         }
         let next = c + z / s;
         let z_next = kernel::sum2(p, q, |pi, qi| (pi - next * qi).max(0.0));
-        if !(z_next > 0.0) {
+        // Written negated so that a NaN mass also takes the safe branch.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
+        let degenerate = !(z_next > 0.0);
+        if degenerate {
             // p_k = q_k up to rounding: the rejection had probability 0 in exact arithmetic.
             // Keep the current residual (still a valid law) rather than divide by zero.
             break;

@@ -10,6 +10,7 @@
 //! 5. pair (a, i): accept a with min(1, p(a)/L_ai);  p(a) ← (p(a) − L_ai)₊;
 //! 6. pair (i, a): accept a with min(1, p(a)/L_ia);  p(a) ← (p(a) − L_ia)₊;
 //! 7. sample norm(p₂ off a, p(a) at a).
+//!
 //! One pass computes L_ia, L_ai and the residual mass; one pick samples the residual. Its
 //! acceptance is p(a) + Σ min(p, q'), q' = q without a renormalised: α* of this draft law.
 
