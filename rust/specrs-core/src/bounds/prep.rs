@@ -1,0 +1,56 @@
+//! Shared preparation: validation, normalisation and the q/p ordering of Hu et al.'s sorted-prefix
+//! scan (mdsd.md §3.3).
+//!
+//! Inputs are accepted when they sum to 1 within `T::NORM_TOL`; every formula then uses the
+//! normalised vectors p / Σp and q / Σq, so that e.g. Q(all of supp q) = 1 exactly as in the draft
+//! laws of [`crate::law::scheme_law`].
+
+use crate::law::check_scheme_args;
+use crate::names::Scheme;
+use crate::{validate, Real, Result};
+
+/// Validates p, q and n for `scheme` and returns the normalising factors (1/Σp, 1/Σq).
+pub fn check<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme) -> Result<(f64, f64)> {
+    let sp = validate::distribution("p", p)?;
+    validate::same_len("p", p.len(), "q", q.len())?;
+    let sq = validate::distribution("q", q)?;
+    check_scheme_args(q, n, scheme)?;
+    Ok((1.0 / sp, 1.0 / sq))
+}
+
+/// Tokens with q > 0 in the order of the prefix scan: p/q ascending (q/p descending), so tokens
+/// with p = 0 come first. Tokens with q = 0 are left out: adding one to H raises p(H) and leaves
+/// every draft law's Q(H) unchanged, so they never lower f(H) = p(H) − Q(H).
+pub struct Sorted {
+    pub p: Vec<f64>,
+    pub q: Vec<f64>,
+    /// Σ of the normalised p over the listed tokens (= p(supp q)).
+    pub p_total: f64,
+}
+
+pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
+    // The key is the bit pattern of p/q: for non-negative f64 (including +inf) the bits order
+    // exactly like the values, and correctly rounded division keeps the order of the true ratios.
+    let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(p.len());
+    for (i, (&pi, &qi)) in p.iter().zip(q).enumerate() {
+        let qi = qi.to_f64() * sq;
+        if qi > 0.0 {
+            keyed.push(((pi.to_f64() * sp / qi).to_bits(), i as u32));
+        }
+    }
+    keyed.sort_unstable();
+    let mut out = Sorted { p: Vec::with_capacity(keyed.len()), q: Vec::with_capacity(keyed.len()), p_total: 0.0 };
+    for &(_, i) in &keyed {
+        let pi = p[i as usize].to_f64() * sp;
+        out.p.push(pi);
+        out.q.push(q[i as usize].to_f64() * sq);
+        out.p_total += pi;
+    }
+    out
+}
+
+/// Σ_x min(p(x), q(x)) = 1 − TV(p, q) on the normalised vectors: α* for n = 1 under every scheme
+/// (mdsd.md §1.3).
+pub fn overlap<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> f64 {
+    p.iter().zip(q).map(|(&a, &b)| (a.to_f64() * sp).min(b.to_f64() * sq)).sum()
+}
