@@ -1,7 +1,9 @@
 //! α* for n i.i.d. drafts (with replacement): Q(H) = q(H)^n, so (Hu et al., ICLR 2025, §4.2.1;
 //! mdsd.md §3.4)
 //!
+//! ```text
 //!     α* = 1 + min(0, min_k [ p(H_k) − q(H_k)^n ]),   H_k = the k tokens of largest q/p.
+//! ```
 //!
 //! A full sort costs O(V log V) (≈ 10 ms at V = 152k). Only the order *near the minimiser*
 //! matters, so [`value`] buckets the ratios r = p/q in one pass by the top bits of their f64

@@ -12,7 +12,9 @@
 //! * n ≥ 3, the exponential race: give token i an Exp(q_i) clock; arrival order = draw order, so
 //!   with s = q(H) and N_H(t) = #{i ∈ H : clock_i ≤ t} (independent Bernoulli(1 − e^{−q_i t})),
 //!
+//!   ```text
 //!       Q(H) = (1 − s) ∫_0^∞ e^{−(1−s)t} Pr[N_H(t) ≥ n] dt.
+//!   ```
 //!
 //!   The integrand is analytic in a strip around the real axis in v = log t, so the trapezoid
 //!   rule in v converges exponentially (error ≈ exp(−π²/h)); with step h = 0.35 over
