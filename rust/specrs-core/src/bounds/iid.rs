@@ -33,11 +33,6 @@ struct Item {
     q: f64,
 }
 
-#[inline(always)]
-fn key(r: f64) -> u16 {
-    ((r.to_bits() >> (52 - M)) as i64 - BASE as i64).clamp(0, NB as i64 - 1) as u16
-}
-
 fn bucket_lo(k: usize) -> f64 {
     if k == 0 {
         0.0
@@ -68,24 +63,7 @@ fn lower_bound(p0: f64, q0: f64, pb: f64, qb: f64, lo: f64, hi: f64, n: i32) -> 
 /// α* for i.i.d. drafts; inputs already validated, `sp`, `sq` = 1/Σp, 1/Σq. n ≥ 1.
 pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
     let ni = n as i32;
-    let mut sum_p = vec![0.0f64; NB];
-    let mut sum_q = vec![0.0f64; NB];
-    let mut count = vec![0u32; NB];
-    let mut keys: Vec<u16> = Vec::with_capacity(p.len());
-    for (&pi, &qi) in p.iter().zip(q) {
-        let qi = qi.to_f64() * sq;
-        if qi > 0.0 {
-            let pi = pi.to_f64() * sp;
-            let k = key(pi / qi);
-            let ku = k as usize;
-            sum_p[ku] += pi;
-            sum_q[ku] += qi;
-            count[ku] += 1;
-            keys.push(k);
-        } else {
-            keys.push(NO_KEY);
-        }
-    }
+    let (sum_p, sum_q, count, keys) = bucket_pass(p, q, sp, sq);
 
     // Exact values at the bucket boundaries, and where each bucket starts.
     let mut best = 0.0f64;
@@ -142,6 +120,60 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
         }
     }
     1.0 + best
+}
+
+type Buckets = (Vec<f64>, Vec<f64>, Vec<u32>, Vec<u16>);
+
+/// First pass: bucket key of every token (NO_KEY for q = 0) and per-bucket sums and counts.
+fn bucket_pass<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Buckets {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2.
+            return unsafe { bucket_pass_avx2(p, q, sp, sq) };
+        }
+    }
+    bucket_pass_impl(p, q, sp, sq)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn bucket_pass_avx2<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Buckets {
+    bucket_pass_impl(p, q, sp, sq)
+}
+
+#[inline(always)]
+fn bucket_pass_impl<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Buckets {
+    const CHUNK: usize = 256;
+    // Two interleaved tables (+ one trash slot NB for q = 0) halve the store-to-load chains of
+    // consecutive tokens that fall in the same bucket.
+    let mut tp = vec![0.0f64; 2 * (NB + 1)];
+    let mut tq = vec![0.0f64; 2 * (NB + 1)];
+    let mut cnt = vec![0u32; 2 * (NB + 1)];
+    let mut keys: Vec<u16> = vec![0; p.len()];
+    let mut kbuf = [0u32; CHUNK];
+    for ((pc, qc), kc) in p.chunks(CHUNK).zip(q.chunks(CHUNK)).zip(keys.chunks_mut(CHUNK)) {
+        // Vectorisable: ratio, key, and the q = 0 → trash slot select.
+        for ((kb, &pi), &qi) in kbuf.iter_mut().zip(pc).zip(qc) {
+            let qi = qi.to_f64() * sq;
+            let r = pi.to_f64() * sp / qi;
+            let k = ((r.to_bits() >> (52 - M)) as i64 - BASE as i64).clamp(0, NB as i64 - 1) as u32;
+            *kb = if qi > 0.0 { k } else { NB as u32 };
+        }
+        for (j, ((&kb, &pi), &qi)) in kbuf.iter().zip(pc).zip(qc).enumerate() {
+            let slot = kb as usize + (j & 1) * (NB + 1);
+            tp[slot] += pi.to_f64() * sp;
+            tq[slot] += qi.to_f64() * sq;
+            cnt[slot] += 1;
+        }
+        for (k, &kb) in kc.iter_mut().zip(kbuf.iter()) {
+            *k = if kb == NB as u32 { NO_KEY } else { kb as u16 };
+        }
+    }
+    let sum_p: Vec<f64> = (0..NB).map(|k| tp[k] + tp[k + NB + 1]).collect();
+    let sum_q: Vec<f64> = (0..NB).map(|k| tq[k] + tq[k + NB + 1]).collect();
+    let count: Vec<u32> = (0..NB).map(|k| cnt[k] + cnt[k + NB + 1]).collect();
+    (sum_p, sum_q, count, keys)
 }
 
 /// Lowers `best` to the minimum of f over the prefixes inside one block of tokens that starts

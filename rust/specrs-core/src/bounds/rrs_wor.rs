@@ -89,6 +89,16 @@ fn next(c: &Curve, a: f64, nk: f64, removed_mass: f64) -> (f64, f64) {
 
 /// Exact Pr[no acceptance], or None when the enumeration would exceed `budget` nodes.
 pub fn exact_rejection(c: &Curve, n: usize, budget: usize) -> Option<f64> {
+    // The first step branches over the tokens with p/q < a_2 = 1 and later steps over at least as
+    // many (thresholds grow) minus the removed ones: skip hopeless enumerations up front.
+    let first = c.r.partition_point(|&r| r < 1.0) as f64;
+    let mut leaves = 1.0f64;
+    for k in 1..n {
+        leaves *= (first - (k - 1) as f64).max(1.0);
+    }
+    if leaves > budget as f64 {
+        return None;
+    }
     let mut left = budget;
     let mut removed = Vec::with_capacity(n);
     rec(c, n, 1, 0.0, 1.0, 0.0, &mut removed, &mut left)
