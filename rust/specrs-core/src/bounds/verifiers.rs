@@ -167,19 +167,27 @@ fn beta(p: &[f64], q: &[f64], rho: f64) -> f64 {
 
 /// K-SEQ's ρ* ∈ [1, n]: the root of g(ρ) = 1 − (1 − β(ρ))^n − ρ β(ρ), found by bisection.
 /// g(1) ≥ 0 and g(n) ≤ 0 (union bound); ρβ(ρ) = Σ min(p, ρq) is increasing and β decreasing, so g
-/// is decreasing and the root is unique.
+/// is decreasing and the root is unique. Evaluated without cancellation as
+/// g(ρ) = Σ(p − ρq)_+ − (Σ(q − p/ρ)_+)^n (using Σp = Σq = 1).
 fn kseq_rho_f64(p: &[f64], q: &[f64], n: usize) -> f64 {
     let g = |rho: f64| {
-        let b = beta(p, q, rho);
-        1.0 - (1.0 - b).powi(n as i32) - rho * b
+        let (mut over, mut under) = (0.0f64, 0.0f64);
+        for (&x, &y) in p.iter().zip(q) {
+            over += (x - rho * y).max(0.0);
+            under += (y - x / rho).max(0.0);
+        }
+        over - under.powi(n as i32)
     };
     let (mut lo, mut hi) = (1.0f64, n as f64);
+    if g(lo) <= 0.0 {
+        return lo;
+    }
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
         if mid <= lo || mid >= hi {
             break;
         }
-        if g(mid) >= 0.0 {
+        if g(mid) > 0.0 {
             lo = mid;
         } else {
             hi = mid;
