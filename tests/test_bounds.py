@@ -116,11 +116,9 @@ def rrs_out(p, q, t, wor):
         run *= 1.0 - acc
         if run == 0.0:
             return out
-        if k == len(t) - 1:
-            break
         res = pos(pk - qk)
         pk = res / res.sum()
-        if wor:
+        if wor and k < len(t) - 1:
             qk[x] = 0.0
             qk = qk / qk.sum()
     return out + run * pk
