@@ -435,3 +435,35 @@ def test_float32_tolerance_and_batch_row_errors():
     p = np.array([[0.2, 0.3, 0.5], [0.2, 0.3, 0.6]])
     with pytest.raises(SpecrsError, match=r"`p\[row 1\]`"):
         specrs.optimal_acceptance(p, p, 2)
+
+
+# ---- CLI ---------------------------------------------------------------------------------
+
+
+def test_cli_bound_example_prints_the_library_values(capsys):
+    from specrs.cli import main
+    from specrs.cli_bound import example
+
+    assert main(["bound", "--example", "peaked", "--max-drafts", "2"]) == 0
+    out = capsys.readouterr().out
+    p, q, _ = example("peaked")
+    for scheme in ["iid", "wor", "greedy"]:
+        assert f"{specrs.optimal_acceptance(p, q, 2, scheme):.6f}" in out
+    assert f"{float(specrs.verifier_acceptance(p, q, 2, verifier='kseq')):.6f}" in out
+
+
+def test_cli_bound_reads_npy_rows_and_reports_bad_input(tmp_path, capsys):
+    from specrs.cli import main
+
+    rng = np.random.default_rng(0)
+    p, q = rng.dirichlet(np.ones(20), size=3), rng.dirichlet(np.ones(20), size=3)
+    np.save(tmp_path / "p.npy", p)
+    np.save(tmp_path / "q.npy", q)
+    assert main(["bound", "--p", str(tmp_path / "p.npy"), "--q", str(tmp_path / "q.npy"), "--row", "2",
+                 "--max-drafts", "3"]) == 0
+    out = capsys.readouterr().out
+    assert f"{specrs.optimal_acceptance(p[2], q[2], 3, 'wor'):.6f}" in out
+    np.save(tmp_path / "bad.npy", p[0] * 2)
+    assert main(["bound", "--p", str(tmp_path / "bad.npy"), "--q", str(tmp_path / "q.npy")]) == 2
+    assert "`p`" in capsys.readouterr().err
+    assert main(["bound", "--p", str(tmp_path / "p.npy")]) == 2
