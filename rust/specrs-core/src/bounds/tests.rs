@@ -214,3 +214,29 @@ fn batch_equals_row_by_row_and_f32_works() {
     assert!((a - b).abs() < 1e-5);
 }
 
+
+#[test]
+fn wor_and_cp_are_exact_for_many_drafts() {
+    // n up to the whole support of an 8-token vocabulary (8!/(8−n)! ordered tuples).
+    for seed in 0..6u64 {
+        let mut rng = crate::Rng::new(seed);
+        let p = normalise(&(0..8).map(|_| rng.uniform().powi(3)).collect::<Vec<_>>());
+        let q = normalise(&(0..8).map(|_| rng.uniform().powi(3) + 1e-3).collect::<Vec<_>>());
+        for n in 2..=8 {
+            for s in [Scheme::Wor, Scheme::Cp] {
+                let a = optimal_acceptance(&p, &q, n, s).unwrap();
+                let b = brute::alpha(&p, &q, n, s);
+                assert!((a - b).abs() <= 1e-9, "{s:?} seed={seed} n={n}: {a} vs {b}");
+            }
+        }
+    }
+    // n = 16 at a realistic size: at least the i.i.d. value, at most 1, increasing in n.
+    let (p, q) = peaked(4000, 8, 1.0);
+    let mut prev = 0.0;
+    for n in [8usize, 12, 16] {
+        let w = optimal_acceptance(&p, &q, n, Scheme::Wor).unwrap();
+        let i = optimal_acceptance(&p, &q, n, Scheme::Iid).unwrap();
+        assert!(w >= i - 1e-12 && w <= 1.0 + 1e-12 && w >= prev - 1e-12, "n={n}: wor {w} iid {i}");
+        prev = w;
+    }
+}

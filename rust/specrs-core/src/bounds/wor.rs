@@ -63,6 +63,10 @@ pub fn pair(s: &Sorted) -> f64 {
 pub fn race(s: &Sorted, n: usize) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
+        if std::is_x86_feature_detected!("avx512f") {
+            // SAFETY: the CPU supports the features the function was compiled for.
+            return unsafe { race_avx512(s, n) };
+        }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports the features the function was compiled for.
             return unsafe { race_avx2(s, n) };
@@ -74,6 +78,12 @@ pub fn race(s: &Sorted, n: usize) -> f64 {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn race_avx2(s: &Sorted, n: usize) -> f64 {
+    race_impl(s, n)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,fma")]
+unsafe fn race_avx512(s: &Sorted, n: usize) -> f64 {
     race_impl(s, n)
 }
 
