@@ -240,3 +240,15 @@ fn wor_and_cp_are_exact_for_many_drafts() {
         prev = w;
     }
 }
+
+#[test]
+fn race_step_and_range_have_converged() {
+    for (seed, temp) in [(21u64, 0.5), (22, 1.0)] {
+        let (p, q) = peaked(4000, seed, temp);
+        let s = prep::sorted(&p, &q, 1.0, 1.0);
+        for n in [3usize, 4, 8, 16] {
+            let (a, b) = (wor::race(&s, n), wor::race_with(&s, n, 0.15, 3.0));
+            assert!((a - b).abs() <= 1e-10, "T={temp} n={n}: h=0.35 {a} vs h=0.15 widened {b}");
+        }
+    }
+}

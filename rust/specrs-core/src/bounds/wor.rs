@@ -61,34 +61,40 @@ pub fn pair(s: &Sorted) -> f64 {
 
 /// n ≥ 2 by the exponential race (n = 2 is used in tests against the closed form).
 pub fn race(s: &Sorted, n: usize) -> f64 {
+    race_with(s, n, H, 0.0)
+}
+
+/// The race with trapezoid step `h` and the node range widened by `widen` at both ends in log t
+/// (tests check that the default step and range have converged).
+pub fn race_with(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx512f") {
             // SAFETY: the CPU supports the features the function was compiled for.
-            return unsafe { race_avx512(s, n) };
+            return unsafe { race_avx512(s, n, h, widen) };
         }
         if std::is_x86_feature_detected!("avx2") && std::is_x86_feature_detected!("fma") {
             // SAFETY: the CPU supports the features the function was compiled for.
-            return unsafe { race_avx2(s, n) };
+            return unsafe { race_avx2(s, n, h, widen) };
         }
     }
-    race_impl(s, n)
+    race_impl(s, n, h, widen)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn race_avx2(s: &Sorted, n: usize) -> f64 {
-    race_impl(s, n)
+unsafe fn race_avx2(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
+    race_impl(s, n, h, widen)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx2,fma")]
-unsafe fn race_avx512(s: &Sorted, n: usize) -> f64 {
-    race_impl(s, n)
+unsafe fn race_avx512(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
+    race_impl(s, n, h, widen)
 }
 
 #[inline(always)]
-fn race_impl(s: &Sorted, n: usize) -> f64 {
+fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
     let k = s.q.len();
     let ni = n as i32;
     let mut pp = vec![0.0f64; k + 1];
@@ -101,9 +107,34 @@ fn race_impl(s: &Sorted, n: usize) -> f64 {
     for i in (0..k).rev() {
         rest[i] = rest[i + 1] + s.q[i];
     }
-    let lower = |len: usize| pp[len] - ss[len].powi(ni);
+    // Lower bounds of f(H) = p(H) − Q(H): Q(H) ≤ q(H)^n (without replacement never beats i.i.d.)
+    // and Q(H) ≤ 1.
+    let lower = |len: usize| (pp[len] - ss[len].powi(ni)).max(pp[len] - 1.0);
     // Prefixes shorter than n have Q = 0 (f = p(H) ≥ 0); the full prefix has Q = 1.
     let mut best = 0.0f64.min(s.p_total - 1.0);
+    // Upper bounds of f(H) from a lower bound of Q(H): when j drafts (of mass D ≤ U_j, the mass of
+    // the j largest q) are all in H, the next one is in H with probability
+    // (s − D)/(1 − D) ≥ (s − U_j)/(1 − U_j). They start `best` near the optimum, so the bound
+    // p(H) − 1 ≤ f(H) prunes the long tail of prefixes that needs the largest t.
+    let mut top_q = s.q.clone();
+    let m = (n - 1).min(k.saturating_sub(1));
+    if m > 0 {
+        top_q.select_nth_unstable_by(m - 1, |a, b| b.total_cmp(a));
+    }
+    let mut u = vec![0.0f64; n];
+    let mut tops: Vec<f64> = top_q[..m].to_vec();
+    tops.sort_unstable_by(|a, b| b.total_cmp(a));
+    for j in 1..n {
+        u[j] = u[j - 1] + tops.get(j - 1).copied().unwrap_or(0.0);
+    }
+    for len in n..k {
+        let sh = ss[len];
+        let mut qlb = 1.0f64;
+        for &uj in &u {
+            qlb *= ((sh - uj) / (1.0 - uj).max(f64::MIN_POSITIVE)).max(0.0);
+        }
+        best = best.min(pp[len] - qlb.min(1.0));
+    }
     let mut sufmin = vec![f64::INFINITY; k + 1];
     for len in (0..k).rev() {
         sufmin[len] = if len >= n { sufmin[len + 1].min(lower(len)) } else { sufmin[len + 1] };
@@ -114,11 +145,13 @@ fn race_impl(s: &Sorted, n: usize) -> f64 {
     let last = (n..k).rev().find(|&len| lower(len) < best).unwrap_or(n);
 
     // Quadrature nodes in v = log t.
-    let v_lo = (1e-15f64).ln() / (n as f64 + 1.0) - 0.5;
-    let v_hi = (40.0 / rest[last]).ln();
-    let nodes = ((v_hi - v_lo) / H).ceil() as usize + 1;
-    let t: Vec<f64> = (0..nodes).map(|j| (v_lo + j as f64 * H).exp()).collect();
-    let w: Vec<f64> = t.iter().map(|&tj| H * tj).collect();
+    // Below v_lo, Pr[N_H(t) ≥ n] ≤ t^n/n! makes the integrand in v at most t^{n+1}/n! (tail
+    // < 1e-15); above v_hi, e^{−r t} < e^{−40}.
+    let v_lo = (1e-15f64).ln() / (n as f64 + 1.0) - 0.5 - widen;
+    let v_hi = (40.0 / rest[last]).ln() + widen;
+    let nodes = ((v_hi - v_lo) / h).ceil() as usize + 1;
+    let t: Vec<f64> = (0..nodes).map(|j| (v_lo + j as f64 * h).exp()).collect();
+    let w: Vec<f64> = t.iter().map(|&tj| h * tj).collect();
 
     // dp[m*nodes + j] = Pr[N_H(t_j) = m] for m < n, and dp[n*nodes + j] = Pr[N_H(t_j) ≥ n] kept as
     // its own absorbing state, so small tail probabilities carry no cancellation.
