@@ -467,3 +467,11 @@ def test_cli_bound_reads_npy_rows_and_reports_bad_input(tmp_path, capsys):
     assert main(["bound", "--p", str(tmp_path / "bad.npy"), "--q", str(tmp_path / "q.npy")]) == 2
     assert "`p`" in capsys.readouterr().err
     assert main(["bound", "--p", str(tmp_path / "p.npy")]) == 2
+
+
+def test_match_verifier_is_the_target_mass_of_the_top_n_draft_tokens():
+    p = np.array([0.1, 0.4, 0.2, 0.3])
+    q = np.array([0.5, 0.1, 0.3, 0.1])
+    assert specrs.verifier_acceptance(p, q, 2, verifier="match") == pytest.approx(0.1 + 0.2)
+    got = specrs.verifier_acceptance(p.astype(np.float32), q.astype(np.float32), 2, verifier="rrs")
+    assert float(got) == pytest.approx(float(specrs.verifier_acceptance(p, q, 2, verifier="rrs")), abs=1e-6)

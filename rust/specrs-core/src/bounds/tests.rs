@@ -252,3 +252,33 @@ fn race_step_and_range_have_converged() {
         }
     }
 }
+
+/// Wide-range vectors: entries 0, or 10^-e with e up to 300 (ratios far outside the first-level
+/// bucket range), or one of a few repeated values (massive ties).
+fn wild(v: usize) -> impl Strategy<Value = Vec<f64>> {
+    proptest::collection::vec(
+        prop_oneof![1 => Just(0.0), 3 => (0.0f64..300.0).prop_map(|e| 10f64.powf(-e)), 2 => (1u32..4).prop_map(|k| k as f64 * 1e-3)],
+        v,
+    )
+    .prop_filter("needs mass", |w| w.iter().any(|&x| x > 0.0))
+    .prop_map(|w| normalise(&w))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn bucketed_iid_equals_the_full_sort_on_wild_inputs((p, q) in (50usize..3000).prop_flat_map(|v| (wild(v), wild(v))), n in 2usize..6) {
+        let a = iid::value(&p, &q, n, 1.0, 1.0);
+        let b = iid::value_sorted(&p, &q, n, 1.0, 1.0);
+        prop_assert!((a - b).abs() <= 1e-12, "n={n}: bucketed {a} vs sorted {b}");
+    }
+
+    #[test]
+    fn wor_race_equals_the_closed_form_on_wild_inputs((p, q) in (20usize..400).prop_flat_map(|v| (wild(v), wild(v)))) {
+        prop_assume!(q.iter().filter(|&&x| x > 0.0).count() >= 2);
+        let s = prep::sorted(&p, &q, 1.0, 1.0);
+        let (a, b) = (wor::pair(&s), wor::race(&s, 2));
+        prop_assert!((a - b).abs() <= 1e-9, "closed form {a} vs race {b}");
+    }
+}
