@@ -1,5 +1,5 @@
 //! Criterion benches of the optimal-acceptance engine on realistic peaked pairs (Zipf-like target
-//! logits with Gumbel noise, a perturbed draft, softmax at temperature T). Baselines in the same
+//! logits with Gumbel noise, draft = target + Gaussian noise, softmax at temperature T). Baselines in the same
 //! run: the full-sort prefix scan for iid (`iid_sorted`).
 //!
 //! cargo bench -p specrs-core --bench bounds
@@ -17,7 +17,16 @@ fn peaked(v: usize, seed: u64, temp: f64) -> (Vec<f64>, Vec<f64>) {
         let s: f64 = e.iter().sum();
         e.into_iter().map(|x| x / s).collect::<Vec<f64>>()
     };
-    let q = soft(logits.iter().map(|l| l + 0.6 * rng.gumbel()).collect());
+    // Draft = target + N(0, 0.6²) noise (Box–Muller), as `specrs bound --example` does.
+    let q = soft(
+        logits
+            .iter()
+            .map(|l| {
+                let (u1, u2) = (rng.uniform_open(), rng.uniform());
+                l + 0.6 * (-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()
+            })
+            .collect(),
+    );
     (soft(logits), q)
 }
 

@@ -4,8 +4,8 @@
 
 const LOG2E: f64 = std::f64::consts::LOG2_E;
 // ln 2 split in a high part with trailing zero bits and a low correction (Cody–Waite reduction).
-const LN2_HI: f64 = 6.931_471_803_691_238_164_9e-1;
-const LN2_LO: f64 = 1.908_214_929_270_587_700_0e-10;
+const LN2_HI: f64 = 0.693_147_180_369_123_8;
+const LN2_LO: f64 = 1.908_214_929_270_587_7e-10;
 /// 1.5·2^52: adding it rounds to an integer held in the low mantissa bits.
 const SHIFTER: f64 = 6_755_399_441_055_744.0;
 
