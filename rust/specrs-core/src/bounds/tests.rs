@@ -299,3 +299,13 @@ fn huge_n_is_exact_and_does_not_hang() {
     assert_eq!(prep::pown(0.5, 3), 0.125);
     assert_eq!(prep::pown(3.0, 0), 1.0);
 }
+
+#[test]
+fn kseq_is_finite_when_rounding_pushes_beta_above_one() {
+    let p = normalise(&[8.0, 7.0, 3.0]);
+    let mc = MonteCarlo::default();
+    for n in 1..4 {
+        let k = verifier_acceptance(&p, &p, n, Verifier::Kseq, None, &mc, 0).unwrap().value;
+        assert!((k - 1.0).abs() < 1e-12, "n={n}: {k}");
+    }
+}

@@ -124,7 +124,7 @@ pub fn verifier_acceptance<T: Real>(
             pf = p.iter().map(|x| x.to_f64() * sp).collect();
             qf = q.iter().map(|x| x.to_f64() * sq).collect();
             let rho = kseq_rho_f64(&pf, &qf, n);
-            Acceptance::exact(-(n as f64 * (-beta(&pf, &qf, rho)).ln_1p()).exp_m1())
+            Acceptance::exact(-(n as f64 * (-beta(&pf, &qf, rho).min(1.0)).ln_1p()).exp_m1())
         }
         Verifier::RrsWor => {
             pf = p.iter().map(|x| x.to_f64() * sp).collect();
@@ -182,7 +182,7 @@ fn kseq_rho_f64(p: &[f64], q: &[f64], n: usize) -> f64 {
             over += (x - rho * y).max(0.0);
             b += (x / rho).min(y);
         }
-        over - (n as f64 * (-b).ln_1p()).exp()
+        over - (n as f64 * (-b.min(1.0)).ln_1p()).exp()
     };
     let (mut lo, mut hi) = (1.0f64, n as f64);
     if g(lo) <= 0.0 {
