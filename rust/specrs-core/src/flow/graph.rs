@@ -73,24 +73,38 @@ impl SetGraph {
             }
             key[w..].fill(u32::MAX);
         }
+        // Group rows by key with an open-addressing hash table (groups in order of first
+        // occurrence): O(m·n), no sort.
         let key = |r: usize| &keys[r * n..(r + 1) * n];
-        let mut order: Vec<u32> = (0..m as u32).collect();
-        order.sort_unstable_by(|&a, &b| key(a as usize).cmp(key(b as usize)).then(a.cmp(&b)));
-
+        let slots = (2 * m).next_power_of_two().max(2);
+        let mask = slots - 1;
+        let mut table = vec![u32::MAX; slots];
+        let mut first_row: Vec<u32> = Vec::new();
         let mut row_group = vec![0u32; m];
         let mut weight: Vec<f64> = Vec::new();
         let mut gstart = vec![0u32];
         let mut etok: Vec<u32> = Vec::new();
-        for (pos, &r) in order.iter().enumerate() {
-            let r = r as usize;
-            if pos == 0 || key(order[pos - 1] as usize) != key(r) {
-                weight.push(0.0);
-                etok.extend(key(r).iter().copied().take_while(|&t| t != u32::MAX));
-                gstart.push(etok.len() as u32);
-            }
-            let j = weight.len() - 1;
-            row_group[r] = j as u32;
-            weight[j] += probs[r];
+        for r in 0..m {
+            let kr = key(r);
+            let mut h = hash_key(kr) as usize & mask;
+            let j = loop {
+                let slot = table[h];
+                if slot == u32::MAX {
+                    let j = weight.len() as u32;
+                    table[h] = j;
+                    first_row.push(r as u32);
+                    weight.push(0.0);
+                    etok.extend(kr.iter().copied().take_while(|&t| t != u32::MAX));
+                    gstart.push(etok.len() as u32);
+                    break j;
+                }
+                if key(first_row[slot as usize] as usize) == kr {
+                    break slot;
+                }
+                h = (h + 1) & mask;
+            };
+            row_group[r] = j;
+            weight[j as usize] += probs[r];
         }
         let mut eleft = vec![0u32; etok.len()];
         for j in 0..weight.len() {
@@ -113,6 +127,16 @@ impl SetGraph {
         }
         SetGraph { row_group, weight, gstart, etok, eleft, tokens, tstart, tedge }
     }
+}
+
+/// FxHash-style mix of a key (fast; the table compares keys on collision, so any hash is exact).
+#[inline]
+fn hash_key(key: &[u32]) -> u64 {
+    let mut h: u64 = 0;
+    for &x in key {
+        h = (h.rotate_left(5) ^ x as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    h ^ (h >> 29)
 }
 
 #[cfg(test)]

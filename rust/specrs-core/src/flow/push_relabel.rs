@@ -1,29 +1,28 @@
-//! Maximum flow on the multiset graph in f64, by highest-label push-relabel (Goldberg & Tarjan
-//! 1988) with the gap and global-relabelling heuristics (Cherkassky & Goldberg 1997), specialised
-//! to the bipartite network source → set j (cap w_j) → token i (cap ∞) → sink (cap p_i).
+//! Maximum flow on the multiset graph in f64 by bipartite push-relabel with two-edge pushes
+//! (Goldberg & Tarjan 1988; Ahuja, Orlin, Stein & Tarjan 1994 for the bipartite rule), highest
+//! label first, with global relabelling (Cherkassky & Goldberg 1997).
 //!
-//! Specialisation: the source arcs are saturated up front (each set starts with excess w_j), so
-//! the source never appears; an arc set → token has infinite capacity, so a set always pushes its
-//! whole excess in one push, and the only finite residuals stored are `flow[e]` (the reverse arc
-//! token → set) and `sink_res[t]` (token → sink). Phase 1 computes a maximum preflow; nodes that
-//! cannot reach the sink are never processed again. Phase 2 (bipartite, so trivial) returns the
-//! excess stuck on tokens to their sets, which turns the preflow into a flow.
+//! The network source → set j (cap w_j) → token t (cap ∞) → sink (cap p_t) is solved *reversed*:
+//! tokens start with excess p_t and send it through sets (arc t → j of capacity ∞) to the sets'
+//! sink arcs (residual `res[j]` = w_j minus what j already sends). A push always crosses a set in
+//! one step (two-edge push), so only tokens ever hold excess: the active nodes are the (usually
+//! few) tokens, not the many token sets. Excess that cannot be placed stays on its token, which
+//! in the original orientation simply means that token's sink arc is not saturated: the maximum
+//! preflow of the reversed network *is* a maximum flow of the original one, no second phase.
 //!
 //! Exactness in floating point: every push moves δ = min(excess, residual) and the operand equal
 //! to δ becomes *exactly* 0 (x − x = 0 in IEEE arithmetic), while x − δ > 0 whenever x > δ
-//! (gradual underflow). So "the sender's excess vanished" (non-saturating push) and "the arc is
-//! saturated" (saturating push) are exact events, and the classical termination bound of
-//! push-relabel, which is purely combinatorial (O(N²) relabels, O(NE) saturating and O(N²√E)
-//! non-saturating pushes for highest label), holds verbatim: no tolerance is needed to terminate.
-//! Rounding only enters when excess is *added*; a token whose bookkeeping ends with a few ulps of
-//! excess and no residual arc left is relabelled "dead" like any node that cannot reach the sink.
+//! (gradual underflow). So "the sender's excess vanished" and "the arc is saturated" are exact
+//! events and the classical termination bound of push-relabel, which is purely combinatorial
+//! (O(N²) relabels, O(NE) saturating and O(N³) non-saturating pushes), holds verbatim: no
+//! tolerance is needed to terminate. Rounding only enters when flow is *added* to an arc.
 
 use super::graph::SetGraph;
 
 const NONE: u32 = u32::MAX;
 
-/// Result of the solve: the flow on each edge, and which tokens lie on the source side of the
-/// minimum cut (the set H of the subset-selection theorem).
+/// Result of the solve: the flow on each edge (set → token), and which tokens lie on the source
+/// side of a minimum cut (the set H of the subset-selection theorem).
 pub(crate) struct MaxFlow {
     pub flow: Vec<f64>,
     pub in_cut: Vec<bool>,
@@ -31,325 +30,360 @@ pub(crate) struct MaxFlow {
 
 struct Solver<'a> {
     g: &'a SetGraph,
-    /// Number of sets (left nodes); node ids are sets 0..l, then tokens l..l+k.
-    l: usize,
     /// Label of nodes that cannot reach the sink (> any distance in the residual graph).
     dead: u32,
+    /// Flow on each edge; it is also the residual of the arc set → token of the reversed network.
     flow: Vec<f64>,
-    sink_res: Vec<f64>,
+    /// Residual of each set's arc to the (reversed) sink: w_j − what j sends.
+    res: Vec<f64>,
+    /// Excess of each token: p_t − what t receives.
     excess: Vec<f64>,
-    label: Vec<u32>,
+    label_tok: Vec<u32>,
+    label_set: Vec<u32>,
     cur: Vec<u32>,
-    active: Vec<Vec<u32>>,
-    top: usize,
-    // Doubly linked lists of the live nodes of each label, for the gap heuristic.
-    head: Vec<u32>,
+    // Active tokens, one singly linked stack per label.
+    bucket: Vec<u32>,
     next: Vec<u32>,
-    prev: Vec<u32>,
-    max_label: usize,
+    top: usize,
     work: usize,
-    relabel_budget: usize,
+    budget: usize,
+    // Doubly linked lists of the live nodes (sets j as j, tokens t as l + t) of each label, for
+    // the gap heuristic: when a relabel empties a level, nothing above it reaches the sink.
+    l: usize,
+    lhead: Vec<u32>,
+    lnext: Vec<u32>,
+    lprev: Vec<u32>,
+    max_label: usize,
 }
 
 pub(crate) fn max_flow(g: &SetGraph, cap: &[f64]) -> MaxFlow {
     let l = g.groups();
     let k = g.tokens.len();
-    let nodes = l + k;
-    let dead = (nodes + 1) as u32;
-    let mut excess = vec![0.0; nodes];
-    excess[..l].copy_from_slice(&g.weight);
+    let dead = (l + k + 2) as u32;
     let mut s = Solver {
         g,
-        l,
         dead,
         flow: vec![0.0; g.etok.len()],
-        sink_res: cap.to_vec(),
-        excess,
-        label: vec![dead; nodes],
-        cur: vec![0; nodes],
-        active: vec![Vec::new(); nodes + 2],
+        res: g.weight.clone(),
+        excess: cap.to_vec(),
+        label_tok: vec![dead; k],
+        label_set: vec![dead; l],
+        cur: vec![0; k],
+        bucket: vec![NONE; dead as usize + 1],
+        next: vec![NONE; k],
         top: 0,
-        head: vec![NONE; nodes + 2],
-        next: vec![NONE; nodes],
-        prev: vec![NONE; nodes],
-        max_label: 0,
         work: 0,
-        relabel_budget: 6 * nodes + g.etok.len(),
+        budget: 2 * g.etok.len() + 4 * (l + k),
+        l,
+        lhead: vec![NONE; dead as usize + 1],
+        lnext: vec![NONE; l + k],
+        lprev: vec![NONE; l + k],
+        max_label: 0,
     };
+    s.greedy_start();
     s.global_relabel();
     s.run();
-    let in_cut = s.source_side_tokens();
-    s.return_token_excess(&in_cut);
+    // Tokens that can still reach the sink of the reversed network (= the original source):
+    // the source side H of a minimum cut in the original orientation.
+    s.sink_distances();
+    let in_cut = s.label_tok.iter().map(|&d| d < s.dead).collect();
     MaxFlow { flow: s.flow, in_cut }
 }
 
 impl Solver<'_> {
-    fn is_token(&self, v: usize) -> bool {
-        v >= self.l
+    /// A greedy initial flow: each set, smallest sets first (they have the fewest choices), takes
+    /// what it can from its tokens' remaining excess. Push-relabel then only reroutes the rest.
+    fn greedy_start(&mut self) {
+        let g = self.g;
+        let l = g.groups();
+        let max_size = (0..l).map(|j| g.group_edges(j).len()).max().unwrap_or(0);
+        for size in 1..=max_size {
+            for j in 0..l {
+                let edges = g.group_edges(j);
+                if edges.len() != size {
+                    continue;
+                }
+                let mut r = self.res[j];
+                for e in edges {
+                    if r == 0.0 {
+                        break;
+                    }
+                    let t = g.etok[e] as usize;
+                    let x = self.excess[t];
+                    if x > 0.0 {
+                        let delta = x.min(r);
+                        self.excess[t] = x - delta;
+                        self.flow[e] += delta;
+                        r -= delta;
+                    }
+                }
+                self.res[j] = r;
+            }
+        }
     }
 
     fn run(&mut self) {
         loop {
-            let Some(v) = self.active[self.top].pop() else {
-                if self.top == 0 {
-                    return;
-                }
+            while self.top > 0 && self.bucket[self.top] == NONE {
                 self.top -= 1;
-                continue;
-            };
-            let v = v as usize;
-            // Stale entries: killed by a gap since they were queued.
-            if self.label[v] as usize != self.top || self.excess[v] <= 0.0 {
+            }
+            let t = self.bucket[self.top];
+            if t == NONE {
+                return;
+            }
+            let t = t as usize;
+            self.bucket[self.top] = self.next[t];
+            if self.label_tok[t] as usize != self.top || self.excess[t] <= 0.0 {
                 continue;
             }
-            self.discharge(v);
-            if self.work > self.relabel_budget {
+            self.discharge(t);
+            if self.work > self.budget {
                 self.global_relabel();
             }
         }
     }
 
-    /// Adds δ > 0 to the excess of `w`, queueing it when it becomes active.
     #[inline]
-    fn add_excess(&mut self, w: usize, delta: f64) {
-        if self.excess[w] == 0.0 && self.label[w] < self.dead {
-            let d = self.label[w] as usize;
-            self.active[d].push(w as u32);
-            self.top = self.top.max(d);
+    fn activate(&mut self, t: usize) {
+        let d = self.label_tok[t];
+        if d < self.dead {
+            self.next[t] = self.bucket[d as usize];
+            self.bucket[d as usize] = t as u32;
+            self.top = self.top.max(d as usize);
         }
-        self.excess[w] += delta;
     }
 
-    fn discharge(&mut self, v: usize) {
+    /// Pushes the excess of token t through admissible sets until it is 0 or t is dead.
+    fn discharge(&mut self, t: usize) {
+        let g = self.g;
+        let mut x = self.excess[t];
         loop {
-            let d = self.label[v];
-            if self.is_token(v) {
-                if self.push_from_token(v, d) {
-                    return;
+            let d = self.label_tok[t];
+            let adj = g.token_edges(t);
+            let mut c = self.cur[t] as usize;
+            while c < adj.len() {
+                let e = adj[c] as usize;
+                let j = g.eleft[e] as usize;
+                if self.label_set[j] + 1 == d {
+                    x = self.push_through(e, j, x);
+                    if x == 0.0 {
+                        self.excess[t] = 0.0;
+                        self.cur[t] = c as u32;
+                        return;
+                    }
+                    // j has no admissible arc left: it was relabelled and is no longer admissible.
                 }
-            } else if self.push_from_set(v, d) {
+                c += 1;
+            }
+            self.relabel_token(t);
+            if self.label_tok[t] >= self.dead {
+                self.excess[t] = x;
                 return;
             }
-            self.relabel(v);
-            if self.label[v] >= self.dead {
+            if self.work > self.budget {
+                // Labels may be climbing one step at a time towards `dead`: stop and let the
+                // caller's global relabelling fix them all at once; t stays active.
+                self.excess[t] = x;
+                self.activate(t);
                 return;
             }
         }
     }
 
-    /// A set pushes all its excess through the first admissible (infinite) arc. True if pushed.
-    fn push_from_set(&mut self, j: usize, d: u32) -> bool {
-        let range = self.g.group_edges(j);
-        let start = range.start;
-        let mut c = self.cur[j] as usize;
-        while start + c < range.end {
-            let e = start + c;
-            let t = self.l + self.g.etok[e] as usize;
-            if self.label[t] + 1 == d {
-                let x = self.excess[j];
-                self.excess[j] = 0.0;
-                self.flow[e] += x;
-                self.add_excess(t, x);
-                self.cur[j] = c as u32;
-                return true;
-            }
-            c += 1;
-        }
-        false
-    }
-
-    /// A token pushes to the sink, then back along arcs carrying flow. True once its excess is 0.
-    fn push_from_token(&mut self, v: usize, d: u32) -> bool {
-        let t = v - self.l;
-        let mut x = self.excess[v];
-        if d == 1 && self.sink_res[t] > 0.0 {
-            let delta = x.min(self.sink_res[t]);
-            self.sink_res[t] -= delta;
-            x -= delta;
-            if x == 0.0 {
-                self.excess[v] = 0.0;
-                return true;
-            }
-        }
-        let edges = self.g.token_edges(t);
-        let mut c = self.cur[v] as usize;
-        while c < edges.len() {
-            let e = edges[c] as usize;
-            let j = self.g.eleft[e] as usize;
-            if self.flow[e] > 0.0 && self.label[j] + 1 == d {
-                let delta = x.min(self.flow[e]);
-                self.flow[e] -= delta;
+    /// Two-edge push of up to x from a token along edge `e` into set j (label d_j) and on along
+    /// j's admissible arcs: the sink arc (d_j = 1) or reverse arcs j → t' (flow > 0,
+    /// d_t' = d_j − 1). Relabels j if x is not used up. Returns what is left of x.
+    fn push_through(&mut self, e: usize, j: usize, mut x: f64) -> f64 {
+        let g = self.g;
+        let dj = self.label_set[j];
+        if dj == 1 {
+            let r = self.res[j];
+            if r > 0.0 {
+                let delta = x.min(r);
+                self.res[j] = r - delta;
+                self.flow[e] += delta;
                 x -= delta;
-                self.add_excess(j, delta);
-                if x == 0.0 {
-                    self.excess[v] = 0.0;
-                    self.cur[v] = c as u32;
-                    return true;
-                }
-            }
-            c += 1;
-        }
-        self.excess[v] = x;
-        false
-    }
-
-    /// Relabel to 1 + the lowest label over residual arcs (or `dead`), with the gap heuristic.
-    fn relabel(&mut self, v: usize) {
-        let old = self.label[v] as usize;
-        self.unlink(v);
-        if self.head[old] == NONE {
-            // Gap: no live node has label `old` any more, so no node above it reaches the sink.
-            for d in old + 1..=self.max_label {
-                let mut u = self.head[d];
-                while u != NONE {
-                    self.label[u as usize] = self.dead;
-                    u = self.next[u as usize];
-                }
-                self.head[d] = NONE;
-            }
-            self.max_label = old.saturating_sub(1);
-            self.label[v] = self.dead;
-            return;
-        }
-        let mut low = self.dead;
-        if self.is_token(v) {
-            let t = v - self.l;
-            if self.sink_res[t] > 0.0 {
-                low = 0;
-            }
-            let edges = self.g.token_edges(t);
-            self.work += edges.len() + 1;
-            for &e in edges {
-                if self.flow[e as usize] > 0.0 {
-                    low = low.min(self.label[self.g.eleft[e as usize] as usize]);
-                }
             }
         } else {
-            let range = self.g.group_edges(v);
-            self.work += range.len() + 1;
-            for e in range {
-                low = low.min(self.label[self.l + self.g.etok[e] as usize]);
+            for e2 in g.group_edges(j) {
+                let f = self.flow[e2];
+                if f > 0.0 {
+                    let t2 = g.etok[e2] as usize;
+                    if self.label_tok[t2] + 1 == dj {
+                        let delta = x.min(f);
+                        self.flow[e2] = f - delta;
+                        self.flow[e] += delta;
+                        if self.excess[t2] == 0.0 {
+                            self.activate(t2);
+                        }
+                        self.excess[t2] += delta;
+                        x -= delta;
+                        if x == 0.0 {
+                            return 0.0;
+                        }
+                    }
+                }
             }
         }
-        let new = low.saturating_add(1).min(self.dead);
-        self.label[v] = new;
-        self.cur[v] = 0;
-        if new < self.dead {
-            self.link(v, new as usize);
+        if x > 0.0 {
+            self.relabel_set(j);
+        }
+        x
+    }
+
+    fn relabel_set(&mut self, j: usize) {
+        if self.unlink_and_gap(j) {
+            return;
+        }
+        let g = self.g;
+        let mut low = if self.res[j] > 0.0 { 1 } else { self.dead };
+        for e in g.group_edges(j) {
+            if self.flow[e] > 0.0 {
+                low = low.min(self.label_tok[g.etok[e] as usize].saturating_add(1));
+            }
+        }
+        self.work += 1;
+        self.label_set[j] = low.min(self.dead);
+        self.link(j);
+    }
+
+    fn relabel_token(&mut self, t: usize) {
+        self.cur[t] = 0;
+        if self.unlink_and_gap(self.l + t) {
+            return;
+        }
+        let g = self.g;
+        let adj = g.token_edges(t);
+        let mut low = self.dead;
+        for &e in adj {
+            low = low.min(self.label_set[g.eleft[e as usize] as usize]);
+        }
+        self.work += adj.len() + 1;
+        self.label_tok[t] = low.saturating_add(1).min(self.dead);
+        self.link(self.l + t);
+    }
+
+    fn label(&self, v: usize) -> u32 {
+        if v < self.l {
+            self.label_set[v]
+        } else {
+            self.label_tok[v - self.l]
         }
     }
 
-    fn link(&mut self, v: usize, d: usize) {
-        let h = self.head[d];
-        self.next[v] = h;
-        self.prev[v] = NONE;
-        if h != NONE {
-            self.prev[h as usize] = v as u32;
+    fn set_label(&mut self, v: usize, d: u32) {
+        if v < self.l {
+            self.label_set[v] = d;
+        } else {
+            self.label_tok[v - self.l] = d;
         }
-        self.head[d] = v as u32;
+    }
+
+    /// Adds live node v to the list of its label.
+    fn link(&mut self, v: usize) {
+        let d = self.label(v) as usize;
+        if d >= self.dead as usize {
+            return;
+        }
+        let h = self.lhead[d];
+        self.lnext[v] = h;
+        self.lprev[v] = NONE;
+        if h != NONE {
+            self.lprev[h as usize] = v as u32;
+        }
+        self.lhead[d] = v as u32;
         self.max_label = self.max_label.max(d);
     }
 
-    fn unlink(&mut self, v: usize) {
-        let (p, n) = (self.prev[v], self.next[v]);
+    /// Removes v (about to be relabelled upwards) from its level. If that empties the level,
+    /// applies the gap rule — every node above it is dead, v included — and returns true.
+    fn unlink_and_gap(&mut self, v: usize) -> bool {
+        let old = self.label(v) as usize;
+        let (p, n) = (self.lprev[v], self.lnext[v]);
         if p == NONE {
-            self.head[self.label[v] as usize] = n;
+            self.lhead[old] = n;
         } else {
-            self.next[p as usize] = n;
+            self.lnext[p as usize] = n;
         }
         if n != NONE {
-            self.prev[n as usize] = p;
+            self.lprev[n as usize] = p;
         }
+        if self.lhead[old] != NONE {
+            return false;
+        }
+        for d in old + 1..=self.max_label {
+            let mut u = self.lhead[d];
+            while u != NONE {
+                self.set_label(u as usize, self.dead);
+                u = self.lnext[u as usize];
+            }
+            self.lhead[d] = NONE;
+        }
+        self.max_label = old.saturating_sub(1);
+        self.set_label(v, self.dead);
+        true
     }
 
-    /// Exact distances to the sink in the residual graph by reverse BFS; rebuilds the buckets.
-    fn sink_distances(&mut self) -> Vec<u32> {
-        let (l, dead) = (self.l, self.dead);
-        let k = self.g.tokens.len();
-        let mut dist = vec![dead; l + k];
-        let mut queue: Vec<u32> = Vec::with_capacity(l + k);
-        for t in 0..k {
-            if self.sink_res[t] > 0.0 {
-                dist[l + t] = 1;
-                queue.push((l + t) as u32);
+    /// Exact distances to the (reversed) sink by backward BFS over residual arcs; nodes that
+    /// cannot reach it get `dead`.
+    fn sink_distances(&mut self) {
+        let g = self.g;
+        let dead = self.dead;
+        self.label_tok.fill(dead);
+        self.label_set.fill(dead);
+        let l = g.groups();
+        // Queue entries: sets as j, tokens as l + t.
+        let mut queue: Vec<u32> = Vec::with_capacity(l + g.tokens.len());
+        for j in 0..l {
+            if self.res[j] > 0.0 {
+                self.label_set[j] = 1;
+                queue.push(j as u32);
             }
         }
         let mut qh = 0;
         while qh < queue.len() {
             let v = queue[qh] as usize;
             qh += 1;
-            let d = dist[v] + 1;
-            if v >= l {
-                // Every set containing token v reaches it through an infinite arc.
-                for &e in self.g.token_edges(v - l) {
-                    let j = self.g.eleft[e as usize] as usize;
-                    if dist[j] == dead {
-                        dist[j] = d;
-                        queue.push(j as u32);
+            if v < l {
+                // Every token of set v reaches it through an infinite arc.
+                let d = self.label_set[v] + 1;
+                for e in g.group_edges(v) {
+                    let t = g.etok[e] as usize;
+                    if self.label_tok[t] == dead {
+                        self.label_tok[t] = d;
+                        queue.push((l + t) as u32);
                     }
                 }
             } else {
-                // Token t reaches set v iff the arc v → t carries flow (reverse residual).
-                for e in self.g.group_edges(v) {
-                    let t = l + self.g.etok[e] as usize;
-                    if dist[t] == dead && self.flow[e] > 0.0 {
-                        dist[t] = d;
-                        queue.push(t as u32);
+                // Set j reaches token t iff the edge (j, t) carries flow (reverse residual).
+                let t = v - l;
+                let d = self.label_tok[t] + 1;
+                for &e in g.token_edges(t) {
+                    let j = g.eleft[e as usize] as usize;
+                    if self.label_set[j] == dead && self.flow[e as usize] > 0.0 {
+                        self.label_set[j] = d;
+                        queue.push(j as u32);
                     }
                 }
             }
         }
-        dist
     }
 
     fn global_relabel(&mut self) {
         self.work = 0;
-        self.label = self.sink_distances();
-        self.head.fill(NONE);
+        self.sink_distances();
+        self.lhead.fill(NONE);
         self.max_label = 0;
-        for a in &mut self.active {
-            a.clear();
+        for v in 0..self.lnext.len() {
+            self.link(v);
         }
+        self.bucket.fill(NONE);
         self.top = 0;
-        for v in 0..self.label.len() {
-            let d = self.label[v];
-            self.cur[v] = 0;
-            if d < self.dead {
-                self.link(v, d as usize);
-                if self.excess[v] > 0.0 {
-                    self.active[d as usize].push(v as u32);
-                    self.top = self.top.max(d as usize);
-                }
+        self.cur.fill(0);
+        for t in 0..self.g.tokens.len() {
+            if self.excess[t] > 0.0 {
+                self.activate(t);
             }
-        }
-    }
-
-    /// Tokens that cannot reach the sink in the final residual graph: the source side H of a
-    /// minimum cut (the largest one, since every node that can reach the sink is excluded).
-    fn source_side_tokens(&mut self) -> Vec<bool> {
-        let dist = self.sink_distances();
-        dist[self.l..].iter().map(|&d| d == self.dead).collect()
-    }
-
-    /// Phase 2: excess left on a token (it lies in H and cannot reach the sink) goes back to the
-    /// sets that sent it, which only lowers their source-arc flow. This makes the preflow a flow.
-    fn return_token_excess(&mut self, in_cut: &[bool]) {
-        for (t, &cut) in in_cut.iter().enumerate() {
-            let mut x = self.excess[self.l + t];
-            if x <= 0.0 {
-                continue;
-            }
-            debug_assert!(cut, "a token that reaches the sink kept excess");
-            let _ = cut;
-            for &e in self.g.token_edges(t) {
-                let delta = x.min(self.flow[e as usize]);
-                self.flow[e as usize] -= delta;
-                x -= delta;
-                if x == 0.0 {
-                    break;
-                }
-            }
-            self.excess[self.l + t] = 0.0;
         }
     }
 }

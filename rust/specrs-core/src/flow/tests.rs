@@ -179,3 +179,36 @@ fn larger_iid_law_agrees_with_the_sorted_prefix_formula() {
         assert!((plan.cut_value() - plan.value()).abs() < 1e-12);
     }
 }
+
+#[test]
+#[ignore]
+fn timing_breakdown() {
+    use std::time::Instant;
+    let k = 128;
+    let mut rng = Rng::new(0);
+    let mut p: Vec<f64> = (0..k).map(|_| rng.exponential().powi(2)).collect();
+    let mut q: Vec<f64> = (0..k).map(|_| rng.exponential().powi(2)).collect();
+    let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+    p.iter_mut().for_each(|x| *x /= sp);
+    q.iter_mut().for_each(|x| *x /= sq);
+    let mut drafts = Vec::new();
+    let mut probs = Vec::new();
+    for a in 0..k {
+        for b in a..k {
+            drafts.push(a);
+            drafts.push(b);
+            probs.push(if a == b { q[a] * q[a] } else { 2.0 * q[a] * q[b] });
+        }
+    }
+    for _ in 0..3 {
+        let t0 = Instant::now();
+        let g = graph::SetGraph::build(&drafts, 2, &probs, k);
+        let t1 = Instant::now();
+        let cap: Vec<f64> = g.tokens.iter().map(|&y| p[y]).collect();
+        let mf = push_relabel::max_flow(&g, &cap);
+        let t2 = Instant::now();
+        let plan = ExplicitPlan::from_flow(&p, drafts.clone(), 2, &probs, &g, mf);
+        let t3 = Instant::now();
+        println!("build {:?} flow {:?} plan {:?} value {}", t1 - t0, t2 - t1, t3 - t2, plan.value());
+    }
+}
