@@ -42,7 +42,6 @@ impl SetGraph {
 
     /// Builds the graph from validated rows (`drafts` holds m rows of n ids < `vocab`).
     pub fn build(drafts: &[usize], n: usize, probs: &[f64], vocab: usize) -> Self {
-        let m = probs.len();
         // Local ids, ascending in global id, for the tokens that occur.
         let mut local = vec![u32::MAX; vocab];
         for &x in drafts {
@@ -55,57 +54,13 @@ impl SetGraph {
                 tokens.push(x);
             }
         }
-        // Key of each row: its sorted, deduplicated local ids, padded with u32::MAX (so two keys
-        // are equal iff the token sets are).
-        let mut keys = vec![u32::MAX; m * n];
-        for r in 0..m {
-            let key = &mut keys[r * n..(r + 1) * n];
-            for (slot, &x) in key.iter_mut().zip(&drafts[r * n..(r + 1) * n]) {
-                *slot = local[x];
-            }
-            key.sort_unstable();
-            let mut w = 0;
-            for i in 0..n {
-                if i == 0 || key[i] != key[w - 1] {
-                    key[w] = key[i];
-                    w += 1;
-                }
-            }
-            key[w..].fill(u32::MAX);
-        }
-        // Group rows by key with an open-addressing hash table (groups in order of first
-        // occurrence): O(m·n), no sort.
-        let key = |r: usize| &keys[r * n..(r + 1) * n];
-        let slots = (2 * m).next_power_of_two().max(2);
-        let mask = slots - 1;
-        let mut table = vec![u32::MAX; slots];
-        let mut first_row: Vec<u32> = Vec::new();
-        let mut row_group = vec![0u32; m];
-        let mut weight: Vec<f64> = Vec::new();
-        let mut gstart = vec![0u32];
-        let mut etok: Vec<u32> = Vec::new();
-        for r in 0..m {
-            let kr = key(r);
-            let mut h = hash_key(kr) as usize & mask;
-            let j = loop {
-                let slot = table[h];
-                if slot == u32::MAX {
-                    let j = weight.len() as u32;
-                    table[h] = j;
-                    first_row.push(r as u32);
-                    weight.push(0.0);
-                    etok.extend(kr.iter().copied().take_while(|&t| t != u32::MAX));
-                    gstart.push(etok.len() as u32);
-                    break j;
-                }
-                if key(first_row[slot as usize] as usize) == kr {
-                    break slot;
-                }
-                h = (h + 1) & mask;
-            };
-            row_group[r] = j;
-            weight[j as usize] += probs[r];
-        }
+        let Grouping { row_group, weight, gstart, etok } = match n {
+            1 => group_fixed::<1>(drafts, probs, &local),
+            2 => group_fixed::<2>(drafts, probs, &local),
+            3 => group_fixed::<3>(drafts, probs, &local),
+            4 => group_fixed::<4>(drafts, probs, &local),
+            _ => group_general(drafts, n, probs, &local),
+        };
         let mut eleft = vec![0u32; etok.len()];
         for j in 0..weight.len() {
             eleft[gstart[j] as usize..gstart[j + 1] as usize].fill(j as u32);
@@ -127,6 +82,121 @@ impl SetGraph {
         }
         SetGraph { row_group, weight, gstart, etok, eleft, tokens, tstart, tedge }
     }
+}
+
+/// Rows grouped by token set: groups in order of first occurrence, each with its sorted token
+/// list (local ids) as edges `etok[gstart[j]..gstart[j+1]]`.
+struct Grouping {
+    row_group: Vec<u32>,
+    weight: Vec<f64>,
+    gstart: Vec<u32>,
+    etok: Vec<u32>,
+}
+
+impl Grouping {
+    fn new(m: usize) -> Self {
+        Grouping { row_group: vec![0; m], weight: Vec::new(), gstart: vec![0], etok: Vec::new() }
+    }
+
+    fn add_group(&mut self, sorted_tokens: impl Iterator<Item = u32>) -> u32 {
+        let j = self.weight.len() as u32;
+        self.weight.push(0.0);
+        self.etok.extend(sorted_tokens.take_while(|&t| t != u32::MAX));
+        self.gstart.push(self.etok.len() as u32);
+        j
+    }
+}
+
+/// Sorts a key and removes duplicates, padding the tail with u32::MAX, so that two keys are
+/// equal iff the token sets are.
+#[inline]
+fn canonical(key: &mut [u32]) {
+    for i in 1..key.len() {
+        let mut k = i;
+        while k > 0 && key[k - 1] > key[k] {
+            key.swap(k - 1, k);
+            k -= 1;
+        }
+    }
+    let mut w = 0;
+    for i in 0..key.len() {
+        if w == 0 || key[i] != key[w - 1] {
+            key[w] = key[i];
+            w += 1;
+        }
+    }
+    key[w..].fill(u32::MAX);
+}
+
+fn table_for(m: usize) -> (Vec<u32>, usize) {
+    let slots = (2 * m).next_power_of_two().max(2);
+    (vec![u32::MAX; slots], slots - 1)
+}
+
+/// Grouping for n = N ≤ 4 drafts with keys held in fixed arrays (the common case; no
+/// per-row allocation or slice comparison). Open-addressing hash table, linear probing.
+fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -> Grouping {
+    let m = probs.len();
+    let mut out = Grouping::new(m);
+    let (mut table, mask) = table_for(m);
+    let mut keys: Vec<[u32; N]> = Vec::new();
+    for r in 0..m {
+        let mut key = [u32::MAX; N];
+        for i in 0..N {
+            key[i] = local[drafts[r * N + i]];
+        }
+        canonical(&mut key);
+        let mut h = hash_key(&key) as usize & mask;
+        let j = loop {
+            let slot = table[h];
+            if slot == u32::MAX {
+                let j = out.add_group(key.iter().copied());
+                keys.push(key);
+                table[h] = j;
+                break j;
+            }
+            if keys[slot as usize] == key {
+                break slot;
+            }
+            h = (h + 1) & mask;
+        };
+        out.row_group[r] = j;
+        out.weight[j as usize] += probs[r];
+    }
+    out
+}
+
+/// Grouping for any n, keys stored flat.
+fn group_general(drafts: &[usize], n: usize, probs: &[f64], local: &[u32]) -> Grouping {
+    let m = probs.len();
+    let mut out = Grouping::new(m);
+    let (mut table, mask) = table_for(m);
+    let mut keys: Vec<u32> = Vec::new();
+    let mut key = vec![u32::MAX; n];
+    for r in 0..m {
+        for (slot, &x) in key.iter_mut().zip(&drafts[r * n..(r + 1) * n]) {
+            *slot = local[x];
+        }
+        canonical(&mut key);
+        let mut h = hash_key(&key) as usize & mask;
+        let j = loop {
+            let slot = table[h];
+            if slot == u32::MAX {
+                let j = out.add_group(key.iter().copied());
+                keys.extend_from_slice(&key);
+                table[h] = j;
+                break j;
+            }
+            let s = slot as usize;
+            if keys[s * n..(s + 1) * n] == key[..] {
+                break slot;
+            }
+            h = (h + 1) & mask;
+        };
+        out.row_group[r] = j;
+        out.weight[j as usize] += probs[r];
+    }
+    out
 }
 
 /// FxHash-style mix of a key (fast; the table compares keys on collision, so any hash is exact).

@@ -85,5 +85,5 @@ fn solve(p: &[f64], drafts: Vec<usize>, n: usize, probs: &[f64]) -> ExplicitPlan
     let g = graph::SetGraph::build(&drafts, n, probs, p.len());
     let cap: Vec<f64> = g.tokens.iter().map(|&y| p[y]).collect();
     let mf = push_relabel::max_flow(&g, &cap);
-    ExplicitPlan::from_flow(p, drafts, n, probs, &g, mf)
+    ExplicitPlan::from_flow(p, drafts, n, g, mf)
 }

@@ -81,7 +81,7 @@ pub(crate) fn max_flow(g: &SetGraph, cap: &[f64]) -> MaxFlow {
         max_label: 0,
     };
     s.greedy_start();
-    s.global_relabel();
+    s.initial_labels();
     s.run();
     // Tokens that can still reach the sink of the reversed network (= the original source):
     // the source side H of a minimum cut in the original orientation.
@@ -369,9 +369,19 @@ impl Solver<'_> {
         }
     }
 
-    fn global_relabel(&mut self) {
-        self.work = 0;
-        self.sink_distances();
+    /// A valid labelling without a BFS: sets that can still send (res > 0) get 1, others 3,
+    /// tokens 2. Validity (d(u) ≤ d(v) + 1 on every residual arc): token → set 2 ≤ 1 + 1;
+    /// set → sink 1 ≤ 1; set → token (flow > 0) 3 ≤ 2 + 1. Exact distances are computed only
+    /// when relabelling work makes them worth a BFS.
+    fn initial_labels(&mut self) {
+        for j in 0..self.l {
+            self.label_set[j] = if self.res[j] > 0.0 { 1 } else { 3 };
+        }
+        self.label_tok.fill(2.min(self.dead));
+        self.rebuild_lists();
+    }
+
+    fn rebuild_lists(&mut self) {
         self.lhead.fill(NONE);
         self.max_label = 0;
         for v in 0..self.lnext.len() {
@@ -385,5 +395,11 @@ impl Solver<'_> {
                 self.activate(t);
             }
         }
+    }
+
+    fn global_relabel(&mut self) {
+        self.work = 0;
+        self.sink_distances();
+        self.rebuild_lists();
     }
 }

@@ -200,15 +200,22 @@ fn timing_breakdown() {
             probs.push(if a == b { q[a] * q[a] } else { 2.0 * q[a] * q[b] });
         }
     }
-    for _ in 0..3 {
+    let mut best = [f64::INFINITY; 3];
+    for _ in 0..2000 {
         let t0 = Instant::now();
         let g = graph::SetGraph::build(&drafts, 2, &probs, k);
         let t1 = Instant::now();
         let cap: Vec<f64> = g.tokens.iter().map(|&y| p[y]).collect();
         let mf = push_relabel::max_flow(&g, &cap);
         let t2 = Instant::now();
-        let plan = ExplicitPlan::from_flow(&p, drafts.clone(), 2, &probs, &g, mf);
+        let d2 = drafts.clone();
+        let t2b = Instant::now();
+        let plan = ExplicitPlan::from_flow(&p, d2, 2, g, mf);
         let t3 = Instant::now();
-        println!("build {:?} flow {:?} plan {:?} value {}", t1 - t0, t2 - t1, t3 - t2, plan.value());
+        for (b, d) in best.iter_mut().zip([t1 - t0, t2 - t1, t3 - t2b]) {
+            *b = b.min(d.as_secs_f64() * 1e6);
+        }
+        assert!(plan.value() > 0.0);
     }
+    println!("best of 200 (µs): build {:.1} flow {:.1} plan {:.1}", best[0], best[1], best[2]);
 }
