@@ -5,6 +5,8 @@
 //! become one left node whose capacity is the sum of their probabilities. Token nodes are the
 //! tokens that occur in some draft; tokens that occur in none can never carry accepted mass.
 
+use super::pool;
+
 /// The bipartite graph: `groups` left nodes (token sets) × `tokens.len()` right nodes, with one
 /// edge per (set, member token). All indices are `u32` (the size limits of the module keep every
 /// count below 2^32), which halves the memory traffic of the solver.
@@ -28,6 +30,14 @@ pub(crate) struct SetGraph {
 }
 
 impl SetGraph {
+    /// Hands the scratch buffers back to the per-thread pool (`row_group` is kept by the plan).
+    pub fn recycle(self) {
+        pool::give_f64(self.weight);
+        for v in [self.gstart, self.etok, self.eleft, self.tstart, self.tedge] {
+            pool::give_u32(v);
+        }
+    }
+
     pub fn groups(&self) -> usize {
         self.weight.len()
     }
@@ -43,7 +53,7 @@ impl SetGraph {
     /// Builds the graph from validated rows (`drafts` holds m rows of n ids < `vocab`).
     pub fn build(drafts: &[usize], n: usize, probs: &[f64], vocab: usize) -> Self {
         // Local ids, ascending in global id, for the tokens that occur.
-        let mut local = vec![u32::MAX; vocab];
+        let mut local = pool::u32s(vocab, u32::MAX);
         for &x in drafts {
             local[x] = 0;
         }
@@ -61,25 +71,28 @@ impl SetGraph {
             4 => group_fixed::<4>(drafts, probs, &local),
             _ => group_general(drafts, n, probs, &local),
         };
-        let mut eleft = vec![0u32; etok.len()];
+        let mut eleft = pool::u32s(etok.len(), 0);
         for j in 0..weight.len() {
             eleft[gstart[j] as usize..gstart[j + 1] as usize].fill(j as u32);
         }
         // Token-side adjacency by counting sort.
         let k = tokens.len();
-        let mut tstart = vec![0u32; k + 1];
+        let mut tstart = pool::u32s(k + 1, 0);
         for &t in &etok {
             tstart[t as usize + 1] += 1;
         }
         for t in 0..k {
             tstart[t + 1] += tstart[t];
         }
-        let mut fill: Vec<u32> = tstart[..k].to_vec();
-        let mut tedge = vec![0u32; etok.len()];
+        let mut fill = pool::u32s_with_capacity(k);
+        fill.extend_from_slice(&tstart[..k]);
+        let mut tedge = pool::u32s(etok.len(), 0);
         for (e, &t) in etok.iter().enumerate() {
             tedge[fill[t as usize] as usize] = e as u32;
             fill[t as usize] += 1;
         }
+        pool::give_u32(fill);
+        pool::give_u32(local);
         SetGraph { row_group, weight, gstart, etok, eleft, tokens, tstart, tedge }
     }
 }
@@ -94,8 +107,10 @@ struct Grouping {
 }
 
 impl Grouping {
-    fn new(m: usize) -> Self {
-        Grouping { row_group: vec![0; m], weight: Vec::new(), gstart: vec![0], etok: Vec::new() }
+    fn new(m: usize, n: usize) -> Self {
+        let mut gstart = pool::u32s_with_capacity(m + 1);
+        gstart.push(0);
+        Grouping { row_group: vec![0; m], weight: pool::f64s_with_capacity(m), gstart, etok: pool::u32s_with_capacity(m * n) }
     }
 
     fn add_group(&mut self, sorted_tokens: impl Iterator<Item = u32>) -> u32 {
@@ -111,6 +126,13 @@ impl Grouping {
 /// equal iff the token sets are.
 #[inline]
 fn canonical(key: &mut [u32]) {
+    if key.len() == 2 {
+        // The common case, branch-light.
+        let (a, b) = (key[0].min(key[1]), key[0].max(key[1]));
+        key[0] = a;
+        key[1] = if a == b { u32::MAX } else { b };
+        return;
+    }
     for i in 1..key.len() {
         let mut k = i;
         while k > 0 && key[k - 1] > key[k] {
@@ -125,21 +147,23 @@ fn canonical(key: &mut [u32]) {
             w += 1;
         }
     }
-    key[w..].fill(u32::MAX);
+    for slot in &mut key[w..] {
+        *slot = u32::MAX;
+    }
 }
 
 fn table_for(m: usize) -> (Vec<u32>, usize) {
     let slots = (2 * m).next_power_of_two().max(2);
-    (vec![u32::MAX; slots], slots - 1)
+    (pool::u32s(slots, u32::MAX), slots - 1)
 }
 
 /// Grouping for n = N ≤ 4 drafts with keys held in fixed arrays (the common case; no
 /// per-row allocation or slice comparison). Open-addressing hash table, linear probing.
 fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -> Grouping {
     let m = probs.len();
-    let mut out = Grouping::new(m);
+    let mut out = Grouping::new(m, N);
     let (mut table, mask) = table_for(m);
-    let mut keys: Vec<[u32; N]> = Vec::new();
+    let mut keys = pool::u32s_with_capacity(N * m);
     for r in 0..m {
         let mut key = [u32::MAX; N];
         for i in 0..N {
@@ -151,11 +175,12 @@ fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -
             let slot = table[h];
             if slot == u32::MAX {
                 let j = out.add_group(key.iter().copied());
-                keys.push(key);
+                keys.extend_from_slice(&key);
                 table[h] = j;
                 break j;
             }
-            if keys[slot as usize] == key {
+            let s = slot as usize;
+            if keys[s * N..(s + 1) * N] == key[..] {
                 break slot;
             }
             h = (h + 1) & mask;
@@ -163,15 +188,17 @@ fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -
         out.row_group[r] = j;
         out.weight[j as usize] += probs[r];
     }
+    pool::give_u32(table);
+    pool::give_u32(keys);
     out
 }
 
 /// Grouping for any n, keys stored flat.
 fn group_general(drafts: &[usize], n: usize, probs: &[f64], local: &[u32]) -> Grouping {
     let m = probs.len();
-    let mut out = Grouping::new(m);
+    let mut out = Grouping::new(m, n);
     let (mut table, mask) = table_for(m);
-    let mut keys: Vec<u32> = Vec::new();
+    let mut keys = pool::u32s_with_capacity(n * m);
     let mut key = vec![u32::MAX; n];
     for r in 0..m {
         for (slot, &x) in key.iter_mut().zip(&drafts[r * n..(r + 1) * n]) {
@@ -196,6 +223,8 @@ fn group_general(drafts: &[usize], n: usize, probs: &[f64], local: &[u32]) -> Gr
         out.row_group[r] = j;
         out.weight[j as usize] += probs[r];
     }
+    pool::give_u32(table);
+    pool::give_u32(keys);
     out
 }
 

@@ -11,6 +11,7 @@
 
 mod graph;
 mod plan;
+mod pool;
 mod push_relabel;
 #[cfg(test)]
 mod tests;
@@ -40,7 +41,9 @@ pub fn optimal_plan<T: Real, U: Real>(p: &[T], drafts: &[i64], n: usize, probs: 
         .iter()
         .map(|&x| validate::token_id("drafts", x, vocab))
         .collect::<Result<Vec<usize>>>()?;
-    Ok(solve(&p, ids, n, &probs))
+    let plan = solve(&p, ids, n, &probs);
+    pool::give_f64(probs);
+    Ok(plan)
 }
 
 /// [`optimal_plan`] for a [`Law`] (e.g. from [`crate::scheme_law`]).
@@ -50,7 +53,9 @@ pub fn optimal_plan_law<T: Real>(p: &[T], law: &Law) -> Result<ExplicitPlan> {
     if let Some(&x) = law.tuples.iter().find(|&&x| x >= vocab) {
         return Err(Error::invalid("drafts", format!("token id {x} is outside the vocabulary 0..{vocab}")));
     }
-    Ok(solve(&p, law.tuples.clone(), law.n, &probs))
+    let plan = solve(&p, law.tuples.clone(), law.n, &probs);
+    pool::give_f64(probs);
+    Ok(plan)
 }
 
 /// Validates shapes, sizes and both distributions; returns them normalised, in f64.
@@ -77,8 +82,9 @@ fn check_inputs<T: Real, U: Real>(p: &[T], entries: usize, n: usize, probs: &[U]
     }
     let q_sum = validate::distribution("probs", probs)?;
     let p = p.iter().map(|x| x.to_f64() / p_sum).collect();
-    let probs = probs.iter().map(|x| x.to_f64() / q_sum).collect();
-    Ok((p, probs))
+    let mut normalised = pool::f64s_with_capacity(m);
+    normalised.extend(probs.iter().map(|x| x.to_f64() / q_sum));
+    Ok((p, normalised))
 }
 
 fn solve(p: &[f64], drafts: Vec<usize>, n: usize, probs: &[f64]) -> ExplicitPlan {

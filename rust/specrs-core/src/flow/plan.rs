@@ -3,6 +3,7 @@
 //! by the optimal verifier; its public methods are the contract.
 
 use super::graph::SetGraph;
+use super::pool;
 use super::push_relabel::MaxFlow;
 use crate::Rng;
 
@@ -44,7 +45,7 @@ pub struct ExplicitPlan {
 
 impl ExplicitPlan {
     /// Assembles the plan from a maximum flow. `p` and the weights of `g` are normalised.
-    pub(crate) fn from_flow(p: &[f64], drafts: Vec<usize>, n: usize, g: SetGraph, mf: MaxFlow) -> Self {
+    pub(crate) fn from_flow(p: &[f64], drafts: Vec<usize>, n: usize, mut g: SetGraph, mf: MaxFlow) -> Self {
         let vocab = p.len();
         let k = g.tokens.len();
         let mut in_cut_global = vec![false; vocab];
@@ -125,6 +126,9 @@ impl ExplicitPlan {
         // Cut value 1 + p(H) − Q(H), evaluated from the data (a certificate: value ≤ α* ≤ cut).
         let p_h: f64 = cut.iter().map(|&y| p[y]).sum();
         let cut_value = 1.0 + p_h - q_h;
+        let row_group = std::mem::take(&mut g.row_group);
+        g.recycle();
+        pool::give_f64(mf.flow);
         ExplicitPlan {
             value,
             cut_value,
@@ -132,7 +136,7 @@ impl ExplicitPlan {
             vocab,
             n,
             drafts,
-            row_group: g.row_group,
+            row_group,
             group_start,
             accept_tokens,
             accept_probs,

@@ -18,6 +18,7 @@
 //! tolerance is needed to terminate. Rounding only enters when flow is *added* to an arc.
 
 use super::graph::SetGraph;
+use super::pool;
 
 const NONE: u32 = u32::MAX;
 
@@ -54,6 +55,13 @@ struct Solver<'a> {
     lnext: Vec<u32>,
     lprev: Vec<u32>,
     max_label: usize,
+    queue: Vec<u32>,
+}
+
+fn copy_f64(v: &[f64]) -> Vec<f64> {
+    let mut out = pool::f64s_with_capacity(v.len());
+    out.extend_from_slice(v);
+    out
 }
 
 pub(crate) fn max_flow(g: &SetGraph, cap: &[f64]) -> MaxFlow {
@@ -63,21 +71,22 @@ pub(crate) fn max_flow(g: &SetGraph, cap: &[f64]) -> MaxFlow {
     let mut s = Solver {
         g,
         dead,
-        flow: vec![0.0; g.etok.len()],
-        res: g.weight.clone(),
-        excess: cap.to_vec(),
-        label_tok: vec![dead; k],
-        label_set: vec![dead; l],
-        cur: vec![0; k],
-        bucket: vec![NONE; dead as usize + 1],
-        next: vec![NONE; k],
+        flow: pool::f64s(g.etok.len(), 0.0),
+        res: copy_f64(&g.weight),
+        excess: copy_f64(cap),
+        label_tok: pool::u32s(k, dead),
+        label_set: pool::u32s(l, dead),
+        cur: pool::u32s(k, 0),
+        bucket: pool::u32s(dead as usize + 1, NONE),
+        next: pool::u32s(k, NONE),
         top: 0,
         work: 0,
         budget: 2 * g.etok.len() + 4 * (l + k),
         l,
-        lhead: vec![NONE; dead as usize + 1],
-        lnext: vec![NONE; l + k],
-        lprev: vec![NONE; l + k],
+        lhead: pool::u32s(dead as usize + 1, NONE),
+        lnext: pool::u32s(l + k, NONE),
+        lprev: pool::u32s(l + k, NONE),
+        queue: pool::u32s_with_capacity(l + k),
         max_label: 0,
     };
     s.greedy_start();
@@ -87,6 +96,12 @@ pub(crate) fn max_flow(g: &SetGraph, cap: &[f64]) -> MaxFlow {
     // the source side H of a minimum cut in the original orientation.
     s.sink_distances();
     let in_cut = s.label_tok.iter().map(|&d| d < s.dead).collect();
+    for v in [s.res, s.excess] {
+        pool::give_f64(v);
+    }
+    for v in [s.label_tok, s.label_set, s.cur, s.bucket, s.next, s.lhead, s.lnext, s.lprev, s.queue] {
+        pool::give_u32(v);
+    }
     MaxFlow { flow: s.flow, in_cut }
 }
 
@@ -333,7 +348,8 @@ impl Solver<'_> {
         self.label_set.fill(dead);
         let l = g.groups();
         // Queue entries: sets as j, tokens as l + t.
-        let mut queue: Vec<u32> = Vec::with_capacity(l + g.tokens.len());
+        let mut queue = std::mem::take(&mut self.queue);
+        queue.clear();
         for j in 0..l {
             if self.res[j] > 0.0 {
                 self.label_set[j] = 1;
@@ -367,6 +383,7 @@ impl Solver<'_> {
                 }
             }
         }
+        self.queue = queue;
     }
 
     /// A valid labelling without a BFS: sets that can still send (res > 0) get 1, others 3,
