@@ -110,27 +110,28 @@ impl Grouping {
     fn new(m: usize, n: usize) -> Self {
         let mut gstart = pool::u32s_with_capacity(m + 1);
         gstart.push(0);
-        Grouping { row_group: vec![0; m], weight: pool::f64s_with_capacity(m), gstart, etok: pool::u32s_with_capacity(m * n) }
+        Grouping { row_group: pool::u32s(m, 0), weight: pool::f64s_with_capacity(m), gstart, etok: pool::u32s_with_capacity(m * n) }
     }
 
     fn add_group(&mut self, sorted_tokens: impl Iterator<Item = u32>) -> u32 {
         let j = self.weight.len() as u32;
         self.weight.push(0.0);
-        self.etok.extend(sorted_tokens.take_while(|&t| t != u32::MAX));
+        self.etok.extend(sorted_tokens);
         self.gstart.push(self.etok.len() as u32);
         j
     }
 }
 
-/// Sorts a key and removes duplicates, padding the tail with u32::MAX, so that two keys are
-/// equal iff the token sets are.
+/// Canonical form of a key: its distinct tokens ascending, the tail padded with the largest one
+/// (so {a} in two slots is [a, a] and {a, b} in three is [a, b, b]). Two keys are equal iff the
+/// token sets are, and rows listed in lexicographic tuple order (e.g. multisets from
+/// `combinations_with_replacement` for n = 2) give non-decreasing keys.
 #[inline]
 fn canonical(key: &mut [u32]) {
     if key.len() == 2 {
-        // The common case, branch-light.
-        let (a, b) = (key[0].min(key[1]), key[0].max(key[1]));
-        key[0] = a;
-        key[1] = if a == b { u32::MAX } else { b };
+        if key[0] > key[1] {
+            key.swap(0, 1);
+        }
         return;
     }
     for i in 1..key.len() {
@@ -147,9 +148,15 @@ fn canonical(key: &mut [u32]) {
             w += 1;
         }
     }
+    let last = key[w - 1];
     for slot in &mut key[w..] {
-        *slot = u32::MAX;
+        *slot = last;
     }
+}
+
+/// The distinct tokens of a canonical key.
+fn distinct(key: &[u32]) -> impl Iterator<Item = u32> + '_ {
+    key.iter().enumerate().filter(move |&(i, &t)| i == 0 || t != key[i - 1]).map(|(_, &t)| t)
 }
 
 fn table_for(m: usize) -> (Vec<u32>, usize) {
@@ -158,37 +165,71 @@ fn table_for(m: usize) -> (Vec<u32>, usize) {
 }
 
 /// Grouping for n = N ≤ 4 drafts with keys held in fixed arrays (the common case; no
-/// per-row allocation or slice comparison). Open-addressing hash table, linear probing.
+/// per-row allocation or slice comparison). While the rows' canonical keys are non-decreasing
+/// (laws listed in lexicographic order) equal keys are adjacent and no hashing is needed; at the
+/// first descent the groups so far go into an open-addressing hash table (linear probing) that
+/// serves the remaining rows.
 fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -> Grouping {
     let m = probs.len();
     let mut out = Grouping::new(m, N);
-    let (mut table, mask) = table_for(m);
     let mut keys = pool::u32s_with_capacity(N * m);
+    let mut table: Option<(Vec<u32>, usize)> = None;
+    let mut prev = [0u32; N];
     for r in 0..m {
-        let mut key = [u32::MAX; N];
+        let mut key = [0u32; N];
         for i in 0..N {
             key[i] = local[drafts[r * N + i]];
         }
         canonical(&mut key);
-        let mut h = hash_key(&key) as usize & mask;
-        let j = loop {
-            let slot = table[h];
-            if slot == u32::MAX {
-                let j = out.add_group(key.iter().copied());
+        if table.is_none() {
+            if r > 0 && key == prev {
+                let j = (out.weight.len() - 1) as u32;
+                out.row_group[r] = j;
+                out.weight[j as usize] += probs[r];
+                continue;
+            }
+            if r == 0 || key > prev {
+                let j = out.add_group(distinct(&key));
                 keys.extend_from_slice(&key);
-                table[h] = j;
-                break j;
+                out.row_group[r] = j;
+                out.weight[j as usize] += probs[r];
+                prev = key;
+                continue;
             }
-            let s = slot as usize;
-            if keys[s * N..(s + 1) * N] == key[..] {
-                break slot;
+            // Not sorted: index the groups so far, then hash every remaining row.
+            let (mut t, mask) = table_for(m);
+            for j in 0..out.weight.len() {
+                let mut h = hash_key(&keys[j * N..(j + 1) * N]) as usize & mask;
+                while t[h] != u32::MAX {
+                    h = (h + 1) & mask;
+                }
+                t[h] = j as u32;
             }
-            h = (h + 1) & mask;
-        };
-        out.row_group[r] = j;
-        out.weight[j as usize] += probs[r];
+            table = Some((t, mask));
+        }
+        if let Some((t, mask)) = table.as_mut() {
+            let mut h = hash_key(&key) as usize & *mask;
+            let j = loop {
+                let slot = t[h];
+                if slot == u32::MAX {
+                    let j = out.add_group(distinct(&key));
+                    keys.extend_from_slice(&key);
+                    t[h] = j;
+                    break j;
+                }
+                let s = slot as usize;
+                if keys[s * N..(s + 1) * N] == key[..] {
+                    break slot;
+                }
+                h = (h + 1) & *mask;
+            };
+            out.row_group[r] = j;
+            out.weight[j as usize] += probs[r];
+        }
     }
-    pool::give_u32(table);
+    if let Some((t, _)) = table {
+        pool::give_u32(t);
+    }
     pool::give_u32(keys);
     out
 }
@@ -209,7 +250,7 @@ fn group_general(drafts: &[usize], n: usize, probs: &[f64], local: &[u32]) -> Gr
         let j = loop {
             let slot = table[h];
             if slot == u32::MAX {
-                let j = out.add_group(key.iter().copied());
+                let j = out.add_group(distinct(&key));
                 keys.extend_from_slice(&key);
                 table[h] = j;
                 break j;

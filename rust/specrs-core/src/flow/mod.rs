@@ -37,10 +37,10 @@ pub const MAX_VOCAB: usize = 1 << 26;
 pub fn optimal_plan<T: Real, U: Real>(p: &[T], drafts: &[i64], n: usize, probs: &[U]) -> Result<ExplicitPlan> {
     let (p, probs) = check_inputs(p, drafts.len(), n, probs)?;
     let vocab = p.len();
-    let ids = drafts
-        .iter()
-        .map(|&x| validate::token_id("drafts", x, vocab))
-        .collect::<Result<Vec<usize>>>()?;
+    let mut ids = pool::usizes_with_capacity(drafts.len());
+    for &x in drafts {
+        ids.push(validate::token_id("drafts", x, vocab)?);
+    }
     let plan = solve(&p, ids, n, &probs);
     pool::give_f64(probs);
     Ok(plan)
@@ -53,7 +53,9 @@ pub fn optimal_plan_law<T: Real>(p: &[T], law: &Law) -> Result<ExplicitPlan> {
     if let Some(&x) = law.tuples.iter().find(|&&x| x >= vocab) {
         return Err(Error::invalid("drafts", format!("token id {x} is outside the vocabulary 0..{vocab}")));
     }
-    let plan = solve(&p, law.tuples.clone(), law.n, &probs);
+    let mut ids = pool::usizes_with_capacity(law.tuples.len());
+    ids.extend_from_slice(&law.tuples);
+    let plan = solve(&p, ids, law.n, &probs);
     pool::give_f64(probs);
     Ok(plan)
 }

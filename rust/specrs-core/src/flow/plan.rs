@@ -43,6 +43,20 @@ pub struct ExplicitPlan {
     residual_cdf: Vec<f64>,
 }
 
+impl Drop for ExplicitPlan {
+    /// Hands the large arrays back to the per-thread scratch pool, so that solving many laws in
+    /// a row does not pay page faults for fresh memory on every call.
+    fn drop(&mut self) {
+        for v in [&mut self.drafts, &mut self.group_start, &mut self.accept_tokens] {
+            pool::give_usize(std::mem::take(v));
+        }
+        for v in [&mut self.accept_probs, &mut self.group_reject] {
+            pool::give_f64(std::mem::take(v));
+        }
+        pool::give_u32(std::mem::take(&mut self.row_group));
+    }
+}
+
 impl ExplicitPlan {
     /// Assembles the plan from a maximum flow. `p` and the weights of `g` are normalised.
     pub(crate) fn from_flow(p: &[f64], drafts: Vec<usize>, n: usize, mut g: SetGraph, mf: MaxFlow) -> Self {
@@ -58,12 +72,12 @@ impl ExplicitPlan {
         }
         // Inflow of each token and the accept part of each set.
         let mut inflow = vec![0.0f64; vocab];
-        let mut group_start = Vec::with_capacity(g.groups() + 1);
+        let mut group_start = pool::usizes_with_capacity(g.groups() + 1);
         group_start.push(0);
-        let mut accept_tokens = Vec::with_capacity(g.etok.len());
-        let mut accept_probs = Vec::with_capacity(g.etok.len());
+        let mut accept_tokens = pool::usizes_with_capacity(g.etok.len());
+        let mut accept_probs = pool::f64s_with_capacity(g.etok.len());
         let mut q_h = 0.0f64;
-        let mut group_reject = Vec::with_capacity(g.groups());
+        let mut group_reject = pool::f64s_with_capacity(g.groups());
         let mut value = 0.0f64;
         for j in 0..g.groups() {
             let w = g.weight[j];

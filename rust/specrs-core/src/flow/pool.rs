@@ -3,7 +3,7 @@
 //! One solve on a k = 128, n = 2 law touches ~1 MB of fresh scratch memory; allocating it anew
 //! on every call costs more in page faults than the max-flow itself (measured with perf: a third
 //! of the time in the kernel). Buffers are handed back here after a solve and reused by the next
-//! solve on the same thread. At most [`MAX_POOLED_BYTES`] are kept, so a huge solve does not pin
+//! solve on the same thread; an [`super::ExplicitPlan`] hands its arrays back when dropped. At most [`MAX_POOLED_BYTES`] are kept, so a huge solve does not pin
 //! its memory.
 
 use std::cell::RefCell;
@@ -15,12 +15,14 @@ const MAX_POOLED_BYTES: usize = 32 << 20;
 struct Pool {
     u32s: Vec<Vec<u32>>,
     f64s: Vec<Vec<f64>>,
+    usizes: Vec<Vec<usize>>,
 }
 
 impl Pool {
     fn bytes(&self) -> usize {
         self.u32s.iter().map(|v| v.capacity() * 4).sum::<usize>()
             + self.f64s.iter().map(|v| v.capacity() * 8).sum::<usize>()
+            + self.usizes.iter().map(|v| v.capacity() * std::mem::size_of::<usize>()).sum::<usize>()
     }
 }
 
@@ -69,7 +71,7 @@ pub(crate) fn f64s_with_capacity(cap: usize) -> Vec<f64> {
 }
 
 pub(crate) fn give_u32(v: Vec<u32>) {
-    POOL.with(|p| {
+    let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
         if v.capacity() > 0 && p.bytes() + v.capacity() * 4 <= MAX_POOLED_BYTES {
             p.u32s.push(v);
@@ -78,10 +80,27 @@ pub(crate) fn give_u32(v: Vec<u32>) {
 }
 
 pub(crate) fn give_f64(v: Vec<f64>) {
-    POOL.with(|p| {
+    let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
         if v.capacity() > 0 && p.bytes() + v.capacity() * 8 <= MAX_POOLED_BYTES {
             p.f64s.push(v);
+        }
+    });
+}
+
+/// An empty `Vec<usize>` with room for `cap` entries.
+pub(crate) fn usizes_with_capacity(cap: usize) -> Vec<usize> {
+    let mut v = POOL.with(|p| pick(&mut p.borrow_mut().usizes, cap));
+    v.reserve(cap);
+    v
+}
+
+pub(crate) fn give_usize(v: Vec<usize>) {
+    // `try_with`: a plan dropped during thread teardown simply frees its memory.
+    let _ = POOL.try_with(|p| {
+        let mut p = p.borrow_mut();
+        if v.capacity() > 0 && p.bytes() + v.capacity() * std::mem::size_of::<usize>() <= MAX_POOLED_BYTES {
+            p.usizes.push(v);
         }
     });
 }
