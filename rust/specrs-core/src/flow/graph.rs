@@ -65,10 +65,10 @@ impl SetGraph {
             }
         }
         let Grouping { row_group, weight, gstart, etok } = match n {
-            1 => group_fixed::<1>(drafts, probs, &local),
-            2 => group_fixed::<2>(drafts, probs, &local),
-            3 => group_fixed::<3>(drafts, probs, &local),
-            4 => group_fixed::<4>(drafts, probs, &local),
+            1 => group_fixed::<1>(drafts, probs, &local, tokens.len()),
+            2 => group_fixed::<2>(drafts, probs, &local, tokens.len()),
+            3 => group_fixed::<3>(drafts, probs, &local, tokens.len()),
+            4 => group_fixed::<4>(drafts, probs, &local, tokens.len()),
             _ => group_general(drafts, n, probs, &local),
         };
         let mut eleft = pool::u32s(etok.len(), 0);
@@ -164,12 +164,56 @@ fn table_for(m: usize) -> (Vec<u32>, usize) {
     (pool::u32s(slots, u32::MAX), slots - 1)
 }
 
+/// Size K^N of the key space when a directly indexed table of that size is cheap compared with
+/// hashing the m rows (at most 8m + 4096 slots and 2^22 in all).
+fn dense_key_space<const N: usize>(k: usize, m: usize) -> Option<usize> {
+    let mut space: usize = 1;
+    for _ in 0..N {
+        space = space.checked_mul(k)?;
+    }
+    (space <= (8 * m + 4096).min(1 << 22)).then_some(space)
+}
+
+/// Grouping through a table indexed by the canonical key itself (base-K digits): no hashing and
+/// no key comparisons.
+fn group_dense<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k: usize, space: usize) -> Grouping {
+    let m = probs.len();
+    let mut out = Grouping::new(m, N);
+    let mut table = pool::u32s(space, u32::MAX);
+    for r in 0..m {
+        let mut key = [0u32; N];
+        for i in 0..N {
+            key[i] = local[drafts[r * N + i]];
+        }
+        canonical(&mut key);
+        let idx = key.iter().fold(0usize, |acc, &t| acc * k + t as usize);
+        let mut j = table[idx];
+        if j == u32::MAX {
+            j = out.add_group(distinct(&key));
+            table[idx] = j;
+        }
+        out.row_group[r] = j;
+        out.weight[j as usize] += probs[r];
+    }
+    pool::give_u32(table);
+    out
+}
+
 /// Grouping for n = N ≤ 4 drafts with keys held in fixed arrays (the common case; no
-/// per-row allocation or slice comparison). While the rows' canonical keys are non-decreasing
+/// per-row allocation or slice comparison): a directly indexed table when the key space is
+/// small, otherwise sorted runs and hashing. While the rows' canonical keys are non-decreasing
 /// (laws listed in lexicographic order) equal keys are adjacent and no hashing is needed; at the
 /// first descent the groups so far go into an open-addressing hash table (linear probing) that
 /// serves the remaining rows.
-fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -> Grouping {
+fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k: usize) -> Grouping {
+    let m = probs.len();
+    match dense_key_space::<N>(k, m) {
+        Some(space) => group_dense::<N>(drafts, probs, local, k, space),
+        None => group_sorted_or_hashed::<N>(drafts, probs, local),
+    }
+}
+
+fn group_sorted_or_hashed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -> Grouping {
     let m = probs.len();
     let mut out = Grouping::new(m, N);
     let mut keys = pool::u32s_with_capacity(N * m);
@@ -282,6 +326,71 @@ fn hash_key(key: &[u32]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every grouping path partitions rows exactly by token set, with summed weights and each
+    /// group's token list ascending and distinct.
+    fn check_grouping(out: &Grouping, drafts: &[usize], n: usize, probs: &[f64]) {
+        use std::collections::{BTreeSet, HashMap};
+        let m = probs.len();
+        let mut by_set: HashMap<BTreeSet<usize>, u32> = HashMap::new();
+        for r in 0..m {
+            let set: BTreeSet<usize> = drafts[r * n..(r + 1) * n].iter().copied().collect();
+            let j = *by_set.entry(set.clone()).or_insert(out.row_group[r]);
+            assert_eq!(j, out.row_group[r], "row {r} split from its set");
+            let toks: Vec<usize> =
+                out.etok[out.gstart[j as usize] as usize..out.gstart[j as usize + 1] as usize].iter().map(|&t| t as usize).collect();
+            assert_eq!(toks, set.into_iter().collect::<Vec<_>>());
+        }
+        assert_eq!(by_set.len(), out.weight.len(), "two groups share a set");
+        let mut w = vec![0.0; out.weight.len()];
+        for r in 0..m {
+            w[out.row_group[r] as usize] += probs[r];
+        }
+        for (a, b) in w.iter().zip(&out.weight) {
+            assert!((a - b).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn dense_sorted_hashed_and_general_paths_agree_with_a_naive_grouping() {
+        let mut rng = crate::Rng::new(3);
+        for &(k, n, m) in &[(5usize, 2usize, 40usize), (3000, 2, 500), (7, 3, 300), (2000, 3, 400), (9, 5, 200)] {
+            let local: Vec<u32> = (0..k as u32).collect();
+            // Random rows with duplicates and permutations, then the same rows sorted.
+            let base: Vec<usize> = (0..m / 4 * n).map(|_| (rng.uniform() * k as f64) as usize).collect();
+            let mut drafts = Vec::new();
+            for _ in 0..m {
+                let r = (rng.uniform() * (m / 4) as f64) as usize;
+                let mut row = base[r * n..(r + 1) * n].to_vec();
+                if rng.uniform() < 0.5 {
+                    row.reverse();
+                }
+                drafts.extend(row);
+            }
+            let probs: Vec<f64> = (0..m).map(|_| rng.uniform()).collect();
+            let mut rows: Vec<Vec<usize>> = drafts.chunks(n).map(|c| c.to_vec()).collect();
+            rows.sort();
+            let sorted: Vec<usize> = rows.concat();
+            for d in [&drafts, &sorted] {
+                check_grouping(&group_general(d, n, &probs, &local), d, n, &probs);
+                match n {
+                    2 => {
+                        check_grouping(&group_sorted_or_hashed::<2>(d, &probs, &local), d, n, &probs);
+                        if let Some(s) = dense_key_space::<2>(k, m) {
+                            check_grouping(&group_dense::<2>(d, &probs, &local, k, s), d, n, &probs);
+                        }
+                    }
+                    3 => {
+                        check_grouping(&group_sorted_or_hashed::<3>(d, &probs, &local), d, n, &probs);
+                        if let Some(s) = dense_key_space::<3>(k, m) {
+                            check_grouping(&group_dense::<3>(d, &probs, &local, k, s), d, n, &probs);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 
     #[test]
     fn rows_with_one_token_set_are_merged() {
