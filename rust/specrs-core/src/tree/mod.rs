@@ -19,3 +19,5 @@ pub use dist::{Dist, DistRef};
 pub use flatten::Flat;
 pub use kind::TreeKind;
 pub use walk::Step;
+#[cfg(test)]
+mod tests;
