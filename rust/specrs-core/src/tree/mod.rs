@@ -11,6 +11,7 @@ pub mod exact;
 pub mod flatten;
 pub mod kind;
 pub mod node;
+mod pool;
 pub mod shape;
 pub mod walk;
 
