@@ -204,3 +204,46 @@ fn bad_input_names_the_argument() {
     assert_eq!(t.verify(3, |_| DistRef::D64(&[0.5, 0.6, 0.0]), 0).unwrap_err().arg(), "probs[row 0]");
 }
 
+
+/// The tree's node rules (`tree::node`, sparse-aware, used by the walk) agree exactly with the
+/// verifiers module (`crate::exact::output_distribution` over `crate::verify`): same output law
+/// and same acceptance Pr[token ∈ drafts] for each kind's verifier and sibling scheme.
+#[test]
+fn node_rules_agree_with_the_verifiers_module() {
+    use super::dist::Aligned;
+    use super::node;
+    use crate::Verifier;
+    let mut r = crate::Rng::new(77);
+    for _ in 0..30 {
+        let v = 5;
+        let mut p: Vec<f64> = (0..v).map(|_| r.uniform() + 0.01).collect();
+        let mut q: Vec<f64> = (0..v).map(|_| r.uniform() + 0.01).collect();
+        let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+        p.iter_mut().for_each(|x| *x /= sp);
+        q.iter_mut().for_each(|x| *x /= sq);
+        for (verifier, scheme, ns) in [
+            (Verifier::RrsWor, Scheme::Wor, 1..=4usize),
+            (Verifier::Rrs, Scheme::Iid, 1..=3),
+            (Verifier::Greedy, Scheme::Greedy, 2..=4),
+        ] {
+            for n in ns {
+                let theirs = crate::exact::output_distribution(&p, &q, n, verifier, Some(scheme)).unwrap();
+                let dl = scheme_law(&q, n, scheme).unwrap();
+                let (mut acc, mut out) = (0.0, vec![0.0; v]);
+                for row in 0..dl.len() {
+                    let a = Aligned { ids: None, p: p.clone(), q: q.clone() };
+                    for (o, pr) in node::law(verifier, &a, dl.row(row)) {
+                        out[o.token as usize] += dl.probs[row] * pr;
+                        if o.child.is_some() {
+                            acc += dl.probs[row] * pr;
+                        }
+                    }
+                }
+                assert!((acc - theirs.acceptance).abs() < 1e-12, "{verifier:?} n={n}: {acc} vs {}", theirs.acceptance);
+                for x in 0..v {
+                    assert!((out[x] - theirs.probs[x]).abs() < 1e-12);
+                }
+            }
+        }
+    }
+}
