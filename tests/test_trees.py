@@ -8,6 +8,8 @@ from collections import Counter
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import specrs
@@ -382,3 +384,35 @@ def test_tree_attention_mask_matches_plain_forward():
             path = [int(x) for x in f.tokens[[j for j in range(len(f)) if f.mask[i, j]]]]
             plain = model(torch.tensor([prefix[:-1] + path])).logits[0, -1]
             assert torch.allclose(tree_logits[i], plain, atol=1e-5)
+
+
+
+@st.composite
+def toy_case(draw):
+    kind = draw(st.sampled_from(sorted(KINDS)))
+    v = draw(st.integers(2, 4))
+    depth = draw(st.integers(1, 3 if kind != "rsd_s" else 2))
+    if kind == "rsd_s":
+        shape = (draw(st.integers(1, v)),) * depth
+    else:
+        top = v if kind != "iid" else 2
+        shape = tuple(sorted((draw(st.integers(1, top)) for _ in range(depth)), reverse=True))
+        if depth == 3 and kind in ("rsd_c", "iid"):
+            shape = (shape[0], 1, 1)  # keeps the number of enumerated trees small
+    raw_p = draw(st.lists(st.floats(0.0, 1.0), min_size=v * v, max_size=v * v))
+    p = np.array(raw_p).reshape(v, v) + 0.02
+    p[:, 0] += 0.05
+    p /= p.sum(1, keepdims=True)
+    q = markov(v, draw(st.integers(0, 10**6)))
+    return kind, shape, p, q, draw(st.integers(0, v - 1))
+
+
+@settings(max_examples=30, deadline=None)
+@given(toy_case())
+def test_exact_law_property(case):
+    kind, shape, p, q, root = case
+    seqs, probs = tree_exact_law(kind, list(shape), p, q, root)
+    got = target_completion(seqs, probs, p, len(shape) + 1)
+    want = target_law(p, root, len(shape) + 1)
+    assert max(abs(got.get(s, 0.0) - w) for s, w in want.items()) < 1e-12
+    assert abs(sum(got.values()) - 1) < 1e-12

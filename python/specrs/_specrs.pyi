@@ -231,7 +231,7 @@ def tree_exact_law(
     root_token: int,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Test hook: exact law of one step's emitted tokens on first-order Markov toy models
-    (`p_table[a, b]` = p(b | last token a), same for q; V ≤ 6, depth ≤ 3), enumerating all the
+    (`p_table[a, b]` = p(b | last token a), same for q; V ≤ 8, depth ≤ 4, ≤ 2e6 trees), enumerating all the
     randomness of tree building and verification. Returns (sequences (M, L+1) padded with -1,
     probabilities (M,))."""
 
