@@ -14,6 +14,14 @@ def _resolve_seed(rng: object = None) -> int: ...
 
 # ---- bounds (specrs_core::bounds) -----------------------------------------------------------
 
+import numpy as np
+
+def _optimal_acceptance(p: object, q: object, n: int, scheme: str) -> float | np.ndarray: ...
+def _verifier_acceptance(
+    p: object, q: object, n: int, verifier: str, scheme: str | None, samples: int, seed: int
+) -> tuple[float, float, bool] | tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def _kseq_rho(p: object, q: object, n: int) -> float: ...
+
 
 # ---- explicit draft laws: max-flow (specrs_core::flow) --------------------------------------
 
