@@ -165,3 +165,18 @@ def test_fixed_budget_shapes_score_at_most_the_budget():
             assert 1 <= shape.tree_tokens <= b
     assert resolve_shape("rsd-s", budget=16, width=4).tree_tokens == 16
     assert resolve_shape("sd", budget=5).branching == (1,) * 5
+
+
+def test_cli_generate_on_the_bundled_pair(capsys):
+    import json
+
+    from specrs.cli import main
+
+    rc = main(["generate", "--prompt", "ROMEO:\n", "--method", "rsd-c", "--branching", "3,1,1",
+               "--max-new-tokens", "24", "--seed", "3", "--json"])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["stats"]["new_tokens"] == 24 and out["stats"]["method"] == "rsd-c"
+    assert len(out["text"].encode()) >= 1
+    rc = main(["generate", "--budget", "0", "--max-new-tokens", "4"])
+    assert rc == 2 and "budget" in capsys.readouterr().err

@@ -121,31 +121,28 @@ def expand(kind: str, tree: Tree, node: int, q: Sparse, b: int, rng: np.random.G
 
 def expand_sbs(tree: Tree, frontier: list[int], qs: list[Sparse], width: int, rng: np.random.Generator) -> None:
     """One stochastic-beam-search level: the global top ``width`` extensions of ``frontier``."""
-    cand_parent, cand_tok, cand_g, cand_phi = [], [], [], []
-    for s, (ids, probs) in zip(frontier, qs):
-        tree.q[s] = (ids, probs)
+    for s, q in zip(frontier, qs):
+        tree.q[s] = q
         tree.kind[s] = "rrs-wo"
-        t = tree.g[s]
-        phi = tree.phi[s] + np.log(probs)
-        gt = phi + _gumbel(len(probs), rng)
-        z = gt.max()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            u = t - gt + np.log1p(-np.exp(gt - z))
+    sizes = [len(q[0]) for q in qs]
+    seg = np.repeat(np.arange(len(frontier)), sizes)  # candidate -> beam
+    tok = np.concatenate([q[0] for q in qs])
+    t = np.array([tree.g[s] for s in frontier])[seg]
+    phi = np.array([tree.phi[s] for s in frontier])[seg] + np.log(np.concatenate([q[1] for q in qs]))
+    gt = phi + _gumbel(len(tok), rng)
+    z = np.maximum.reduceat(gt, np.cumsum([0] + sizes[:-1]))[seg]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        u = t - gt + np.log1p(-np.exp(gt - z))
         g = t - (np.maximum(u, 0.0) + np.log1p(np.exp(-np.abs(u))))
-        g[gt == z] = t  # the maximiser keeps its parent's value exactly
-        cand_parent += [s] * len(ids)
-        cand_tok += list(ids)
-        cand_g += list(g)
-        cand_phi += list(phi)
-    cand_g = np.asarray(cand_g)
-    top = np.argsort(-cand_g, kind="stable")[:width]
-    # Append level-by-level: parents in frontier order, each parent's children by decreasing G,
-    # which for a fixed parent is its without-replacement draw order (rsd.md §6.1).
-    for s in frontier:
-        for j in (j for j in top if cand_parent[j] == s):
-            c = tree.add(s, int(cand_tok[j]))
-            tree.g[c] = float(cand_g[j])
-            tree.phi[c] = float(cand_phi[j])
+    g = np.where(gt == z, t, g)  # each beam's maximiser keeps its parent's value exactly
+    top = np.argsort(-g, kind="stable")[:width]
+    # Append level by level: beams in frontier order, each beam's children by decreasing G, which
+    # for a fixed parent is its without-replacement draw order (rsd.md §6.1).
+    top = top[np.lexsort((-g[top], seg[top]))]
+    for j in top:
+        c = tree.add(frontier[seg[j]], int(tok[j]))
+        tree.g[c] = float(g[j])
+        tree.phi[c] = float(phi[j])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -153,7 +150,7 @@ def expand_sbs(tree: Tree, frontier: list[int], qs: list[Sparse], width: int, rn
 
 
 def _dense(p: Sparse, q: Sparse, kids: list[int]):
-    ids = np.union1d(np.union1d(p[0], q[0]), np.asarray(kids, dtype=np.int64))
+    ids = np.unique(np.concatenate([p[0], q[0], np.asarray(kids, dtype=np.int64)]))
     pd = np.zeros(len(ids))
     qd = np.zeros(len(ids))
     pd[np.searchsorted(ids, p[0])] = p[1]
@@ -260,3 +257,45 @@ def walk(tree: Tree, p_of, rng: np.random.Generator) -> tuple[list[int], int]:
             return path, x
         path.append(nxt)
         v = nxt
+
+
+# ---------------------------------------------------------------------------------------------
+# the adapter object the decoding loop uses
+
+
+class PyDraftTree:
+    """A draft tree driven level by level by the decoding loop (pure numpy engine).
+
+    ``frontier()`` lists the nodes whose draft distributions ``expand`` needs next (empty when
+    the tree is complete); ``verify(p_of)`` walks it with the builder's node verifier. ``tree``
+    (a :class:`Tree`) is what the loop flattens into masks and position ids.
+    """
+
+    def __init__(self, builder: str, branching: tuple[int, ...], width: int, depth: int, root_token: int,
+                 rng: np.random.Generator):
+        self.builder, self.branching, self.width, self.depth = builder, branching, width, depth
+        self.rng = rng
+        self.tree = Tree(root_token)
+        self._frontier = [0] if depth > 0 else []
+        self._level = 0
+
+    def frontier(self) -> list[int]:
+        return self._frontier
+
+    def expand(self, qs: list[Sparse]) -> None:
+        if self.builder == "sbs":
+            expand_sbs(self.tree, self._frontier, qs, self.width, self.rng)
+        else:
+            for node, q in zip(self._frontier, qs):
+                expand(self.builder, self.tree, node, q, self.branching[self._level], self.rng)
+        self._level += 1
+        self._frontier = self.tree.level(self._level) if self._level < self.depth else []
+
+    def verify(self, p_of) -> tuple[list[int], int]:
+        return walk(self.tree, p_of, self.rng)
+
+
+def new_draft_tree(builder: str, branching: tuple[int, ...], width: int, depth: int, root_token: int,
+                   rng: np.random.Generator):
+    """The draft-tree engine for one step (the single integration point for the Rust core)."""
+    return PyDraftTree(builder, branching, width, depth, root_token, rng)

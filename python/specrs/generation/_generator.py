@@ -18,7 +18,7 @@ from ._models import (
     prune_cache,
 )
 from ._stats import GenerationStats
-from ._tree import Tree, tree_attention_inputs
+from ._tree import tree_attention_inputs
 from ._warp import to_sparse, warp_probs
 
 
@@ -143,7 +143,7 @@ class _Row:
 
     Invariant between steps: ``ids`` are the committed tokens; the target cache holds the KV of
     ``ids[:-1]``; the draft cache holds the KV of ``ids[:len(ids) - len(d_pending)]`` where
-    ``d_pending`` (1 or 2 tokens) are the last committed tokens it has not seen.
+    ``d_pending`` (usually 1 or 2 tokens) are the last committed tokens it has not seen.
     """
 
     def __init__(self, gen: SpeculativeGenerator, prompt: list[int], rng: np.random.Generator):
@@ -192,39 +192,36 @@ class _Row:
     def step(self, remaining: int, eos: int | None) -> list[int]:
         """One draft-and-verify iteration; returns the tokens committed (≤ ``remaining``)."""
         g, dev, n = self.g, self.g.device, len(self.ids)
-        if g.method == "autoregressive":
+        # Never draft deeper than the tokens still wanted (keeps positions within max_new_tokens).
+        depth = min(g.shape.depth, remaining - 1)
+        if g.method == "autoregressive" or depth == 0:
             p = self._target(torch.tensor([[self.ids[-1]]], device=dev), torch.tensor([[n - 1]], device=dev), None)
             ids, probs = to_sparse(p[-1:]).row(0)
             x = int(ids[_engine._categorical(probs, self.rng)])
             self.stats.record_step(0, 0, 0)
+            if self.d_cache is not None:
+                self.d_pending.append(x)  # the draft has not seen it
             return self._commit([x], remaining, eos)
 
-        # Never draft deeper than the tokens still wanted (keeps positions within max_new_tokens).
-        depth = min(g.shape.depth, remaining - 1)
-        tree = Tree(self.ids[-1])
-        builder = BUILDERS[g.method]
+        dt = _engine.new_draft_tree(BUILDERS[g.method], g.shape.branching, g.shape.width, depth, self.ids[-1], self.rng)
+        tree = dt.tree
 
         # Level 0: the draft catches up on its pending committed tokens; its last row is q(.|prefix).
         k = len(self.d_pending)
         q = self._draft(
             torch.tensor([self.d_pending], device=dev), torch.arange(n - k, n, device=dev)[None], None
         )[-1:]
-        frontier, qs = [0], [to_sparse(q).row(0)]
         n_fed = 1  # tree nodes in the draft cache (the root)
-        for level in range(depth):
-            if builder == "sbs":
-                _engine.expand_sbs(tree, frontier, qs, g.shape.width, self.rng)
-            else:
-                for node, qn in zip(frontier, qs):
-                    _engine.expand(builder, tree, node, qn, g.shape.branching[level], self.rng)
-            frontier = tree.level(level + 1)
-            if level + 1 == depth or not frontier:
+        while True:
+            sp = to_sparse(q)  # only the warped supports of the frontier's q cross to the CPU
+            dt.expand([sp.row(i) for i in range(q.shape[0])])
+            frontier = dt.frontier()
+            if not frontier:
                 break
+            # Later levels: one draft forward over the new frontier with the tree mask.
             ids_t, pos_t, mask_t = tree_attention_inputs(tree, frontier, n - 1, n_fed, n - 1, dev)
-            probs = self._draft(ids_t, pos_t, mask_t)
+            q = self._draft(ids_t, pos_t, mask_t)
             n_fed += len(frontier)
-            sp = to_sparse(probs)
-            qs = [sp.row(i) for i in range(len(frontier))]
 
         # One target forward over the root and the whole tree.
         rows = list(range(len(tree)))
@@ -237,7 +234,7 @@ class _Row:
                 cache_p[v] = to_sparse(p_all[v : v + 1]).row(0)  # only visited rows cross to the CPU
             return cache_p[v]
 
-        path, x = _engine.walk(tree, p_of, self.rng)
+        path, x = dt.verify(p_of)
         self.stats.record_step(tree.max_depth, len(tree) - 1, len(path))
 
         # Prune both caches to prefix + root + accepted path (rsd.md §8).

@@ -105,9 +105,11 @@ def new_cache(model):
 @torch.no_grad()
 def forward(model, kw: str, ids, pos, mask, cache) -> torch.Tensor:
     """Logits (R, V) of one row; ``mask`` is None (plain causal) or a boolean (1, 1, R, S) mask."""
-    kwargs = {kw: cache, "position_ids": pos, "use_cache": True}
-    if mask is not None:
-        kwargs["attention_mask"] = mask
+    if mask is None:
+        # A plain 2-D mask: also avoids transformers' per-call "padding without a mask" check,
+        # which costs more than a forward of the bundled draft on CPU.
+        mask = torch.ones((1, cache.get_seq_length() + ids.shape[1]), dtype=torch.long, device=ids.device)
+    kwargs = {kw: cache, "position_ids": pos, "use_cache": True, "attention_mask": mask}
     return model(input_ids=ids, **kwargs).logits[0]
 
 
