@@ -9,6 +9,8 @@
 //! is done in f64.
 
 pub mod error;
+pub mod law;
+pub mod names;
 pub mod real;
 pub mod rng;
 pub mod validate;
@@ -22,5 +24,7 @@ pub mod tree; // draft trees: arena, builders, flattening, tree verification
 pub mod verify; // lossless verifiers at one node
 
 pub use error::{Error, Result};
+pub use law::{scheme_law, Law};
+pub use names::{Scheme, Verifier};
 pub use real::Real;
 pub use rng::Rng;
