@@ -11,7 +11,10 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-from specrs.generation._engine import PyDraftTree
+torch = pytest.importorskip("torch")
+
+from specrs.generation._engine import PyDraftTree  # noqa: E402
+from specrs.generation._warp import SparseRows  # noqa: E402
 
 V = 4
 
@@ -25,11 +28,6 @@ def tables(seed):
     return p, q
 
 
-def sparse(row):
-    ids = np.nonzero(row)[0]
-    return ids.astype(np.int64), row[ids]
-
-
 def two_token_law_pvalue(builder, branching, width, seed, n=6000):
     p, q = tables(seed)
     rng = np.random.default_rng(seed + 100)
@@ -39,8 +37,9 @@ def two_token_law_pvalue(builder, branching, width, seed, n=6000):
     for _ in range(n):
         t = PyDraftTree(builder, branching, width, len(branching), root, rng)
         while t.frontier():
-            t.expand([sparse(q[t.tree.tokens[v]]) for v in t.frontier()])
-        path, x = t.verify(lambda v: sparse(p[t.tree.tokens[v]]))
+            t.expand(SparseRows(np.tile(np.arange(V), (len(t.frontier()), 1)),
+                                np.stack([q[t.tree.tokens[v]] for v in t.frontier()])))
+        path, x = t.verify(torch.tensor(np.stack([p[tok] for tok in t.tree.tokens])))
         out = [t.tree.tokens[j] for j in path] + [x]
         accepted += len(path)
         if len(out) == 1:

@@ -37,6 +37,7 @@ from __future__ import annotations
 import numpy as np
 
 from ._tree import Tree
+from ._warp import SparseRows, to_sparse
 
 Sparse = tuple[np.ndarray, np.ndarray]
 
@@ -260,15 +261,16 @@ def walk(tree: Tree, p_of, rng: np.random.Generator) -> tuple[list[int], int]:
 
 
 # ---------------------------------------------------------------------------------------------
-# the adapter object the decoding loop uses
+# the adapter objects the decoding loop uses
 
 
 class PyDraftTree:
     """A draft tree driven level by level by the decoding loop (pure numpy engine).
 
     ``frontier()`` lists the nodes whose draft distributions ``expand`` needs next (empty when
-    the tree is complete); ``verify(p_of)`` walks it with the builder's node verifier. ``tree``
-    (a :class:`Tree`) is what the loop flattens into masks and position ids.
+    the tree is complete); ``verify(p_all)`` walks it with the builder's node verifier, reading
+    only the rows of ``p_all`` (the warped target distributions of every node, on the model's
+    device) on the walked path. ``tree`` (a :class:`Tree`) is what the loop flattens.
     """
 
     def __init__(self, builder: str, branching: tuple[int, ...], width: int, depth: int, root_token: int,
@@ -282,20 +284,110 @@ class PyDraftTree:
     def frontier(self) -> list[int]:
         return self._frontier
 
-    def expand(self, qs: list[Sparse]) -> None:
+    def expand(self, q: SparseRows) -> None:
+        qs = [q.row(i) for i in range(len(self._frontier))]
         if self.builder == "sbs":
             expand_sbs(self.tree, self._frontier, qs, self.width, self.rng)
         else:
-            for node, q in zip(self._frontier, qs):
-                expand(self.builder, self.tree, node, q, self.branching[self._level], self.rng)
+            for node, qn in zip(self._frontier, qs):
+                expand(self.builder, self.tree, node, qn, self.branching[self._level], self.rng)
         self._level += 1
         self._frontier = self.tree.level(self._level) if self._level < self.depth else []
 
-    def verify(self, p_of) -> tuple[list[int], int]:
+    def verify(self, p_all) -> tuple[list[int], int]:
+        rows: dict[int, Sparse] = {}
+
+        def p_of(v: int) -> Sparse:
+            if v not in rows:  # only the rows on the walked path cross to the CPU
+                rows[v] = to_sparse(p_all[v : v + 1]).row(0)
+            return rows[v]
+
         return walk(self.tree, p_of, self.rng)
 
 
+_RUST_KIND = {"wor": "rsd_c", "iid": "iid", "sbs": "rsd_s", "greedy": "greedy", "topk": "topk"}
+_PAD_EPS = 1e-9
+
+
+def _pad_support(q: SparseRows, need: int) -> SparseRows:
+    """Rows whose support has fewer than ``need`` tokens get ``need - s`` extra tokens sharing
+    mass ε = 1e-9 (q' = (1 - ε) q + ε u). Any draft law is exact as long as the drafts are drawn
+    from it and verified against it, so this only spends tree slots on (almost surely rejected)
+    tokens where the warped support (top-k, top-p, temperature 0) is narrower than the branching."""
+    s = (q.probs > 0).sum(1)
+    if need <= 1 or s.min() >= need:
+        return q
+    k = max(q.ids.shape[1], need)
+    ids = np.zeros((q.ids.shape[0], k), dtype=np.int64)
+    probs = np.zeros((q.ids.shape[0], k))
+    for r in range(q.ids.shape[0]):
+        rid, rp = q.row(r)
+        if len(rid) < need:
+            extra = np.setdiff1d(np.arange(len(rid) + need), rid)[: need - len(rid)]
+            rid = np.concatenate([rid, extra])
+            rp = np.concatenate([rp * (1 - _PAD_EPS), np.full(len(extra), _PAD_EPS / len(extra))])
+        ids[r, : len(rid)] = rid
+        probs[r, : len(rid)] = rp
+    return SparseRows(ids, probs)
+
+
+class RustDraftTree:
+    """The same object backed by ``specrs.DraftTree`` (the Rust core picks children and verifies).
+
+    A local :class:`Tree` mirror of tokens/parents/depths feeds the loop's mask builder.
+    """
+
+    def __init__(self, builder: str, branching: tuple[int, ...], width: int, depth: int, root_token: int,
+                 rng: np.random.Generator):
+        from specrs.trees import DraftTree
+
+        kind = _RUST_KIND[builder]
+        seed = int(rng.integers(0, 2**63))
+        self._vseed = int(rng.integers(0, 2**63))
+        if kind == "rsd_s":
+            self.t = DraftTree(kind, beam_width=width, depth=depth, root_token=root_token, rng=seed)
+            self._need = [width] + [1] * (depth - 1)
+        else:
+            shape = tuple(branching[:depth])
+            self.t = DraftTree(kind, branching=shape, root_token=root_token, rng=seed)
+            self._need = [1 if kind == "iid" else b for b in shape]
+        self.tree = Tree(root_token)
+        self._level = 0
+
+    def frontier(self) -> list[int]:
+        return [] if self.t.done else self.t.frontier().tolist()
+
+    def expand(self, q: SparseRows) -> None:
+        q = _pad_support(q, self._need[self._level])
+        new = self.t.expand(q.probs, q.ids)
+        self._level += 1
+        toks, parents = self.t.tokens(), self.t.parents()
+        for i in new.tolist():
+            self.tree.add(int(parents[i]), int(toks[i]))
+
+    def verify(self, p_all) -> tuple[list[int], int]:
+        p = to_sparse(p_all)
+        step = self.t.verify(p.probs, p.ids, rng=self._vseed)
+        return step.path.tolist(), int(step.tokens[-1])
+
+
 def new_draft_tree(builder: str, branching: tuple[int, ...], width: int, depth: int, root_token: int,
-                   rng: np.random.Generator):
-    """The draft-tree engine for one step (the single integration point for the Rust core)."""
+                   rng: np.random.Generator, engine: str = "auto"):
+    """The draft-tree engine for one step (the single integration point for the Rust core).
+
+    ``engine="rust"`` uses ``specrs.DraftTree`` (every builder but SpecHub's, which the core does
+    not provide); ``"python"`` the numpy engine of this module; ``"auto"`` Rust when available.
+    """
+    if engine != "python" and builder in _RUST_KIND and _rust_available():
+        return RustDraftTree(builder, branching, width, depth, root_token, rng)
+    if engine == "rust" and builder not in _RUST_KIND:
+        pass  # SpecHub: numpy engine
     return PyDraftTree(builder, branching, width, depth, root_token, rng)
+
+
+def _rust_available() -> bool:
+    try:
+        from specrs.trees import DraftTree  # noqa: F401
+    except ImportError:
+        return False
+    return True

@@ -53,7 +53,9 @@ class SpeculativeGenerator:
     beam search tree + RRS without replacement; [width, depth]), ``greedy`` (Hu et al. 2025;
     [width, depth, branching]), ``spechub`` (Sun et al. 2024; width ≤ 2), ``topk`` (deterministic
     top-k tree; [width, depth, branching]). ``budget`` = B fixes the number of tree tokens the target
-    scores per call instead.
+    scores per call instead. ``engine``: ``"rust"``/``"auto"`` builds and verifies the trees with
+    ``specrs.DraftTree`` (SpecHub always uses the numpy engine), ``"python"`` with the numpy
+    reference engine of :mod:`specrs.generation._engine`.
 
     The loop works on one sequence (batch size 1); per-row positions, masks and caches are kept
     separate (``_Row``) so that batching can be added around it.
@@ -62,9 +64,12 @@ class SpeculativeGenerator:
     def __init__(
         self, target, draft=None, *, method: str = "rsd-s", depth: int | None = None, width: int | None = None,
         branching=None, budget: int | None = None, temperature: float = 1.0, top_k: int | None = None,
-        top_p: float | None = None,
+        top_p: float | None = None, engine: str = "auto",
     ):
         check_model(target, "target")
+        if engine not in ("auto", "rust", "python"):
+            raise SpecrsError(f"engine must be 'auto', 'rust' or 'python', got {engine!r}")
+        self.engine = engine
         self.shape: TreeShape = resolve_shape(method, depth, width, branching, budget)
         self.method = method
         self.warping = check_warping(temperature, top_k, top_p)
@@ -203,7 +208,9 @@ class _Row:
                 self.d_pending.append(x)  # the draft has not seen it
             return self._commit([x], remaining, eos)
 
-        dt = _engine.new_draft_tree(BUILDERS[g.method], g.shape.branching, g.shape.width, depth, self.ids[-1], self.rng)
+        dt = _engine.new_draft_tree(
+            BUILDERS[g.method], g.shape.branching, g.shape.width, depth, self.ids[-1], self.rng, g.engine
+        )
         tree = dt.tree
 
         # Level 0: the draft catches up on its pending committed tokens; its last row is q(.|prefix).
@@ -213,8 +220,7 @@ class _Row:
         )[-1:]
         n_fed = 1  # tree nodes in the draft cache (the root)
         while True:
-            sp = to_sparse(q)  # only the warped supports of the frontier's q cross to the CPU
-            dt.expand([sp.row(i) for i in range(q.shape[0])])
+            dt.expand(to_sparse(q))  # only the warped supports of the frontier's q cross to the CPU
             frontier = dt.frontier()
             if not frontier:
                 break
@@ -227,14 +233,7 @@ class _Row:
         rows = list(range(len(tree)))
         ids_t, pos_t, mask_t = tree_attention_inputs(tree, rows, n - 1, 0, n - 1, dev)
         p_all = self._target(ids_t, pos_t, mask_t)
-        cache_p: dict[int, tuple] = {}
-
-        def p_of(v: int):
-            if v not in cache_p:
-                cache_p[v] = to_sparse(p_all[v : v + 1]).row(0)  # only visited rows cross to the CPU
-            return cache_p[v]
-
-        path, x = dt.verify(p_of)
+        path, x = dt.verify(p_all)
         self.stats.record_step(tree.max_depth, len(tree) - 1, len(path))
 
         # Prune both caches to prefix + root + accepted path (rsd.md §8).
@@ -256,7 +255,7 @@ class _Row:
 def generate(target, draft, input_ids, *, method: str = "rsd-s", max_new_tokens: int = 64, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, rng=None, depth: int | None = None,
              width: int | None = None, branching=None, budget: int | None = None, eos_token_id: int | None = None,
-             progress=None) -> GenerationResult:
+             progress=None, engine: str = "auto") -> GenerationResult:
     """Sample a continuation of ``input_ids`` from ``target`` with speculative decoding.
 
     One-shot form of :class:`SpeculativeGenerator` (see it for the methods and the tree shapes).
@@ -265,6 +264,6 @@ def generate(target, draft, input_ids, *, method: str = "rsd-s", max_new_tokens:
     """
     gen = SpeculativeGenerator(
         target, draft, method=method, depth=depth, width=width, branching=branching, budget=budget,
-        temperature=temperature, top_k=top_k, top_p=top_p,
+        temperature=temperature, top_k=top_k, top_p=top_p, engine=engine,
     )
     return gen.generate(input_ids, max_new_tokens=max_new_tokens, rng=rng, eos_token_id=eos_token_id, progress=progress)
