@@ -42,17 +42,23 @@ def hf_run(target, draft, prompt, args, seed, counter, budget=None):
     ids = torch.tensor([prompt])
     kw = dict(do_sample=True, temperature=args.temperature, top_k=0, top_p=1.0, max_new_tokens=args.tokens,
               min_new_tokens=args.tokens, pad_token_id=0)
+    saved = None
     if draft is not None:
         kw["assistant_model"] = draft
         if budget is not None:
-            kw.update(num_assistant_tokens=budget, num_assistant_tokens_schedule="constant",
-                      assistant_confidence_threshold=0.0)
+            # HF reads the draft length from the *assistant's* generation config.
+            gc = draft.generation_config
+            saved = (gc.num_assistant_tokens, gc.num_assistant_tokens_schedule, gc.assistant_confidence_threshold)
+            gc.num_assistant_tokens, gc.num_assistant_tokens_schedule = budget, "constant"
+            gc.assistant_confidence_threshold = 0.0
     torch.manual_seed(seed)
     counter.n = 0
     t = time.perf_counter()
     with torch.no_grad():
         out = target.generate(ids, **kw)
     dt = time.perf_counter() - t
+    if saved is not None:
+        gc.num_assistant_tokens, gc.num_assistant_tokens_schedule, gc.assistant_confidence_threshold = saved
     new = out.shape[1] - len(prompt)
     calls = counter.n - 1  # the prefill is not a decoding step
     return new / dt, new / max(calls, 1)
@@ -85,8 +91,13 @@ def main() -> int:
             gens[f"{m}@B{args.budget}"] = SpeculativeGenerator(
                 target, draft, method=m, temperature=args.temperature, budget=args.budget,
                 width=2 if m == "spechub" else (1 if m == "sd" else 4 if m in ("rsd-s",) else 2))
+    gens["rsd-s(w3,d3)"] = SpeculativeGenerator(target, draft, method="rsd-s", temperature=args.temperature, width=3, depth=3)
+    gens["rsd-c[3,1,1]"] = SpeculativeGenerator(target, draft, method="rsd-c", temperature=args.temperature,
+                                                branching=(3, 1, 1))
+    gens["sd(d3)"] = SpeculativeGenerator(target, draft, method="sd", temperature=args.temperature, depth=3)
     # warm-up
     hf_run(target, None, prompts[0], args, 0, counter)
+    hf_run(target, draft, prompts[0], args, 0, counter)
     gens["rsd-s"].generate(prompts[0], max_new_tokens=16, rng=0)
     for seed in range(args.seeds):
         for prompt in prompts:
