@@ -1,0 +1,135 @@
+"""T-Stitch sweeps on the digits pair: quality (FD, accuracy), NFE split, cost and wall time.
+
+For every seed the initial noise and labels are shared by all fractions r (common random numbers),
+so differences between fractions are not drowned by sampling noise. Cost is the
+hardware-independent Σ_k params_k × NFE_k per sample (each NFE is one network evaluation per sample;
+CFG doubles it).
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import asdict, dataclass
+from typing import Callable, Sequence
+
+import torch
+
+from specrs._specrs import SpecrsError
+from specrs.diffusion.metrics import RealReference
+from specrs.diffusion.sampler import param_count, torch_generator, tstitch_sample
+
+__all__ = ["SweepRow", "SweepSummary", "run_sweep", "summarize", "headline", "real_floor"]
+
+
+@dataclass
+class SweepRow:
+    r: float
+    seed: int
+    scheduler: str
+    steps: int
+    nfe_small: int
+    nfe_large: int
+    fd: float
+    accuracy: float
+    wall_time: float
+    cost_mparams_nfe: float
+    n_samples: int
+    guidance: float
+
+
+@dataclass
+class SweepSummary:
+    r: float
+    nfe_small: int
+    nfe_large: int
+    fd_mean: float
+    fd_std: float
+    accuracy: float
+    wall_time: float
+    speedup: float
+    cost_mparams_nfe: float
+    fd_rel: float
+
+
+def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object], fractions: Sequence[float],
+              steps: int, n_samples: int, seeds: Sequence[int], *, guidance: float = 1.0, scheduler_name: str = "",
+              reference: RealReference | None = None, keep: int = 0, step_kwargs=None, progress=None):
+    """Sample ``n_samples`` (labels i mod 10) at each r and seed; returns (rows, kept samples).
+
+    ``kept[r]`` holds the first ``keep`` samples of the first seed (for grids); ``progress`` is an
+    optional callable invoked after each (seed, r) run."""
+    if n_samples < 2:
+        raise SpecrsError(f"n_samples: need at least 2 samples for a Fréchet distance, got {n_samples}")
+    if not seeds:
+        raise SpecrsError("seeds: need at least one seed")
+    reference = reference or RealReference(classifier)
+    p_small, p_large = param_count(small) or 0, param_count(large) or 0
+    mult = 2 if guidance != 1.0 else 1
+    labels = torch.arange(n_samples) % 10
+    rows, kept = [], {}
+    device = next(large.parameters()).device if hasattr(large, "parameters") else torch.device("cpu")
+    for seed in seeds:
+        shape = getattr(large, "sample_shape", (1, 8, 8))
+        noise = torch.randn((n_samples, *shape), generator=torch_generator(seed))
+        for r in fractions:
+            # The scheduler's own noise (DDPM) restarts from the same seed for every r as well.
+            res = tstitch_sample(small, large, r, scheduler_factory(), steps, class_labels=labels.to(device),
+                                 noise=noise, rng=seed + 1, guidance_scale=guidance, step_kwargs=step_kwargs)
+            q = reference.quality(res.samples, labels)
+            ns, nl = res.nfe
+            rows.append(SweepRow(r=float(r), seed=int(seed), scheduler=scheduler_name, steps=steps, nfe_small=ns,
+                                 nfe_large=nl, fd=q.fd, accuracy=q.accuracy, wall_time=res.wall_time,
+                                 cost_mparams_nfe=mult * (p_small * ns + p_large * nl) / 1e6, n_samples=n_samples,
+                                 guidance=guidance))
+            if keep and seed == seeds[0]:
+                kept[float(r)] = res.samples[:keep].cpu()
+            if progress:
+                progress()
+    return rows, kept
+
+
+def summarize(rows: Sequence[SweepRow]) -> list[SweepSummary]:
+    """Per-r means over seeds; ``speedup`` = mean wall time at r = 0 / at r and ``fd_rel`` = FD(r) / FD(0)
+    (NaN when r = 0 is not in the sweep)."""
+    by_r: dict[float, list[SweepRow]] = {}
+    for row in rows:
+        by_r.setdefault(row.r, []).append(row)
+    base = by_r.get(0.0)
+    base_wall = statistics.fmean(x.wall_time for x in base) if base else math.nan
+    base_fd = statistics.fmean(x.fd for x in base) if base else math.nan
+    out = []
+    for r in sorted(by_r):
+        g = by_r[r]
+        fd = [x.fd for x in g]
+        wall = statistics.fmean(x.wall_time for x in g)
+        out.append(SweepSummary(r=r, nfe_small=g[0].nfe_small, nfe_large=g[0].nfe_large, fd_mean=statistics.fmean(fd),
+                                fd_std=statistics.stdev(fd) if len(fd) > 1 else 0.0,
+                                accuracy=statistics.fmean(x.accuracy for x in g), wall_time=wall,
+                                speedup=base_wall / wall if wall > 0 else math.nan,
+                                cost_mparams_nfe=g[0].cost_mparams_nfe, fd_rel=statistics.fmean(fd) / base_fd))
+    return out
+
+
+def headline(summary: Sequence[SweepSummary], tolerance: float = 0.05) -> SweepSummary | None:
+    """The largest r whose mean FD is within ``tolerance`` (relative) of the large-only FD."""
+    ok = [s for s in summary if s.fd_rel <= 1 + tolerance]
+    return max(ok, key=lambda s: s.r) if ok else None
+
+
+def real_floor(classifier, n_samples: int, seeds: Sequence[int], reference: RealReference | None = None) -> float:
+    """Mean FD of ``n_samples`` real digits (drawn with replacement) against all of them: the FD a
+    perfect sampler would score at this sample size (the finite-sample floor)."""
+    from specrs.diffusion.training import digits_data
+
+    x, _ = digits_data()
+    reference = reference or RealReference(classifier, x)
+    fds = []
+    for seed in seeds:
+        idx = torch.randint(0, x.shape[0], (n_samples,), generator=torch_generator(seed))
+        fds.append(reference.quality(x[idx]).fd)
+    return statistics.fmean(fds)
+
+
+def rows_as_dicts(rows) -> list[dict]:
+    return [asdict(r) for r in rows]
