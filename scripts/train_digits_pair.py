@@ -3,7 +3,7 @@
 same linear-β DDPM schedule and labels 0..9 plus a null label (10) for classifier-free guidance,
 and the digits classifier whose hidden features define the Fréchet distance.
 
-    python scripts/train_digits_pair.py                      # writes python/specrs/assets/diffusion
+    python scripts/train_digits_pair.py      # writes python/specrs/assets/diffusion (~15 CPU-min, 1 thread)
     python scripts/train_digits_pair.py --out /tmp/pair --small-iters 50 --large-iters 50 --clf-iters 50
 
 Writes small/large/classifier.safetensors (fp16), scheduler.json and training.json.
@@ -28,8 +28,8 @@ def main(argv=None) -> int:
     p.add_argument("--small-depth", type=int, default=2)
     p.add_argument("--large-hidden", type=int, default=256)
     p.add_argument("--large-depth", type=int, default=4)
-    p.add_argument("--small-iters", type=int, default=6000)
-    p.add_argument("--large-iters", type=int, default=6000)
+    p.add_argument("--small-iters", type=int, default=20000)
+    p.add_argument("--large-iters", type=int, default=8000)
     p.add_argument("--clf-iters", type=int, default=3000)
     p.add_argument("--batch", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)

@@ -57,6 +57,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--weights", type=Path, default=None, help="directory of a trained pair (default: shipped)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--reverse", action="store_true",
+                        help="ordering control: large model first, small model on the last r·N steps")
     parser.add_argument("--grid", type=int, default=20, help="samples per r in samples.png (0: no grid)")
 
 
@@ -84,14 +86,16 @@ def run(args: argparse.Namespace) -> int:
     bar = tqdm(total=len(seeds) * len(fractions), desc=f"T-Stitch {args.scheduler}-{args.steps}", unit="run")
     rows, kept = run_sweep(pair.small, pair.large, pair.classifier, lambda: pair.scheduler(args.scheduler), fractions,
                            args.steps, args.samples, seeds, guidance=args.guidance, scheduler_name=args.scheduler,
-                           reference=reference, keep=args.grid, step_kwargs=step_kwargs, progress=bar.update)
+                           reference=reference, keep=args.grid, step_kwargs=step_kwargs, progress=bar.update,
+                           reverse=args.reverse)
     bar.close()
     summary = summarize(rows)
     floor = real_floor(pair.classifier, args.samples, seeds, reference)
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(rows, args.out / "sweep.csv")
     title = (f"{args.scheduler.upper()}-{args.steps}, {args.samples} samples × {len(seeds)} seeds"
-             + (f", CFG {args.guidance:g}" if args.guidance != 1.0 else ""))
+             + (f", CFG {args.guidance:g}" if args.guidance != 1.0 else "")
+             + (", REVERSED (large first)" if args.reverse else ""))
     md = markdown_table(summary, title, floor)
     (args.out / "sweep.md").write_text(md)
     write_plots(summary, kept, args.out, title)

@@ -17,7 +17,7 @@ import torch
 
 from specrs._specrs import SpecrsError
 from specrs.diffusion.metrics import RealReference
-from specrs.diffusion.sampler import param_count, torch_generator, tstitch_sample
+from specrs.diffusion.sampler import param_count, stitched_sample, torch_generator, tstitch_sample
 
 __all__ = ["SweepRow", "SweepSummary", "run_sweep", "summarize", "headline", "real_floor"]
 
@@ -54,11 +54,13 @@ class SweepSummary:
 
 def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object], fractions: Sequence[float],
               steps: int, n_samples: int, seeds: Sequence[int], *, guidance: float = 1.0, scheduler_name: str = "",
-              reference: RealReference | None = None, keep: int = 0, step_kwargs=None, progress=None):
+              reference: RealReference | None = None, keep: int = 0, step_kwargs=None, progress=None,
+              reverse: bool = False):
     """Sample ``n_samples`` (labels i mod 10) at each r and seed; returns (rows, kept samples).
 
     ``kept[r]`` holds the first ``keep`` samples of the first seed (for grids); ``progress`` is an
-    optional callable invoked after each (seed, r) run."""
+    optional callable invoked after each (seed, r) run. ``reverse=True`` is the ordering control:
+    the *large* model runs first and the small one on the last steps (r is still the small share)."""
     if n_samples < 2:
         raise SpecrsError(f"n_samples: need at least 2 samples for a Fréchet distance, got {n_samples}")
     if not seeds:
@@ -69,15 +71,24 @@ def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object],
     labels = torch.arange(n_samples) % 10
     rows, kept = [], {}
     device = next(large.parameters()).device if hasattr(large, "parameters") else torch.device("cpu")
+    shape = getattr(large, "sample_shape", (1, 8, 8))
+    # One unmeasured run of both models first: the first calls pay allocator/kernel warm-up,
+    # which would otherwise be charged to whichever fraction comes first.
+    tstitch_sample(small, large, 0.5, scheduler_factory(), 2, class_labels=labels.to(device), rng=0,
+                   guidance_scale=guidance)
     for seed in seeds:
-        shape = getattr(large, "sample_shape", (1, 8, 8))
         noise = torch.randn((n_samples, *shape), generator=torch_generator(seed))
         for r in fractions:
             # The scheduler's own noise (DDPM) restarts from the same seed for every r as well.
-            res = tstitch_sample(small, large, r, scheduler_factory(), steps, class_labels=labels.to(device),
-                                 noise=noise, rng=seed + 1, guidance_scale=guidance, step_kwargs=step_kwargs)
+            kw = dict(class_labels=labels.to(device), noise=noise, rng=seed + 1, guidance_scale=guidance,
+                      step_kwargs=step_kwargs)
+            if reverse:
+                res = stitched_sample([large, small], [1.0 - r, r], scheduler_factory(), steps, **kw)
+                nl, ns = res.nfe
+            else:
+                res = tstitch_sample(small, large, r, scheduler_factory(), steps, **kw)
+                ns, nl = res.nfe
             q = reference.quality(res.samples, labels)
-            ns, nl = res.nfe
             rows.append(SweepRow(r=float(r), seed=int(seed), scheduler=scheduler_name, steps=steps, nfe_small=ns,
                                  nfe_large=nl, fd=q.fd, accuracy=q.accuracy, wall_time=res.wall_time,
                                  cost_mparams_nfe=mult * (p_small * ns + p_large * nl) / 1e6, n_samples=n_samples,
@@ -90,19 +101,21 @@ def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object],
 
 
 def summarize(rows: Sequence[SweepRow]) -> list[SweepSummary]:
-    """Per-r means over seeds; ``speedup`` = mean wall time at r = 0 / at r and ``fd_rel`` = FD(r) / FD(0)
-    (NaN when r = 0 is not in the sweep)."""
+    """Per-r means over seeds of FD and accuracy; ``wall_time`` is the minimum over seeds (the least
+    disturbed repeat), ``speedup`` = wall(r = 0) / wall(r) and ``fd_rel`` = FD(r) / FD(0) (NaN when
+    r = 0 is not in the sweep)."""
     by_r: dict[float, list[SweepRow]] = {}
     for row in rows:
         by_r.setdefault(row.r, []).append(row)
     base = by_r.get(0.0)
-    base_wall = statistics.fmean(x.wall_time for x in base) if base else math.nan
+    # Wall time: the minimum over seeds, the least contended of the repeats on a shared machine.
+    base_wall = min(x.wall_time for x in base) if base else math.nan
     base_fd = statistics.fmean(x.fd for x in base) if base else math.nan
     out = []
     for r in sorted(by_r):
         g = by_r[r]
         fd = [x.fd for x in g]
-        wall = statistics.fmean(x.wall_time for x in g)
+        wall = min(x.wall_time for x in g)
         out.append(SweepSummary(r=r, nfe_small=g[0].nfe_small, nfe_large=g[0].nfe_large, fd_mean=statistics.fmean(fd),
                                 fd_std=statistics.stdev(fd) if len(fd) > 1 else 0.0,
                                 accuracy=statistics.fmean(x.accuracy for x in g), wall_time=wall,
@@ -112,21 +125,33 @@ def summarize(rows: Sequence[SweepRow]) -> list[SweepSummary]:
 
 
 def headline(summary: Sequence[SweepSummary], tolerance: float = 0.05) -> SweepSummary | None:
-    """The largest r whose mean FD is within ``tolerance`` (relative) of the large-only FD."""
-    ok = [s for s in summary if s.fd_rel <= 1 + tolerance]
-    return max(ok, key=lambda s: s.r) if ok else None
+    """The largest r such that the mean FD at r *and at every smaller r of the sweep* is within
+    ``tolerance`` (relative) of the large-only FD (contiguous from r = 0, so one lucky point past a
+    failing one does not count)."""
+    best = None
+    for s in sorted(summary, key=lambda s: s.r):
+        if not s.fd_rel <= 1 + tolerance:
+            break
+        best = s
+    return best
 
 
 def real_floor(classifier, n_samples: int, seeds: Sequence[int], reference: RealReference | None = None) -> float:
-    """Mean FD of ``n_samples`` real digits (drawn with replacement) against all of them: the FD a
-    perfect sampler would score at this sample size (the finite-sample floor)."""
+    """Mean FD of ``n_samples`` real digits (a random subset; with replacement only beyond 1,797)
+    against all of them: a rough finite-sample floor (a subset shares images with the reference,
+    so an independent perfect sampler would score somewhat higher)."""
     from specrs.diffusion.training import digits_data
 
     x, _ = digits_data()
     reference = reference or RealReference(classifier, x)
     fds = []
     for seed in seeds:
-        idx = torch.randint(0, x.shape[0], (n_samples,), generator=torch_generator(seed))
+        g = torch_generator(seed)
+        # Without replacement where possible (duplicates would inflate the FD of the subsample).
+        if n_samples <= x.shape[0]:
+            idx = torch.randperm(x.shape[0], generator=g)[:n_samples]
+        else:
+            idx = torch.randint(0, x.shape[0], (n_samples,), generator=g)
         fds.append(reference.quality(x[idx]).fd)
     return statistics.fmean(fds)
 

@@ -24,7 +24,7 @@ def write_csv(rows: Sequence[SweepRow], path: Path) -> None:
 def markdown_table(summary: Sequence[SweepSummary], title: str = "", floor: float | None = None,
                    tolerance: float = 0.05) -> str:
     lines = [f"### {title}", ""] if title else []
-    lines += ["| r | NFE small/large | FD (mean ± sd) | FD / FD(r=0) | accuracy | cost (M params × NFE) | wall (s) | speed-up |",
+    lines += ["| r | NFE small/large | FD (mean ± sd) | FD / FD(r=0) | accuracy | cost (M params × NFE) | wall (s, min) | speed-up |",
               "|---|---|---|---|---|---|---|---|"]
     for s in summary:
         lines.append(f"| {s.r:.2f} | {s.nfe_small}/{s.nfe_large} | {s.fd_mean:.3f} ± {s.fd_std:.3f} | "
@@ -37,7 +37,7 @@ def markdown_table(summary: Sequence[SweepSummary], title: str = "", floor: floa
                      f"(FD {h.fd_mean:.3f} vs {summary[0].fd_mean:.3f}), wall-time speed-up **{h.speedup:.2f}×**, "
                      f"cost ratio {summary[0].cost_mparams_nfe / h.cost_mparams_nfe:.2f}×.")
     if floor is not None:
-        lines.append(f"FD of the same number of real digits (finite-sample floor): {floor:.3f}.")
+        lines.append(f"FD of a random subset of the same number of real digits (rough finite-sample floor): {floor:.3f}.")
     return "\n".join(lines) + "\n"
 
 
