@@ -54,9 +54,9 @@ def write_plots(summary: Sequence[SweepSummary], kept: dict, out: Path, title: s
     ax.errorbar(rs, [s.fd_mean for s in summary], yerr=[s.fd_std for s in summary], marker="o", capsize=3)
     if summary and summary[0].r == 0.0:
         ax.axhline(summary[0].fd_mean * 1.05, color="grey", ls="--", lw=0.8, label="large-only FD + 5%")
-        ax.legend()
+        ax.legend(loc="center left", fontsize=7)
     ax.set_xlabel("fraction r of steps given to the small model")
-    ax.set_ylabel("FD (classifier features)")
+    ax.set_ylabel("FD (mean, bars: sd over seeds)")
     ax.set_title(title, fontsize=9)
     ax2 = ax.twinx()
     ax2.plot(rs, [s.accuracy for s in summary], color="tab:green", marker=".", lw=0.8)
@@ -70,7 +70,7 @@ def write_plots(summary: Sequence[SweepSummary], kept: dict, out: Path, title: s
     ax.plot([s.wall_time for s in summary], [s.fd_mean for s in summary], marker="o")
     for s in summary:
         ax.annotate(f"{s.r:g}", (s.wall_time, s.fd_mean), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("wall time per sweep point (s)")
+    ax.set_xlabel("sampling wall time (s, min over seeds)")
     ax.set_ylabel("FD (classifier features)")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()
