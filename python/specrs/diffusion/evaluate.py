@@ -35,6 +35,7 @@ class SweepRow:
     wall_time: float
     cost_mparams_nfe: float
     n_samples: int
+    cpu_time: float
     guidance: float
 
 
@@ -50,6 +51,8 @@ class SweepSummary:
     speedup: float
     cost_mparams_nfe: float
     fd_rel: float
+    cpu_time: float
+    cpu_speedup: float
 
 
 def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object], fractions: Sequence[float],
@@ -92,7 +95,7 @@ def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object],
             rows.append(SweepRow(r=float(r), seed=int(seed), scheduler=scheduler_name, steps=steps, nfe_small=ns,
                                  nfe_large=nl, fd=q.fd, accuracy=q.accuracy, wall_time=res.wall_time,
                                  cost_mparams_nfe=mult * (p_small * ns + p_large * nl) / 1e6, n_samples=n_samples,
-                                 guidance=guidance))
+                                 guidance=guidance, cpu_time=res.cpu_time))
             if keep and seed == seeds[0]:
                 kept[float(r)] = res.samples[:keep].cpu()
             if progress:
@@ -101,26 +104,28 @@ def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object],
 
 
 def summarize(rows: Sequence[SweepRow]) -> list[SweepSummary]:
-    """Per-r means over seeds of FD and accuracy; ``wall_time`` is the minimum over seeds (the least
-    disturbed repeat), ``speedup`` = wall(r = 0) / wall(r) and ``fd_rel`` = FD(r) / FD(0) (NaN when
+    """Per-r means over seeds of FD and accuracy; ``wall_time`` / ``cpu_time`` are medians over seeds, ``speedup`` = wall(r = 0) / wall(r) and ``fd_rel`` = FD(r) / FD(0) (NaN when
     r = 0 is not in the sweep)."""
     by_r: dict[float, list[SweepRow]] = {}
     for row in rows:
         by_r.setdefault(row.r, []).append(row)
     base = by_r.get(0.0)
-    # Wall time: the minimum over seeds, the least contended of the repeats on a shared machine.
-    base_wall = min(x.wall_time for x in base) if base else math.nan
+    # Wall time: the median over seeds, robust to one disturbed repeat on a shared machine.
+    base_wall = statistics.median(x.wall_time for x in base) if base else math.nan
+    base_cpu = statistics.median(x.cpu_time for x in base) if base else math.nan
     base_fd = statistics.fmean(x.fd for x in base) if base else math.nan
     out = []
     for r in sorted(by_r):
         g = by_r[r]
         fd = [x.fd for x in g]
-        wall = min(x.wall_time for x in g)
+        wall = statistics.median(x.wall_time for x in g)
+        cpu = statistics.median(x.cpu_time for x in g)
         out.append(SweepSummary(r=r, nfe_small=g[0].nfe_small, nfe_large=g[0].nfe_large, fd_mean=statistics.fmean(fd),
                                 fd_std=statistics.stdev(fd) if len(fd) > 1 else 0.0,
                                 accuracy=statistics.fmean(x.accuracy for x in g), wall_time=wall,
                                 speedup=base_wall / wall if wall > 0 else math.nan,
-                                cost_mparams_nfe=g[0].cost_mparams_nfe, fd_rel=statistics.fmean(fd) / base_fd))
+                                cost_mparams_nfe=g[0].cost_mparams_nfe, fd_rel=statistics.fmean(fd) / base_fd,
+                                cpu_time=cpu, cpu_speedup=base_cpu / cpu if cpu > 0 else math.nan))
     return out
 
 

@@ -30,13 +30,15 @@ __all__ = ["StitchResult", "stitched_sample", "tstitch_sample", "torch_generator
 class StitchResult:
     """``samples`` (batch, *sample_shape); ``nfe[k]`` steps run by model k; ``schedule[i]`` the model
     of step i; ``timesteps`` the scheduler's timesteps; ``wall_time`` seconds of the sampling loop
-    (excluding validation); with CFG each step is one forward of a doubled batch."""
+    (excluding validation) and ``cpu_time`` its process CPU seconds (less sensitive to other jobs on a
+    shared machine); with CFG each step is one forward of a doubled batch."""
 
     samples: torch.Tensor
     nfe: tuple[int, ...]
     schedule: list[int]
     timesteps: list[int]
     wall_time: float
+    cpu_time: float = float("nan")
     guidance_scale: float = 1.0
     extra: dict = field(default_factory=dict)
 
@@ -241,7 +243,7 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
         from tqdm.auto import tqdm
 
         iterator = tqdm(iterator, total=len(timesteps), desc="stitched sampling", leave=False)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     with torch.no_grad():
         for i, t in iterator:
             k = schedule[i]
@@ -253,9 +255,9 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
             x = sched.step(eps, t, x, **step_kw).prev_sample
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
-    wall = time.perf_counter() - t0
-    return StitchResult(samples=x, nfe=tuple(nfe), schedule=schedule,
-                        timesteps=[int(t) for t in timesteps], wall_time=wall, guidance_scale=guidance_scale)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return StitchResult(samples=x, nfe=tuple(nfe), schedule=schedule, timesteps=[int(t) for t in timesteps],
+                        wall_time=wall, cpu_time=cpu, guidance_scale=guidance_scale)
 
 
 def tstitch_sample(small, large, r: float, scheduler, num_inference_steps: int, **kwargs) -> StitchResult:
