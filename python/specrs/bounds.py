@@ -194,3 +194,10 @@ def kseq_rho(p: ArrayLike, q: ArrayLike, n: int) -> float:
     """SpecTr K-SEQ's ρ* ∈ [1, n]: the root of 1 − (1 − β(ρ))^n = ρ·β(ρ), β(ρ) = Σ min(p/ρ, q)
     (Sun et al., NeurIPS 2023), found by bisection. 1-D inputs."""
     return _specrs._kseq_rho(p, q, _count(n))
+
+
+# -- explicit draft laws: max-flow (specrs_core::flow) -----------------------------------------
+# Kept as a separate block: the optimal transport plan of any explicit joint draft law.
+from specrs._specrs import ExplicitBound, optimal_acceptance_explicit  # noqa: E402
+
+__all__ += ["ExplicitBound", "optimal_acceptance_explicit"]
