@@ -5,6 +5,8 @@
 //! become one left node whose capacity is the sum of their probabilities. Token nodes are the
 //! tokens that occur in some draft; tokens that occur in none can never carry accepted mass.
 
+use super::pool;
+
 /// The bipartite graph: `groups` left nodes (token sets) × `tokens.len()` right nodes, with one
 /// edge per (set, member token). All indices are `u32` (the size limits of the module keep every
 /// count below 2^32), which halves the memory traffic of the solver.
@@ -28,6 +30,14 @@ pub(crate) struct SetGraph {
 }
 
 impl SetGraph {
+    /// Hands the scratch buffers back to the per-thread pool (`row_group` is kept by the plan).
+    pub fn recycle(self) {
+        pool::give_f64(self.weight);
+        for v in [self.gstart, self.etok, self.eleft, self.tstart, self.tedge] {
+            pool::give_u32(v);
+        }
+    }
+
     pub fn groups(&self) -> usize {
         self.weight.len()
     }
@@ -42,9 +52,8 @@ impl SetGraph {
 
     /// Builds the graph from validated rows (`drafts` holds m rows of n ids < `vocab`).
     pub fn build(drafts: &[usize], n: usize, probs: &[f64], vocab: usize) -> Self {
-        let m = probs.len();
         // Local ids, ascending in global id, for the tokens that occur.
-        let mut local = vec![u32::MAX; vocab];
+        let mut local = pool::u32s(vocab, u32::MAX);
         for &x in drafts {
             local[x] = 0;
         }
@@ -55,69 +64,333 @@ impl SetGraph {
                 tokens.push(x);
             }
         }
-        // Key of each row: its sorted, deduplicated local ids, padded with u32::MAX (so two keys
-        // are equal iff the token sets are).
-        let mut keys = vec![u32::MAX; m * n];
-        for r in 0..m {
-            let key = &mut keys[r * n..(r + 1) * n];
-            for (slot, &x) in key.iter_mut().zip(&drafts[r * n..(r + 1) * n]) {
-                *slot = local[x];
-            }
-            key.sort_unstable();
-            let mut w = 0;
-            for i in 0..n {
-                if i == 0 || key[i] != key[w - 1] {
-                    key[w] = key[i];
-                    w += 1;
-                }
-            }
-            key[w..].fill(u32::MAX);
-        }
-        let key = |r: usize| &keys[r * n..(r + 1) * n];
-        let mut order: Vec<u32> = (0..m as u32).collect();
-        order.sort_unstable_by(|&a, &b| key(a as usize).cmp(key(b as usize)).then(a.cmp(&b)));
-
-        let mut row_group = vec![0u32; m];
-        let mut weight: Vec<f64> = Vec::new();
-        let mut gstart = vec![0u32];
-        let mut etok: Vec<u32> = Vec::new();
-        for (pos, &r) in order.iter().enumerate() {
-            let r = r as usize;
-            if pos == 0 || key(order[pos - 1] as usize) != key(r) {
-                weight.push(0.0);
-                etok.extend(key(r).iter().copied().take_while(|&t| t != u32::MAX));
-                gstart.push(etok.len() as u32);
-            }
-            let j = weight.len() - 1;
-            row_group[r] = j as u32;
-            weight[j] += probs[r];
-        }
-        let mut eleft = vec![0u32; etok.len()];
+        let Grouping { row_group, weight, gstart, etok } = match n {
+            1 => group_fixed::<1>(drafts, probs, &local, tokens.len()),
+            2 => group_fixed::<2>(drafts, probs, &local, tokens.len()),
+            3 => group_fixed::<3>(drafts, probs, &local, tokens.len()),
+            4 => group_fixed::<4>(drafts, probs, &local, tokens.len()),
+            _ => group_general(drafts, n, probs, &local),
+        };
+        let mut eleft = pool::u32s(etok.len(), 0);
         for j in 0..weight.len() {
             eleft[gstart[j] as usize..gstart[j + 1] as usize].fill(j as u32);
         }
         // Token-side adjacency by counting sort.
         let k = tokens.len();
-        let mut tstart = vec![0u32; k + 1];
+        let mut tstart = pool::u32s(k + 1, 0);
         for &t in &etok {
             tstart[t as usize + 1] += 1;
         }
         for t in 0..k {
             tstart[t + 1] += tstart[t];
         }
-        let mut fill: Vec<u32> = tstart[..k].to_vec();
-        let mut tedge = vec![0u32; etok.len()];
+        let mut fill = pool::u32s_with_capacity(k);
+        fill.extend_from_slice(&tstart[..k]);
+        let mut tedge = pool::u32s(etok.len(), 0);
         for (e, &t) in etok.iter().enumerate() {
             tedge[fill[t as usize] as usize] = e as u32;
             fill[t as usize] += 1;
         }
+        pool::give_u32(fill);
+        pool::give_u32(local);
         SetGraph { row_group, weight, gstart, etok, eleft, tokens, tstart, tedge }
     }
+}
+
+/// Rows grouped by token set: groups in order of first occurrence, each with its sorted token
+/// list (local ids) as edges `etok[gstart[j]..gstart[j+1]]`.
+struct Grouping {
+    row_group: Vec<u32>,
+    weight: Vec<f64>,
+    gstart: Vec<u32>,
+    etok: Vec<u32>,
+}
+
+impl Grouping {
+    fn new(m: usize, n: usize) -> Self {
+        let mut gstart = pool::u32s_with_capacity(m + 1);
+        gstart.push(0);
+        Grouping { row_group: pool::u32s(m, 0), weight: pool::f64s_with_capacity(m), gstart, etok: pool::u32s_with_capacity(m * n) }
+    }
+
+    fn add_group(&mut self, sorted_tokens: impl Iterator<Item = u32>) -> u32 {
+        let j = self.weight.len() as u32;
+        self.weight.push(0.0);
+        self.etok.extend(sorted_tokens);
+        self.gstart.push(self.etok.len() as u32);
+        j
+    }
+}
+
+/// Canonical form of a key: its distinct tokens ascending, the tail padded with the largest one
+/// (so {a} in two slots is [a, a] and {a, b} in three is [a, b, b]). Two keys are equal iff the
+/// token sets are, and rows listed in lexicographic tuple order (e.g. multisets from
+/// `combinations_with_replacement` for n = 2) give non-decreasing keys.
+#[inline]
+fn canonical(key: &mut [u32]) {
+    if key.len() == 2 {
+        if key[0] > key[1] {
+            key.swap(0, 1);
+        }
+        return;
+    }
+    for i in 1..key.len() {
+        let mut k = i;
+        while k > 0 && key[k - 1] > key[k] {
+            key.swap(k - 1, k);
+            k -= 1;
+        }
+    }
+    let mut w = 0;
+    for i in 0..key.len() {
+        if w == 0 || key[i] != key[w - 1] {
+            key[w] = key[i];
+            w += 1;
+        }
+    }
+    let last = key[w - 1];
+    for slot in &mut key[w..] {
+        *slot = last;
+    }
+}
+
+/// The distinct tokens of a canonical key.
+fn distinct(key: &[u32]) -> impl Iterator<Item = u32> + '_ {
+    key.iter().enumerate().filter(move |&(i, &t)| i == 0 || t != key[i - 1]).map(|(_, &t)| t)
+}
+
+fn table_for(m: usize) -> (Vec<u32>, usize) {
+    let slots = (2 * m).next_power_of_two().max(2);
+    (pool::u32s(slots, u32::MAX), slots - 1)
+}
+
+/// Size K^N of the key space when a directly indexed table of that size is cheap compared with
+/// hashing the m rows (at most 8m + 4096 slots and 2^22 in all).
+fn dense_key_space<const N: usize>(k: usize, m: usize) -> Option<usize> {
+    let mut space: usize = 1;
+    for _ in 0..N {
+        space = space.checked_mul(k)?;
+    }
+    (space <= (8 * m + 4096).min(1 << 22)).then_some(space)
+}
+
+/// Grouping through a table indexed by the canonical key itself (base-K digits): no hashing and
+/// no key comparisons.
+fn group_dense<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k: usize, space: usize) -> Grouping {
+    let m = probs.len();
+    let mut out = Grouping::new(m, N);
+    let mut table = pool::u32s(space, u32::MAX);
+    for r in 0..m {
+        let mut key = [0u32; N];
+        for i in 0..N {
+            key[i] = local[drafts[r * N + i]];
+        }
+        canonical(&mut key);
+        let idx = key.iter().fold(0usize, |acc, &t| acc * k + t as usize);
+        let mut j = table[idx];
+        if j == u32::MAX {
+            j = out.add_group(distinct(&key));
+            table[idx] = j;
+        }
+        out.row_group[r] = j;
+        out.weight[j as usize] += probs[r];
+    }
+    pool::give_u32(table);
+    out
+}
+
+/// Grouping for n = N ≤ 4 drafts with keys held in fixed arrays (the common case; no
+/// per-row allocation or slice comparison): a directly indexed table when the key space is
+/// small, otherwise sorted runs and hashing. While the rows' canonical keys are non-decreasing
+/// (laws listed in lexicographic order) equal keys are adjacent and no hashing is needed; at the
+/// first descent the groups so far go into an open-addressing hash table (linear probing) that
+/// serves the remaining rows.
+fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k: usize) -> Grouping {
+    let m = probs.len();
+    match dense_key_space::<N>(k, m) {
+        Some(space) => group_dense::<N>(drafts, probs, local, k, space),
+        None => group_sorted_or_hashed::<N>(drafts, probs, local),
+    }
+}
+
+fn group_sorted_or_hashed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -> Grouping {
+    let m = probs.len();
+    let mut out = Grouping::new(m, N);
+    let mut keys = pool::u32s_with_capacity(N * m);
+    let mut table: Option<(Vec<u32>, usize)> = None;
+    let mut prev = [0u32; N];
+    for r in 0..m {
+        let mut key = [0u32; N];
+        for i in 0..N {
+            key[i] = local[drafts[r * N + i]];
+        }
+        canonical(&mut key);
+        if table.is_none() {
+            if r > 0 && key == prev {
+                let j = (out.weight.len() - 1) as u32;
+                out.row_group[r] = j;
+                out.weight[j as usize] += probs[r];
+                continue;
+            }
+            if r == 0 || key > prev {
+                let j = out.add_group(distinct(&key));
+                keys.extend_from_slice(&key);
+                out.row_group[r] = j;
+                out.weight[j as usize] += probs[r];
+                prev = key;
+                continue;
+            }
+            // Not sorted: index the groups so far, then hash every remaining row.
+            let (mut t, mask) = table_for(m);
+            for j in 0..out.weight.len() {
+                let mut h = hash_key(&keys[j * N..(j + 1) * N]) as usize & mask;
+                while t[h] != u32::MAX {
+                    h = (h + 1) & mask;
+                }
+                t[h] = j as u32;
+            }
+            table = Some((t, mask));
+        }
+        if let Some((t, mask)) = table.as_mut() {
+            let mut h = hash_key(&key) as usize & *mask;
+            let j = loop {
+                let slot = t[h];
+                if slot == u32::MAX {
+                    let j = out.add_group(distinct(&key));
+                    keys.extend_from_slice(&key);
+                    t[h] = j;
+                    break j;
+                }
+                let s = slot as usize;
+                if keys[s * N..(s + 1) * N] == key[..] {
+                    break slot;
+                }
+                h = (h + 1) & *mask;
+            };
+            out.row_group[r] = j;
+            out.weight[j as usize] += probs[r];
+        }
+    }
+    if let Some((t, _)) = table {
+        pool::give_u32(t);
+    }
+    pool::give_u32(keys);
+    out
+}
+
+/// Grouping for any n, keys stored flat.
+fn group_general(drafts: &[usize], n: usize, probs: &[f64], local: &[u32]) -> Grouping {
+    let m = probs.len();
+    let mut out = Grouping::new(m, n);
+    let (mut table, mask) = table_for(m);
+    let mut keys = pool::u32s_with_capacity(n * m);
+    let mut key = vec![u32::MAX; n];
+    for r in 0..m {
+        for (slot, &x) in key.iter_mut().zip(&drafts[r * n..(r + 1) * n]) {
+            *slot = local[x];
+        }
+        canonical(&mut key);
+        let mut h = hash_key(&key) as usize & mask;
+        let j = loop {
+            let slot = table[h];
+            if slot == u32::MAX {
+                let j = out.add_group(distinct(&key));
+                keys.extend_from_slice(&key);
+                table[h] = j;
+                break j;
+            }
+            let s = slot as usize;
+            if keys[s * n..(s + 1) * n] == key[..] {
+                break slot;
+            }
+            h = (h + 1) & mask;
+        };
+        out.row_group[r] = j;
+        out.weight[j as usize] += probs[r];
+    }
+    pool::give_u32(table);
+    pool::give_u32(keys);
+    out
+}
+
+/// FxHash-style mix of a key (fast; the table compares keys on collision, so any hash is exact).
+#[inline]
+fn hash_key(key: &[u32]) -> u64 {
+    let mut h: u64 = 0;
+    for &x in key {
+        h = (h.rotate_left(5) ^ x as u64).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+    h ^ (h >> 29)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every grouping path partitions rows exactly by token set, with summed weights and each
+    /// group's token list ascending and distinct.
+    fn check_grouping(out: &Grouping, drafts: &[usize], n: usize, probs: &[f64]) {
+        use std::collections::{BTreeSet, HashMap};
+        let m = probs.len();
+        let mut by_set: HashMap<BTreeSet<usize>, u32> = HashMap::new();
+        for r in 0..m {
+            let set: BTreeSet<usize> = drafts[r * n..(r + 1) * n].iter().copied().collect();
+            let j = *by_set.entry(set.clone()).or_insert(out.row_group[r]);
+            assert_eq!(j, out.row_group[r], "row {r} split from its set");
+            let toks: Vec<usize> =
+                out.etok[out.gstart[j as usize] as usize..out.gstart[j as usize + 1] as usize].iter().map(|&t| t as usize).collect();
+            assert_eq!(toks, set.into_iter().collect::<Vec<_>>());
+        }
+        assert_eq!(by_set.len(), out.weight.len(), "two groups share a set");
+        let mut w = vec![0.0; out.weight.len()];
+        for r in 0..m {
+            w[out.row_group[r] as usize] += probs[r];
+        }
+        for (a, b) in w.iter().zip(&out.weight) {
+            assert!((a - b).abs() < 1e-15);
+        }
+    }
+
+    #[test]
+    fn dense_sorted_hashed_and_general_paths_agree_with_a_naive_grouping() {
+        let mut rng = crate::Rng::new(3);
+        for &(k, n, m) in &[(5usize, 2usize, 40usize), (3000, 2, 500), (7, 3, 300), (2000, 3, 400), (9, 5, 200)] {
+            let local: Vec<u32> = (0..k as u32).collect();
+            // Random rows with duplicates and permutations, then the same rows sorted.
+            let base: Vec<usize> = (0..m / 4 * n).map(|_| (rng.uniform() * k as f64) as usize).collect();
+            let mut drafts = Vec::new();
+            for _ in 0..m {
+                let r = (rng.uniform() * (m / 4) as f64) as usize;
+                let mut row = base[r * n..(r + 1) * n].to_vec();
+                if rng.uniform() < 0.5 {
+                    row.reverse();
+                }
+                drafts.extend(row);
+            }
+            let probs: Vec<f64> = (0..m).map(|_| rng.uniform()).collect();
+            let mut rows: Vec<Vec<usize>> = drafts.chunks(n).map(|c| c.to_vec()).collect();
+            rows.sort();
+            let sorted: Vec<usize> = rows.concat();
+            for d in [&drafts, &sorted] {
+                check_grouping(&group_general(d, n, &probs, &local), d, n, &probs);
+                match n {
+                    2 => {
+                        check_grouping(&group_sorted_or_hashed::<2>(d, &probs, &local), d, n, &probs);
+                        if let Some(s) = dense_key_space::<2>(k, m) {
+                            check_grouping(&group_dense::<2>(d, &probs, &local, k, s), d, n, &probs);
+                        }
+                    }
+                    3 => {
+                        check_grouping(&group_sorted_or_hashed::<3>(d, &probs, &local), d, n, &probs);
+                        if let Some(s) = dense_key_space::<3>(k, m) {
+                            check_grouping(&group_dense::<3>(d, &probs, &local, k, s), d, n, &probs);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
 
     #[test]
     fn rows_with_one_token_set_are_merged() {

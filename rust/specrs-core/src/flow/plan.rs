@@ -3,6 +3,7 @@
 //! by the optimal verifier; its public methods are the contract.
 
 use super::graph::SetGraph;
+use super::pool;
 use super::push_relabel::MaxFlow;
 use crate::Rng;
 
@@ -42,9 +43,23 @@ pub struct ExplicitPlan {
     residual_cdf: Vec<f64>,
 }
 
+impl Drop for ExplicitPlan {
+    /// Hands the large arrays back to the per-thread scratch pool, so that solving many laws in
+    /// a row does not pay page faults for fresh memory on every call.
+    fn drop(&mut self) {
+        for v in [&mut self.drafts, &mut self.group_start, &mut self.accept_tokens] {
+            pool::give_usize(std::mem::take(v));
+        }
+        for v in [&mut self.accept_probs, &mut self.group_reject] {
+            pool::give_f64(std::mem::take(v));
+        }
+        pool::give_u32(std::mem::take(&mut self.row_group));
+    }
+}
+
 impl ExplicitPlan {
     /// Assembles the plan from a maximum flow. `p` and the weights of `g` are normalised.
-    pub(crate) fn from_flow(p: &[f64], drafts: Vec<usize>, n: usize, probs: &[f64], g: &SetGraph, mf: MaxFlow) -> Self {
+    pub(crate) fn from_flow(p: &[f64], drafts: Vec<usize>, n: usize, mut g: SetGraph, mf: MaxFlow) -> Self {
         let vocab = p.len();
         let k = g.tokens.len();
         let mut in_cut_global = vec![false; vocab];
@@ -57,11 +72,12 @@ impl ExplicitPlan {
         }
         // Inflow of each token and the accept part of each set.
         let mut inflow = vec![0.0f64; vocab];
-        let mut group_start = Vec::with_capacity(g.groups() + 1);
+        let mut group_start = pool::usizes_with_capacity(g.groups() + 1);
         group_start.push(0);
-        let mut accept_tokens = Vec::new();
-        let mut accept_probs = Vec::new();
-        let mut group_reject = Vec::with_capacity(g.groups());
+        let mut accept_tokens = pool::usizes_with_capacity(g.etok.len());
+        let mut accept_probs = pool::f64s_with_capacity(g.etok.len());
+        let mut q_h = 0.0f64;
+        let mut group_reject = pool::f64s_with_capacity(g.groups());
         let mut value = 0.0f64;
         for j in 0..g.groups() {
             let w = g.weight[j];
@@ -69,6 +85,9 @@ impl ExplicitPlan {
             let out: f64 = edges.clone().map(|e| mf.flow[e]).sum();
             value += out;
             let inside = edges.clone().all(|e| mf.in_cut[g.etok[e] as usize]);
+            if inside {
+                q_h += w;
+            }
             // A set outside H^n has its source arc in the cut, so it sends all of w: normalise
             // by what it sent (equal to w up to rounding) and never reject. A set inside H^n
             // rejects what it could not send.
@@ -120,12 +139,10 @@ impl ExplicitPlan {
         }
         // Cut value 1 + p(H) − Q(H), evaluated from the data (a certificate: value ≤ α* ≤ cut).
         let p_h: f64 = cut.iter().map(|&y| p[y]).sum();
-        let m = probs.len();
-        let q_h: f64 = (0..m)
-            .filter(|&r| drafts[r * n..(r + 1) * n].iter().all(|&y| in_cut_global[y]))
-            .map(|r| probs[r])
-            .sum();
         let cut_value = 1.0 + p_h - q_h;
+        let row_group = std::mem::take(&mut g.row_group);
+        g.recycle();
+        pool::give_f64(mf.flow);
         ExplicitPlan {
             value,
             cut_value,
@@ -133,7 +150,7 @@ impl ExplicitPlan {
             vocab,
             n,
             drafts,
-            row_group: g.row_group.clone(),
+            row_group,
             group_start,
             accept_tokens,
             accept_probs,
@@ -156,8 +173,8 @@ impl ExplicitPlan {
         self.cut_value
     }
 
-    /// The token set H attaining α* = 1 + min_H (p(H) − Q(H)), ascending. It is the largest
-    /// minimiser found from the residual graph (all draft tokens that cannot reach the sink).
+    /// The token set H attaining α* = 1 + min_H (p(H) − Q(H)), ascending. It is the smallest
+    /// minimiser: the draft tokens reachable from the source in the final residual network.
     pub fn cut(&self) -> &[usize] {
         &self.cut
     }

@@ -1,29 +1,37 @@
-//! Maximum flow on the multiset graph in f64, by highest-label push-relabel (Goldberg & Tarjan
-//! 1988) with the gap and global-relabelling heuristics (Cherkassky & Goldberg 1997), specialised
-//! to the bipartite network source → set j (cap w_j) → token i (cap ∞) → sink (cap p_i).
+//! Maximum flow on the multiset graph in f64 by bipartite push-relabel: two-edge pushes with
+//! labels on one side only (Goldberg & Tarjan 1988; Ahuja, Orlin, Stein & Tarjan 1994 for the
+//! bipartite rule), highest label first, with the gap and global-relabelling heuristics
+//! (Cherkassky & Goldberg 1997).
 //!
-//! Specialisation: the source arcs are saturated up front (each set starts with excess w_j), so
-//! the source never appears; an arc set → token has infinite capacity, so a set always pushes its
-//! whole excess in one push, and the only finite residuals stored are `flow[e]` (the reverse arc
-//! token → set) and `sink_res[t]` (token → sink). Phase 1 computes a maximum preflow; nodes that
-//! cannot reach the sink are never processed again. Phase 2 (bipartite, so trivial) returns the
-//! excess stuck on tokens to their sets, which turns the preflow into a flow.
+//! The network source → set j (cap w_j) → token t (cap ∞) → sink (cap p_t) is solved *reversed*:
+//! tokens start with excess p_t and send it through sets (arc t → j of capacity ∞) to the sets'
+//! sink arcs (residual `res[j]` = w_j minus what j already sends) or on to other tokens (arc
+//! j → t' with residual flow(j, t')). A push always crosses a set in one step, so only tokens
+//! hold excess and only tokens carry labels; a set's label is implicit,
+//! d(j) = min(1 if res[j] > 0, 1 + d(t') over t' with flow(j, t') > 0), and token labels are
+//! even. Excess that cannot be placed stays on its token, which in the original orientation just
+//! means that token's sink arc is not saturated: the maximum preflow of the reversed network
+//! *is* a maximum flow of the original one, so there is no second phase.
+//!
+//! Why implicit set labels stay valid: a push t → j → x is admissible when d(j) = d(t) − 1; it
+//! opens the arc j → t, whose candidate d(t) + 1 exceeds the current minimum, so implicit labels
+//! never decrease, and d(t) ≤ d(j) + 1 is kept by the token relabel d(t) = 1 + min_j d(j).
 //!
 //! Exactness in floating point: every push moves δ = min(excess, residual) and the operand equal
 //! to δ becomes *exactly* 0 (x − x = 0 in IEEE arithmetic), while x − δ > 0 whenever x > δ
-//! (gradual underflow). So "the sender's excess vanished" (non-saturating push) and "the arc is
-//! saturated" (saturating push) are exact events, and the classical termination bound of
-//! push-relabel, which is purely combinatorial (O(N²) relabels, O(NE) saturating and O(N²√E)
-//! non-saturating pushes for highest label), holds verbatim: no tolerance is needed to terminate.
-//! Rounding only enters when excess is *added*; a token whose bookkeeping ends with a few ulps of
-//! excess and no residual arc left is relabelled "dead" like any node that cannot reach the sink.
+//! (gradual underflow). So "the sender's excess vanished" and "the arc is saturated" are exact
+//! events and the termination bound of push-relabel, which is purely combinatorial (each token
+//! label only grows and is at most 2K + 2; saturating and non-saturating pushes are bounded by
+//! the label counts), holds verbatim: no tolerance is needed to terminate. Rounding only enters
+//! when flow is *added* to an arc.
 
 use super::graph::SetGraph;
+use super::pool;
 
 const NONE: u32 = u32::MAX;
 
-/// Result of the solve: the flow on each edge, and which tokens lie on the source side of the
-/// minimum cut (the set H of the subset-selection theorem).
+/// Result of the solve: the flow on each edge (set → token), and which tokens lie on the source
+/// side of a minimum cut (the set H of the subset-selection theorem).
 pub(crate) struct MaxFlow {
     pub flow: Vec<f64>,
     pub in_cut: Vec<bool>,
@@ -31,325 +39,359 @@ pub(crate) struct MaxFlow {
 
 struct Solver<'a> {
     g: &'a SetGraph,
-    /// Number of sets (left nodes); node ids are sets 0..l, then tokens l..l+k.
-    l: usize,
-    /// Label of nodes that cannot reach the sink (> any distance in the residual graph).
+    /// Label of tokens that cannot reach the sink (above every even distance 2..2K).
     dead: u32,
+    /// Flow on each edge; also the residual of the arc set → token of the reversed network.
     flow: Vec<f64>,
-    sink_res: Vec<f64>,
+    /// Residual of each set's arc to the (reversed) sink: w_j − what j sends.
+    res: Vec<f64>,
+    /// Excess of each token: p_t − what t receives.
     excess: Vec<f64>,
     label: Vec<u32>,
+    /// Current arc (index into the token's adjacency).
     cur: Vec<u32>,
-    active: Vec<Vec<u32>>,
+    // Active tokens: one singly linked stack per label.
+    bucket: Vec<u32>,
+    next_active: Vec<u32>,
     top: usize,
-    // Doubly linked lists of the live nodes of each label, for the gap heuristic.
-    head: Vec<u32>,
-    next: Vec<u32>,
-    prev: Vec<u32>,
+    // All live tokens: one doubly linked list per label, for the gap heuristic.
+    lhead: Vec<u32>,
+    lnext: Vec<u32>,
+    lprev: Vec<u32>,
     max_label: usize,
+    // Relabelling work since the last global relabel, and the budget that triggers one.
     work: usize,
-    relabel_budget: usize,
+    budget: usize,
+    // BFS scratch: queue of tokens, and per-set visit stamps.
+    queue: Vec<u32>,
+    seen: Vec<u32>,
+    stamp: u32,
+}
+
+fn copy_f64(v: &[f64]) -> Vec<f64> {
+    let mut out = pool::f64s_with_capacity(v.len());
+    out.extend_from_slice(v);
+    out
 }
 
 pub(crate) fn max_flow(g: &SetGraph, cap: &[f64]) -> MaxFlow {
     let l = g.groups();
     let k = g.tokens.len();
-    let nodes = l + k;
-    let dead = (nodes + 1) as u32;
-    let mut excess = vec![0.0; nodes];
-    excess[..l].copy_from_slice(&g.weight);
+    let dead = (2 * k + 2) as u32;
     let mut s = Solver {
         g,
-        l,
         dead,
-        flow: vec![0.0; g.etok.len()],
-        sink_res: cap.to_vec(),
-        excess,
-        label: vec![dead; nodes],
-        cur: vec![0; nodes],
-        active: vec![Vec::new(); nodes + 2],
+        flow: pool::f64s(g.etok.len(), 0.0),
+        res: copy_f64(&g.weight),
+        excess: copy_f64(cap),
+        label: pool::u32s(k, 2),
+        cur: pool::u32s(k, 0),
+        bucket: pool::u32s(dead as usize + 1, NONE),
+        next_active: pool::u32s(k, NONE),
         top: 0,
-        head: vec![NONE; nodes + 2],
-        next: vec![NONE; nodes],
-        prev: vec![NONE; nodes],
+        lhead: pool::u32s(dead as usize + 1, NONE),
+        lnext: pool::u32s(k, NONE),
+        lprev: pool::u32s(k, NONE),
         max_label: 0,
         work: 0,
-        relabel_budget: 6 * nodes + g.etok.len(),
+        budget: 2 * g.etok.len() + 8 * k + l,
+        queue: pool::u32s_with_capacity(k),
+        seen: pool::u32s(l, 0),
+        stamp: 0,
     };
-    s.global_relabel();
+    s.greedy_start();
+    // Label 2 for every token is valid (every implicit set label is ≥ 1).
+    s.rebuild_lists();
     s.run();
-    let in_cut = s.source_side_tokens();
-    s.return_token_excess(&in_cut);
+    // Tokens that can still reach the sink of the reversed network (= the original source):
+    // the source side H of a minimum cut in the original orientation.
+    s.sink_distances();
+    let in_cut = s.label.iter().map(|&d| d < s.dead).collect();
+    for v in [s.res, s.excess] {
+        pool::give_f64(v);
+    }
+    for v in [s.label, s.cur, s.bucket, s.next_active, s.lhead, s.lnext, s.lprev, s.queue, s.seen] {
+        pool::give_u32(v);
+    }
     MaxFlow { flow: s.flow, in_cut }
 }
 
 impl Solver<'_> {
-    fn is_token(&self, v: usize) -> bool {
-        v >= self.l
+    /// A greedy initial flow: each set, smallest sets first (they have the fewest choices), takes
+    /// what it can from its tokens' remaining excess. Push-relabel then only reroutes the rest.
+    fn greedy_start(&mut self) {
+        let g = self.g;
+        let l = g.groups();
+        let max_size = (0..l).map(|j| g.group_edges(j).len()).max().unwrap_or(0);
+        for size in 1..=max_size {
+            for j in 0..l {
+                let edges = g.group_edges(j);
+                if edges.len() != size {
+                    continue;
+                }
+                let mut r = self.res[j];
+                for e in edges {
+                    if r == 0.0 {
+                        break;
+                    }
+                    let t = g.etok[e] as usize;
+                    let x = self.excess[t];
+                    if x > 0.0 {
+                        let delta = x.min(r);
+                        self.excess[t] = x - delta;
+                        self.flow[e] += delta;
+                        r -= delta;
+                    }
+                }
+                self.res[j] = r;
+            }
+        }
     }
 
     fn run(&mut self) {
         loop {
-            let Some(v) = self.active[self.top].pop() else {
-                if self.top == 0 {
-                    return;
-                }
+            while self.top > 0 && self.bucket[self.top] == NONE {
                 self.top -= 1;
-                continue;
-            };
-            let v = v as usize;
-            // Stale entries: killed by a gap since they were queued.
-            if self.label[v] as usize != self.top || self.excess[v] <= 0.0 {
-                continue;
             }
-            self.discharge(v);
-            if self.work > self.relabel_budget {
+            let t = self.bucket[self.top];
+            if t == NONE {
+                return;
+            }
+            let t = t as usize;
+            self.bucket[self.top] = self.next_active[t];
+            if self.label[t] as usize != self.top || self.excess[t] <= 0.0 {
+                continue; // stale: killed by a gap since it was queued
+            }
+            self.discharge(t);
+            if self.work > self.budget {
                 self.global_relabel();
             }
         }
     }
 
-    /// Adds δ > 0 to the excess of `w`, queueing it when it becomes active.
     #[inline]
-    fn add_excess(&mut self, w: usize, delta: f64) {
-        if self.excess[w] == 0.0 && self.label[w] < self.dead {
-            let d = self.label[w] as usize;
-            self.active[d].push(w as u32);
-            self.top = self.top.max(d);
+    fn activate(&mut self, t: usize) {
+        let d = self.label[t];
+        if d < self.dead {
+            self.next_active[t] = self.bucket[d as usize];
+            self.bucket[d as usize] = t as u32;
+            self.top = self.top.max(d as usize);
         }
-        self.excess[w] += delta;
     }
 
-    fn discharge(&mut self, v: usize) {
+    /// Pushes the excess of token t through its sets until it is 0, t is dead, or the relabel
+    /// budget asks for a global relabel (then t stays active).
+    fn discharge(&mut self, t: usize) {
+        let g = self.g;
+        let mut x = self.excess[t];
         loop {
-            let d = self.label[v];
-            if self.is_token(v) {
-                if self.push_from_token(v, d) {
+            let d = self.label[t];
+            let adj = g.token_edges(t);
+            let mut c = self.cur[t] as usize;
+            while c < adj.len() {
+                let e = adj[c] as usize;
+                x = self.push_through(t, e, d, x);
+                if x == 0.0 {
+                    self.excess[t] = 0.0;
+                    self.cur[t] = c as u32;
                     return;
                 }
-            } else if self.push_from_set(v, d) {
+                c += 1;
+            }
+            self.relabel(t);
+            if self.label[t] >= self.dead {
+                self.excess[t] = x;
                 return;
             }
-            self.relabel(v);
-            if self.label[v] >= self.dead {
+            if self.work > self.budget {
+                self.excess[t] = x;
+                self.activate(t);
                 return;
             }
         }
     }
 
-    /// A set pushes all its excess through the first admissible (infinite) arc. True if pushed.
-    fn push_from_set(&mut self, j: usize, d: u32) -> bool {
-        let range = self.g.group_edges(j);
-        let start = range.start;
-        let mut c = self.cur[j] as usize;
-        while start + c < range.end {
-            let e = start + c;
-            let t = self.l + self.g.etok[e] as usize;
-            if self.label[t] + 1 == d {
-                let x = self.excess[j];
-                self.excess[j] = 0.0;
-                self.flow[e] += x;
-                self.add_excess(t, x);
-                self.cur[j] = c as u32;
-                return true;
-            }
-            c += 1;
-        }
-        false
-    }
-
-    /// A token pushes to the sink, then back along arcs carrying flow. True once its excess is 0.
-    fn push_from_token(&mut self, v: usize, d: u32) -> bool {
-        let t = v - self.l;
-        let mut x = self.excess[v];
-        if d == 1 && self.sink_res[t] > 0.0 {
-            let delta = x.min(self.sink_res[t]);
-            self.sink_res[t] -= delta;
-            x -= delta;
-            if x == 0.0 {
-                self.excess[v] = 0.0;
-                return true;
-            }
-        }
-        let edges = self.g.token_edges(t);
-        let mut c = self.cur[v] as usize;
-        while c < edges.len() {
-            let e = edges[c] as usize;
-            let j = self.g.eleft[e] as usize;
-            if self.flow[e] > 0.0 && self.label[j] + 1 == d {
-                let delta = x.min(self.flow[e]);
-                self.flow[e] -= delta;
+    /// Two-edge pushes of up to x from token t (label d) into the set j of edge `e` and on
+    /// along j's admissible arcs: the sink arc when d = 2, else arcs j → t' with flow > 0 and
+    /// d(t') = d − 2. Returns what is left of x.
+    #[inline]
+    fn push_through(&mut self, t: usize, e: usize, d: u32, mut x: f64) -> f64 {
+        let g = self.g;
+        let j = g.eleft[e] as usize;
+        if d == 2 {
+            let r = self.res[j];
+            if r > 0.0 {
+                let delta = x.min(r);
+                self.res[j] = r - delta;
+                self.flow[e] += delta;
                 x -= delta;
-                self.add_excess(j, delta);
-                if x == 0.0 {
-                    self.excess[v] = 0.0;
-                    self.cur[v] = c as u32;
-                    return true;
+            }
+            return x;
+        }
+        for e2 in g.group_edges(j) {
+            let f = self.flow[e2];
+            if f > 0.0 {
+                let t2 = g.etok[e2] as usize;
+                if t2 != t && self.label[t2] + 2 == d {
+                    let delta = x.min(f);
+                    self.flow[e2] = f - delta;
+                    self.flow[e] += delta;
+                    if self.excess[t2] == 0.0 {
+                        self.activate(t2);
+                    }
+                    self.excess[t2] += delta;
+                    x -= delta;
+                    if x == 0.0 {
+                        return 0.0;
+                    }
                 }
             }
-            c += 1;
         }
-        self.excess[v] = x;
-        false
+        x
     }
 
-    /// Relabel to 1 + the lowest label over residual arcs (or `dead`), with the gap heuristic.
-    fn relabel(&mut self, v: usize) {
-        let old = self.label[v] as usize;
-        self.unlink(v);
-        if self.head[old] == NONE {
-            // Gap: no live node has label `old` any more, so no node above it reaches the sink.
-            for d in old + 1..=self.max_label {
-                let mut u = self.head[d];
-                while u != NONE {
-                    self.label[u as usize] = self.dead;
-                    u = self.next[u as usize];
-                }
-                self.head[d] = NONE;
-            }
-            self.max_label = old.saturating_sub(1);
-            self.label[v] = self.dead;
+    /// d(t) = 1 + min over sets j ∋ t of the implicit d(j), with the gap rule.
+    fn relabel(&mut self, t: usize) {
+        self.cur[t] = 0;
+        if self.unlink_and_gap(t) {
             return;
         }
+        let g = self.g;
+        let adj = g.token_edges(t);
         let mut low = self.dead;
-        if self.is_token(v) {
-            let t = v - self.l;
-            if self.sink_res[t] > 0.0 {
-                low = 0;
+        for &e in adj {
+            let j = g.eleft[e as usize] as usize;
+            if self.res[j] > 0.0 {
+                low = 2;
+                break;
             }
-            let edges = self.g.token_edges(t);
-            self.work += edges.len() + 1;
-            for &e in edges {
-                if self.flow[e as usize] > 0.0 {
-                    low = low.min(self.label[self.g.eleft[e as usize] as usize]);
+            for e2 in g.group_edges(j) {
+                let t2 = g.etok[e2] as usize;
+                if t2 != t && self.flow[e2] > 0.0 {
+                    low = low.min(self.label[t2].saturating_add(2));
                 }
             }
-        } else {
-            let range = self.g.group_edges(v);
-            self.work += range.len() + 1;
-            for e in range {
-                low = low.min(self.label[self.l + self.g.etok[e] as usize]);
-            }
+            self.work += g.group_edges(j).len();
         }
-        let new = low.saturating_add(1).min(self.dead);
-        self.label[v] = new;
-        self.cur[v] = 0;
-        if new < self.dead {
-            self.link(v, new as usize);
-        }
+        self.work += adj.len() + 1;
+        self.label[t] = low.min(self.dead);
+        self.link(t);
     }
 
-    fn link(&mut self, v: usize, d: usize) {
-        let h = self.head[d];
-        self.next[v] = h;
-        self.prev[v] = NONE;
-        if h != NONE {
-            self.prev[h as usize] = v as u32;
+    /// Adds live token t to the list of its label.
+    fn link(&mut self, t: usize) {
+        let d = self.label[t] as usize;
+        if d >= self.dead as usize {
+            return;
         }
-        self.head[d] = v as u32;
+        let h = self.lhead[d];
+        self.lnext[t] = h;
+        self.lprev[t] = NONE;
+        if h != NONE {
+            self.lprev[h as usize] = t as u32;
+        }
+        self.lhead[d] = t as u32;
         self.max_label = self.max_label.max(d);
     }
 
-    fn unlink(&mut self, v: usize) {
-        let (p, n) = (self.prev[v], self.next[v]);
+    /// Removes t (about to be relabelled upwards) from its level. If that empties the level,
+    /// applies the gap rule — token labels are even and drop by at most 2 per token-to-token
+    /// step, so no token above an empty level reaches the sink: all of them, t included, die.
+    fn unlink_and_gap(&mut self, t: usize) -> bool {
+        let old = self.label[t] as usize;
+        let (p, n) = (self.lprev[t], self.lnext[t]);
         if p == NONE {
-            self.head[self.label[v] as usize] = n;
+            self.lhead[old] = n;
         } else {
-            self.next[p as usize] = n;
+            self.lnext[p as usize] = n;
         }
         if n != NONE {
-            self.prev[n as usize] = p;
+            self.lprev[n as usize] = p;
         }
+        if self.lhead[old] != NONE {
+            return false;
+        }
+        for d in old + 1..=self.max_label {
+            let mut u = self.lhead[d];
+            while u != NONE {
+                self.label[u as usize] = self.dead;
+                u = self.lnext[u as usize];
+            }
+            self.lhead[d] = NONE;
+        }
+        self.max_label = old.saturating_sub(2);
+        self.label[t] = self.dead;
+        true
     }
 
-    /// Exact distances to the sink in the residual graph by reverse BFS; rebuilds the buckets.
-    fn sink_distances(&mut self) -> Vec<u32> {
-        let (l, dead) = (self.l, self.dead);
-        let k = self.g.tokens.len();
-        let mut dist = vec![dead; l + k];
-        let mut queue: Vec<u32> = Vec::with_capacity(l + k);
-        for t in 0..k {
-            if self.sink_res[t] > 0.0 {
-                dist[l + t] = 1;
-                queue.push((l + t) as u32);
-            }
+    /// Exact (even) distances of tokens to the reversed sink by backward BFS over residual arcs;
+    /// tokens that cannot reach it get `dead`.
+    fn sink_distances(&mut self) {
+        let g = self.g;
+        let dead = self.dead;
+        self.label.fill(dead);
+        self.stamp = self.stamp.wrapping_add(1);
+        if self.stamp == 0 {
+            self.seen.fill(0);
+            self.stamp = 1;
         }
-        let mut qh = 0;
-        while qh < queue.len() {
-            let v = queue[qh] as usize;
-            qh += 1;
-            let d = dist[v] + 1;
-            if v >= l {
-                // Every set containing token v reaches it through an infinite arc.
-                for &e in self.g.token_edges(v - l) {
-                    let j = self.g.eleft[e as usize] as usize;
-                    if dist[j] == dead {
-                        dist[j] = d;
-                        queue.push(j as u32);
-                    }
-                }
-            } else {
-                // Token t reaches set v iff the arc v → t carries flow (reverse residual).
-                for e in self.g.group_edges(v) {
-                    let t = l + self.g.etok[e] as usize;
-                    if dist[t] == dead && self.flow[e] > 0.0 {
-                        dist[t] = d;
+        let stamp = self.stamp;
+        let mut queue = std::mem::take(&mut self.queue);
+        queue.clear();
+        // Sets that can still send reach the sink in one step; their tokens in two.
+        for j in 0..g.groups() {
+            if self.res[j] > 0.0 {
+                self.seen[j] = stamp;
+                for e in g.group_edges(j) {
+                    let t = g.etok[e] as usize;
+                    if self.label[t] == dead {
+                        self.label[t] = 2;
                         queue.push(t as u32);
                     }
                 }
             }
         }
-        dist
+        let mut qh = 0;
+        while qh < queue.len() {
+            let t = queue[qh] as usize;
+            qh += 1;
+            let d = self.label[t] + 2;
+            // A set j with flow(j, t) > 0 reaches t; every token of j reaches j.
+            for &e in g.token_edges(t) {
+                let j = g.eleft[e as usize] as usize;
+                if self.seen[j] == stamp || self.flow[e as usize] <= 0.0 {
+                    continue;
+                }
+                self.seen[j] = stamp;
+                for e2 in g.group_edges(j) {
+                    let t2 = g.etok[e2] as usize;
+                    if self.label[t2] == dead {
+                        self.label[t2] = d;
+                        queue.push(t2 as u32);
+                    }
+                }
+            }
+        }
+        self.queue = queue;
+    }
+
+    fn rebuild_lists(&mut self) {
+        self.lhead.fill(NONE);
+        self.max_label = 0;
+        self.bucket.fill(NONE);
+        self.top = 0;
+        self.cur.fill(0);
+        for t in 0..self.label.len() {
+            self.link(t);
+            if self.excess[t] > 0.0 {
+                self.activate(t);
+            }
+        }
     }
 
     fn global_relabel(&mut self) {
         self.work = 0;
-        self.label = self.sink_distances();
-        self.head.fill(NONE);
-        self.max_label = 0;
-        for a in &mut self.active {
-            a.clear();
-        }
-        self.top = 0;
-        for v in 0..self.label.len() {
-            let d = self.label[v];
-            self.cur[v] = 0;
-            if d < self.dead {
-                self.link(v, d as usize);
-                if self.excess[v] > 0.0 {
-                    self.active[d as usize].push(v as u32);
-                    self.top = self.top.max(d as usize);
-                }
-            }
-        }
-    }
-
-    /// Tokens that cannot reach the sink in the final residual graph: the source side H of a
-    /// minimum cut (the largest one, since every node that can reach the sink is excluded).
-    fn source_side_tokens(&mut self) -> Vec<bool> {
-        let dist = self.sink_distances();
-        dist[self.l..].iter().map(|&d| d == self.dead).collect()
-    }
-
-    /// Phase 2: excess left on a token (it lies in H and cannot reach the sink) goes back to the
-    /// sets that sent it, which only lowers their source-arc flow. This makes the preflow a flow.
-    fn return_token_excess(&mut self, in_cut: &[bool]) {
-        for (t, &cut) in in_cut.iter().enumerate() {
-            let mut x = self.excess[self.l + t];
-            if x <= 0.0 {
-                continue;
-            }
-            debug_assert!(cut, "a token that reaches the sink kept excess");
-            let _ = cut;
-            for &e in self.g.token_edges(t) {
-                let delta = x.min(self.flow[e as usize]);
-                self.flow[e as usize] -= delta;
-                x -= delta;
-                if x == 0.0 {
-                    break;
-                }
-            }
-            self.excess[self.l + t] = 0.0;
-        }
+        self.sink_distances();
+        self.rebuild_lists();
     }
 }
