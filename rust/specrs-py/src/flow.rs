@@ -30,6 +30,11 @@ impl ExplicitBound {
     }
 }
 
+/// (rows, tokens, probs) coordinate arrays.
+type Coo<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
+/// (drafts (m, n), probs (m,)) of an explicit law.
+type LawArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>);
+
 fn usize_array<'py>(py: Python<'py>, v: impl Iterator<Item = usize>) -> Bound<'py, PyArray1<i64>> {
     PyArray1::from_vec(py, v.map(|x| x as i64).collect())
 }
@@ -102,15 +107,11 @@ impl ExplicitBound {
     /// Accept part in coordinate form `(rows, tokens, probs)`: π(tokens[k] | rows[k]) includes
     /// probs[k] of acceptance mass (token = one of the row's drafts).
     #[getter]
-    #[allow(clippy::type_complexity)]
-    fn accept<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>) {
+    fn accept<'py>(&self, py: Python<'py>) -> Coo<'py> {
         let (mut rows, mut toks, mut probs) = (Vec::new(), Vec::new(), Vec::new());
         for r in 0..self.plan.rows() {
             let (t, a) = self.plan.accept(r);
-            rows.extend(std::iter::repeat_n(r as i64, t.len()));
+            rows.extend(std::iter::repeat(r as i64).take(t.len()));
             toks.extend(t.iter().map(|&x| x as i64));
             probs.extend_from_slice(a);
         }
@@ -194,17 +195,11 @@ fn _scheme_law<'py>(
     q: &Bound<'py, PyAny>,
     n: i64,
     scheme: &str,
-) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<LawArrays<'py>> {
     Ok(scheme_law_impl(py, q, n, scheme)?)
 }
 
-#[allow(clippy::type_complexity)]
-fn scheme_law_impl<'py>(
-    py: Python<'py>,
-    q: &Bound<'py, PyAny>,
-    n: i64,
-    scheme: &str,
-) -> SpecrsResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>)> {
+fn scheme_law_impl<'py>(py: Python<'py>, q: &Bound<'py, PyAny>, n: i64, scheme: &str) -> SpecrsResult<LawArrays<'py>> {
     let scheme = Scheme::parse("scheme", scheme)?;
     if n < 1 {
         return Err(PyError::invalid("n", "must be at least 1"));

@@ -129,10 +129,10 @@ impl ExplicitPlan {
         let mut residual_support = Vec::new();
         let mut residual_cdf = Vec::new();
         let mut acc = 0.0;
-        for y in 0..vocab {
-            residual[y] /= total;
-            if residual[y] > 0.0 {
-                acc += residual[y];
+        for (y, r) in residual.iter_mut().enumerate() {
+            *r /= total;
+            if *r > 0.0 {
+                acc += *r;
                 residual_support.push(y);
                 residual_cdf.push(acc);
             }
