@@ -126,12 +126,27 @@ impl Grouping {
 /// (so {a} in two slots is [a, a] and {a, b} in three is [a, b, b]). Two keys are equal iff the
 /// token sets are, and rows listed in lexicographic tuple order (e.g. multisets from
 /// `combinations_with_replacement` for n = 2) give non-decreasing keys.
-#[inline]
+#[inline(always)]
 fn canonical(key: &mut [u32]) {
     if key.len() == 2 {
         if key[0] > key[1] {
             key.swap(0, 1);
         }
+        return;
+    }
+    if key.len() == 3 {
+        // Sorting network, then pad duplicates with the largest token.
+        let (a, b, c) = (key[0], key[1], key[2]);
+        let (a, b) = (a.min(b), a.max(b));
+        let (b, c) = (b.min(c), b.max(c));
+        let (a, b) = (a.min(b), a.max(b));
+        key[0] = a;
+        if a == b {
+            key[1] = c;
+        } else {
+            key[1] = b;
+        }
+        key[2] = c;
         return;
     }
     for i in 1..key.len() {

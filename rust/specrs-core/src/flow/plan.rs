@@ -99,6 +99,7 @@ impl ExplicitPlan {
             } else {
                 (out, 0.0)
             };
+            let inv = 1.0 / denom; // one division per set, not per edge
             for e in edges {
                 let f = mf.flow[e];
                 if f > 0.0 {
@@ -106,7 +107,7 @@ impl ExplicitPlan {
                     inflow[y] += f;
                     if live {
                         accept_tokens.push(y);
-                        accept_probs.push(f / denom);
+                        accept_probs.push(f * inv);
                     }
                 }
             }
