@@ -20,8 +20,9 @@ pub(crate) struct SetGraph {
     pub gstart: Vec<u32>,
     /// Local token index of each edge (ascending within a group).
     pub etok: Vec<u32>,
-    /// Group of each edge.
-    pub eleft: Vec<u32>,
+    /// Group of each token-side entry: `tleft[i]` is the set of edge `tedge[i]` (a parallel
+    /// array, so scanning a token's sets needs no dependent load).
+    pub tleft: Vec<u32>,
     /// Local → global token id, ascending.
     pub tokens: Vec<usize>,
     /// Edges entering token t are `tedge[tstart[t]..tstart[t+1]]`.
@@ -33,7 +34,7 @@ impl SetGraph {
     /// Hands the scratch buffers back to the per-thread pool (`row_group` is kept by the plan).
     pub fn recycle(self) {
         pool::give_f64(self.weight);
-        for v in [self.gstart, self.etok, self.eleft, self.tstart, self.tedge] {
+        for v in [self.gstart, self.etok, self.tleft, self.tstart, self.tedge] {
             pool::give_u32(v);
         }
     }
@@ -48,6 +49,11 @@ impl SetGraph {
 
     pub fn token_edges(&self, t: usize) -> &[u32] {
         &self.tedge[self.tstart[t] as usize..self.tstart[t + 1] as usize]
+    }
+
+    /// The sets of the edges of `token_edges(t)`, in the same order.
+    pub fn token_sets(&self, t: usize) -> &[u32] {
+        &self.tleft[self.tstart[t] as usize..self.tstart[t + 1] as usize]
     }
 
     /// Builds the graph from validated rows (`drafts` holds m rows of n ids < `vocab`).
@@ -71,10 +77,6 @@ impl SetGraph {
             4 => group_fixed::<4>(drafts, probs, &local, tokens.len()),
             _ => group_general(drafts, n, probs, &local),
         };
-        let mut eleft = pool::u32s(etok.len(), 0);
-        for j in 0..weight.len() {
-            eleft[gstart[j] as usize..gstart[j + 1] as usize].fill(j as u32);
-        }
         // Token-side adjacency by counting sort.
         let k = tokens.len();
         let mut tstart = pool::u32s(k + 1, 0);
@@ -87,13 +89,19 @@ impl SetGraph {
         let mut fill = pool::u32s_with_capacity(k);
         fill.extend_from_slice(&tstart[..k]);
         let mut tedge = pool::u32s(etok.len(), 0);
-        for (e, &t) in etok.iter().enumerate() {
-            tedge[fill[t as usize] as usize] = e as u32;
-            fill[t as usize] += 1;
+        let mut tleft = pool::u32s(etok.len(), 0);
+        for j in 0..weight.len() {
+            for e in gstart[j] as usize..gstart[j + 1] as usize {
+                let t = etok[e] as usize;
+                let pos = fill[t] as usize;
+                tedge[pos] = e as u32;
+                tleft[pos] = j as u32;
+                fill[t] += 1;
+            }
         }
         pool::give_u32(fill);
         pool::give_u32(local);
-        SetGraph { row_group, weight, gstart, etok, eleft, tokens, tstart, tedge }
+        SetGraph { row_group, weight, gstart, etok, tleft, tokens, tstart, tedge }
     }
 }
 

@@ -187,10 +187,10 @@ impl Solver<'_> {
         loop {
             let d = self.label[t];
             let adj = g.token_edges(t);
+            let sets = g.token_sets(t);
             let mut c = self.cur[t] as usize;
             while c < adj.len() {
-                let e = adj[c] as usize;
-                x = self.push_through(t, e, d, x);
+                x = self.push_through(t, adj[c] as usize, sets[c] as usize, d, x);
                 if x == 0.0 {
                     self.excess[t] = 0.0;
                     self.cur[t] = c as u32;
@@ -215,9 +215,8 @@ impl Solver<'_> {
     /// along j's admissible arcs: the sink arc when d = 2, else arcs j → t' with flow > 0 and
     /// d(t') = d − 2. Returns what is left of x.
     #[inline]
-    fn push_through(&mut self, t: usize, e: usize, d: u32, mut x: f64) -> f64 {
+    fn push_through(&mut self, t: usize, e: usize, j: usize, d: u32, mut x: f64) -> f64 {
         let g = self.g;
-        let j = g.eleft[e] as usize;
         if d == 2 {
             let r = self.res[j];
             if r > 0.0 {
@@ -257,10 +256,10 @@ impl Solver<'_> {
             return;
         }
         let g = self.g;
-        let adj = g.token_edges(t);
+        let adj = g.token_sets(t);
         let mut low = self.dead;
-        for &e in adj {
-            let j = g.eleft[e as usize] as usize;
+        for &j in adj {
+            let j = j as usize;
             if self.res[j] > 0.0 {
                 low = 2;
                 break;
@@ -357,8 +356,8 @@ impl Solver<'_> {
             qh += 1;
             let d = self.label[t] + 2;
             // A set j with flow(j, t) > 0 reaches t; every token of j reaches j.
-            for &e in g.token_edges(t) {
-                let j = g.eleft[e as usize] as usize;
+            for (&e, &j) in g.token_edges(t).iter().zip(g.token_sets(t)) {
+                let j = j as usize;
                 if self.seen[j] == stamp || self.flow[e as usize] <= 0.0 {
                     continue;
                 }
