@@ -149,7 +149,21 @@ impl ExplicitBound {
     }
 }
 
-/// Optimal acceptance for an explicit joint draft law: `drafts` (m, n) int, `probs` (m,).
+/// Optimal acceptance α* of an explicit joint draft law, with its minimum cut and an optimal
+/// transport plan (Hu et al., "Towards Optimal Multi-draft Speculative Decoding", ICLR 2025,
+/// eq. 7–9).
+///
+/// `drafts` is an int array (m, n): row r is an ordered draft tuple ī with probability
+/// `probs[r]`; `p` (V,) is the target (float32 or float64; both distributions must sum to 1
+/// within 1e-6, 1e-4 for float32, and are then renormalised). Rows with the same token set are
+/// merged (only the set matters) and the max-flow source → set (cap P) → token (cap ∞) → sink
+/// (cap p) is solved exactly in f64, without the GIL. Its value is
+/// α* = 1 + min_H (p(H) − P(ī ⊆ H)) (subset-selection theorem, eq. 8).
+///
+/// Returns an `ExplicitBound`: `.value`, `.cut` (H), `.gap` (duality certificate), the plan
+/// `.conditional(row)` / `.accept` / `.reject_prob` / `.residual`, and `.sample(row, rng)`.
+/// Raises `SpecrsError` naming the argument on bad input, `SizeLimitError` above m·n = 2^24
+/// entries or V = 2^26.
 #[pyfunction]
 #[pyo3(signature = (p, drafts, probs))]
 fn optimal_acceptance_explicit(

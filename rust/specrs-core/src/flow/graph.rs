@@ -187,21 +187,40 @@ fn table_for(m: usize) -> (Vec<u32>, usize) {
     (pool::u32s(slots, u32::MAX), slots - 1)
 }
 
-/// Size K^N of the key space when a directly indexed table of that size is cheap compared with
-/// hashing the m rows (at most 8m + 4096 slots and 2^22 in all).
+/// Number of canonical keys (non-decreasing N-tuples over K tokens: multisets, C(K+N−1, N)) when
+/// a table indexed by their rank is cheap compared with hashing the m rows (at most 8m + 4096
+/// slots and 2^22 in all).
 fn dense_key_space<const N: usize>(k: usize, m: usize) -> Option<usize> {
-    let mut space: usize = 1;
-    for _ in 0..N {
-        space = space.checked_mul(k)?;
-    }
+    let space = binomial(k + N - 1, N)?;
     (space <= (8 * m + 4096).min(1 << 22)).then_some(space)
 }
 
-/// Grouping through a table indexed by the canonical key itself (base-K digits): no hashing and
-/// no key comparisons.
+/// C(n, r), None on overflow.
+fn binomial(n: usize, r: usize) -> Option<usize> {
+    if r > n {
+        return Some(0);
+    }
+    let mut c: usize = 1;
+    for i in 0..r {
+        c = c.checked_mul(n.checked_sub(i)?)? / (i + 1);
+    }
+    Some(c)
+}
+
+/// Grouping through a table indexed by the rank of the canonical key in the combinatorial
+/// number system (a non-decreasing key k_0 ≤ … ≤ k_{N−1} ranks as Σ_i C(k_i + i, i + 1)): no
+/// hashing, no key comparisons, and no unused slots.
 fn group_dense<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k: usize, space: usize) -> Grouping {
     let m = probs.len();
     let mut out = Grouping::new(m, N);
+    // binom[i][x] = C(x, i + 1) for x < K + N.
+    let width = k + N;
+    let mut binom = vec![0usize; N * width];
+    for i in 0..N {
+        for x in 0..width {
+            binom[i * width + x] = binomial(x, i + 1).unwrap_or(0); // ≤ space, cannot overflow
+        }
+    }
     let mut table = pool::u32s(space, u32::MAX);
     for r in 0..m {
         let mut key = [0u32; N];
@@ -209,7 +228,10 @@ fn group_dense<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k
             key[i] = local[drafts[r * N + i]];
         }
         canonical(&mut key);
-        let idx = key.iter().fold(0usize, |acc, &t| acc * k + t as usize);
+        let mut idx = 0usize;
+        for i in 0..N {
+            idx += binom[i * width + key[i] as usize + i];
+        }
         let mut j = table[idx];
         if j == u32::MAX {
             j = out.add_group(distinct(&key));
@@ -372,6 +394,15 @@ mod tests {
         for (a, b) in w.iter().zip(&out.weight) {
             assert!((a - b).abs() < 1e-15);
         }
+    }
+
+    #[test]
+    fn binomials_and_key_space() {
+        assert_eq!(binomial(5, 2), Some(10));
+        assert_eq!(binomial(1, 3), Some(0));
+        assert_eq!(binomial(129, 2), Some(8256));
+        assert_eq!(dense_key_space::<3>(40, 11480), Some(11480));
+        assert_eq!(dense_key_space::<2>(100_000, 10), None);
     }
 
     #[test]
