@@ -307,6 +307,8 @@ def test_bad_inputs_raise_before_sampling(unets):
     _err("denoisers", denoisers=[])
     _err("denoisers", denoisers=[SMALL, 3])
     _err("scheduler", scheduler=object())
+    _err("rng", rng="not a seed")
+    _err("guidance_scale", guidance_scale=float("inf"))
     with pytest.raises(specrs.SpecrsError, match="r:"):
         tstitch_sample(SMALL, LARGE, 1.5, SCHEDULERS["ddim"](), 5, batch_size=1)
     # a denoiser that changes the shape fails before the first step (only the probe ran)
@@ -323,3 +325,14 @@ def test_bad_inputs_raise_before_sampling(unets):
     _err("num_class_embeds=11", denoisers=[unets[0], unets[1]], class_labels=[3, 11])
     with pytest.raises(ValueError):  # SpecrsError is a ValueError
         step_counts([0.5, 0.5], 0)
+
+
+def test_cli_fraction_progressions():
+    from specrs.cli_stitch import parse_fractions
+
+    assert parse_fractions("0,0.1,...,1") == [round(k / 10, 10) for k in range(11)]
+    assert parse_fractions("0,0.25,...,1") == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert parse_fractions("0.3,0") == [0.0, 0.3]
+    for bad in ["0,1.5", "a,b", "0,...,1", ""]:
+        with pytest.raises(specrs.SpecrsError, match="fractions"):
+            parse_fractions(bad)

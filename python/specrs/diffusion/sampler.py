@@ -53,7 +53,9 @@ def torch_generator(rng) -> torch.Generator:
 
     try:
         seed = resolve_seed(rng)
-    except (TypeError, ValueError) as exc:
+    except SpecrsError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
         raise SpecrsError(f"rng: {exc}") from None
     return torch.Generator(device="cpu").manual_seed(int(seed) & ((1 << 63) - 1))
 
