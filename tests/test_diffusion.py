@@ -323,6 +323,10 @@ def test_bad_inputs_raise_before_sampling(unets):
     # labels for a UNet without class embedding; label beyond a UNet's num_class_embeds
     _err("no class embedding", denoisers=[unets[2], unets[3]])
     _err("num_class_embeds=11", denoisers=[unets[0], unets[1]], class_labels=[3, 11])
+    # mismatched supports between the stitched models (12 vs 11 class ids)
+    torch.manual_seed(0)
+    other = MLPDenoiser(hidden=16, depth=1, emb_dim=16, num_classes=11).eval()
+    _err("share the class-label support", denoisers=[other, LARGE])
     with pytest.raises(ValueError):  # SpecrsError is a ValueError
         step_counts([0.5, 0.5], 0)
 
