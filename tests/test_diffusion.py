@@ -340,3 +340,22 @@ def test_cli_fraction_progressions():
     for bad in ["0,1.5", "a,b", "0,...,1", ""]:
         with pytest.raises(specrs.SpecrsError, match="fractions"):
             parse_fractions(bad)
+
+
+def test_pipeline_wrapper_bad_inputs(unets):
+    from specrs.diffusion import StitchedUNet
+
+    _, _, s, l = unets
+    sched = diffusers.DDIMScheduler(num_train_timesteps=1000)
+    with pytest.raises(specrs.SpecrsError, match="fractions"):
+        StitchedUNet([s, l], [0.5, 0.6], sched)
+    torch.manual_seed(0)
+    big = diffusers.UNet2DModel(sample_size=16, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                                layers_per_block=1, norm_num_groups=8)
+    with pytest.raises(specrs.SpecrsError, match="unets"):
+        StitchedUNet([big, l], [0.5, 0.5], sched)
+    proxy = StitchedUNet([s, l], [0.5, 0.5], sched)
+    sched.set_timesteps(4)
+    with pytest.raises(specrs.SpecrsError, match="timestep"):
+        proxy(torch.zeros(1, 1, 8, 8), torch.tensor(7))
