@@ -114,9 +114,9 @@ def rrs_out(p, q, t, wor):
         acc = min(1.0, pk[x] / qk[x])
         out[x] += run * acc
         run *= 1.0 - acc
-        if run == 0.0:
-            return out
         res = pos(pk - qk)
+        if run == 0.0 or res.sum() <= 0.0:  # acceptance certain (up to rounding)
+            return out
         pk = res / res.sum()
         if wor and k < len(t) - 1:
             qk[x] = 0.0

@@ -14,6 +14,7 @@
 //! Only buckets whose bound is below the best boundary value are refined, recursively with
 //! finer buckets (next 8 bits of the ratio), and sorted once they are small.
 
+use super::prep::pown;
 use crate::Real;
 
 /// Mantissa bits of the ratio kept in the first-level key: buckets are 2^(1/16) wide in r.
@@ -52,9 +53,9 @@ fn bucket_hi(k: usize) -> f64 {
 /// Lower bound of f = P − Q^n over the prefixes inside a block that starts at (p0, q0), has sums
 /// (pb, qb) and ratios p/q in [lo, hi].
 #[inline]
-fn lower_bound(p0: f64, q0: f64, pb: f64, qb: f64, lo: f64, hi: f64, n: i32) -> f64 {
+fn lower_bound(p0: f64, q0: f64, pb: f64, qb: f64, lo: f64, hi: f64, n: usize) -> f64 {
     let (p1, q1) = (p0 + pb, q0 + qb);
-    let (a, b) = (q0.powi(n), q1.powi(n));
+    let (a, b) = (pown(q0, n), pown(q1, n));
     let lb_lo = (p0 - a).min(p0 + lo * qb - b);
     let lb_hi = if hi.is_finite() { (p1 - hi * qb - a).min(p1 - b) } else { f64::NEG_INFINITY };
     lb_lo.max(lb_hi)
@@ -62,7 +63,7 @@ fn lower_bound(p0: f64, q0: f64, pb: f64, qb: f64, lo: f64, hi: f64, n: i32) -> 
 
 /// α* for i.i.d. drafts; inputs already validated, `sp`, `sq` = 1/Σp, 1/Σq. n ≥ 1.
 pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
-    let ni = n as i32;
+    let ni = n;
     let (sum_p, sum_q, count, keys) = bucket_pass(p, q, sp, sq);
 
     // Exact values at the bucket boundaries, and where each bucket starts.
@@ -76,7 +77,7 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
         start[k] = (cp, cq);
         cp += sum_p[k];
         cq += sum_q[k];
-        best = best.min(cp - cq.powi(ni));
+        best = best.min(cp - pown(cq, ni));
     }
     // Buckets that may still hold a smaller value (a one-token bucket has only its boundaries).
     let mut cands: Vec<(f64, usize)> = (0..NB)
@@ -178,14 +179,14 @@ fn bucket_pass_impl<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Buckets {
 
 /// Lowers `best` to the minimum of f over the prefixes inside one block of tokens that starts
 /// at (p0, q0). The block's end value has already been evaluated by the caller.
-fn refine(items: &mut [Item], p0: f64, q0: f64, n: i32, best: &mut f64, scratch: &mut Vec<Item>) {
+fn refine(items: &mut [Item], p0: f64, q0: f64, n: usize, best: &mut f64, scratch: &mut Vec<Item>) {
     if items.len() <= SMALL {
         items.sort_unstable_by_key(|it| it.bits);
         let (mut cp, mut cq) = (p0, q0);
         for it in items.iter() {
             cp += it.p;
             cq += it.q;
-            *best = best.min(cp - cq.powi(n));
+            *best = best.min(cp - pown(cq, n));
         }
         return;
     }
@@ -229,7 +230,7 @@ fn refine(items: &mut [Item], p0: f64, q0: f64, n: i32, best: &mut f64, scratch:
         start[k] = (cp, cq);
         cp += sums[k].0;
         cq += sums[k].1;
-        *best = best.min(cp - cq.powi(n));
+        *best = best.min(cp - pown(cq, n));
     }
     let edge = |k: usize| {
         let b = mn.saturating_add((k as u64) << shift);
@@ -260,7 +261,7 @@ pub fn value_sorted<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f6
     for (a, b) in s.p.iter().zip(&s.q) {
         cp += a;
         cq += b;
-        best = best.min(cp - cq.powi(n as i32));
+        best = best.min(cp - pown(cq, n));
     }
     1.0 + best
 }

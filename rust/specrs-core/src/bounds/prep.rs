@@ -129,3 +129,20 @@ pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
 pub fn overlap<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> f64 {
     p.iter().zip(q).map(|(&a, &b)| (a.to_f64() * sp).min(b.to_f64() * sq)).sum()
 }
+
+/// x^n by binary exponentiation: exact exponent for any n (`powi` takes an i32), relative error
+/// about log2(n) ulps.
+#[inline]
+pub fn pown(x: f64, n: usize) -> f64 {
+    let (mut base, mut e, mut acc) = (x, n, 1.0f64);
+    while e > 0 {
+        if e & 1 == 1 {
+            acc *= base;
+        }
+        e >>= 1;
+        if e > 0 {
+            base *= base;
+        }
+    }
+    acc
+}

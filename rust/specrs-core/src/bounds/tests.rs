@@ -282,3 +282,30 @@ proptest! {
         prop_assert!((a - b).abs() <= 1e-9, "closed form {a} vs race {b}");
     }
 }
+
+#[test]
+fn huge_n_is_exact_and_does_not_hang() {
+    // p puts mass where q has none: RRS can never accept it, whatever n.
+    let p = [0.5, 0.3, 0.2];
+    let q = [0.6, 0.4, 0.0];
+    let mc = MonteCarlo::default();
+    let big = 1usize << 40;
+    let rrs = verifier_acceptance(&p, &q, big, Verifier::Rrs, None, &mc, 0).unwrap().value;
+    assert!((rrs - 0.8).abs() < 1e-12, "{rrs}");
+    let iid = optimal_acceptance(&p, &q, big, Scheme::Iid).unwrap();
+    assert!((iid - 0.8).abs() < 1e-12, "{iid}");
+    let k = verifier_acceptance(&p, &q, big, Verifier::Kseq, None, &mc, 0).unwrap().value;
+    assert!(k <= 0.8 + 1e-12);
+    assert_eq!(prep::pown(0.5, 3), 0.125);
+    assert_eq!(prep::pown(3.0, 0), 1.0);
+}
+
+#[test]
+fn kseq_is_finite_when_rounding_pushes_beta_above_one() {
+    let p = normalise(&[8.0, 7.0, 3.0]);
+    let mc = MonteCarlo::default();
+    for n in 1..4 {
+        let k = verifier_acceptance(&p, &p, n, Verifier::Kseq, None, &mc, 0).unwrap().value;
+        assert!((k - 1.0).abs() < 1e-12, "n={n}: {k}");
+    }
+}

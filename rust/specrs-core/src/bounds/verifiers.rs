@@ -6,7 +6,7 @@
 //! | sd (n = 1) | any | Σ min(p, q) |
 //! | rrs (SpecInfer) | iid | 1 − N(a_{n+1}), a_1 = 0, a_{k+1} = a_k + N(a_k), N(a) = Σ(p − a q)_+ (= 1 − Π(1 − r_k) of Thomas et al. Alg. 9) |
 //! | rrs_wor (RSD) | wor | exact enumeration or Monte Carlo, see [`super::rrs_wor`] |
-//! | kseq (SpecTr) | iid | 1 − (1 − β(ρ*))^n, β(ρ) = Σ min(p/ρ, q), ρ* ∈ [1, n] the root of 1 − (1 − β)^n = ρβ |
+//! | kseq (SpecTr) | iid | 1 − (1 − β(ρ*))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ* ∈ [1, n] the root of 1 − (1 − β)^n = ρβ |
 //! | greedy (Hu et al.) | greedy | Theorem 7 = α* of the greedy law |
 //! | spechub (n = 2) | spechub | p(a) + Σ min(p, q') = α* of the SpecHub law |
 //! | match (top-n drafts) | — | p(Top_n(q)) |
@@ -124,7 +124,7 @@ pub fn verifier_acceptance<T: Real>(
             pf = p.iter().map(|x| x.to_f64() * sp).collect();
             qf = q.iter().map(|x| x.to_f64() * sq).collect();
             let rho = kseq_rho_f64(&pf, &qf, n);
-            Acceptance::exact(1.0 - (1.0 - beta(&pf, &qf, rho)).powi(n as i32))
+            Acceptance::exact(-(n as f64 * (-beta(&pf, &qf, rho).min(1.0)).ln_1p()).exp_m1())
         }
         Verifier::RrsWor => {
             pf = p.iter().map(|x| x.to_f64() * sp).collect();
@@ -153,10 +153,16 @@ fn rrs(p: &[f64], q: &[f64], n: usize) -> f64 {
     let (mut a, mut nk) = (0.0f64, 1.0f64);
     for _ in 0..n {
         a += nk;
-        nk = big_n(p, q, a);
-        if nk <= 0.0 {
+        let next = big_n(p, q, a);
+        if next <= 0.0 {
             return 1.0;
         }
+        if next == nk {
+            // Only tokens with q = 0 are left in the residual: N stays p(q = 0) from here on
+            // (and a huge n must not loop).
+            break;
+        }
+        nk = next;
     }
     1.0 - nk
 }
@@ -168,15 +174,15 @@ fn beta(p: &[f64], q: &[f64], rho: f64) -> f64 {
 /// K-SEQ's ρ* ∈ [1, n]: the root of g(ρ) = 1 − (1 − β(ρ))^n − ρ β(ρ), found by bisection.
 /// g(1) ≥ 0 and g(n) ≤ 0 (union bound); ρβ(ρ) = Σ min(p, ρq) is increasing and β decreasing, so g
 /// is decreasing and the root is unique. Evaluated without cancellation as
-/// g(ρ) = Σ(p − ρq)_+ − (Σ(q − p/ρ)_+)^n (using Σp = Σq = 1).
+/// g(ρ) = Σ(p − ρq)_+ − exp(n·ln(1 − β(ρ))) (using Σp = 1), which stays accurate for huge n.
 fn kseq_rho_f64(p: &[f64], q: &[f64], n: usize) -> f64 {
     let g = |rho: f64| {
-        let (mut over, mut under) = (0.0f64, 0.0f64);
+        let (mut over, mut b) = (0.0f64, 0.0f64);
         for (&x, &y) in p.iter().zip(q) {
             over += (x - rho * y).max(0.0);
-            under += (y - x / rho).max(0.0);
+            b += (x / rho).min(y);
         }
-        over - under.powi(n as i32)
+        over - (n as f64 * (-b.min(1.0)).ln_1p()).exp()
     };
     let (mut lo, mut hi) = (1.0f64, n as f64);
     if g(lo) <= 0.0 {

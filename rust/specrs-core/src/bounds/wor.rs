@@ -96,7 +96,6 @@ unsafe fn race_avx512(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
 #[inline(always)]
 fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
     let k = s.q.len();
-    let ni = n as i32;
     let mut pp = vec![0.0f64; k + 1];
     let mut ss = vec![0.0f64; k + 1];
     let mut rest = vec![0.0f64; k + 1]; // q-mass outside the prefix of length i, summed directly
@@ -109,7 +108,7 @@ fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
     }
     // Lower bounds of f(H) = p(H) − Q(H): Q(H) ≤ q(H)^n (without replacement never beats i.i.d.)
     // and Q(H) ≤ 1.
-    let lower = |len: usize| (pp[len] - ss[len].powi(ni)).max(pp[len] - 1.0);
+    let lower = |len: usize| (pp[len] - prep::pown(ss[len], n)).max(pp[len] - 1.0);
     // Prefixes shorter than n have Q = 0 (f = p(H) ≥ 0); the full prefix has Q = 1.
     let mut best = 0.0f64.min(s.p_total - 1.0);
     // Upper bounds of f(H) from a lower bound of Q(H): when j drafts (of mass D ≤ U_j, the mass of
