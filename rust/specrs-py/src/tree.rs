@@ -227,7 +227,7 @@ impl PyDraftTree {
         let pl = nonneg("prefix_len", prefix_len)?;
         let f = self.inner.flatten(pl).map_err(PyError::from)?;
         let n = f.n;
-        let leaves = if f.retrieve_cols == 0 { 0 } else { f.retrieve.len() / f.retrieve_cols };
+        let leaves = f.retrieve.len().checked_div(f.retrieve_cols).unwrap_or(0);
         Ok(PyFlatTree {
             n,
             tokens: arr1_i64(py, f.tokens).into_any().unbind(),
@@ -456,6 +456,9 @@ fn tree_exact_law<'py>(
     Ok((arr2(py, seqs, n, cols)?, PyArray1::from_vec(py, probs).into_any()))
 }
 
+/// A tree as (parent id, token) per non-root node.
+type TreeKeyPy = Vec<(i64, i64)>;
+
 /// Test hook: exact law of the tree built.
 #[pyfunction]
 #[pyo3(signature = (kind, shape, q_table, root_token, *, truncate=false))]
@@ -466,7 +469,7 @@ fn tree_exact_trees<'py>(
     q_table: &Bound<'py, PyAny>,
     root_token: i64,
     truncate: bool,
-) -> PyResult<(Vec<Vec<(i64, i64)>>, Bound<'py, PyAny>)> {
+) -> PyResult<(Vec<TreeKeyPy>, Bound<'py, PyAny>)> {
     let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
     let shape = shape_vec(shape)?;
     let (q, v) = table(py, q_table, "q_table")?;

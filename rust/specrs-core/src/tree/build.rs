@@ -43,7 +43,7 @@ pub fn top_k<T: Real>(vals: &[T], k: usize) -> Vec<usize> {
     }
     for (i, x) in vals.iter().enumerate() {
         let v = x.to_f64();
-        if buf.len() == k && !(v > buf[k - 1].0) {
+        if buf.len() == k && v <= buf[k - 1].0 {
             continue;
         }
         // After every entry ≥ v (equal values keep the earlier position first).
@@ -73,6 +73,7 @@ pub fn truncate(t: f64, z: f64, g_tilde: f64) -> f64 {
     t - u.max(0.0) - (-u.abs()).exp().ln_1p()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pick_node<T: Real>(
     kind: TreeKind,
     ids: Option<&[i64]>,

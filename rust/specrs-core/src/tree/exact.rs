@@ -262,7 +262,7 @@ fn sbs_law(t0: DraftTree, q_table: &[f64], v: usize, root: usize) -> Result<Vec<
         merged.entry(key(&t)).or_insert((t, 0.0)).1 += p;
     }
     let mut trees: Vec<(DraftTree, f64)> = merged.into_values().collect();
-    trees.sort_by(|a, b| key(&a.0).cmp(&key(&b.0)));
+    trees.sort_by_cached_key(|a| key(&a.0));
     Ok(trees)
 }
 
