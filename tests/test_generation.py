@@ -162,8 +162,11 @@ def test_fixed_budget_shapes_score_at_most_the_budget():
 
     for m in SPEC:
         for b in (1, 3, 8, 16):
-            shape = resolve_shape(m, budget=b, width=2 if m == "spechub" else 4)
-            assert 1 <= shape.tree_tokens <= b
+            for width in (None, 2 if m == "spechub" else 4):
+                shape = resolve_shape(m, budget=b, width=width)
+                assert 1 <= shape.tree_tokens <= b and shape.depth >= 1
+                if m == "spechub":
+                    assert max(shape.branching) <= 2
     assert resolve_shape("rsd-s", budget=16, width=4).tree_tokens == 16
     assert resolve_shape("sd", budget=5).branching == (1,) * 5
 
