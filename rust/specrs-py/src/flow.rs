@@ -1,7 +1,227 @@
-//! Bindings for `specrs_core::flow`.
+//! Bindings for `specrs_core::flow`: `optimal_acceptance_explicit` returning `ExplicitBound`,
+//! and `_scheme_law` (the explicit law of a draft scheme, for tests and other modules).
 
+use numpy::ndarray::Array2;
+use numpy::{PyArray1, PyArray2, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use specrs_core::flow::{optimal_plan, ExplicitPlan};
+use specrs_core::{scheme_law, Rng, Scheme};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::arrays::{expect_ndim, probs, slice, token_ids};
+use crate::error::{PyError, SpecrsResult};
+use crate::rng::seed_from;
+use crate::with_probs;
+
+/// Optimal acceptance α* of an explicit joint draft law, with a minimising token set H and an
+/// optimal transport plan π(y | row) = accept part + reject_prob[row] · residual (Hu et al.,
+/// ICLR 2025, eq. 7–9, solved as a maximum flow on the multiset graph).
+#[pyclass(name = "ExplicitBound", module = "specrs._specrs", frozen)]
+pub struct ExplicitBound {
+    plan: ExplicitPlan,
+}
+
+impl ExplicitBound {
+    fn check_row(&self, row: i64) -> SpecrsResult<usize> {
+        let m = self.plan.rows();
+        if row < 0 || row as u64 >= m as u64 {
+            return Err(PyError::invalid("row", format!("{row} is outside the rows 0..{m}")));
+        }
+        Ok(row as usize)
+    }
+}
+
+fn usize_array<'py>(py: Python<'py>, v: impl Iterator<Item = usize>) -> Bound<'py, PyArray1<i64>> {
+    PyArray1::from_vec(py, v.map(|x| x as i64).collect())
+}
+
+#[pymethods]
+impl ExplicitBound {
+    /// α*: the maximum-flow value.
+    #[getter]
+    fn value(&self) -> f64 {
+        self.plan.value()
+    }
+
+    /// 1 + p(H) − Q(H) for the returned cut (value ≤ α* ≤ cut_value).
+    #[getter]
+    fn cut_value(&self) -> f64 {
+        self.plan.cut_value()
+    }
+
+    /// cut_value − value: a certificate of the solve's accuracy (a few ulps).
+    #[getter]
+    fn gap(&self) -> f64 {
+        self.plan.cut_value() - self.plan.value()
+    }
+
+    /// The token set H attaining the subset-selection minimum, ascending (int64).
+    #[getter]
+    fn cut<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        usize_array(py, self.plan.cut().iter().copied())
+    }
+
+    #[getter]
+    fn vocab_size(&self) -> usize {
+        self.plan.vocab()
+    }
+
+    #[getter]
+    fn n(&self) -> usize {
+        self.plan.n()
+    }
+
+    #[getter]
+    fn n_rows(&self) -> usize {
+        self.plan.rows()
+    }
+
+    /// Number of distinct token sets (nodes of the multiset graph).
+    #[getter]
+    fn n_groups(&self) -> usize {
+        self.plan.groups()
+    }
+
+    /// Group (distinct token set) of each row, (m,) int64.
+    #[getter]
+    fn groups<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
+        usize_array(py, (0..self.plan.rows()).map(|r| self.plan.group_of(r)))
+    }
+
+    /// Rejection probability ρ(row) of each row, (m,) float64.
+    #[getter]
+    fn reject_prob<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_vec(py, (0..self.plan.rows()).map(|r| self.plan.reject_prob(r)).collect())
+    }
+
+    /// Residual distribution r over the vocabulary, (V,) float64.
+    #[getter]
+    fn residual<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<f64>> {
+        PyArray1::from_slice(py, self.plan.residual())
+    }
+
+    /// Accept part in coordinate form `(rows, tokens, probs)`: π(tokens[k] | rows[k]) includes
+    /// probs[k] of acceptance mass (token = one of the row's drafts).
+    #[getter]
+    #[allow(clippy::type_complexity)]
+    fn accept<'py>(
+        &self,
+        py: Python<'py>,
+    ) -> (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>) {
+        let (mut rows, mut toks, mut probs) = (Vec::new(), Vec::new(), Vec::new());
+        for r in 0..self.plan.rows() {
+            let (t, a) = self.plan.accept(r);
+            rows.extend(std::iter::repeat_n(r as i64, t.len()));
+            toks.extend(t.iter().map(|&x| x as i64));
+            probs.extend_from_slice(a);
+        }
+        (PyArray1::from_vec(py, rows), PyArray1::from_vec(py, toks), PyArray1::from_vec(py, probs))
+    }
+
+    /// π(· | row) as a dense (V,) float64 vector.
+    fn conditional<'py>(&self, py: Python<'py>, row: i64) -> PyResult<Bound<'py, PyArray1<f64>>> {
+        let r = self.check_row(row)?;
+        Ok(PyArray1::from_vec(py, self.plan.conditional(r)))
+    }
+
+    /// Draws y ~ π(· | row); returns (token, position of the accepted draft or None).
+    #[pyo3(signature = (row, rng=None))]
+    fn sample(&self, py: Python<'_>, row: i64, rng: Option<&Bound<'_, PyAny>>) -> PyResult<(usize, Option<usize>)> {
+        let r = self.check_row(row)?;
+        let mut g = Rng::new(seed_from(py, rng)?);
+        Ok(self.plan.sample(r, &mut g))
+    }
+
+    fn __repr__(&self) -> String {
+        let cut = self.plan.cut();
+        let shown: Vec<String> = cut.iter().take(8).map(|x| x.to_string()).collect();
+        let more = if cut.len() > 8 { format!(", … ({} tokens)", cut.len()) } else { String::new() };
+        format!(
+            "ExplicitBound(value={:.12}, cut=[{}{}], rows={}, groups={}, n={}, vocab={})",
+            self.plan.value(),
+            shown.join(", "),
+            more,
+            self.plan.rows(),
+            self.plan.groups(),
+            self.plan.n(),
+            self.plan.vocab()
+        )
+    }
+}
+
+/// Optimal acceptance for an explicit joint draft law: `drafts` (m, n) int, `probs` (m,).
+#[pyfunction]
+#[pyo3(signature = (p, drafts, probs))]
+fn optimal_acceptance_explicit(
+    py: Python<'_>,
+    p: &Bound<'_, PyAny>,
+    drafts: &Bound<'_, PyAny>,
+    probs: &Bound<'_, PyAny>,
+) -> PyResult<ExplicitBound> {
+    Ok(explicit(py, p, drafts, probs)?)
+}
+
+fn explicit(
+    py: Python<'_>,
+    p: &Bound<'_, PyAny>,
+    drafts: &Bound<'_, PyAny>,
+    probs_obj: &Bound<'_, PyAny>,
+) -> SpecrsResult<ExplicitBound> {
+    let pa = probs(py, p, "p")?;
+    expect_ndim("p", &pa.shape(), &[1])?;
+    let da = token_ids(py, drafts, "drafts")?;
+    expect_ndim("drafts", da.shape(), &[2])?;
+    let n = da.shape()[1];
+    let qa = probs(py, probs_obj, "probs")?;
+    expect_ndim("probs", &qa.shape(), &[1])?;
+    if qa.shape()[0] != da.shape()[0] {
+        return Err(PyError::invalid(
+            "probs",
+            format!("has {} entries but `drafts` has {} rows", qa.shape()[0], da.shape()[0]),
+        ));
+    }
+    let ids: &[i64] = slice(&da, "drafts")?;
+    let plan = with_probs!(pa, "p", |ps| with_probs!(qa, "probs", |qs| py
+        .detach(|| optimal_plan(ps, ids, n, qs))?));
+    Ok(ExplicitBound { plan })
+}
+
+/// The explicit joint law of the n ordered drafts of `scheme` over q: (drafts (m, n) int64,
+/// probs (m,) float64). For tests and small vocabularies (limited by the core's tuple count).
+#[pyfunction]
+#[pyo3(signature = (q, n, scheme))]
+fn _scheme_law<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    n: i64,
+    scheme: &str,
+) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>)> {
+    Ok(scheme_law_impl(py, q, n, scheme)?)
+}
+
+#[allow(clippy::type_complexity)]
+fn scheme_law_impl<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    n: i64,
+    scheme: &str,
+) -> SpecrsResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>)> {
+    let scheme = Scheme::parse("scheme", scheme)?;
+    if n < 1 {
+        return Err(PyError::invalid("n", "must be at least 1"));
+    }
+    let qa = probs(py, q, "q")?;
+    expect_ndim("q", &qa.shape(), &[1])?;
+    let law = with_probs!(qa, "q", |qs| py.detach(|| scheme_law(qs, n as usize, scheme))?);
+    let m = law.len();
+    let tuples: Vec<i64> = law.tuples.iter().map(|&x| x as i64).collect();
+    let arr = Array2::from_shape_vec((m, law.n), tuples)
+        .map_err(|e| PyError::invalid("n", format!("internal shape error: {e}")))?;
+    Ok((PyArray2::from_owned_array(py, arr), PyArray1::from_vec(py, law.probs)))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<ExplicitBound>()?;
+    m.add_function(wrap_pyfunction!(optimal_acceptance_explicit, m)?)?;
+    m.add_function(wrap_pyfunction!(_scheme_law, m)?)?;
     Ok(())
 }

@@ -382,11 +382,12 @@ impl PyTreeStep {
 
 #[pyfunction]
 #[pyo3(signature = (kind, budget, *, depth=None))]
-fn tree_shapes(kind: &str, budget: i64, depth: Option<i64>) -> PyResult<Vec<Vec<usize>>> {
+fn tree_shapes<'py>(py: Python<'py>, kind: &str, budget: i64, depth: Option<i64>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
     let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
     let b = nonneg("budget", budget)?;
     let d = depth.map(|d| nonneg("depth", d)).transpose()?;
-    Ok(shape::shapes(kind, b, d).map_err(PyError::from)?)
+    let all = shape::shapes(kind, b, d).map_err(PyError::from)?;
+    all.into_iter().map(|s| PyTuple::new(py, s)).collect()
 }
 
 #[pyfunction]

@@ -14,7 +14,6 @@
 use super::arena::{DraftTree, NewChild};
 use super::dist::{checked_blocks, draw_iid, Dist, DistRef, WorSampler};
 use super::kind::TreeKind;
-use crate::law::top_tokens;
 use crate::{with_dist, Error, Real, Result, Rng};
 
 /// Children chosen for one frontier node: (entry position → token, q(x), score).
@@ -33,6 +32,26 @@ fn too_few(kind: TreeKind, row: usize, support: usize, b: usize, level: usize) -
             level + 1
         ),
     )
+}
+
+/// Positions of the `k` largest entries, largest first, ties to the lower position (the order of
+/// `law::top_tokens`), in one pass with a k-entry buffer: O(V) when k is small.
+pub fn top_k<T: Real>(vals: &[T], k: usize) -> Vec<usize> {
+    let mut buf: Vec<(f64, usize)> = Vec::with_capacity(k + 1);
+    if k == 0 {
+        return Vec::new();
+    }
+    for (i, x) in vals.iter().enumerate() {
+        let v = x.to_f64();
+        if buf.len() == k && !(v > buf[k - 1].0) {
+            continue;
+        }
+        // After every entry ≥ v (equal values keep the earlier position first).
+        let at = buf.partition_point(|e| e.0 >= v);
+        buf.insert(at, (v, i));
+        buf.truncate(k);
+    }
+    buf.into_iter().map(|e| e.1).collect()
 }
 
 /// log(exp(a) + exp(b)) without overflow.
@@ -82,7 +101,7 @@ fn pick_node<T: Real>(
         }
         TreeKind::TopK | TreeKind::Greedy => {
             let fixed = if kind == TreeKind::TopK { b } else { b - 1 };
-            let top = top_tokens(vals, fixed);
+            let top = top_k(vals, fixed);
             let mut s = WorSampler::new(vals, sums);
             for &x in &top {
                 s.exclude(x);
@@ -198,6 +217,18 @@ fn plain(picks: Vec<(usize, Vec<Pick>)>) -> Vec<NewChild> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_k_matches_law_top_tokens() {
+        let mut r = Rng::new(1);
+        for _ in 0..200 {
+            // Few distinct values so that ties are common.
+            let v: Vec<f64> = (0..40).map(|_| (r.uniform() * 5.0).floor()).collect();
+            for k in [0, 1, 3, 7, 40] {
+                assert_eq!(top_k(&v, k), crate::law::top_tokens(&v, k));
+            }
+        }
+    }
 
     #[test]
     fn truncation_is_exact_at_the_max_and_monotone() {

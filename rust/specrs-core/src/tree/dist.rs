@@ -25,10 +25,11 @@ pub enum Dist {
 }
 
 impl Dist {
+    /// An owned copy (dense rows reuse pooled buffers, see `pool`).
     pub fn from_ref(d: DistRef<'_>) -> Self {
         match d {
-            DistRef::D32(v) => Dist::D32(v.to_vec()),
-            DistRef::D64(v) => Dist::D64(v.to_vec()),
+            DistRef::D32(v) => Dist::D32(super::pool::POOL32.copy_of(v)),
+            DistRef::D64(v) => Dist::D64(super::pool::POOL64.copy_of(v)),
             DistRef::S32(i, v) => Dist::S32(i.to_vec(), v.to_vec()),
             DistRef::S64(i, v) => Dist::S64(i.to_vec(), v.to_vec()),
         }
@@ -40,6 +41,16 @@ impl Dist {
             Dist::D64(v) => DistRef::D64(v),
             Dist::S32(i, v) => DistRef::S32(i, v),
             Dist::S64(i, v) => DistRef::S64(i, v),
+        }
+    }
+}
+
+impl Drop for Dist {
+    fn drop(&mut self) {
+        match self {
+            Dist::D32(v) => super::pool::POOL32.give(std::mem::take(v)),
+            Dist::D64(v) => super::pool::POOL64.give(std::mem::take(v)),
+            _ => {}
         }
     }
 }
@@ -113,22 +124,34 @@ pub fn checked_blocks<T: Real>(arg: &str, ids: Option<&[i64]>, vals: &[T]) -> Re
     let mut total = 0.0f64;
     let mut positive = 0usize;
     for (b, chunk) in vals.chunks(BLOCK).enumerate() {
-        // Four partial sums break the add dependency chain; every entry is checked.
-        let mut acc = [0.0f64; 4];
-        let mut bad = false;
-        for (j, &x) in chunk.iter().enumerate() {
-            let x = x.to_f64();
-            bad |= !(x >= 0.0 && x.is_finite());
-            positive += (x > 0.0) as usize;
-            acc[j & 3] += x;
+        // Eight independent lanes (sum, min, positive count) so the loop vectorises; NaN or ±inf
+        // make the block sum non-finite and negatives show in the min, so every entry is checked.
+        let mut acc = [0.0f64; 8];
+        let mut mn = [0.0f64; 8];
+        let mut cnt = [0usize; 8];
+        let mut it = chunk.chunks_exact(8);
+        for c8 in &mut it {
+            for k in 0..8 {
+                let x = c8[k].to_f64();
+                acc[k] += x;
+                mn[k] = if x < mn[k] { x } else { mn[k] };
+                cnt[k] += (x > 0.0) as usize;
+            }
         }
-        if bad {
+        for (k, &x) in it.remainder().iter().enumerate() {
+            let x = x.to_f64();
+            acc[k] += x;
+            mn[k] = if x < mn[k] { x } else { mn[k] };
+            cnt[k] += (x > 0.0) as usize;
+        }
+        let s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        if !s.is_finite() || mn.iter().any(|&m| m < 0.0) {
             let j = chunk.iter().position(|x| !(x.to_f64() >= 0.0 && x.to_f64().is_finite())).unwrap_or(0);
             let x = chunk[j].to_f64();
             let what = if x.is_finite() { "negative" } else { "non-finite" };
             return Err(Error::invalid(arg, format!("{what} entry {x} at index {}", b * BLOCK + j)));
         }
-        let s = (acc[0] + acc[1]) + (acc[2] + acc[3]);
+        positive += cnt.iter().sum::<usize>();
         total += s;
         sums.push(s);
     }
@@ -319,8 +342,8 @@ pub fn align(p: DistRef<'_>, q: Option<DistRef<'_>>) -> Result<Aligned> {
         (false, _) => None,
     };
     if let Some(v) = v_dense {
-        let mut pa = vec![0.0; v];
-        let mut qa = vec![0.0; v];
+        let mut pa = super::pool::POOL64.filled(v, 0.0);
+        let mut qa = super::pool::POOL64.filled(v, 0.0);
         scatter(p, &mut pa, "token_ids")?;
         if let Some(q) = q {
             scatter(q, &mut qa, "token_ids")?;

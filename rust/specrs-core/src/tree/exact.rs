@@ -252,6 +252,12 @@ fn sbs_law(t0: DraftTree, q_table: &[f64], v: usize, root: usize) -> Result<Vec<
         }
         trees.push((t, pr));
     }
+    // Different rankings (e.g. the cross-parent order at one depth) give the same tree: merge.
+    let mut merged: HashMap<TreeKey, (DraftTree, f64)> = HashMap::new();
+    for (t, p) in trees {
+        merged.entry(key(&t)).or_insert((t, 0.0)).1 += p;
+    }
+    let mut trees: Vec<(DraftTree, f64)> = merged.into_values().collect();
     trees.sort_by(|a, b| key(&a.0).cmp(&key(&b.0)));
     Ok(trees)
 }

@@ -11,6 +11,7 @@ pub mod exact;
 pub mod flatten;
 pub mod kind;
 pub mod node;
+mod pool;
 pub mod shape;
 pub mod walk;
 
@@ -19,3 +20,5 @@ pub use dist::{Dist, DistRef};
 pub use flatten::Flat;
 pub use kind::TreeKind;
 pub use walk::Step;
+#[cfg(test)]
+mod tests;

@@ -34,11 +34,19 @@ struct Rrs {
     wor: bool,
 }
 
+impl Drop for Rrs {
+    fn drop(&mut self) {
+        super::pool::POOL64.give(std::mem::take(&mut self.r));
+        super::pool::POOL64.give(std::mem::take(&mut self.q));
+    }
+}
+
 impl Rrs {
-    fn new(a: &Aligned, wor: bool) -> Self {
-        let m = a.p.iter().sum();
-        let qm = a.q.iter().sum();
-        Rrs { r: a.p.clone(), m, q: a.q.clone(), qm, wor }
+    /// Takes the aligned rows over (no V-length copies on the sampling path).
+    fn new(p: Vec<f64>, q: Vec<f64>, wor: bool) -> Self {
+        let m = p.iter().sum();
+        let qm = q.iter().sum();
+        Rrs { r: p, m, q, qm, wor }
     }
 
     /// min(1, p_i(x)/q_i(x)).
@@ -76,13 +84,14 @@ impl Rrs {
         } else {
             // Σ(p_i − q_i)_+ = 0 means p_i = q_i: unreachable in exact arithmetic (the acceptance
             // would have been 1). Keep the limit: the next target equals the next draft.
-            self.r.copy_from_slice(&self.q);
+            let q = &self.q;
+            self.r.copy_from_slice(q);
             self.m = self.q.iter().sum::<f64>().max(f64::MIN_POSITIVE);
         }
     }
 }
 
-fn child_for(_a: &Aligned, children: &[usize], token_idx: usize) -> Option<usize> {
+fn child_for(children: &[usize], token_idx: usize) -> Option<usize> {
     children.iter().position(|&c| c == token_idx)
 }
 
@@ -92,10 +101,12 @@ fn draw(w: &[f64], total: f64, rng: &mut Rng) -> usize {
 
 /// Samples the node outcome. `children` are aligned indices of the children tokens in draw
 /// order; `top` (greedy only) is the number of deterministic top children before the sampled one.
-pub fn sample(verifier: Verifier, a: &Aligned, children: &[usize], rng: &mut Rng) -> NodeOutcome {
+pub fn sample(verifier: Verifier, a: Aligned, children: &[usize], rng: &mut Rng) -> NodeOutcome {
+    let Aligned { ids, p, q } = a;
+    let a = Aligned { ids, p: Vec::new(), q: Vec::new() };
     match verifier {
         Verifier::Rrs | Verifier::RrsWor => {
-            let mut st = Rrs::new(a, verifier == Verifier::RrsWor);
+            let mut st = Rrs::new(p, q, verifier == Verifier::RrsWor);
             for (k, &x) in children.iter().enumerate() {
                 let acc = st.accept_prob(x);
                 if rng.uniform() < acc {
@@ -104,10 +115,10 @@ pub fn sample(verifier: Verifier, a: &Aligned, children: &[usize], rng: &mut Rng
                 st.reject(x);
             }
             let y = draw(&st.r, st.m, rng);
-            NodeOutcome { token: a.token(y), child: child_for(a, children, y) }
+            NodeOutcome { token: a.token(y), child: child_for(children, y) }
         }
         Verifier::Greedy => {
-            let mut st = Rrs::new(a, true);
+            let mut st = Rrs::new(p, q, true);
             if let Some((&last, top)) = children.split_last() {
                 for &t in top {
                     st.drop_draft(t);
@@ -118,13 +129,13 @@ pub fn sample(verifier: Verifier, a: &Aligned, children: &[usize], rng: &mut Rng
                 st.reject(last);
             }
             let y = draw(&st.r, st.m, rng);
-            NodeOutcome { token: a.token(y), child: child_for(a, children, y) }
+            NodeOutcome { token: a.token(y), child: child_for(children, y) }
         }
         _ => {
             // match (and the bonus draw at a node without children): a plain sample of p.
-            let total = a.p.iter().sum();
-            let y = draw(&a.p, total, rng);
-            NodeOutcome { token: a.token(y), child: child_for(a, children, y) }
+            let st = Rrs::new(p, q, false);
+            let y = draw(&st.r, st.m, rng);
+            NodeOutcome { token: a.token(y), child: child_for(children, y) }
         }
     }
 }
@@ -136,13 +147,13 @@ pub fn law(verifier: Verifier, a: &Aligned, children: &[usize]) -> Vec<(NodeOutc
     let residual = |st: &Rrs, reach: f64, out: &mut Vec<(NodeOutcome, f64)>| {
         for (y, &r) in st.r.iter().enumerate() {
             if r > 0.0 && reach > 0.0 {
-                out.push((NodeOutcome { token: a.token(y), child: child_for(a, children, y) }, reach * r / st.m));
+                out.push((NodeOutcome { token: a.token(y), child: child_for(children, y) }, reach * r / st.m));
             }
         }
     };
     match verifier {
         Verifier::Rrs | Verifier::RrsWor => {
-            let mut st = Rrs::new(a, verifier == Verifier::RrsWor);
+            let mut st = Rrs::new(a.p.clone(), a.q.clone(), verifier == Verifier::RrsWor);
             let mut reach = 1.0;
             for (k, &x) in children.iter().enumerate() {
                 let acc = st.accept_prob(x);
@@ -155,7 +166,7 @@ pub fn law(verifier: Verifier, a: &Aligned, children: &[usize]) -> Vec<(NodeOutc
             residual(&st, reach, &mut out);
         }
         Verifier::Greedy => {
-            let mut st = Rrs::new(a, true);
+            let mut st = Rrs::new(a.p.clone(), a.q.clone(), true);
             let mut reach = 1.0;
             if let Some((&last, top)) = children.split_last() {
                 for &t in top {
@@ -171,7 +182,7 @@ pub fn law(verifier: Verifier, a: &Aligned, children: &[usize]) -> Vec<(NodeOutc
             residual(&st, reach, &mut out);
         }
         _ => {
-            let st = Rrs::new(a, false);
+            let st = Rrs::new(a.p.clone(), a.q.clone(), false);
             residual(&st, 1.0, &mut out);
         }
     }
@@ -262,7 +273,7 @@ mod tests {
         let n = 100_000;
         let mut counts = std::collections::HashMap::new();
         for _ in 0..n {
-            let o = sample(Verifier::Greedy, &a, &ch, &mut rng);
+            let o = sample(Verifier::Greedy, aligned(&p, &q), &ch, &mut rng);
             *counts.entry((o.token, o.child)).or_insert(0usize) += 1;
         }
         for (o, pr) in &l {

@@ -85,7 +85,7 @@ impl DraftTree {
             if node.n_children > 0 {
                 step.depth_tried[node.depth] = true;
             }
-            let NodeOutcome { token, child } = node::sample(self.verifier_at(v), &a, &ch, &mut rng);
+            let NodeOutcome { token, child } = node::sample(self.verifier_at(v), a, &ch, &mut rng);
             step.tokens.push(token);
             match child {
                 Some(k) => {

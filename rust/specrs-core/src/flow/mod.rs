@@ -1,0 +1,89 @@
+//! Optimal acceptance for an explicit joint draft law, by maximum flow.
+//!
+//! Hu et al. (ICLR 2025), eq. 7–9: for a law over draft tuples ī with probabilities P(ī), the
+//! optimal acceptance α* is the value of the b-matching
+//! max Σ S(i, ī) s.t. Σ_ī S(i, ī) ≤ p(i), Σ_i S(i, ī) ≤ P(ī), S ≥ 0, S(i, ī) = 0 unless i ∈ ī,
+//! i.e. the maximum flow of source → ī (cap P(ī)) → i ∈ ī (cap ∞) → sink (cap p(i)). Its minimum
+//! cut is the subset-selection theorem (eq. 8): α* = 1 + min_H (p(H) − Q(H)), Q(H) = P(ī ⊆ H).
+//! Only the token *set* of a tuple matters, so tuples are merged by set first ([`graph`]); the
+//! flow is solved exactly in f64 by push-relabel ([`push_relabel`]); [`ExplicitPlan`] turns the
+//! flow and the cut into an optimal transport plan π(y | row) that the optimal verifier samples.
+
+mod graph;
+mod plan;
+mod push_relabel;
+#[cfg(test)]
+mod tests;
+
+pub use plan::ExplicitPlan;
+
+use crate::{validate, Error, Law, Real, Result};
+
+/// Largest m·n (rows × drafts per row) accepted: bounds the solver's memory (≈ 24 bytes per
+/// entry) well below the size of the input arrays' own footprint at that size.
+pub const MAX_DRAFT_ENTRIES: usize = 1 << 24;
+
+/// Largest vocabulary accepted (the plan keeps a few dense length-V vectors).
+pub const MAX_VOCAB: usize = 1 << 26;
+
+/// Solves the explicit law given as `drafts` (m rows of n token ids, row-major) with row
+/// probabilities `probs` against the target `p`.
+///
+/// Validation (each error names the argument): `p` and `probs` are distributions (finite,
+/// non-negative, summing to 1 within the dtype's tolerance; both are then divided by their sum);
+/// `drafts` has `probs.len()` rows of n ≥ 1 ids in `0..p.len()`; size limits
+/// [`MAX_DRAFT_ENTRIES`] and [`MAX_VOCAB`] raise [`Error::TooLarge`].
+pub fn optimal_plan<T: Real, U: Real>(p: &[T], drafts: &[i64], n: usize, probs: &[U]) -> Result<ExplicitPlan> {
+    let (p, probs) = check_inputs(p, drafts.len(), n, probs)?;
+    let vocab = p.len();
+    let ids = drafts
+        .iter()
+        .map(|&x| validate::token_id("drafts", x, vocab))
+        .collect::<Result<Vec<usize>>>()?;
+    Ok(solve(&p, ids, n, &probs))
+}
+
+/// [`optimal_plan`] for a [`Law`] (e.g. from [`crate::scheme_law`]).
+pub fn optimal_plan_law<T: Real>(p: &[T], law: &Law) -> Result<ExplicitPlan> {
+    let (p, probs) = check_inputs(p, law.tuples.len(), law.n, &law.probs)?;
+    let vocab = p.len();
+    if let Some(&x) = law.tuples.iter().find(|&&x| x >= vocab) {
+        return Err(Error::invalid("drafts", format!("token id {x} is outside the vocabulary 0..{vocab}")));
+    }
+    Ok(solve(&p, law.tuples.clone(), law.n, &probs))
+}
+
+/// Validates shapes, sizes and both distributions; returns them normalised, in f64.
+fn check_inputs<T: Real, U: Real>(p: &[T], entries: usize, n: usize, probs: &[U]) -> Result<(Vec<f64>, Vec<f64>)> {
+    let p_sum = validate::distribution("p", p)?;
+    if p.len() > MAX_VOCAB {
+        return Err(Error::too_large("p", format!("has {} entries (limit {MAX_VOCAB})", p.len())));
+    }
+    if n == 0 {
+        return Err(Error::invalid("drafts", "has 0 columns; each row needs at least one draft"));
+    }
+    let m = probs.len();
+    if entries % n != 0 || entries / n != m {
+        return Err(Error::invalid(
+            "probs",
+            format!("has {m} entries but `drafts` has {} entries in rows of {n}", entries),
+        ));
+    }
+    if entries > MAX_DRAFT_ENTRIES {
+        return Err(Error::too_large(
+            "drafts",
+            format!("has {m} rows × {n} drafts = {entries} entries (limit {MAX_DRAFT_ENTRIES})"),
+        ));
+    }
+    let q_sum = validate::distribution("probs", probs)?;
+    let p = p.iter().map(|x| x.to_f64() / p_sum).collect();
+    let probs = probs.iter().map(|x| x.to_f64() / q_sum).collect();
+    Ok((p, probs))
+}
+
+fn solve(p: &[f64], drafts: Vec<usize>, n: usize, probs: &[f64]) -> ExplicitPlan {
+    let g = graph::SetGraph::build(&drafts, n, probs, p.len());
+    let cap: Vec<f64> = g.tokens.iter().map(|&y| p[y]).collect();
+    let mf = push_relabel::max_flow(&g, &cap);
+    ExplicitPlan::from_flow(p, drafts, n, probs, &g, mf)
+}
