@@ -184,3 +184,14 @@ def test_cli_generate_on_the_bundled_pair(capsys):
     assert len(out["text"].encode()) >= 1
     rc = main(["generate", "--budget", "0", "--max-new-tokens", "4"])
     assert rc == 2 and "budget" in capsys.readouterr().err
+
+
+def test_cli_generate_with_local_model_directories(capsys):
+    from specrs.cli import main
+    from specrs.generation import bundled_path
+
+    rc = main(["generate", "--target", bundled_path("target"), "--draft", bundled_path("draft"), "--prompt", "JULIET:",
+               "--method", "sd", "--max-new-tokens", "12", "--no-progress", "--compare"])
+    out = capsys.readouterr().out
+    assert rc == 0 and out.startswith("JULIET:")
+    assert "block efficiency" in out and "speed-up" in out
