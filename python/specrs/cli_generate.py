@@ -83,14 +83,16 @@ def run(args) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=args.max_new_tokens, unit="tok", desc=args.method, file=sys.stderr, leave=False)
-    res = gen.generate(prompt, max_new_tokens=args.max_new_tokens, rng=args.seed,
+    eos = getattr(target.config, "eos_token_id", None)
+    eos = eos if isinstance(eos, int) else None  # stop at the model's end-of-text token, if it has one
+    res = gen.generate(prompt, max_new_tokens=args.max_new_tokens, rng=args.seed, eos_token_id=eos,
                        progress=bar.update if bar else None)
     if bar:
         bar.close()
     base = None
     if args.compare:
         ar = SpeculativeGenerator(target, None, method="autoregressive", **common)
-        base = ar.generate(prompt, max_new_tokens=args.max_new_tokens, rng=args.seed).stats
+        base = ar.generate(prompt, max_new_tokens=args.max_new_tokens, rng=args.seed, eos_token_id=eos).stats
     if args.json:
         out = {"text": decode(res.new_tokens), "stats": res.stats.as_dict()}
         if base:
