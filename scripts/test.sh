@@ -5,4 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh torch,test
 cargo test --release -p specrs-core
+# The extension's .pyi stubs must match the compiled module (pydantic-core style).
+.venv/bin/python -m mypy.stubtest specrs._specrs --allowlist python/stubtest-allowlist.txt
+# pytest last, so that its summary closes the output.
 .venv/bin/python -m pytest -q "$@"

@@ -14,12 +14,22 @@ def _resolve_seed(rng: object = None) -> int: ...
 
 # ---- bounds (specrs_core::bounds) -----------------------------------------------------------
 
+import numpy as np
+
+def _optimal_acceptance(p: object, q: object, n: int, scheme: str) -> float | np.ndarray: ...
+def _verifier_acceptance(
+    p: object, q: object, n: int, verifier: str, scheme: str | None, samples: int, seed: int
+) -> tuple[float, float, bool] | tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+def _kseq_rho(p: object, q: object, n: int) -> float: ...
+
 
 # ---- explicit draft laws: max-flow (specrs_core::flow) --------------------------------------
 
 import numpy as np
 import numpy.typing as npt
+from typing import final
 
+@final
 class ExplicitBound:
     """Optimal acceptance α* of an explicit joint draft law (Hu et al., ICLR 2025, eq. 7–9),
     a minimising token set H (eq. 8) and an optimal transport plan
@@ -79,3 +89,170 @@ def _scheme_law(
 
 # ---- draft trees (specrs_core::tree) --------------------------------------------------------
 
+from typing import Literal, Sequence
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+
+#
+# A draft tree is built level by level. Node ids are flat indices: node 0 is the root (the last
+# committed token, whose KV is not cached yet; it is fed first), then every depth in order
+# (depth-major / BFS), siblings contiguous in draw order. So `frontier()` ids, `flatten()` rows and
+# the rows of the target distributions passed to `verify()` all use the same numbering.
+#
+# Distributions are passed either dense, `probs` of shape (rows, V), or sparse (after top-k/top-p
+# warping): `probs` of shape (rows, K) with `token_ids` of shape (rows, K); entry [i, j] is the
+# probability of token `token_ids[i, j]`; zero-probability entries are padding (their id may be -1).
+# float32 or float64; each row must sum to 1 (1e-4 for float32, 1e-6 for float64).
+
+TreeKind = Literal["rsd_c", "rsd_s", "iid", "greedy", "topk"]
+
+class FlatTree:
+    """One flattened draft tree for a single tree-attention forward (BFS order, root first).
+
+    `T` = number of nodes including the root. With `prefix_len` committed tokens (root included)
+    the cache holds `prefix_len - 1` positions; node i sits at position
+    `prefix_len - 1 + depth[i]` (rsd.md §8). `mask[i, j]` is True iff j is an ancestor of i or
+    j == i. A Hugging Face 4-D custom mask is `full_mask(cache_len)[None, None]` (True = attend),
+    with `position_ids = positions[None]`.
+    """
+
+    @property
+    def tokens(self) -> NDArray[np.int64]: ...  # (T,) token ids; tokens[0] is the root token (-1 if not given)
+    @property
+    def positions(self) -> NDArray[np.int64]: ...  # (T,) prefix_len - 1 + depth
+    @property
+    def depths(self) -> NDArray[np.int64]: ...  # (T,) 0 for the root
+    @property
+    def parents(self) -> NDArray[np.int64]: ...  # (T,) parent flat index; -1 for the root
+    @property
+    def mask(self) -> NDArray[np.bool_]: ...  # (T, T) ancestor-or-self mask
+    @property
+    def retrieve(self) -> NDArray[np.int64]: ...  # (n_leaves, max_depth + 1) root-to-leaf flat indices, -1 padded
+    @property
+    def expanded(self) -> NDArray[np.bool_]: ...  # (T,) True for nodes whose draft distribution was given (fed to the draft)
+    def full_mask(self, cache_len: int) -> NDArray[np.bool_]:
+        """(T, cache_len + T) boolean mask: all True over the cached prefix, then `mask`."""
+
+class TreeStep:
+    """Result of `DraftTree.verify` for one step (one target call).
+
+    `tokens` = the accepted draft tokens then one correction/bonus token (1..depth+1 tokens).
+    `path` = flat indices of the accepted nodes (root excluded). `keep` = flat indices whose target
+    KV must be kept: the root then `path` (the last emitted token has no KV yet; it is the next
+    step's root). New cache = cache[:, :prefix_len-1] ++ tree_kv[:, keep].
+    `depth_accepted[d]` (d = 0..max_depth-1) is True iff a depth-(d+1) node was accepted;
+    `depth_tried[d]` is True iff the walk reached a depth-d node that has children.
+    """
+
+    @property
+    def tokens(self) -> NDArray[np.int64]: ...
+    @property
+    def path(self) -> NDArray[np.int64]: ...
+    @property
+    def keep(self) -> NDArray[np.int64]: ...
+    @property
+    def accepted(self) -> int: ...  # number of accepted draft tokens = len(tokens) - 1
+    @property
+    def emitted(self) -> int: ...  # tokens per target call for this step = len(tokens)
+    @property
+    def bonus(self) -> bool: ...  # True when the last token was drawn at a node with no children
+    @property
+    def depth_accepted(self) -> NDArray[np.bool_]: ...
+    @property
+    def depth_tried(self) -> NDArray[np.bool_]: ...
+    @property
+    def n_nodes(self) -> int: ...  # draft tokens the target scored (root excluded)
+
+class DraftTree:
+    """A draft tree built level by level (RSD: Jeon et al. 2024, arXiv 2402.14160).
+
+    kind:
+      * "rsd_c"  constant branching `branching=(b_1..b_L)`, siblings by Gumbel-top-k (without
+                 replacement, fresh noise per node); verified by RRS without replacement.
+      * "rsd_s"  stochastic beam search (Kool et al. 2019), `beam_width=W`, `depth=L`: W nodes per
+                 depth, early truncation; verified by RRS without replacement in score order.
+      * "iid"    SpecInfer: b_l i.i.d. siblings; RRS with replacement. `branching=(1,)*L` = plain SD.
+      * "greedy" Hu et al. 2025: top-(b_l−1) siblings plus one sampled from the rest; greedy verifier.
+      * "topk"   EAGLE-style deterministic top-b_l siblings; `match` verifier (sample p, accept if
+                 a child). Needs no randomness to build.
+    Give `branching` (all kinds but rsd_s), or `beam_width` and `depth` (rsd_s), or `budget`
+    (number of draft tokens the target scores, root excluded) with optional `depth`: the shape is
+    then `best_shape(kind, budget, depth=depth, acceptance=acceptance)`.
+    `truncate`: when a row's support is smaller than the number of distinct children a level asks
+    for (b_l, or W at the RSD-S root), draw the whole support instead of raising (still exact:
+    RRS over the full support always accepts; greedy/topk take the top of the support).
+    `rng`: None, int seed or numpy Generator; the same seed gives the same tree and verification.
+    """
+
+    def __init__(
+        self,
+        kind: TreeKind,
+        *,
+        branching: Sequence[int] | None = None,
+        beam_width: int | None = None,
+        depth: int | None = None,
+        budget: int | None = None,
+        acceptance: Sequence[float] | None = None,
+        root_token: int | None = None,
+        truncate: bool = False,
+        rng: object = None,
+    ) -> None: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...  # branching vector, or (W,) * L for rsd_s
+    @property
+    def depth(self) -> int: ...  # L (maximum depth)
+    @property
+    def n_nodes(self) -> int: ...  # nodes so far, root included
+    @property
+    def done(self) -> bool: ...  # True when no level is left to expand
+    def frontier(self) -> NDArray[np.int64]:
+        """Flat ids of the nodes whose draft distributions `expand` needs next (empty when done)."""
+    def expand(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> NDArray[np.int64]:
+        """Adds one level: `probs[i]` is q(·|path(frontier()[i])) (dense (F, V) or sparse with
+        `token_ids`). Returns the flat ids of the new nodes. Errors name `probs`/`token_ids`
+        (wrong row count or shape, not a distribution), `branching`/`beam_width` (more distinct
+        children than the support of q)."""
+    def tokens(self) -> NDArray[np.int64]: ...  # (n_nodes,) token per node; root = root_token or -1
+    def parents(self) -> NDArray[np.int64]: ...  # (n_nodes,) -1 for the root
+    def flatten(self, prefix_len: int) -> FlatTree:
+        """Flattened tree (may be called on a partial tree, e.g. to run the draft on the frontier)."""
+    def verify(self, probs: ArrayLike, token_ids: ArrayLike | None = None, rng: object = None) -> TreeStep:
+        """Walks down with the node-level verifier of the kind (rrs_wor / rrs / greedy / match):
+        `probs[i]` is the target p(·|path(i)) for every node i (root first; shape (n_nodes, V) or
+        sparse). Only rows on the walked path are read beyond the shape check. Every token
+        emitted has exactly the target's law (proof: rsd.md §2.2, §6.2)."""
+
+def tree_shapes(kind: TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
+    """All shapes whose tree scores at most `budget` draft tokens (branching vectors with
+    Σ_l Π_{j≤l} b_j ≤ budget, non-increasing; (W,)*L with W·L ≤ budget for rsd_s)."""
+
+def best_shape(
+    kind: TreeKind, budget: int, *, depth: int | None = None, acceptance: Sequence[float] | None = None
+) -> tuple[int, ...]:
+    """The shape in `tree_shapes` with the largest modelled block efficiency
+    1 + Σ_l Π_{j≤l} a(b_j), where a(k) = acceptance[k-1] is the chance that one of k siblings is
+    accepted (default 1 − 0.4^k); rsd_s is modelled with a(W) at every depth."""
+
+def tree_exact_law(
+    kind: TreeKind,
+    shape: Sequence[int],
+    p_table: ArrayLike,
+    q_table: ArrayLike,
+    root_token: int,
+    *,
+    truncate: bool = False,
+) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
+    """Test hook: exact law of one step's emitted tokens on first-order Markov toy models
+    (`p_table[a, b]` = p(b | last token a), same for q; V ≤ 8, depth ≤ 4, ≤ 2e6 trees), enumerating all the
+    randomness of tree building and verification. Returns (sequences (M, L+1) padded with -1,
+    probabilities (M,))."""
+
+def tree_exact_trees(
+    kind: TreeKind, shape: Sequence[int], q_table: ArrayLike, root_token: int, *, truncate: bool = False
+) -> tuple[list[list[tuple[int, int]]], NDArray[np.float64]]:
+    """Test hook: exact law of the tree built (small models): each tree as a tuple of
+    (parent flat id, token) per non-root node in flat order, with its probability."""

@@ -1,8 +1,200 @@
-"""Optimal multi-draft acceptance α* and the acceptance of each verifier (Hu et al., ICLR 2025)."""
+"""Optimal multi-draft acceptance α* and the exact acceptance of each verifier.
+
+Hu et al., "Towards Optimal Multi-draft Speculative Decoding" (ICLR 2025): with ``p`` the target
+and ``q`` the draft distribution, the best acceptance rate any lossless verifier can reach for n
+drafts drawn by a scheme is the subset-selection value (their eq. 8)
+
+    α* = 1 + min_H [ p(H) − Pr(all n drafts ∈ H) ],
+
+and for every scheme here the minimising H is a prefix of the tokens sorted by q/p (Theorem 6), so
+α* costs one scan. Schemes (``scheme=``):
+
+* ``"iid"`` — n i.i.d. draws from q: Pr = q(H)^n. Bucketed scan, no full sort.
+* ``"wor"`` — successive sampling without replacement (Gumbel-top-k, ``torch.multinomial`` without
+  replacement), **exact**: n = 2 closed form, n ≥ 3 the exponential-race integral
+  Pr = (1 − s)∫ e^{−(1−s)t} Pr[N_H(t) ≥ n] dt (s = q(H)) by an exponentially convergent trapezoid
+  rule in log t (≤ 1e-10 absolute).
+* ``"cp"`` — conditional Poisson (an n-subset with probability ∝ Π q): Pr = e_n(q|_H)/e_n(q).
+* ``"wor_paper"`` — the e_n-ratio formula printed in the paper for "without replacement", kept to
+  reproduce the paper's numbers. It is **not** the successive-sampling law (it is exactly the
+  ``"cp"`` value); use ``"wor"`` for drafts sampled without replacement.
+* ``"greedy"`` — the top n−1 tokens of q plus one draw from the rest (Theorem 7):
+  α* = p(Top_{n−1}(q)) + Σ min(p, q'), q' = q without the top, renormalised.
+* ``"spechub"`` — SpecHub's hub law (Sun et al., EMNLP 2024), n = 2 only; same α* as greedy n = 2.
+
+For n = 1 every scheme gives 1 − TV(p, q) = Σ min(p, q).
+
+Inputs: float32 or float64 arrays, 1-D (one position) or 2-D (rows = positions, computed in
+parallel with the GIL released), borrowed without a copy; arithmetic is in float64. Each vector
+must be finite, non-negative and sum to 1 within 1e-6 (float64) or 1e-4 (float32); it is then
+renormalised. Bad input raises :class:`specrs.SpecrsError` naming the argument.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+import operator
+from typing import Optional, Union
+
+import numpy as np
+
+from specrs import _specrs
+from specrs._rng import RngLike, resolve_seed
+from specrs._specrs import SpecrsError
+
+__all__ = [
+    "SCHEMES",
+    "VERIFIERS",
+    "AcceptanceRate",
+    "AcceptanceRates",
+    "optimal_acceptance",
+    "verifier_acceptance",
+    "kseq_rho",
+]
+
+#: Draft schemes accepted by :func:`optimal_acceptance` (plus the labelled alias ``"wor_paper"``).
+SCHEMES = ("iid", "wor", "cp", "greedy", "spechub")
+#: Verifiers accepted by :func:`verifier_acceptance`, with the draft scheme each is defined for.
+VERIFIERS = {
+    "sd": "any (n = 1)",
+    "rrs": "iid",
+    "rrs_wor": "wor",
+    "kseq": "iid",
+    "greedy": "greedy",
+    "spechub": "spechub",
+    "match": "deterministic top-n of q",
+    "optimal": "any (give scheme=)",
+}
+_PAPER_WOR = "wor_paper"
+
+ArrayLike = Union[np.ndarray, "list[float]"]
+
+
+def _count(n: object, arg: str = "n") -> int:
+    if isinstance(n, (bool, np.bool_)):
+        raise SpecrsError(f"invalid argument `{arg}`: must be an integer, got a bool")
+    try:
+        value = operator.index(n)
+    except TypeError:
+        raise SpecrsError(f"invalid argument `{arg}`: must be an integer, got {type(n).__name__}") from None
+    if value < 1 or value > 2**62:
+        raise SpecrsError(f"invalid argument `{arg}`: is {value} but must be at least 1")
+    return value
+
+
+def _scheme(scheme: object) -> str:
+    if not isinstance(scheme, str):
+        raise SpecrsError(f"invalid argument `scheme`: must be a string such as 'iid', got {type(scheme).__name__}")
+    return "cp" if scheme == _PAPER_WOR else scheme
+
+
+def optimal_acceptance(p: ArrayLike, q: ArrayLike, n: int, scheme: str = "iid") -> Union[float, np.ndarray]:
+    """α*(p, q, n): the largest probability that a lossless verifier emits one of the n drafts.
+
+    Implements the subset-selection theorem and sorted-prefix scan of Hu et al. (ICLR 2025, eq. 8,
+    Theorem 6, Theorem 7) with an exact Pr(all drafts ∈ H) per ``scheme`` (see the module
+    docstring; ``"wor"`` is exact successive sampling, ``"wor_paper"`` the paper's e_n formula).
+
+    Returns a float for 1-D ``p``, ``q``; a float64 array with one value per row for 2-D inputs.
+    Raises :class:`specrs.SpecrsError` on bad input: NaN/inf, negative entries, sums off 1,
+    mismatched shapes, non-float dtypes, n < 1, n above the support of q for wor/cp/greedy/spechub,
+    spechub with n ≠ 2.
+    """
+    return _specrs._optimal_acceptance(p, q, _count(n), _scheme(scheme))
+
+
+class AcceptanceRate(float):
+    """A verifier's acceptance rate: a float, with ``.stderr`` (0.0 when exact) and ``.exact``.
+
+    Exact values come from closed forms or exact enumeration; ``exact=False`` marks a Monte-Carlo
+    estimate (rrs_wor on large problems) whose standard error is ``stderr``.
+    """
+
+    stderr: float
+    exact: bool
+
+    def __new__(cls, value: float, stderr: float = 0.0, exact: bool = True) -> "AcceptanceRate":
+        obj = super().__new__(cls, value)
+        obj.stderr = float(stderr)
+        obj.exact = bool(exact)
+        return obj
+
+    def __repr__(self) -> str:
+        if self.exact:
+            return f"AcceptanceRate({float(self)!r}, exact)"
+        return f"AcceptanceRate({float(self)!r} ± {self.stderr:.2g}, Monte-Carlo estimate)"
+
+    __str__ = __repr__
+
+    def __reduce__(self):
+        return (AcceptanceRate, (float(self), self.stderr, self.exact))
+
+
+class AcceptanceRates(np.ndarray):
+    """Acceptance rates of a batch (one per row): a float64 array with ``.stderr`` (float64 array,
+    0 where exact) and ``.exact`` (bool array). Views and slices carry no ``stderr``/``exact``
+    (they are None); index the attributes alongside the values instead."""
+
+    stderr: Optional[np.ndarray]
+    exact: Optional[np.ndarray]
+
+    def __new__(cls, values: np.ndarray, stderr: np.ndarray, exact: np.ndarray) -> "AcceptanceRates":
+        obj = np.asarray(values, dtype=np.float64).view(cls)
+        obj.stderr = np.asarray(stderr, dtype=np.float64)
+        obj.exact = np.asarray(exact, dtype=bool)
+        return obj
+
+    def __array_finalize__(self, obj) -> None:
+        self.stderr = None
+        self.exact = None
+
+
+def verifier_acceptance(
+    p: ArrayLike,
+    q: ArrayLike,
+    n: int,
+    *,
+    verifier: str,
+    scheme: Optional[str] = None,
+    samples: int = 20_000,
+    rng: RngLike = None,
+) -> Union[AcceptanceRate, AcceptanceRates]:
+    """Probability that ``verifier`` accepts one of the n drafts (the emitted token is a draft).
+
+    Verifiers and the scheme each is defined for (``scheme=None`` picks it; another raises):
+
+    * ``"sd"`` (n = 1): Σ min(p, q).
+    * ``"rrs"`` (SpecInfer multi-step speculative sampling, iid): 1 − Π_k (1 − r_k), Thomas et al.
+      Alg. 9, computed as 1 − N(a_{n+1}) with N(a) = Σ(p − a q)_+, a_1 = 0, a_{k+1} = a_k + N(a_k).
+    * ``"rrs_wor"`` (RSD, Jeon et al. 2024, wor): exact by enumerating the rejected drafts when at
+      most 2·10⁶ sequences (always for n ≤ 2), otherwise a seeded Monte-Carlo estimate with
+      ``samples`` draws (``exact=False``, ``stderr`` > 0).
+    * ``"kseq"`` (SpecTr K-SEQ, iid): 1 − (1 − β(ρ*))^n, β(ρ) = Σ min(p/ρ, q), ρ* from bisection.
+    * ``"greedy"`` (Hu et al., greedy) and ``"spechub"`` (n = 2): attain α* of their scheme.
+    * ``"match"`` (deterministic top-n drafts, sample from p): p(Top_n(q)).
+    * ``"optimal"``: α* of ``scheme`` (required).
+
+    Returns an :class:`AcceptanceRate` (float subclass) for 1-D inputs, an :class:`AcceptanceRates`
+    array for 2-D inputs (row r uses the random stream (seed, r)). ``rng``: None, int seed or
+    ``numpy.random.Generator``; only Monte-Carlo estimates use it.
+    """
+    if not isinstance(verifier, str):
+        raise SpecrsError(f"invalid argument `verifier`: must be a string, got {type(verifier).__name__}")
+    if scheme is not None:
+        scheme = _scheme(scheme)
+    seed = resolve_seed(rng) if verifier == "rrs_wor" else 0
+    value, stderr, exact = _specrs._verifier_acceptance(
+        p, q, _count(n), verifier, scheme, _count(samples, "samples"), seed
+    )
+    if isinstance(value, np.ndarray):
+        return AcceptanceRates(value, stderr, exact)
+    return AcceptanceRate(value, stderr, exact)
+
+
+def kseq_rho(p: ArrayLike, q: ArrayLike, n: int) -> float:
+    """SpecTr K-SEQ's ρ* ∈ [1, n]: the root of 1 − (1 − β(ρ))^n = ρ·β(ρ), β(ρ) = Σ min(p/ρ, q)
+    (Sun et al., NeurIPS 2023), found by bisection. 1-D inputs."""
+    return _specrs._kseq_rho(p, q, _count(n))
+
 
 # -- explicit draft laws: max-flow (specrs_core::flow) -----------------------------------------
 # Kept as a separate block: the optimal transport plan of any explicit joint draft law.

@@ -1,5 +1,66 @@
-"""Draft samplers and lossless verifiers."""
+"""Draft samplers and lossless verifiers (Rust core: ``specrs_core::{sample, verify, exact}``).
+
+* :func:`draft` / :func:`draft_explicit` — the n drafts of a position, in draw order.
+* :func:`verify` — one lossless verification step (single position or batched over positions).
+* :class:`OptimalVerifier` — the optimal verifier of an explicit draft law (plan solved once).
+* :func:`output_distribution` — the exact law of the emitted token and the acceptance
+  probability, by enumerating the draft tuples (small vocabularies): the ground truth the tests
+  use, and a tool to check your own verifier (see :mod:`specrs.testing`).
+* :func:`stream_seed` — the per-row seed derivation of the batched functions.
+"""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from typing import NamedTuple, Optional
+
+import numpy as np
+
+from specrs._specrs import OptimalVerifier, _output_distribution, draft, draft_explicit, stream_seed, verify
+
+__all__ = [
+    "draft",
+    "draft_explicit",
+    "verify",
+    "OptimalVerifier",
+    "output_distribution",
+    "OutputLaw",
+    "stream_seed",
+    "VERIFIER_SCHEMES",
+]
+
+#: The draft schemes each verifier is lossless for (the first one is its default).
+VERIFIER_SCHEMES: dict[str, tuple[str, ...]] = {
+    "sd": ("iid", "wor", "cp", "greedy"),
+    "rrs": ("iid",),
+    "rrs_wor": ("wor",),
+    "kseq": ("iid",),
+    "greedy": ("greedy",),
+    "spechub": ("spechub",),
+    "match": ("iid", "wor", "cp", "greedy", "spechub"),
+    "optimal": ("iid", "wor", "cp", "greedy", "spechub"),
+}
+
+
+class OutputLaw(NamedTuple):
+    """Exact law of a verifier's output token.
+
+    ``probs[x]`` = P(output = x) = Σ_ī p_draft(ī) P(output = x | ī); ``acceptance`` =
+    P(output ∈ drafts), the acceptance rate of Hu et al. (ICLR 2025)."""
+
+    probs: np.ndarray
+    acceptance: float
+
+
+def output_distribution(p, q, n: int, *, verifier: str, scheme: Optional[str] = None) -> OutputLaw:
+    """The exact law of the token emitted by ``verifier`` when ``n`` drafts are drawn from ``q``
+    by ``scheme`` (default: the verifier's own scheme; required for "match" and "optimal").
+
+    Every draft tuple of the scheme is enumerated with its probability, and the verifier's own
+    Rust code is replayed on every accept/reject path with the uniform draws integrated
+    analytically (a coin of probability a splits the path mass a : 1 − a; the final residual
+    draw spreads it over the vocabulary). A lossless verifier gives ``probs == p`` up to
+    rounding. Small vocabularies only: raises :class:`SizeLimitError` above the enumeration
+    limit. Returns :class:`OutputLaw` ``(probs, acceptance)``.
+    """
+    probs, acceptance = _output_distribution(p, q, n, verifier, scheme)
+    return OutputLaw(probs, float(acceptance))

@@ -1,1 +1,163 @@
-//! (area module; filled in by its issue)
+//! The exact law of a verifier's output token, by enumeration (small V only).
+//!
+//! For every draft tuple ī of the scheme's explicit law (`law::scheme_law`) the verifier's own
+//! code is run against a *tracer* instead of a random number generator (see
+//! `verify::source::Source`): a coin with probability a contributes a·(path probability) to the
+//! accepting branch and (1 − a) to the continuing one, and the final residual pick contributes
+//! (path probability)·w(x)/Σw to every token x. Because an accepted coin ends a call, a call with
+//! C coins has exactly C + 1 paths, enumerated by re-running it with coin k forced to accept. So
+//!
+//! ```text
+//! P(out = x) = Σ_ī p_draft(ī) · P(out = x | ī)   and   α = Σ_ī p_draft(ī) · P(out ∈ ī | ī),
+//! ```
+//!
+//! both exact up to floating-point rounding, of the same arithmetic the sampling path uses.
+
+use crate::law::{check_scheme_args, scheme_law, Law};
+use crate::names::{Scheme, Verifier};
+use crate::verify::source::Source;
+use crate::verify::{kernel, resolve_scheme, verify_with};
+use crate::{validate, Error, Real, Result};
+
+/// Largest (number of draft tuples) × V × (n + 2) that [`output_distribution`] will enumerate.
+pub const MAX_EXACT_WORK: u64 = 100_000_000;
+
+/// The exact output law of a verifier and its acceptance probability Pr[output ∈ drafts].
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExactLaw {
+    pub probs: Vec<f64>,
+    pub acceptance: f64,
+}
+
+/// Replays one verifier call with coin `force` accepting and every other coin rejecting.
+struct Tracer<'a> {
+    force: Option<usize>,
+    seen: usize,
+    prob: f64,
+    drafts: &'a [usize],
+    /// Residual contribution (only for the all-reject path).
+    out: &'a mut [f64],
+    acceptance: f64,
+}
+
+impl Source for Tracer<'_> {
+    fn coin(&mut self, prob: f64) -> bool {
+        let a = prob.clamp(0.0, 1.0);
+        let k = self.seen;
+        self.seen += 1;
+        if self.force == Some(k) {
+            self.prob *= a;
+            true
+        } else {
+            self.prob *= 1.0 - a;
+            false
+        }
+    }
+
+    fn pick<F: Fn(usize) -> f64>(&mut self, len: usize, total: f64, w: F) -> usize {
+        if self.force.is_none() {
+            let scale = self.prob / total;
+            for (x, o) in self.out.iter_mut().enumerate().take(len) {
+                *o += scale * w(x);
+            }
+            for (k, &d) in self.drafts.iter().enumerate() {
+                if !self.drafts[..k].contains(&d) {
+                    self.acceptance += scale * w(d);
+                }
+            }
+        } else {
+            // The forced coin was never reached on this path: it does not exist.
+            self.prob = 0.0;
+        }
+        0
+    }
+}
+
+/// Adds P(out = · | drafts)·weight into `law` by replaying the verifier on every path.
+pub(crate) fn trace<T: Real>(
+    verifier: Verifier,
+    scheme: Option<Scheme>,
+    p: &[T],
+    q: &[T],
+    drafts: &[usize],
+    weight: f64,
+    law: &mut ExactLaw,
+) -> Result<()> {
+    let mut resid = vec![0.0; p.len()];
+    let mut tr = Tracer { force: None, seen: 0, prob: weight, drafts, out: &mut resid, acceptance: 0.0 };
+    verify_with(verifier, scheme, p, q, drafts, &mut tr)?;
+    let (coins, acc) = (tr.seen, tr.acceptance);
+    for (o, r) in law.probs.iter_mut().zip(&resid) {
+        *o += r;
+    }
+    law.acceptance += acc;
+    for k in 0..coins {
+        let mut sink = [];
+        let mut tr = Tracer { force: Some(k), seen: 0, prob: weight, drafts, out: &mut sink, acceptance: 0.0 };
+        let o = verify_with(verifier, scheme, p, q, drafts, &mut tr)?;
+        debug_assert_eq!(tr.seen, k + 1, "an accepted coin must end the call");
+        law.probs[o.token] += tr.prob;
+        if drafts.contains(&o.token) {
+            law.acceptance += tr.prob;
+        }
+    }
+    Ok(())
+}
+
+/// The exact law of the output token of `verifier` when n drafts are drawn from q by `scheme`
+/// (the verifier's default scheme when None; required for `match` and `optimal`), and its
+/// acceptance probability. Enumerates the scheme's draft tuples: small V and n only
+/// ([`MAX_EXACT_WORK`]; `Error::TooLarge` above it).
+pub fn output_distribution<T: Real>(
+    p: &[T],
+    q: &[T],
+    n: usize,
+    verifier: Verifier,
+    scheme: Option<Scheme>,
+) -> Result<ExactLaw> {
+    validate::distribution("p", p)?;
+    validate::distribution("q", q)?;
+    validate::same_len("p", p.len(), "q", q.len())?;
+    let scheme = match resolve_scheme(verifier, scheme)? {
+        Some(s) => s,
+        None => {
+            return Err(Error::invalid(
+                "scheme",
+                format!("the {} verifier works with any draft law: name the scheme to enumerate", verifier.as_str()),
+            ))
+        }
+    };
+    check_scheme_args(q, n, scheme)?;
+    if verifier == Verifier::Sd && n != 1 {
+        return Err(Error::invalid("n", format!("is {n} but the sd verifier takes exactly one draft")));
+    }
+    let law = scheme_law(q, n, scheme)?;
+    check_work(&law, p.len())?;
+    if verifier == Verifier::Optimal {
+        return crate::verify::optimal_output_distribution(p, &law);
+    }
+    let mut out = ExactLaw { probs: vec![0.0; p.len()], acceptance: 0.0 };
+    for r in 0..law.len() {
+        trace(verifier, Some(scheme), p, q, law.row(r), law.probs[r], &mut out)?;
+    }
+    Ok(out)
+}
+
+pub(crate) fn check_work(law: &Law, v: usize) -> Result<()> {
+    let work = (law.len() as u64).saturating_mul(v as u64).saturating_mul(law.n as u64 + 2);
+    if work > MAX_EXACT_WORK {
+        return Err(Error::too_large(
+            "q",
+            format!(
+                "enumerating {} draft tuples over V = {v} is {work} steps (limit {MAX_EXACT_WORK}); use a smaller vocabulary or n",
+                law.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// Σ_x |a(x) − b(x)|: total variation ×2, used by tests.
+pub fn l1<T: Real>(a: &[f64], b: &[T]) -> f64 {
+    kernel::sum_by(a.len(), |i| (a[i] - b[i].to_f64()).abs())
+}

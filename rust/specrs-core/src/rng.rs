@@ -28,10 +28,16 @@ impl Rng {
 
     /// An independent stream for row/stream index `stream` of a batched call seeded with `seed`.
     pub fn for_stream(seed: u64, stream: u64) -> Self {
+        Rng::new(Rng::stream_seed(seed, stream))
+    }
+
+    /// The seed of stream `stream`: `Rng::for_stream(seed, s)` is `Rng::new(Rng::stream_seed(seed, s))`,
+    /// so a row of a batched call can be replayed by a single call seeded with this value.
+    pub fn stream_seed(seed: u64, stream: u64) -> u64 {
         let mut x = seed ^ 0x6A09_E667_F3BC_C909;
         let a = splitmix64(&mut x);
         let mut y = stream.wrapping_mul(0xD1B5_4A32_D192_ED03) ^ a;
-        Rng::new(splitmix64(&mut y))
+        splitmix64(&mut y)
     }
 
     #[inline]

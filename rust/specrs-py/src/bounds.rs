@@ -1,7 +1,134 @@
-//! Bindings for `specrs_core::bounds`.
+//! Bindings for `specrs_core::bounds`: α* per draft scheme and verifier acceptance, for one
+//! position (1-D p, q) or a batch (2-D, rows = positions; rows run in parallel with the GIL
+//! released). float32/float64 inputs are borrowed without a copy.
 
+use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
+use pyo3::types::PyTuple;
+use specrs_core::bounds::{self, Acceptance, MonteCarlo};
+use specrs_core::{Error, Scheme, Verifier};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::arrays::{expect_ndim, prob_pair, Probs};
+use crate::error::{PyError, SpecrsResult};
+use crate::with_pair;
+
+fn count(n: i64) -> SpecrsResult<usize> {
+    if n < 1 {
+        return Err(Error::invalid("n", format!("is {n} but must be at least 1")).into());
+    }
+    Ok(n as usize)
+}
+
+/// Checks the shapes of a (p, q) pair: 1-D or 2-D, and equal. Returns the vocabulary size.
+fn shapes(p: &Probs<'_>, q: &Probs<'_>) -> SpecrsResult<usize> {
+    let (sp, sq) = (p.shape(), q.shape());
+    expect_ndim("p", &sp, &[1, 2])?;
+    if sp != sq {
+        return Err(PyError::invalid("q", format!("has shape {sq:?} but `p` has shape {sp:?}; they must match")));
+    }
+    Ok(*sp.last().unwrap_or(&0))
+}
+
+/// α*(p, q, n) for `scheme`; a float for 1-D inputs, a float64 array (one per row) for 2-D.
+#[pyfunction]
+#[pyo3(signature = (p, q, n, scheme))]
+fn _optimal_acceptance<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    n: i64,
+    scheme: &str,
+) -> SpecrsResult<Py<PyAny>> {
+    let scheme = Scheme::parse("scheme", scheme)?;
+    let n = count(n)?;
+    let (pa, qa) = prob_pair(py, p, q)?;
+    let vocab = shapes(&pa, &qa)?;
+    let two_d = pa.ndim() == 2;
+    with_pair!(pa, qa, |ps, qs| {
+        if two_d {
+            let out = py.detach(|| bounds::optimal_acceptance_rows(ps, qs, vocab, n, scheme))?;
+            Ok(out.into_pyarray(py).into_any().unbind())
+        } else {
+            let v = py.detach(|| bounds::optimal_acceptance(ps, qs, n, scheme))?;
+            Ok(pyo3::types::PyFloat::new(py, v).into_any().unbind())
+        }
+    })
+}
+
+fn acceptance_tuple<'py>(py: Python<'py>, a: &[Acceptance], two_d: bool) -> SpecrsResult<Bound<'py, PyTuple>> {
+    if two_d {
+        let v: Vec<f64> = a.iter().map(|x| x.value).collect();
+        let s: Vec<f64> = a.iter().map(|x| x.stderr).collect();
+        let e: Vec<bool> = a.iter().map(|x| x.exact).collect();
+        let items: Vec<Bound<'py, PyAny>> = vec![
+            PyArray1::from_vec(py, v).into_any(),
+            PyArray1::from_vec(py, s).into_any(),
+            PyArray1::from_vec(py, e).into_any(),
+        ];
+        Ok(PyTuple::new(py, items)?)
+    } else {
+        let x = a[0];
+        Ok(PyTuple::new(
+            py,
+            [
+                pyo3::types::PyFloat::new(py, x.value).into_any(),
+                pyo3::types::PyFloat::new(py, x.stderr).into_any(),
+                pyo3::types::PyBool::new(py, x.exact).to_owned().into_any(),
+            ],
+        )?)
+    }
+}
+
+/// (value, stderr, exact) of `verifier` with `scheme` (None: the verifier's own scheme); arrays
+/// for 2-D inputs. Monte-Carlo rows use the stream (seed, row).
+#[pyfunction]
+#[pyo3(signature = (p, q, n, verifier, scheme, samples, seed))]
+#[allow(clippy::too_many_arguments)]
+fn _verifier_acceptance<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    n: i64,
+    verifier: &str,
+    scheme: Option<&str>,
+    samples: i64,
+    seed: u64,
+) -> SpecrsResult<Bound<'py, PyTuple>> {
+    let verifier = Verifier::parse("verifier", verifier)?;
+    let scheme = scheme.map(|s| Scheme::parse("scheme", s)).transpose()?;
+    bounds::verifier_scheme(verifier, scheme)?;
+    let n = count(n)?;
+    if samples < 2 {
+        return Err(Error::invalid("samples", format!("is {samples} but must be at least 2")).into());
+    }
+    let mc = MonteCarlo { samples: samples as usize, seed, ..MonteCarlo::default() };
+    let (pa, qa) = prob_pair(py, p, q)?;
+    let vocab = shapes(&pa, &qa)?;
+    let two_d = pa.ndim() == 2;
+    with_pair!(pa, qa, |ps, qs| {
+        let out = if two_d {
+            py.detach(|| bounds::verifier_acceptance_rows(ps, qs, vocab, n, verifier, scheme, &mc))?
+        } else {
+            vec![py.detach(|| bounds::verifier_acceptance(ps, qs, n, verifier, scheme, &mc, 0))?]
+        };
+        acceptance_tuple(py, &out, two_d)
+    })
+}
+
+/// K-SEQ's ρ* ∈ [1, n] (SpecTr), the root of 1 − (1 − β(ρ))^n = ρ β(ρ), β(ρ) = Σ min(p/ρ, q).
+#[pyfunction]
+#[pyo3(signature = (p, q, n))]
+fn _kseq_rho<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, n: i64) -> SpecrsResult<f64> {
+    let n = count(n)?;
+    let (pa, qa) = prob_pair(py, p, q)?;
+    shapes(&pa, &qa)?;
+    expect_ndim("p", &pa.shape(), &[1])?;
+    with_pair!(pa, qa, |ps, qs| Ok(py.detach(|| bounds::kseq_rho(ps, qs, n))?))
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_optimal_acceptance, m)?)?;
+    m.add_function(wrap_pyfunction!(_verifier_acceptance, m)?)?;
+    m.add_function(wrap_pyfunction!(_kseq_rho, m)?)?;
     Ok(())
 }

@@ -1,7 +1,346 @@
-//! Bindings for `specrs_core::verify`.
+//! Bindings for `specrs_core::{sample, verify, exact}`: draft samplers, verifiers (single and
+//! batched over positions), the exact output law.
 
+use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
+use specrs_core::verify::{token_ids as core_ids, OptimalVerifier as CoreOptimal, Outcome};
+use specrs_core::verify as core_verify;
+use specrs_core::{exact, sample, Rng, Scheme, Verifier};
 
-pub fn register(_m: &Bound<'_, PyModule>) -> PyResult<()> {
+use crate::arrays::{expect_ndim, prob_pair, probs, slice, token_ids};
+use crate::error::{PyError, SpecrsResult};
+use crate::rng::seed_from;
+use crate::{with_pair, with_probs};
+
+fn parse_scheme(scheme: Option<&str>) -> SpecrsResult<Option<Scheme>> {
+    Ok(match scheme {
+        Some(s) => Some(Scheme::parse("scheme", s)?),
+        None => None,
+    })
+}
+
+fn ids_2d<'py>(py: Python<'py>, a: Vec<usize>, rows: usize, n: usize) -> SpecrsResult<Bound<'py, PyAny>> {
+    let v: Vec<i64> = a.into_iter().map(|x| x as i64).collect();
+    Ok(PyArray1::from_vec(py, v).reshape([rows, n])?.into_any())
+}
+
+/// draft(q, n, *, scheme, rng=None)
+/// --
+///
+/// Draws the n draft tokens of one position from the draft distribution q, **in draw order**.
+///
+/// Schemes: "iid" (n independent draws), "wor" (successive sampling without replacement: the
+/// Gumbel-top-k law, Kool et al. 2019), "greedy" (top n−1 tokens of q, then one draw from the
+/// rest; Hu et al. 2025), "spechub" (n = 2: x₁ ~ q paired with the hub argmax q; Sun et al. 2024),
+/// "cp" (conditional Poisson: an n-subset with probability ∝ ∏ q(i), returned in ascending id
+/// order). A 2-D q (positions × V) gives a (positions, n) array; row r uses the stream
+/// `stream_seed(seed, r)`. Same seed → same drafts on every platform (xoshiro256++).
+#[pyfunction]
+#[pyo3(signature = (q, n, *, scheme, rng=None))]
+fn draft<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    n: i64,
+    scheme: &str,
+    rng: Option<&Bound<'py, PyAny>>,
+) -> SpecrsResult<Bound<'py, PyAny>> {
+    let scheme = Scheme::parse("scheme", scheme)?;
+    if n < 1 {
+        return Err(PyError::invalid("n", format!("is {n}; must be at least 1")));
+    }
+    let n = n as usize;
+    let qa = probs(py, q, "q")?;
+    let shape = qa.shape();
+    expect_ndim("q", &shape, &[1, 2])?;
+    let seed = seed_from(py, rng)?;
+    with_probs!(qa, "q", |qs| {
+        if shape.len() == 1 {
+            let d = py.detach(|| sample::draft(qs, n, scheme, &mut Rng::new(seed)))?;
+            let v: Vec<i64> = d.into_iter().map(|x| x as i64).collect();
+            Ok(PyArray1::from_vec(py, v).into_any())
+        } else {
+            let (rows, v) = (shape[0], shape[1]);
+            let d = py.detach(|| sample::draft_batch(qs, v, n, scheme, seed))?;
+            ids_2d(py, d, rows, n)
+        }
+    })
+}
+
+/// draft_explicit(drafts, probs, *, rng=None)
+/// --
+///
+/// Draws one draft tuple from an explicit joint law: row r of the (rows, n) integer table
+/// `drafts` with probability `probs[r]` (a distribution over rows). Returns that row (int64, n).
+#[pyfunction]
+#[pyo3(signature = (drafts, probs, *, rng=None))]
+fn draft_explicit<'py>(
+    py: Python<'py>,
+    drafts: &Bound<'py, PyAny>,
+    probs: &Bound<'py, PyAny>,
+    rng: Option<&Bound<'py, PyAny>>,
+) -> SpecrsResult<Bound<'py, PyArray1<i64>>> {
+    let table = token_ids(py, drafts, "drafts")?;
+    let shape = table.shape().to_vec();
+    expect_ndim("drafts", &shape, &[2])?;
+    let pr = crate::arrays::probs(py, probs, "probs")?;
+    expect_ndim("probs", &pr.shape(), &[1])?;
+    let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
+    sample::check_table(shape[0] * shape[1], shape[1], pf.len())?;
+    let t = slice(&table, "drafts")?;
+    if let Some(&x) = t.iter().find(|&&x| x < 0) {
+        return Err(PyError::invalid("drafts", format!("token id {x} is negative")));
+    }
+    let seed = seed_from(py, rng)?;
+    let r = sample::draft_explicit_row(&pf, &mut Rng::new(seed))?;
+    let n = shape[1];
+    Ok(PyArray1::from_slice(py, &t[r * n..(r + 1) * n]))
+}
+
+fn outcome_py(py: Python<'_>, o: Outcome) -> SpecrsResult<Bound<'_, PyAny>> {
+    Ok((o.token as i64, o.accepted.map(|k| k as i64)).into_pyobject(py)?.into_any())
+}
+
+/// verify(p, q, drafts, *, verifier, scheme=None, rng=None)
+/// --
+///
+/// Lossless verification of one position: returns `(token, accepted)`, where `accepted` is the
+/// index of the draft the token accepts, or None when the token is not a draft (it came from the
+/// residual). Averaged over drafts drawn from q by the scheme, `token` has law exactly p.
+///
+/// Verifiers and the schemes they are exact for: "sd" (one draft), "rrs" (iid; SpecInfer),
+/// "rrs_wor" (wor; RSD), "kseq" (iid; SpecTr), "greedy" (greedy; Hu et al. 2025), "spechub"
+/// (spechub; Sun et al. 2024), "match" (any: sample p, accept if it is a draft — the deterministic
+/// top-k case), "optimal" (any named scheme: builds the scheme's explicit law and its optimal plan
+/// on every call, small V only — build an `OptimalVerifier` once instead). `scheme` defaults to the verifier's own and is
+/// checked against it. 2-D p, q (positions × V) and drafts (positions × n) verify every row in
+/// parallel with the GIL released and return `(tokens, accepted)` int64 arrays (−1 = None); row r
+/// uses the stream `stream_seed(seed, r)`, so it equals `verify(p[r], q[r], drafts[r],
+/// rng=stream_seed(seed, r))`.
+#[pyfunction]
+#[pyo3(signature = (p, q, drafts, *, verifier, scheme=None, rng=None))]
+fn verify<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    drafts: &Bound<'py, PyAny>,
+    verifier: &str,
+    scheme: Option<&str>,
+    rng: Option<&Bound<'py, PyAny>>,
+) -> SpecrsResult<Bound<'py, PyAny>> {
+    let verifier = Verifier::parse("verifier", verifier)?;
+    let scheme = parse_scheme(scheme)?;
+    let (pa, qa) = prob_pair(py, p, q)?;
+    let (ps, qs_) = (pa.shape(), qa.shape());
+    expect_ndim("p", &ps, &[1, 2])?;
+    if ps != qs_ {
+        return Err(PyError::invalid("q", format!("has shape {qs_:?} but `p` has shape {ps:?}")));
+    }
+    let d = token_ids(py, drafts, "drafts")?;
+    let ds = d.shape().to_vec();
+    let v = *ps.last().unwrap_or(&0);
+    let ids = core_ids("drafts", slice(&d, "drafts")?, v)?;
+    let seed = seed_from(py, rng)?;
+    with_pair!(pa, qa, |pv, qv| {
+        if ps.len() == 1 {
+            expect_ndim("drafts", &ds, &[1])?;
+            let o = py.detach(|| core_verify::verify_scheme(verifier, scheme, pv, qv, &ids, &mut Rng::new(seed)))?;
+            outcome_py(py, o)
+        } else {
+            expect_ndim("drafts", &ds, &[2])?;
+            if ds[0] != ps[0] {
+                return Err(PyError::invalid(
+                    "drafts",
+                    format!("has {} rows but `p` has {} positions", ds[0], ps[0]),
+                ));
+            }
+            let n = ds[1];
+            let out = py.detach(|| core_verify::verify_batch(verifier, scheme, pv, qv, &ids, v, n, seed))?;
+            let tokens: Vec<i64> = out.iter().map(|o| o.token as i64).collect();
+            let acc: Vec<i64> = out.iter().map(|o| o.accepted.map_or(-1, |k| k as i64)).collect();
+            Ok((PyArray1::from_vec(py, tokens), PyArray1::from_vec(py, acc)).into_pyobject(py)?.into_any())
+        }
+    })
+}
+
+/// _output_distribution(p, q, n, verifier, scheme=None) -> (probs, acceptance)
+#[pyfunction]
+#[pyo3(signature = (p, q, n, verifier, scheme=None))]
+fn _output_distribution<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    n: i64,
+    verifier: &str,
+    scheme: Option<&str>,
+) -> SpecrsResult<(Bound<'py, PyArray1<f64>>, f64)> {
+    let verifier = Verifier::parse("verifier", verifier)?;
+    let scheme = parse_scheme(scheme)?;
+    if n < 1 {
+        return Err(PyError::invalid("n", format!("is {n}; must be at least 1")));
+    }
+    let (pa, qa) = prob_pair(py, p, q)?;
+    expect_ndim("p", &pa.shape(), &[1])?;
+    expect_ndim("q", &qa.shape(), &[1])?;
+    let law = with_pair!(pa, qa, |pv, qv| py.detach(|| exact::output_distribution(pv, qv, n as usize, verifier, scheme))?);
+    Ok((PyArray1::from_vec(py, law.probs), law.acceptance))
+}
+
+/// stream_seed(seed, row)
+/// --
+///
+/// The seed of row `row` of a batched call seeded with the int `seed`: a batched `draft` or
+/// `verify` computes row r exactly as the single call with `rng=stream_seed(seed, r)` would.
+#[pyfunction]
+fn stream_seed(seed: u64, row: u64) -> u64 {
+    Rng::stream_seed(seed, row)
+}
+
+/// OptimalVerifier(p, drafts, probs)
+/// --
+///
+/// The optimal lossless verifier for an explicit joint draft law (Hu et al., ICLR 2025, eq. 7):
+/// `drafts` is a (rows, n) table of draft tuples with row probabilities `probs`. The b-matching
+/// max-flow is solved once (`specrs_core::flow`); `verify` then draws the output token from the
+/// optimal transport plan π(· | drafts), so its acceptance is α* of the law and its output law is
+/// exactly p. Tuples are matched as multisets (draft order does not matter to the plan).
+/// Use `OptimalVerifier.from_scheme(p, q, n, scheme=...)` for a named scheme (small V).
+#[pyclass(name = "OptimalVerifier", module = "specrs", frozen)]
+pub struct PyOptimalVerifier {
+    inner: CoreOptimal,
+    probs: Vec<f64>,
+}
+
+#[pymethods]
+impl PyOptimalVerifier {
+    #[new]
+    #[pyo3(signature = (p, drafts, probs))]
+    fn new(py: Python<'_>, p: &Bound<'_, PyAny>, drafts: &Bound<'_, PyAny>, probs: &Bound<'_, PyAny>) -> SpecrsResult<Self> {
+        let pa = crate::arrays::probs(py, p, "p")?;
+        expect_ndim("p", &pa.shape(), &[1])?;
+        let table = token_ids(py, drafts, "drafts")?;
+        let shape = table.shape().to_vec();
+        expect_ndim("drafts", &shape, &[2])?;
+        let pr = crate::arrays::probs(py, probs, "probs")?;
+        expect_ndim("probs", &pr.shape(), &[1])?;
+        let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
+        let t = slice(&table, "drafts")?;
+        let n = shape[1];
+        let inner = with_probs!(pa, "p", |ps| py.detach(|| CoreOptimal::from_table(ps, t, n, &pf))?);
+        let total: f64 = pf.iter().sum();
+        Ok(PyOptimalVerifier { inner, probs: pf.iter().map(|x| x / total).collect() })
+    }
+
+    /// from_scheme(p, q, n, *, scheme)
+    /// --
+    ///
+    /// The optimal verifier for n drafts from q by `scheme` (its explicit law by enumeration).
+    #[staticmethod]
+    #[pyo3(signature = (p, q, n, *, scheme))]
+    fn from_scheme(py: Python<'_>, p: &Bound<'_, PyAny>, q: &Bound<'_, PyAny>, n: i64, scheme: &str) -> SpecrsResult<Self> {
+        let scheme = Scheme::parse("scheme", scheme)?;
+        if n < 1 {
+            return Err(PyError::invalid("n", format!("is {n}; must be at least 1")));
+        }
+        let (pa, qa) = prob_pair(py, p, q)?;
+        expect_ndim("p", &pa.shape(), &[1])?;
+        expect_ndim("q", &qa.shape(), &[1])?;
+        with_pair!(pa, qa, |pv, qv| {
+            let law = py.detach(|| specrs_core::scheme_law(qv, n as usize, scheme))?;
+            let inner = py.detach(|| CoreOptimal::from_law(pv, &law))?;
+            Ok(PyOptimalVerifier { inner, probs: law.probs })
+        })
+    }
+
+    /// α* of the draft law: the probability that the emitted token is a draft.
+    #[getter]
+    fn acceptance(&self) -> f64 {
+        self.inner.acceptance()
+    }
+
+    /// Number of drafts per tuple.
+    #[getter]
+    fn n(&self) -> usize {
+        self.inner.n()
+    }
+
+    /// Vocabulary size.
+    #[getter]
+    fn vocab(&self) -> usize {
+        self.inner.vocab()
+    }
+
+    /// The law's draft tuples (rows, n) and their probabilities (rows,).
+    #[getter]
+    fn law<'py>(&self, py: Python<'py>) -> SpecrsResult<(Bound<'py, PyAny>, Bound<'py, PyArray1<f64>>)> {
+        let plan = self.inner.plan();
+        let rows = plan.rows();
+        let t: Vec<usize> = (0..rows).flat_map(|r| plan.row(r).to_vec()).collect();
+        Ok((ids_2d(py, t, rows, plan.n())?, PyArray1::from_slice(py, &self.probs)))
+    }
+
+    /// draft(*, rng=None)
+    /// --
+    ///
+    /// One draft tuple drawn from the law (int64, n).
+    #[pyo3(signature = (*, rng=None))]
+    fn draft<'py>(&self, py: Python<'py>, rng: Option<&Bound<'py, PyAny>>) -> SpecrsResult<Bound<'py, PyArray1<i64>>> {
+        let seed = seed_from(py, rng)?;
+        let r = sample::draft_explicit_row(&self.probs, &mut Rng::new(seed))?;
+        let v: Vec<i64> = self.inner.plan().row(r).iter().map(|&x| x as i64).collect();
+        Ok(PyArray1::from_vec(py, v))
+    }
+
+    /// verify(drafts, *, rng=None)
+    /// --
+    ///
+    /// `(token, accepted)` drawn from the optimal plan given the drafts (1-D, n ids). A 2-D
+    /// (rows, n) table verifies every row in parallel (row r with `stream_seed(seed, r)`) and
+    /// returns `(tokens, accepted)` int64 arrays (−1 = None).
+    #[pyo3(signature = (drafts, *, rng=None))]
+    fn verify<'py>(&self, py: Python<'py>, drafts: &Bound<'py, PyAny>, rng: Option<&Bound<'py, PyAny>>) -> SpecrsResult<Bound<'py, PyAny>> {
+        let d = token_ids(py, drafts, "drafts")?;
+        let ds = d.shape().to_vec();
+        expect_ndim("drafts", &ds, &[1, 2])?;
+        let ids = core_ids("drafts", slice(&d, "drafts")?, self.inner.vocab())?;
+        let seed = seed_from(py, rng)?;
+        if ds.len() == 1 {
+            let o = self.inner.verify(&ids, &mut Rng::new(seed))?;
+            outcome_py(py, o)
+        } else {
+            let out = py.detach(|| self.inner.verify_batch(&ids, seed))?;
+            let tokens: Vec<i64> = out.iter().map(|o| o.token as i64).collect();
+            let acc: Vec<i64> = out.iter().map(|o| o.accepted.map_or(-1, |k| k as i64)).collect();
+            Ok((PyArray1::from_vec(py, tokens), PyArray1::from_vec(py, acc)).into_pyobject(py)?.into_any())
+        }
+    }
+
+    /// output_distribution()
+    /// --
+    ///
+    /// The exact output law Σ_ī P(ī) π(· | ī) and acceptance, as `OutputLaw(probs, acceptance)`.
+    fn output_distribution<'py>(&self, py: Python<'py>) -> SpecrsResult<Bound<'py, PyAny>> {
+        let law = self.inner.output_distribution(&self.probs);
+        let cls = py.import("specrs.verification")?.getattr("OutputLaw")?;
+        Ok(cls.call1((PyArray1::from_vec(py, law.probs), law.acceptance))?)
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "OptimalVerifier(vocab={}, n={}, rows={}, acceptance={:.6})",
+            self.inner.vocab(),
+            self.inner.n(),
+            self.inner.plan().rows(),
+            self.inner.acceptance()
+        )
+    }
+}
+
+pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyOptimalVerifier>()?;
+    m.add_function(wrap_pyfunction!(draft, m)?)?;
+    m.add_function(wrap_pyfunction!(draft_explicit, m)?)?;
+    m.add_function(wrap_pyfunction!(verify, m)?)?;
+    m.add_function(wrap_pyfunction!(_output_distribution, m)?)?;
+    m.add_function(wrap_pyfunction!(stream_seed, m)?)?;
     Ok(())
 }

@@ -1,0 +1,109 @@
+//! Draft-tree step cost, model calls excluded: build (8 expand calls) + flatten + verify of a
+//! 64-node RSD-S tree (W = 8, L = 8) at V = 49,152, single thread, dense float32 rows (the
+//! softmax output as is) and sparse rows (top-64 support after warping).
+//! Baseline in the same run: one summing pass over the same dense draft rows (the floor for any
+//! method that reads every q row once).
+
+use criterion::{black_box, criterion_group, criterion_main, Criterion};
+use specrs_core::tree::{DistRef, DraftTree, TreeKind};
+use specrs_core::Rng;
+
+const V: usize = 49_152;
+const W: usize = 8;
+const L: usize = 8;
+const POOL: usize = 16;
+const K: usize = 64;
+
+/// Peaked LM-like rows: p ∝ exp(3·z) with z standard-Gumbel-ish noise (a few tokens dominate).
+fn rows(seed: u64) -> Vec<Vec<f32>> {
+    let mut r = Rng::new(seed);
+    (0..POOL)
+        .map(|_| {
+            let mut v: Vec<f64> = (0..V).map(|_| (3.0 * r.gumbel()).exp()).collect();
+            let s: f64 = v.iter().sum();
+            v.iter_mut().for_each(|x| *x /= s);
+            let mut f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+            // Make the f32 row sum to 1 within f32 tolerance.
+            let fs: f64 = f.iter().map(|&x| x as f64).sum();
+            f.iter_mut().for_each(|x| *x = (*x as f64 / fs) as f32);
+            f
+        })
+        .collect()
+}
+
+/// Top-K support of a dense row, renormalised: (ids, probs).
+fn sparse(row: &[f32]) -> (Vec<i64>, Vec<f32>) {
+    let mut idx: Vec<usize> = (0..row.len()).collect();
+    idx.select_nth_unstable_by(K - 1, |a, b| row[*b].partial_cmp(&row[*a]).unwrap());
+    idx.truncate(K);
+    idx.sort();
+    let s: f64 = idx.iter().map(|&i| row[i] as f64).sum();
+    (idx.iter().map(|&i| i as i64).collect(), idx.iter().map(|&i| (row[i] as f64 / s) as f32).collect())
+}
+
+fn build(q: &[DistRef<'_>], seed: u64) -> DraftTree {
+    let mut t = DraftTree::new(TreeKind::RsdS, vec![W; L], Some(0), seed).unwrap();
+    while !t.done() {
+        let f = t.frontier.clone();
+        let rows: Vec<DistRef> = f.iter().map(|&n| q[n % POOL]).collect();
+        t.expand(&rows).unwrap();
+    }
+    t
+}
+
+fn bench(c: &mut Criterion) {
+    let qd = rows(1);
+    let pd = rows(2);
+    let qs: Vec<(Vec<i64>, Vec<f32>)> = qd.iter().map(|r| sparse(r)).collect();
+    let ps: Vec<(Vec<i64>, Vec<f32>)> = pd.iter().map(|r| sparse(r)).collect();
+    // For the sparse target rows, make p share q's support on purpose-free rows: union is handled.
+    let q_dense: Vec<DistRef> = qd.iter().map(|r| DistRef::D32(r)).collect();
+    let p_dense: Vec<DistRef> = pd.iter().map(|r| DistRef::D32(r)).collect();
+    let q_sparse: Vec<DistRef> = qs.iter().map(|(i, v)| DistRef::S32(i, v)).collect();
+    let p_sparse: Vec<DistRef> = ps.iter().map(|(i, v)| DistRef::S32(i, v)).collect();
+
+    let t = build(&q_dense, 3);
+    assert_eq!(t.len(), 1 + W * L);
+    let expanded_rows = t.nodes.iter().filter(|n| n.q.is_some()).count();
+
+    let mut g = c.benchmark_group("tree_rsd_s_64_nodes_v49152");
+    g.sample_size(20).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
+    g.bench_function("baseline_sum_of_expanded_q_rows", |b| {
+        b.iter(|| {
+            let mut s = 0.0f64;
+            for k in 0..expanded_rows {
+                s += qd[k % POOL].iter().map(|&x| x as f64).sum::<f64>();
+            }
+            black_box(s)
+        })
+    });
+    for (name, q, p) in [("dense_f32", &q_dense, &p_dense), ("sparse_top64_f32", &q_sparse, &p_sparse)] {
+        let mut seed = 0u64;
+        g.bench_function(format!("{name}/build"), |b| {
+            b.iter(|| {
+                seed += 1;
+                black_box(build(q, seed))
+            })
+        });
+        let t = build(q, 7);
+        g.bench_function(format!("{name}/flatten"), |b| b.iter(|| black_box(t.flatten(100).unwrap())));
+        g.bench_function(format!("{name}/verify"), |b| {
+            b.iter(|| {
+                seed += 1;
+                black_box(t.verify(t.len(), |i| p[i % POOL], seed).unwrap())
+            })
+        });
+        g.bench_function(format!("{name}/step_total"), |b| {
+            b.iter(|| {
+                seed += 1;
+                let t = build(q, seed);
+                let f = t.flatten(100).unwrap();
+                black_box((f.n, t.verify(t.len(), |i| p[i % POOL], seed).unwrap()))
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

@@ -1,0 +1,277 @@
+"""The stitched sampler: one diffusers scheduler, a sequence of denoisers, fractions of the steps.
+
+T-Stitch (Pan et al., arXiv:2402.14167): run the sampler's own update rule unchanged and swap only
+the network producing ε at each step — the first round(r·N) steps use the small model, the rest the
+large one, continuing from the x_t the small model produced (no re-noising, no adapter). With K
+models the steps are split by cumulative rounding (:mod:`specrs.diffusion.switch`). Classifier-free
+guidance is computed inside whichever model is active. Stateful multistep schedulers
+(DPM-Solver++) keep their history across the switch, as in the paper.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import torch
+
+from specrs._specrs import SpecrsError
+from specrs.diffusion.denoiser import accepts_labels, call_denoiser, guided_eps, label_support, model_device_dtype
+from specrs.diffusion.switch import step_counts, two_model_fractions, validate_fractions
+
+__all__ = ["StitchResult", "stitched_sample", "tstitch_sample", "torch_generator", "param_count"]
+
+
+@dataclass
+class StitchResult:
+    """``samples`` (batch, *sample_shape); ``nfe[k]`` steps run by model k; ``schedule[i]`` the model
+    of step i; ``timesteps`` the scheduler's timesteps; ``wall_time`` seconds of the sampling loop
+    (excluding validation) and ``cpu_time`` its process CPU seconds (less sensitive to other jobs on a
+    shared machine); with CFG each step is one forward of a doubled batch."""
+
+    samples: torch.Tensor
+    nfe: tuple[int, ...]
+    schedule: list[int]
+    timesteps: list[int]
+    wall_time: float
+    cpu_time: float = float("nan")
+    guidance_scale: float = 1.0
+    extra: dict = field(default_factory=dict)
+
+
+def torch_generator(rng) -> torch.Generator:
+    """A CPU ``torch.Generator`` from ``rng`` (None, int, numpy Generator/RandomState, or a
+    ``torch.Generator``, used as is). Noise is drawn on the CPU and moved, so a seed gives the same
+    samples on every device."""
+    if isinstance(rng, torch.Generator):
+        return rng
+    from specrs._rng import resolve_seed
+
+    try:
+        seed = resolve_seed(rng)
+    except SpecrsError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
+        raise SpecrsError(f"rng: {exc}") from None
+    return torch.Generator(device="cpu").manual_seed(int(seed) & ((1 << 63) - 1))
+
+
+def param_count(model) -> int | None:
+    """Number of parameters of a torch module (None for a plain callable)."""
+    params = getattr(model, "parameters", None)
+    try:
+        return sum(p.numel() for p in params()) if params is not None else None
+    except TypeError:
+        return None
+
+
+def _infer_sample_shape(model):
+    shape = getattr(model, "sample_shape", None)
+    if shape is not None:
+        return tuple(int(s) for s in shape)
+    cfg = getattr(model, "config", None)
+    get = (lambda k: cfg.get(k)) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k, None))
+    if cfg is not None and get("sample_size") is not None and get("in_channels") is not None:
+        size = get("sample_size")
+        size = (size, size) if isinstance(size, int) else tuple(size)
+        return (int(get("in_channels")), *map(int, size))
+    return None
+
+
+def _labels_tensor(class_labels, batch_size, device):
+    try:
+        labels = torch.as_tensor(class_labels)
+    except (TypeError, ValueError, RuntimeError):
+        raise SpecrsError("class_labels: must be a 1-D sequence of integer class ids") from None
+    if labels.ndim == 0:
+        labels = labels.reshape(1).expand(batch_size if batch_size is not None else 1)
+    if labels.ndim != 1 or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
+        raise SpecrsError(f"class_labels: must be a 1-D tensor of integer class ids, got shape "
+                          f"{tuple(labels.shape)} dtype {labels.dtype}")
+    if batch_size is not None and labels.shape[0] != batch_size:
+        raise SpecrsError(f"class_labels: length {labels.shape[0]} differs from batch_size {batch_size}")
+    return labels.to(device=device, dtype=torch.long)
+
+
+def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], scheduler, num_inference_steps: int, *,
+                    batch_size: int | None = None, sample_shape: Sequence[int] | None = None, class_labels=None,
+                    guidance_scale: float = 1.0, null_label: int | None = None, noise: torch.Tensor | None = None,
+                    rng=None, step_kwargs: dict | None = None, device=None, dtype=None,
+                    check_shapes: bool = True, progress: bool = False) -> StitchResult:
+    """Sample with ``denoisers[0]`` on the first steps, then ``denoisers[1]``, … (T-Stitch).
+
+    Parameters
+    ----------
+    denoisers: models in the order they run (small first): ``UNet2DModel``-style modules or
+        callables ``(x_t, t, class_labels) -> eps`` (ε-prediction, or whatever the scheduler's
+        ``prediction_type`` expects).
+    fractions: one per denoiser, ≥ 0, summing to 1; model k runs n_k steps with
+        n_k = round(N·F_k) − round(N·F_{k−1}) (cumulative rounding; F_k the cumulative fraction).
+    scheduler: any diffusers scheduler (DDPM, DDIM, DPMSolverMultistep, Euler, UniPC, …); a deep
+        copy is stepped, so the caller's object is not mutated.
+    num_inference_steps: N ≥ 1 (the split is made over ``len(scheduler.timesteps)``, which is N for
+        single-evaluation schedulers).
+    batch_size, sample_shape: output shape (batch_size, *sample_shape); inferred from ``noise``,
+        ``class_labels`` and the models' ``sample_shape`` / ``config.{in_channels,sample_size}``.
+    class_labels: 1-D integer labels (or one int for the whole batch) for conditional models.
+    guidance_scale: classifier-free guidance scale s; 1 = plain conditional sampling;
+        ε = ε_∅ + s(ε_c − ε_∅) computed inside the active model.
+    null_label: the unconditional id; default ``model.null_label`` or ``label_support − 1``.
+    noise: the initial x_T (before ``init_noise_sigma`` scaling); otherwise drawn from ``rng``.
+    rng: None, int seed, numpy Generator/RandomState or ``torch.Generator``; drives the initial
+        noise and the scheduler's noise (DDPM, DDIM η > 0, SDE solvers). Same seed → same output.
+    step_kwargs: extra keywords for ``scheduler.step`` (e.g. ``{"eta": 1.0}`` for DDIM).
+    device, dtype: default: those of the last denoiser's parameters (CPU / float32 for callables).
+    check_shapes: probe each denoiser once on a batch of one before sampling and fail early if
+        its output shape differs from its input shape (also checked at every step).
+    """
+    # ---------------- validation: everything fails here, before the first step ----------------
+    if isinstance(denoisers, (str, bytes)) or not isinstance(denoisers, Sequence) or len(denoisers) == 0:
+        raise SpecrsError("denoisers: must be a non-empty sequence of models or callables")
+    for k, m in enumerate(denoisers):
+        if not callable(m):
+            raise SpecrsError(f"denoisers: entry {k} is not callable")
+    fractions = validate_fractions(fractions, len(denoisers))
+    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
+        raise SpecrsError(f"num_inference_steps: must be a positive integer, got {num_inference_steps!r}")
+    for attr in ("set_timesteps", "step", "timesteps"):
+        if not hasattr(scheduler, attr):
+            raise SpecrsError(f"scheduler: not a diffusers scheduler (no {attr!r})")
+    try:
+        guidance_scale = float(guidance_scale)
+    except (TypeError, ValueError):
+        raise SpecrsError(f"guidance_scale: must be a number, got {guidance_scale!r}") from None
+    if not math.isfinite(guidance_scale):
+        raise SpecrsError("guidance_scale: must be finite")
+
+    dev0, dt0 = model_device_dtype(denoisers[-1])
+    device = torch.device(device) if device is not None else (dev0 or torch.device("cpu"))
+    dtype = dtype or dt0 or torch.float32
+
+    if noise is not None:
+        if not isinstance(noise, torch.Tensor) or noise.ndim < 2:
+            raise SpecrsError("noise: must be a tensor of shape (batch, *sample_shape)")
+        if batch_size is not None and noise.shape[0] != batch_size:
+            raise SpecrsError(f"noise: batch {noise.shape[0]} differs from batch_size {batch_size}")
+        if sample_shape is not None and tuple(noise.shape[1:]) != tuple(sample_shape):
+            raise SpecrsError(f"noise: shape {tuple(noise.shape[1:])} differs from sample_shape {tuple(sample_shape)}")
+        batch_size, sample_shape = noise.shape[0], tuple(noise.shape[1:])
+    labels = None
+    if class_labels is not None:
+        labels = _labels_tensor(class_labels, batch_size, device)
+        batch_size = labels.shape[0]
+    if batch_size is None:
+        batch_size = 1
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise SpecrsError(f"batch_size: must be a positive integer, got {batch_size!r}")
+    if sample_shape is None:
+        for m in reversed(denoisers):
+            sample_shape = _infer_sample_shape(m)
+            if sample_shape is not None:
+                break
+        if sample_shape is None:
+            raise SpecrsError("sample_shape: cannot be inferred from the denoisers; pass sample_shape or noise")
+    sample_shape = tuple(int(s) for s in sample_shape)
+
+    null = None
+    cfg = labels is not None and guidance_scale != 1.0
+    if guidance_scale != 1.0 and labels is None:
+        raise SpecrsError("guidance_scale: classifier-free guidance needs class_labels")
+    if labels is not None:
+        supports = []
+        for k, m in enumerate(denoisers):
+            if not accepts_labels(m):
+                raise SpecrsError(f"class_labels: denoiser {k} has no class embedding (config.num_class_embeds is None)")
+            supports.append(label_support(m))
+        known = sorted({s for s in supports if s is not None})
+        if len(known) > 1:
+            # Stitched models must share the conditioning (T-Stitch requirement): the same id must
+            # mean the same class, and the null label must be null in every model.
+            raise SpecrsError(f"class_labels: the denoisers embed different numbers of classes "
+                              f"(num_class_embeds {supports}); stitched models must share the class-label support")
+        if cfg:
+            if null_label is None:
+                for m, s in zip(denoisers, supports):
+                    null_label = getattr(m, "null_label", None)
+                    if null_label is None and s is not None:
+                        null_label = s - 1
+                    if null_label is not None:
+                        break
+            if null_label is None:
+                raise SpecrsError("null_label: cannot be inferred (no model has num_class_embeds); pass null_label")
+            null = torch.full_like(labels, int(null_label))
+        lo, hi = int(labels.min()), int(labels.max())
+        for k, s in enumerate(supports):
+            if s is None:
+                continue
+            if lo < 0 or hi >= s:
+                raise SpecrsError(f"class_labels: values must lie in [0, {s - 1}] for denoiser {k} "
+                                  f"(num_class_embeds={s}); got range [{lo}, {hi}]")
+            if cfg and not (0 <= int(null_label) < s):
+                raise SpecrsError(f"null_label: {null_label} is outside [0, {s - 1}] for denoiser {k}")
+
+    sched = copy.deepcopy(scheduler)
+    try:
+        sched.set_timesteps(num_inference_steps, device=device)
+    except TypeError:
+        sched.set_timesteps(num_inference_steps)
+    timesteps = sched.timesteps
+    counts = step_counts(fractions, len(timesteps))
+    schedule = [k for k, c in enumerate(counts) for _ in range(c)]
+
+    if check_shapes:
+        probe = torch.zeros((1, *sample_shape), device=device, dtype=dtype)
+        probe_labels = labels[:1] if labels is not None else None
+        with torch.no_grad():
+            for k, m in enumerate(denoisers):
+                if counts[k] == 0:
+                    continue
+                out = call_denoiser(m, probe, timesteps[0], probe_labels)
+                if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(probe.shape):
+                    got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
+                    raise SpecrsError(f"denoisers: denoiser {k} returns shape {got} for input shape "
+                                      f"{tuple(probe.shape)}; output must equal input shape")
+
+    gen = torch_generator(rng)
+    if noise is None:
+        noise = torch.randn((batch_size, *sample_shape), generator=gen, dtype=torch.float32)
+    x = noise.to(device=device, dtype=dtype) * getattr(sched, "init_noise_sigma", 1.0)
+    step_kw = dict(step_kwargs or {})
+    if "generator" in inspect.signature(sched.step).parameters and "generator" not in step_kw:
+        step_kw["generator"] = gen
+
+    # ---------------------------------- the sampling loop ----------------------------------
+    nfe = [0] * len(denoisers)
+    iterator = enumerate(timesteps)
+    if progress:
+        from tqdm.auto import tqdm
+
+        iterator = tqdm(iterator, total=len(timesteps), desc="stitched sampling", leave=False)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with torch.no_grad():
+        for i, t in iterator:
+            k = schedule[i]
+            x_in = sched.scale_model_input(x, t) if hasattr(sched, "scale_model_input") else x
+            eps = guided_eps(denoisers[k], x_in, t, labels, guidance_scale, null)
+            if eps.shape != x.shape:
+                raise SpecrsError(f"denoisers: denoiser {k} returned shape {tuple(eps.shape)} for input {tuple(x.shape)}")
+            nfe[k] += 1
+            x = sched.step(eps, t, x, **step_kw).prev_sample
+    if x.device.type == "cuda":
+        torch.cuda.synchronize(x.device)
+    wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return StitchResult(samples=x, nfe=tuple(nfe), schedule=schedule, timesteps=[int(t) for t in timesteps],
+                        wall_time=wall, cpu_time=cpu, guidance_scale=guidance_scale)
+
+
+def tstitch_sample(small, large, r: float, scheduler, num_inference_steps: int, **kwargs) -> StitchResult:
+    """Two-model T-Stitch: the first round(r·N) steps with ``small``, the rest with ``large``.
+
+    r = 0 is the large model alone and r = 1 the small model alone (bit for bit, given the same
+    noise and scheduler). Keyword arguments as for :func:`stitched_sample`.
+    """
+    return stitched_sample([small, large], two_model_fractions(r), scheduler, num_inference_steps, **kwargs)

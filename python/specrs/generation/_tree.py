@@ -1,0 +1,78 @@
+"""A draft tree grown level by level, and its flattening for tree attention (rsd.md §8).
+
+Nodes are stored in BFS (depth-major) order, node 0 being the root (the last committed token,
+whose KV is not cached yet). Because nodes are appended level by level, every prefix of the
+node list that ends at a level boundary is itself a tree, so the draft model's cache (which
+holds the nodes of depth < L) is a prefix of the target's (which holds them all).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class Tree:
+    """Tokens, parents and depths of a draft tree; ``children[i]`` in draw order."""
+
+    def __init__(self, root_token: int):
+        self.tokens: list[int] = [int(root_token)]
+        self.parents: list[int] = [-1]
+        self.depths: list[int] = [0]
+        self.children: list[list[int]] = [[]]
+        # Draft distribution at each expanded node, as (token ids, probabilities).
+        self.q: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+        # How each expanded node's children were drawn (selects its node verifier).
+        self.kind: dict[int, str] = {}
+        # Stochastic beam search state: perturbed value G and log-likelihood phi per node.
+        self.g: dict[int, float] = {0: 0.0}
+        self.phi: dict[int, float] = {0: 0.0}
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def add(self, parent: int, token: int) -> int:
+        i = len(self.tokens)
+        self.tokens.append(int(token))
+        self.parents.append(int(parent))
+        self.depths.append(self.depths[parent] + 1)
+        self.children.append([])
+        self.children[parent].append(i)
+        return i
+
+    def level(self, d: int) -> list[int]:
+        return [i for i, dd in enumerate(self.depths) if dd == d]
+
+    @property
+    def max_depth(self) -> int:
+        return max(self.depths)
+
+    def ancestors_mask(self, rows: list[int], cols: int) -> np.ndarray:
+        """Boolean (len(rows), cols): row r may attend node c iff c is an ancestor of r or r."""
+        m = np.zeros((len(rows), cols), dtype=bool)
+        for k, r in enumerate(rows):
+            v = r
+            while v >= 0:
+                if v < cols:
+                    m[k, v] = True
+                v = self.parents[v]
+        return m
+
+
+def tree_attention_inputs(
+    tree: Tree, rows: list[int], n_cached: int, n_tree_cached: int, base_pos: int, device: torch.device
+):
+    """Inputs for a forward over tree nodes ``rows`` (consecutive indices) given a cache.
+
+    The cache holds ``n_cached`` committed tokens followed by tree nodes ``0..n_tree_cached-1``.
+    Returns (input_ids (1, R), position_ids (1, R), boolean 4-D mask (1, 1, R, n_cached +
+    n_tree_cached + R)). A node at depth d sits at position ``base_pos + d`` where ``base_pos`` is
+    the root's position.
+    """
+    assert rows == list(range(rows[0], rows[0] + len(rows))) and rows[0] == n_tree_cached
+    cols = n_tree_cached + len(rows)
+    anc = tree.ancestors_mask(rows, cols)
+    mask = np.concatenate([np.ones((len(rows), n_cached), dtype=bool), anc], axis=1)
+    ids = torch.tensor([[tree.tokens[r] for r in rows]], dtype=torch.long, device=device)
+    pos = torch.tensor([[base_pos + tree.depths[r] for r in rows]], dtype=torch.long, device=device)
+    return ids, pos, torch.from_numpy(mask).to(device)[None, None]

@@ -1,1 +1,0 @@
-//! (area module; filled in by its issue)

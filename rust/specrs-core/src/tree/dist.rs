@@ -1,0 +1,453 @@
+//! Distributions as the tree sees them: dense rows over the vocabulary, or sparse rows (the support
+//! left after top-k/top-p warping) given as (token id, probability) pairs. Borrowed as [`DistRef`]
+//! at the API boundary, stored as [`Dist`] for the draft distributions of expanded nodes (RRS needs
+//! the whole q(·|path) at verification time).
+
+use crate::{Error, Real, Result};
+
+/// A borrowed distribution row.
+#[derive(Debug, Clone, Copy)]
+pub enum DistRef<'a> {
+    D32(&'a [f32]),
+    D64(&'a [f64]),
+    /// (token ids, probabilities); entries with probability 0 are padding.
+    S32(&'a [i64], &'a [f32]),
+    S64(&'a [i64], &'a [f64]),
+}
+
+/// An owned distribution row (same layouts as [`DistRef`]).
+#[derive(Debug, Clone)]
+pub enum Dist {
+    D32(Vec<f32>),
+    D64(Vec<f64>),
+    S32(Vec<i64>, Vec<f32>),
+    S64(Vec<i64>, Vec<f64>),
+}
+
+impl Dist {
+    /// An owned copy (dense rows reuse pooled buffers, see `pool`).
+    pub fn from_ref(d: DistRef<'_>) -> Self {
+        match d {
+            DistRef::D32(v) => Dist::D32(super::pool::POOL32.copy_of(v)),
+            DistRef::D64(v) => Dist::D64(super::pool::POOL64.copy_of(v)),
+            DistRef::S32(i, v) => Dist::S32(i.to_vec(), v.to_vec()),
+            DistRef::S64(i, v) => Dist::S64(i.to_vec(), v.to_vec()),
+        }
+    }
+
+    pub fn as_ref(&self) -> DistRef<'_> {
+        match self {
+            Dist::D32(v) => DistRef::D32(v),
+            Dist::D64(v) => DistRef::D64(v),
+            Dist::S32(i, v) => DistRef::S32(i, v),
+            Dist::S64(i, v) => DistRef::S64(i, v),
+        }
+    }
+}
+
+impl Drop for Dist {
+    fn drop(&mut self) {
+        match self {
+            Dist::D32(v) => super::pool::POOL32.give(std::mem::take(v)),
+            Dist::D64(v) => super::pool::POOL64.give(std::mem::take(v)),
+            _ => {}
+        }
+    }
+}
+
+/// Runs `$body` with `$ids: Option<&[i64]>` and `$vals: &[T]` bound for every layout.
+#[macro_export]
+macro_rules! with_dist {
+    ($d:expr, |$ids:ident, $vals:ident| $body:expr) => {
+        match $d {
+            $crate::tree::DistRef::D32($vals) => {
+                let $ids: Option<&[i64]> = None;
+                $body
+            }
+            $crate::tree::DistRef::D64($vals) => {
+                let $ids: Option<&[i64]> = None;
+                $body
+            }
+            $crate::tree::DistRef::S32(i, $vals) => {
+                let $ids: Option<&[i64]> = Some(i);
+                $body
+            }
+            $crate::tree::DistRef::S64(i, $vals) => {
+                let $ids: Option<&[i64]> = Some(i);
+                $body
+            }
+        }
+    };
+}
+
+impl DistRef<'_> {
+    /// Number of stored entries (V for dense rows, K for sparse rows).
+    pub fn len(&self) -> usize {
+        with_dist!(*self, |_ids, v| v.len())
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn is_dense(&self) -> bool {
+        matches!(self, DistRef::D32(_) | DistRef::D64(_))
+    }
+
+    /// Token id of stored entry `pos`.
+    #[inline]
+    pub fn token(&self, pos: usize) -> i64 {
+        match self {
+            DistRef::D32(_) | DistRef::D64(_) => pos as i64,
+            DistRef::S32(i, _) | DistRef::S64(i, _) => i[pos],
+        }
+    }
+
+    #[inline]
+    pub fn value(&self, pos: usize) -> f64 {
+        with_dist!(*self, |_ids, v| v[pos].to_f64())
+    }
+}
+
+/// Entries per block of [`Blocks`]: a without-replacement draw walks ≤ V/BLOCK block sums, then
+/// ≤ BLOCK entries, instead of the whole row.
+pub const BLOCK: usize = 256;
+
+/// Validates a row as a distribution (finite, non-negative, Σ = 1 within `T::NORM_TOL`; sparse:
+/// ids of positive entries non-negative and distinct) and returns its block sums, all in one pass.
+/// Also returns the number of positive entries.
+pub fn checked_blocks<T: Real>(arg: &str, ids: Option<&[i64]>, vals: &[T]) -> Result<(Vec<f64>, usize)> {
+    if vals.is_empty() {
+        return Err(Error::invalid(arg, "is empty; a distribution needs at least one entry"));
+    }
+    let mut sums = Vec::with_capacity(vals.len().div_ceil(BLOCK));
+    let mut total = 0.0f64;
+    let mut positive = 0usize;
+    for (b, chunk) in vals.chunks(BLOCK).enumerate() {
+        // Eight independent lanes (sum, min, positive count) so the loop vectorises; NaN or ±inf
+        // make the block sum non-finite and negatives show in the min, so every entry is checked.
+        let mut acc = [0.0f64; 8];
+        let mut mn = [0.0f64; 8];
+        let mut cnt = [0usize; 8];
+        let mut it = chunk.chunks_exact(8);
+        for c8 in &mut it {
+            for k in 0..8 {
+                let x = c8[k].to_f64();
+                acc[k] += x;
+                mn[k] = if x < mn[k] { x } else { mn[k] };
+                cnt[k] += (x > 0.0) as usize;
+            }
+        }
+        for (k, &x) in it.remainder().iter().enumerate() {
+            let x = x.to_f64();
+            acc[k] += x;
+            mn[k] = if x < mn[k] { x } else { mn[k] };
+            cnt[k] += (x > 0.0) as usize;
+        }
+        let s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+        if !s.is_finite() || mn.iter().any(|&m| m < 0.0) {
+            let j = chunk.iter().position(|x| !(x.to_f64() >= 0.0 && x.to_f64().is_finite())).unwrap_or(0);
+            let x = chunk[j].to_f64();
+            let what = if x.is_finite() { "negative" } else { "non-finite" };
+            return Err(Error::invalid(arg, format!("{what} entry {x} at index {}", b * BLOCK + j)));
+        }
+        positive += cnt.iter().sum::<usize>();
+        total += s;
+        sums.push(s);
+    }
+    if (total - 1.0).abs() > T::NORM_TOL {
+        return Err(Error::invalid(
+            arg,
+            format!("sums to {total:.12} but must sum to 1 within {:e} ({} input)", T::NORM_TOL, T::DTYPE),
+        ));
+    }
+    if let Some(ids) = ids {
+        if ids.len() != vals.len() {
+            return Err(Error::invalid("token_ids", format!("has {} entries per row but `{arg}` has {}", ids.len(), vals.len())));
+        }
+        let mut seen: Vec<i64> = Vec::with_capacity(ids.len());
+        for (j, (&id, &x)) in ids.iter().zip(vals).enumerate() {
+            if x.to_f64() > 0.0 {
+                if id < 0 {
+                    return Err(Error::invalid("token_ids", format!("negative token id {id} at index {j} with positive probability")));
+                }
+                seen.push(id);
+            }
+        }
+        seen.sort_unstable();
+        if let Some(w) = seen.windows(2).find(|w| w[0] == w[1]) {
+            return Err(Error::invalid("token_ids", format!("token id {} appears twice with positive probability", w[0])));
+        }
+    }
+    Ok((sums, positive))
+}
+
+/// Checks a row without keeping the block sums.
+pub fn check(arg: &str, d: DistRef<'_>) -> Result<()> {
+    with_dist!(d, |ids, vals| checked_blocks(arg, ids, vals).map(|_| ()))
+}
+
+/// Index drawn with probability vals[x] (with replacement), via the block sums.
+pub fn draw_iid<T: Real>(vals: &[T], sums: &[f64], rng: &mut crate::Rng) -> Option<(usize, f64)> {
+    let mut s = WorSampler::new(vals, sums.to_vec());
+    s.draw(rng)
+}
+
+/// Successive sampling without replacement from one row (the law of Gumbel-top-k, Kool et al.
+/// 2019): draw i picks entry x with probability q(x) / (1 − Σ_{j<i} q(X_j)) among entries not
+/// drawn yet. One uniform per draw; the block sums make a draw O(V/BLOCK + BLOCK).
+pub struct WorSampler<'a, T: Real> {
+    vals: &'a [T],
+    sums: Vec<f64>,
+    drawn: Vec<usize>,
+    /// Mass not drawn yet, 1 − Σ_{j<i} q(X_j), tracked from the block sums.
+    pub rest: f64,
+}
+
+impl<'a, T: Real> WorSampler<'a, T> {
+    pub fn new(vals: &'a [T], sums: Vec<f64>) -> Self {
+        let rest = sums.iter().sum();
+        WorSampler { vals, sums, drawn: Vec::new(), rest }
+    }
+
+    /// Removes entry `x` before the next draw (greedy drafting removes the top tokens first).
+    pub fn exclude(&mut self, x: usize) {
+        if self.drawn.contains(&x) {
+            return;
+        }
+        self.drawn.push(x);
+        let v = self.vals[x].to_f64();
+        self.recompute_block(x / BLOCK);
+        self.rest = (self.rest - v).max(0.0);
+    }
+
+    fn recompute_block(&mut self, b: usize) {
+        // Recompute the block exactly rather than subtracting, so drawn mass leaves no residue.
+        let start = b * BLOCK;
+        let end = (start + BLOCK).min(self.vals.len());
+        self.sums[b] = (start..end).filter(|y| !self.drawn.contains(y)).map(|y| self.vals[y].to_f64()).sum();
+    }
+
+    /// Next draw (an entry position) and its probability q(x), or None if no mass is left.
+    pub fn draw(&mut self, rng: &mut crate::Rng) -> Option<(usize, f64)> {
+        let total: f64 = self.sums.iter().sum();
+        if total <= 0.0 {
+            return None;
+        }
+        let target = rng.uniform() * total;
+        let mut acc = 0.0;
+        let mut last: Option<usize> = None;
+        let nb = self.sums.len();
+        for b in 0..nb {
+            let s = self.sums[b];
+            if s <= 0.0 {
+                continue;
+            }
+            let start = b * BLOCK;
+            let end = (start + BLOCK).min(self.vals.len());
+            if acc + s <= target && b + 1 < nb {
+                // Rounding: only skip the block if some later block still has mass.
+                if self.sums[b + 1..].iter().any(|&t| t > 0.0) {
+                    acc += s;
+                    continue;
+                }
+            }
+            for x in start..end {
+                let v = self.vals[x].to_f64();
+                if v > 0.0 && !self.drawn.contains(&x) {
+                    acc += v;
+                    last = Some(x);
+                    if target < acc {
+                        break;
+                    }
+                }
+            }
+            break;
+        }
+        let x = last?;
+        let v = self.vals[x].to_f64();
+        self.exclude(x);
+        Some((x, v))
+    }
+}
+
+/// Number of positive entries.
+pub fn support<T: Real>(vals: &[T]) -> usize {
+    vals.iter().filter(|x| x.to_f64() > 0.0).count()
+}
+
+/// p and q of one node on a common index space: dense (index = token id) when either row is
+/// dense, else the sorted union of the two supports.
+pub struct Aligned {
+    pub ids: Option<Vec<i64>>,
+    pub p: Vec<f64>,
+    pub q: Vec<f64>,
+}
+
+impl Aligned {
+    /// Index of token `t`, if it is in the index space.
+    pub fn index(&self, t: i64) -> Option<usize> {
+        match &self.ids {
+            None => (t >= 0 && (t as usize) < self.p.len()).then_some(t as usize),
+            Some(ids) => ids.binary_search(&t).ok(),
+        }
+    }
+
+    pub fn token(&self, i: usize) -> i64 {
+        match &self.ids {
+            None => i as i64,
+            Some(ids) => ids[i],
+        }
+    }
+}
+
+fn scatter(d: DistRef<'_>, out: &mut [f64], arg: &str) -> Result<()> {
+    with_dist!(d, |ids, vals| {
+        match ids {
+            None => {
+                for (o, &v) in out.iter_mut().zip(vals) {
+                    *o = v.to_f64();
+                }
+            }
+            Some(ids) => {
+                for (&t, &v) in ids.iter().zip(vals) {
+                    let v = v.to_f64();
+                    if v > 0.0 {
+                        if t as u64 >= out.len() as u64 {
+                            return Err(Error::invalid(arg, format!("token id {t} is outside the vocabulary 0..{}", out.len())));
+                        }
+                        out[t as usize] = v;
+                    }
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Aligns a target row `p` with a draft row `q` (`q` None: a node without a draft distribution).
+pub fn align(p: DistRef<'_>, q: Option<DistRef<'_>>) -> Result<Aligned> {
+    let v_dense = match (p.is_dense(), q.map(|q| q.is_dense())) {
+        (true, Some(true)) => {
+            if p.len() != q.map_or(0, |q| q.len()) {
+                return Err(Error::invalid(
+                    "probs",
+                    format!("has {} columns but the draft distributions had {}; both must cover the vocabulary", p.len(), q.map_or(0, |q| q.len())),
+                ));
+            }
+            Some(p.len())
+        }
+        (true, _) => Some(p.len()),
+        (false, Some(true)) => q.map(|q| q.len()),
+        (false, _) => None,
+    };
+    if let Some(v) = v_dense {
+        let mut pa = super::pool::POOL64.filled(v, 0.0);
+        let mut qa = super::pool::POOL64.filled(v, 0.0);
+        scatter(p, &mut pa, "token_ids")?;
+        if let Some(q) = q {
+            scatter(q, &mut qa, "token_ids")?;
+        }
+        return Ok(Aligned { ids: None, p: pa, q: qa });
+    }
+    // Both sparse: sorted union of the positive supports.
+    let mut entries: Vec<(i64, f64, f64)> = Vec::new();
+    with_dist!(p, |ids, vals| {
+        let ids = ids.unwrap_or(&[]);
+        for (&t, &v) in ids.iter().zip(vals) {
+            if v.to_f64() > 0.0 {
+                entries.push((t, v.to_f64(), 0.0));
+            }
+        }
+    });
+    if let Some(q) = q {
+        with_dist!(q, |ids, vals| {
+            let ids = ids.unwrap_or(&[]);
+            for (&t, &v) in ids.iter().zip(vals) {
+                if v.to_f64() > 0.0 {
+                    entries.push((t, 0.0, v.to_f64()));
+                }
+            }
+        });
+    }
+    entries.sort_unstable_by_key(|e| e.0);
+    let mut ids = Vec::with_capacity(entries.len());
+    let mut pa = Vec::with_capacity(entries.len());
+    let mut qa = Vec::with_capacity(entries.len());
+    for (t, pv, qv) in entries {
+        if ids.last() == Some(&t) {
+            *pa.last_mut().unwrap_or(&mut 0.0) += pv;
+            *qa.last_mut().unwrap_or(&mut 0.0) += qv;
+        } else {
+            ids.push(t);
+            pa.push(pv);
+            qa.push(qv);
+        }
+    }
+    Ok(Aligned { ids: Some(ids), p: pa, q: qa })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::law::scheme_law;
+    use crate::{Rng, Scheme};
+
+    #[test]
+    fn checks_name_the_argument() {
+        assert!(check("probs", DistRef::D64(&[0.5, 0.5])).is_ok());
+        assert_eq!(check("probs", DistRef::D64(&[0.5, 0.4])).unwrap_err().arg(), "probs");
+        assert!(check("probs", DistRef::D64(&[1.5, -0.5])).unwrap_err().to_string().contains("negative"));
+        assert!(check("probs", DistRef::D32(&[f32::NAN, 1.0])).unwrap_err().to_string().contains("non-finite"));
+        let e = check("probs", DistRef::S64(&[3, 3], &[0.5, 0.5])).unwrap_err();
+        assert_eq!(e.arg(), "token_ids");
+        assert!(check("probs", DistRef::S64(&[3, -1], &[1.0, 0.0])).is_ok());
+    }
+
+    /// Successive sampling frequencies match the exact without-replacement law (chi-square-free
+    /// 5-sigma check per ordered tuple), including rows longer than one block.
+    #[test]
+    fn wor_sampler_has_the_successive_sampling_law() {
+        let q = [0.05f64, 0.4, 0.0, 0.25, 0.3];
+        let law = scheme_law(&q, 3, Scheme::Wor).unwrap();
+        let mut rng = Rng::new(5);
+        let n = 200_000;
+        let mut counts = std::collections::HashMap::new();
+        for _ in 0..n {
+            let sums = checked_blocks("q", None, &q).unwrap().0;
+            let mut s = WorSampler::new(&q, sums);
+            let t: Vec<usize> = (0..3).map(|_| s.draw(&mut rng).unwrap().0).collect();
+            *counts.entry(t).or_insert(0usize) += 1;
+        }
+        let mut covered = 0;
+        for r in 0..law.len() {
+            let c = *counts.get(law.row(r)).unwrap_or(&0) as f64 / n as f64;
+            let pr = law.probs[r];
+            covered += counts.get(law.row(r)).copied().unwrap_or(0);
+            assert!((c - pr).abs() < 5.0 * (pr * (1.0 - pr) / n as f64).sqrt() + 1e-9);
+        }
+        assert_eq!(covered, n, "a tuple outside the law's support was drawn");
+        // Multi-block row: mass spread over 3 blocks, drawn tokens never repeat.
+        let mut big = vec![0.0f64; 3 * BLOCK];
+        big[3] = 0.5;
+        big[BLOCK + 7] = 0.25;
+        big[2 * BLOCK + 1] = 0.25;
+        let mut s = WorSampler::new(&big, checked_blocks("q", None, &big).unwrap().0);
+        let mut got: Vec<usize> = (0..3).map(|_| s.draw(&mut rng).unwrap().0).collect();
+        got.sort();
+        assert_eq!(got, vec![3, BLOCK + 7, 2 * BLOCK + 1]);
+        assert!(s.draw(&mut rng).is_none());
+    }
+
+    #[test]
+    fn align_dense_and_sparse() {
+        let a = align(DistRef::S64(&[4, 1], &[0.5, 0.5]), Some(DistRef::S32(&[1, 2, -1], &[0.5, 0.5, 0.0]))).unwrap();
+        assert_eq!(a.ids, Some(vec![1, 2, 4]));
+        assert_eq!(a.p, vec![0.5, 0.0, 0.5]);
+        assert_eq!(a.q, vec![0.5, 0.5, 0.0]);
+        let a = align(DistRef::D64(&[0.5, 0.5, 0.0]), Some(DistRef::S64(&[2], &[1.0]))).unwrap();
+        assert_eq!(a.q, vec![0.0, 0.0, 1.0]);
+        assert!(align(DistRef::D64(&[1.0]), Some(DistRef::S64(&[2], &[1.0]))).is_err());
+        assert!(align(DistRef::D64(&[1.0]), Some(DistRef::D64(&[0.5, 0.5]))).is_err());
+    }
+}

@@ -1,0 +1,24 @@
+//! Draft trees (RSD, Jeon et al. 2024, arXiv 2402.14160; rsd.md): an arena built level by level
+//! (`arena`), the builders of each kind (`build`: RSD-C Gumbel-top-k, RSD-S stochastic beam
+//! search, iid, greedy, top-k), flattening for tree attention (`flatten`), node-level and
+//! tree-level verification (`node`, `walk`), budgeted shapes (`shape`) and exact laws on toy
+//! Markov models for tests (`exact`).
+
+pub mod arena;
+pub mod build;
+pub mod dist;
+pub mod exact;
+pub mod flatten;
+pub mod kind;
+pub mod node;
+mod pool;
+pub mod shape;
+pub mod walk;
+
+pub use arena::{DraftTree, Node};
+pub use dist::{Dist, DistRef};
+pub use flatten::Flat;
+pub use kind::TreeKind;
+pub use walk::Step;
+#[cfg(test)]
+mod tests;

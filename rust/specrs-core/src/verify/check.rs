@@ -1,0 +1,120 @@
+//! Input validation for the verifiers: every check names the argument it is about.
+
+use crate::names::Scheme;
+use crate::{validate, Error, Real, Result};
+
+/// Sums of the validated p and q (each 1 within the dtype tolerance); the verifiers normalise by
+/// them so that f32 inputs are verified against exactly p/Σp.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Sums {
+    pub p: f64,
+    pub q: f64,
+}
+
+/// p and q are distributions over one vocabulary, and every draft id lies in it.
+pub(crate) fn inputs<T: Real>(p: &[T], q: &[T], drafts: &[usize]) -> Result<Sums> {
+    let ps = validate::distribution("p", p)?;
+    let qs = validate::distribution("q", q)?;
+    validate::same_len("p", p.len(), "q", q.len())?;
+    if drafts.is_empty() {
+        return Err(Error::invalid("drafts", "is empty; pass at least one draft token"));
+    }
+    let v = p.len();
+    if let Some(&x) = drafts.iter().find(|&&x| x >= v) {
+        return Err(Error::invalid("drafts", format!("token id {x} is outside the vocabulary 0..{v}")));
+    }
+    Ok(Sums { p: ps, q: qs })
+}
+
+/// Token ids (i64, as numpy gives them) to vocabulary indices, naming `arg` on failure.
+pub fn token_ids(arg: &str, ids: &[i64], vocab: usize) -> Result<Vec<usize>> {
+    ids.iter().map(|&x| validate::token_id(arg, x, vocab)).collect()
+}
+
+fn distinct(drafts: &[usize], scheme: Scheme) -> Result<()> {
+    for (k, x) in drafts.iter().enumerate() {
+        if drafts[..k].contains(x) {
+            return Err(Error::invalid(
+                "drafts",
+                format!("token {x} is drafted twice, but the {} scheme draws distinct tokens", scheme.as_str()),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The hub of SpecHub drafting: the argmax of q, lowest id on ties (as `law::top_tokens`).
+pub(crate) fn hub<T: Real>(q: &[T]) -> usize {
+    let mut best = 0;
+    let mut bq = f64::NEG_INFINITY;
+    for (i, &x) in q.iter().enumerate() {
+        if x.to_f64() > bq {
+            bq = x.to_f64();
+            best = i;
+        }
+    }
+    best
+}
+
+/// Checks that `drafts` could have been produced by `scheme` from q: q > 0 at every draft, the
+/// right n, distinct tokens where the scheme draws without replacement, the top n−1 tokens of q in
+/// front for greedy, and the hub (argmax q) as one of the two drafts for SpecHub.
+pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Scheme) -> Result<()> {
+    for &x in drafts {
+        if q[x].to_f64() <= 0.0 {
+            return Err(Error::invalid(
+                "drafts",
+                format!("token {x} has q = 0, so the draft distribution q could not have produced it"),
+            ));
+        }
+    }
+    let n = drafts.len();
+    match scheme {
+        Scheme::Iid => Ok(()),
+        Scheme::Wor | Scheme::Cp => distinct(drafts, scheme),
+        Scheme::Greedy => {
+            distinct(drafts, scheme)?;
+            top_in_front(q, drafts)
+        }
+        Scheme::SpecHub => {
+            if n != 2 {
+                return Err(Error::invalid(
+                    "drafts",
+                    format!("has {n} drafts but the spechub scheme draws exactly 2"),
+                ));
+            }
+            distinct(drafts, scheme)?;
+            let a = hub(q);
+            if !drafts.contains(&a) {
+                return Err(Error::invalid(
+                    "drafts",
+                    format!("must contain the hub token {a} (argmax of q, lowest id on ties) for the spechub scheme"),
+                ));
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Greedy drafts: the first n−1 are a top-(n−1) set of q (any order, any tie-break).
+fn top_in_front<T: Real>(q: &[T], drafts: &[usize]) -> Result<()> {
+    let top = &drafts[..drafts.len() - 1];
+    if top.is_empty() {
+        return Ok(());
+    }
+    let t = top.iter().map(|&x| q[x].to_f64()).fold(f64::INFINITY, f64::min);
+    // Only tokens with q ≥ t need the membership test; a larger one outside the top is an error.
+    for (i, &x) in q.iter().enumerate() {
+        if x.to_f64() > t && !top.contains(&i) {
+            return Err(Error::invalid(
+                "drafts",
+                format!(
+                    "the first n−1 = {} greedy drafts must be the top tokens of q, but token {i} (q = {}) is larger than draft q = {t}",
+                    top.len(),
+                    x.to_f64()
+                ),
+            ));
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! Lossless verifiers at one node: given the target p, the draft distribution q and the n drafts
+//! (in draw order), emit one token whose law, averaged over the drafts, is exactly p.
+//!
+//! | verifier  | drafts (default scheme)        | rule                                                   |
+//! |-----------|--------------------------------|--------------------------------------------------------|
+//! | `sd`      | one draft (any scheme, n = 1)  | Leviathan et al. 2023 / Chen et al. 2023               |
+//! | `rrs`     | i.i.d. (`iid`)                 | SpecInfer multi-step speculative sampling (rrs.rs)     |
+//! | `rrs_wor` | without replacement (`wor`)    | RSD recursive rejection sampling (rrs.rs)              |
+//! | `kseq`    | i.i.d. (`iid`)                 | SpecTr K-SEQ (kseq.rs)                                 |
+//! | `greedy`  | top n−1 + one draw (`greedy`)  | Hu et al. 2025, optimal for its drafts (greedy.rs)     |
+//! | `spechub` | hub pairs, n = 2 (`spechub`)   | SpecHub, optimal for its drafts (spechub.rs)           |
+//! | `match`   | any, e.g. a deterministic set  | sample p; accepted iff the token is a draft            |
+//! | `optimal` | any explicit law               | optimal transport plan of the max-flow (optimal.rs)    |
+//!
+//! Every verifier is O(V) per call (a few passes, no V-length allocation; K-SEQ keeps the
+//! tokens with p/q ∈ [1, n) in a buffer). They are written against [`source::Source`], so that
+//! `crate::exact` can enumerate the very same code.
+//!
+//! **Accepted index.** `Outcome::accepted` is `Some(k)` exactly when the emitted token is one of
+//! the drafts: the index of the draft whose test accepted it, or, for a token drawn from a
+//! residual (greedy's top tokens, `match`), the first k with `drafts[k] == token`. So
+//! "accepted" is the event "token ∈ drafts" whose probability Hu et al. call the acceptance rate.
+
+mod check;
+mod greedy;
+pub(crate) mod kernel;
+mod kseq;
+mod optimal;
+mod rrs;
+pub(crate) mod source;
+mod spechub;
+
+pub use check::token_ids;
+pub use optimal::OptimalVerifier;
+pub(crate) use optimal::output_distribution as optimal_output_distribution;
+pub(crate) use check::Sums;
+
+use rayon::prelude::*;
+
+use crate::names::{Scheme, Verifier};
+use crate::{Error, Real, Result, Rng};
+use source::Source;
+
+/// What a verifier emitted: the token, and the index of the draft it accepts (None when the
+/// token is not a draft, i.e. it came from the residual).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Outcome {
+    pub token: usize,
+    pub accepted: Option<usize>,
+}
+
+/// min(1, num/den) for num, den ≥ 0, with 0/0 = 0 and x/0 = 1 (x > 0): the acceptance
+/// probability of a ratio test, safe at the zero-mass corners.
+#[inline]
+pub(crate) fn ratio(num: f64, den: f64) -> f64 {
+    if !(num > 0.0) {
+        0.0
+    } else if !(den > 0.0) || num >= den {
+        1.0
+    } else {
+        num / den
+    }
+}
+
+/// A validated call: p, q, their sums and the drafts.
+pub(crate) struct Ctx<'a, T> {
+    pub p: &'a [T],
+    pub q: &'a [T],
+    pub sums: Sums,
+    pub drafts: &'a [usize],
+}
+
+impl<T: Real> Ctx<'_, T> {
+    /// The first k with drafts[k] == token.
+    #[inline]
+    pub fn label(&self, token: usize) -> Option<usize> {
+        self.drafts.iter().position(|&d| d == token)
+    }
+
+    /// The final residual draw. When rounding has left no positive residual mass (a branch of
+    /// probability zero in exact arithmetic) it falls back to p itself, which keeps the call
+    /// valid instead of dividing by zero.
+    #[inline]
+    pub fn residual<S: Source, F: Fn(usize) -> f64>(&self, src: &mut S, total: f64, w: F) -> Outcome {
+        let token = if total > 0.0 && total.is_finite() {
+            src.pick(self.p.len(), total, w)
+        } else {
+            let p = self.p;
+            src.pick(p.len(), self.sums.p, |i| p[i].to_f64())
+        };
+        Outcome { token, accepted: self.label(token) }
+    }
+}
+
+impl Verifier {
+    /// The draft scheme a verifier is exact for when none is named (None: `match` works for any
+    /// draft law and needs none; `optimal` needs one).
+    pub fn default_scheme(self) -> Option<Scheme> {
+        match self {
+            Verifier::Sd | Verifier::Rrs | Verifier::Kseq => Some(Scheme::Iid),
+            Verifier::RrsWor => Some(Scheme::Wor),
+            Verifier::Greedy => Some(Scheme::Greedy),
+            Verifier::SpecHub => Some(Scheme::SpecHub),
+            Verifier::Match | Verifier::Optimal => None,
+        }
+    }
+
+    /// Whether the verifier is lossless for drafts from `scheme`.
+    pub fn supports(self, scheme: Scheme) -> bool {
+        match self {
+            // With one draft iid, wor, cp and greedy all draw x ~ q.
+            Verifier::Sd => scheme != Scheme::SpecHub,
+            Verifier::Rrs | Verifier::Kseq => scheme == Scheme::Iid,
+            Verifier::RrsWor => scheme == Scheme::Wor,
+            Verifier::Greedy => scheme == Scheme::Greedy,
+            Verifier::SpecHub => scheme == Scheme::SpecHub,
+            Verifier::Match | Verifier::Optimal => true,
+        }
+    }
+
+    /// The schemes a verifier is lossless for, for error messages and tests.
+    pub fn schemes(self) -> Vec<Scheme> {
+        Scheme::ALL.iter().copied().filter(|&s| self.supports(s)).collect()
+    }
+}
+
+/// Resolves and checks the (verifier, scheme) pair.
+pub fn resolve_scheme(verifier: Verifier, scheme: Option<Scheme>) -> Result<Option<Scheme>> {
+    match scheme {
+        None if verifier == Verifier::Optimal => Err(Error::invalid(
+            "scheme",
+            "the optimal verifier needs the draft law: name a scheme or use OptimalVerifier with an explicit law",
+        )),
+        None => Ok(verifier.default_scheme()),
+        Some(s) if verifier.supports(s) => Ok(Some(s)),
+        Some(s) => Err(Error::invalid(
+            "scheme",
+            format!(
+                "the {} verifier is not lossless for {} drafts; it supports: {}",
+                verifier.as_str(),
+                s.as_str(),
+                verifier.schemes().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+            ),
+        )),
+    }
+}
+
+/// Validates a call and returns its context and the SpecHub hub (0 for other verifiers).
+fn prepare<'a, T: Real>(
+    verifier: Verifier,
+    scheme: Option<Scheme>,
+    p: &'a [T],
+    q: &'a [T],
+    drafts: &'a [usize],
+) -> Result<(Ctx<'a, T>, usize)> {
+    let scheme = resolve_scheme(verifier, scheme)?;
+    let sums = check::inputs(p, q, drafts)?;
+    if let Some(s) = scheme {
+        check::drafts_for_scheme(q, drafts, s)?;
+    }
+    if verifier == Verifier::Sd && drafts.len() != 1 {
+        return Err(Error::invalid(
+            "drafts",
+            format!("has {} drafts but the sd verifier takes exactly one", drafts.len()),
+        ));
+    }
+    let hub = if verifier == Verifier::SpecHub { check::hub(q) } else { 0 };
+    Ok((Ctx { p, q, sums, drafts }, hub))
+}
+
+/// Runs a validated verifier with randomness from `src`. `Optimal` is not handled here (it needs
+/// a plan, built by [`OptimalVerifier`]; `verify_scheme` builds one per call).
+pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: usize, src: &mut S) -> Result<Outcome> {
+    Ok(match verifier {
+        Verifier::Sd | Verifier::Rrs => rrs::rrs(cx, false, src),
+        Verifier::RrsWor => rrs::rrs(cx, true, src),
+        Verifier::Kseq => kseq::kseq(cx, src),
+        Verifier::Greedy => greedy::greedy(cx, src),
+        Verifier::SpecHub => spechub::spechub(cx, hub, src),
+        Verifier::Match => {
+            let p = cx.p;
+            cx.residual(src, cx.sums.p, |i| p[i].to_f64())
+        }
+        Verifier::Optimal => {
+            return Err(Error::invalid(
+                "verifier",
+                "the optimal verifier needs the draft law: name a scheme, or use OptimalVerifier",
+            ))
+        }
+    })
+}
+
+/// Verifies one position: `drafts` are the draft token ids in draw order, drawn with the
+/// verifier's default scheme (`sd`, `rrs`, `kseq`: i.i.d.; `rrs_wor`: without replacement;
+/// `greedy`, `spechub`: their own drafting; `match`: any). Validates everything and never panics.
+pub fn verify_one<T: Real>(verifier: Verifier, p: &[T], q: &[T], drafts: &[usize], rng: &mut Rng) -> Result<Outcome> {
+    verify_scheme(verifier, None, p, q, drafts, rng)
+}
+
+/// [`verify_one`] with the draft scheme named (checked against the verifier; required for
+/// `optimal`, which then builds the explicit law and its optimal plan: small V only).
+pub fn verify_scheme<T: Real>(
+    verifier: Verifier,
+    scheme: Option<Scheme>,
+    p: &[T],
+    q: &[T],
+    drafts: &[usize],
+    rng: &mut Rng,
+) -> Result<Outcome> {
+    let (cx, hub) = prepare(verifier, scheme, p, q, drafts)?;
+    if verifier == Verifier::Optimal {
+        // The scheme was resolved (required) by `prepare`. Builds the explicit law and its plan on
+        // every call: for a fixed (p, q) build an OptimalVerifier once instead.
+        let scheme = resolve_scheme(verifier, scheme)?.unwrap_or(Scheme::Iid);
+        let ov = OptimalVerifier::from_scheme(p, q, drafts.len(), scheme)?;
+        return ov.verify(drafts, rng);
+    }
+    run(verifier, &cx, hub, rng)
+}
+
+/// Validates like [`verify_scheme`] and runs the verifier with `src` (used by `crate::exact`).
+pub(crate) fn verify_with<T: Real, S: Source>(
+    verifier: Verifier,
+    scheme: Option<Scheme>,
+    p: &[T],
+    q: &[T],
+    drafts: &[usize],
+    src: &mut S,
+) -> Result<Outcome> {
+    let (cx, hub) = prepare(verifier, scheme, p, q, drafts)?;
+    run(verifier, &cx, hub, src)
+}
+
+/// Batched [`verify_scheme`] over `rows` positions: `p`, `q` are row-major (rows × V), `drafts`
+/// row-major (rows × n). Row r uses the stream `Rng::for_stream(seed, r)`, so the result equals
+/// the row-by-row calls with those streams, whatever the thread count. Rows run in parallel on
+/// the rayon pool; an error reports the first bad row (`p[row 3]`, …).
+#[allow(clippy::too_many_arguments)]
+pub fn verify_batch<T: Real>(
+    verifier: Verifier,
+    scheme: Option<Scheme>,
+    p: &[T],
+    q: &[T],
+    drafts: &[usize],
+    v: usize,
+    n: usize,
+    seed: u64,
+) -> Result<Vec<Outcome>> {
+    resolve_scheme(verifier, scheme)?;
+    if v == 0 || n == 0 || p.len() % v != 0 || q.len() != p.len() || drafts.len() != (p.len() / v) * n {
+        return Err(Error::invalid("drafts", "batch shapes disagree: need p, q of shape (rows, V) and drafts (rows, n)"));
+    }
+    let rows = p.len() / v;
+    let results: Vec<Result<Outcome>> = (0..rows)
+        .into_par_iter()
+        .map(|r| {
+            let mut rng = Rng::for_stream(seed, r as u64);
+            verify_scheme(verifier, scheme, &p[r * v..(r + 1) * v], &q[r * v..(r + 1) * v], &drafts[r * n..(r + 1) * n], &mut rng)
+                .map_err(|e| e.in_row(r))
+        })
+        .collect();
+    results.into_iter().collect()
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,227 @@
+//! Core guards: every verifier's exact output law is p (enumeration through the same code), its
+//! acceptance is at most α* of its scheme (brute-force subset minimum), with equality where the
+//! verifier is optimal; the sampling path matches the exact law; bad input is an error.
+
+use super::*;
+use crate::exact::output_distribution;
+use crate::law::scheme_law;
+
+/// α* = 1 + min_H (p(H) − Pr[all drafts ∈ H]) by brute force over subsets (mdsd.md §2).
+fn alpha_star(p: &[f64], law: &crate::Law) -> f64 {
+    let v = p.len();
+    let mut best = 0.0f64;
+    for h in 0u32..(1 << v) {
+        let ph: f64 = (0..v).filter(|&i| h >> i & 1 == 1).map(|i| p[i]).sum();
+        let qh: f64 = (0..law.len()).filter(|&r| law.row(r).iter().all(|&x| h >> x & 1 == 1)).map(|r| law.probs[r]).sum();
+        best = best.min(ph - qh);
+    }
+    1.0 + best
+}
+
+/// A random distribution over v tokens with some exact zeros and some exact ties.
+fn random_dist(rng: &mut Rng, v: usize) -> Vec<f64> {
+    let mut w: Vec<f64> = (0..v)
+        .map(|_| {
+            let u = rng.uniform();
+            if u < 0.15 {
+                0.0
+            } else if u < 0.3 {
+                0.25
+            } else {
+                rng.uniform()
+            }
+        })
+        .collect();
+    if w.iter().all(|&x| x == 0.0) {
+        w[0] = 1.0;
+    }
+    let s: f64 = w.iter().sum();
+    w.iter().map(|x| x / s).collect()
+}
+
+pub(crate) const PAIRS: [(Verifier, Scheme); 16] = [
+    (Verifier::Optimal, Scheme::Iid),
+    (Verifier::Optimal, Scheme::Wor),
+    (Verifier::Optimal, Scheme::Cp),
+    (Verifier::Optimal, Scheme::Greedy),
+    (Verifier::Optimal, Scheme::SpecHub),
+    (Verifier::Sd, Scheme::Iid),
+    (Verifier::Rrs, Scheme::Iid),
+    (Verifier::RrsWor, Scheme::Wor),
+    (Verifier::Kseq, Scheme::Iid),
+    (Verifier::Greedy, Scheme::Greedy),
+    (Verifier::SpecHub, Scheme::SpecHub),
+    (Verifier::Match, Scheme::Iid),
+    (Verifier::Match, Scheme::Wor),
+    (Verifier::Match, Scheme::Cp),
+    (Verifier::Match, Scheme::Greedy),
+    (Verifier::Match, Scheme::SpecHub),
+];
+
+#[test]
+fn exact_output_law_is_p_and_acceptance_is_at_most_optimal() {
+    let mut rng = Rng::new(2024);
+    let mut checked = 0;
+    for _ in 0..150 {
+        let v = 2 + (rng.next_u64() % 5) as usize;
+        let p = random_dist(&mut rng, v);
+        let q = random_dist(&mut rng, v);
+        let support = q.iter().filter(|&&x| x > 0.0).count();
+        for (verifier, scheme) in PAIRS {
+            for n in 1..=4usize {
+                if (verifier == Verifier::Sd && n != 1)
+                    || (scheme == Scheme::SpecHub && n != 2)
+                    || (scheme.distinct() && n > support)
+                {
+                    continue;
+                }
+                let out = output_distribution(&p, &q, n, verifier, Some(scheme)).unwrap();
+                let err: f64 = out.probs.iter().zip(&p).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
+                assert!(err < 1e-12, "{verifier:?}/{scheme:?} n={n} p={p:?} q={q:?}: error {err}");
+                let a_star = alpha_star(&p, &scheme_law(&q, n, scheme).unwrap());
+                assert!(out.acceptance <= a_star + 1e-12, "{verifier:?} above α*: {} > {a_star}", out.acceptance);
+                let optimal = matches!(verifier, Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal)
+                    || (n == 1 && verifier != Verifier::Match);
+                if optimal {
+                    assert!((out.acceptance - a_star).abs() < 1e-12, "{verifier:?} n={n}: {} vs α* {a_star}", out.acceptance);
+                }
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > 1000);
+}
+
+#[test]
+fn rrs_acceptance_matches_the_reference_table() {
+    // rsd.md §2.4: p = [.4, .3, .2, .05, .05], q reversed.
+    let p = [0.4, 0.3, 0.2, 0.05, 0.05];
+    let q = [0.05, 0.05, 0.2, 0.3, 0.4];
+    let wor = [0.4000, 0.4940, 0.6435, 0.9500];
+    let iid = [0.4000, 0.4600, 0.5140, 0.5626];
+    for n in 1..=4 {
+        let a = output_distribution(&p, &q, n, Verifier::RrsWor, None).unwrap().acceptance;
+        assert!((a - wor[n - 1]).abs() < 5e-5, "wor n={n}: {a}");
+        let a = output_distribution(&p, &q, n, Verifier::Rrs, None).unwrap().acceptance;
+        assert!((a - iid[n - 1]).abs() < 5e-5, "iid n={n}: {a}");
+    }
+}
+
+#[test]
+fn kseq_acceptance_is_the_closed_form() {
+    // α_KSEQ = 1 − (1 − β(ρ*))ⁿ (mdsd.md §6.3), with ρ* found here by plain bisection.
+    let mut rng = Rng::new(5);
+    for _ in 0..50 {
+        let p = random_dist(&mut rng, 5);
+        let q = random_dist(&mut rng, 5);
+        for n in 1..=4usize {
+            let beta = |r: f64| p.iter().zip(&q).map(|(a, b)| (a / r).min(*b)).sum::<f64>();
+            let f = |r: f64| 1.0 - (1.0 - beta(r)).powi(n as i32) - r * beta(r);
+            let (mut lo, mut hi) = (1.0, n as f64);
+            if f(1.0) <= 0.0 {
+                hi = 1.0;
+            }
+            for _ in 0..200 {
+                let m = 0.5 * (lo + hi);
+                if f(m) <= 0.0 { hi = m } else { lo = m }
+            }
+            let closed = 1.0 - (1.0 - beta(hi)).powi(n as i32);
+            let a = output_distribution(&p, &q, n, Verifier::Kseq, None).unwrap().acceptance;
+            assert!((a - closed).abs() < 1e-9, "n={n}: {a} vs {closed}");
+        }
+    }
+}
+
+#[test]
+fn sampling_matches_the_exact_law() {
+    let p = [0.3, 0.05, 0.25, 0.0, 0.4];
+    let q = [0.1, 0.3, 0.2, 0.25, 0.15];
+    let draws = 100_000;
+    for (verifier, scheme) in PAIRS {
+        let n = match (verifier, scheme) {
+            (Verifier::Sd, _) => 1,
+            (_, Scheme::SpecHub) => 2,
+            _ => 3,
+        };
+        let exact = output_distribution(&p, &q, n, verifier, Some(scheme)).unwrap();
+        let mut rng = Rng::new(99);
+        let mut counts = [0usize; 5];
+        let mut acc = 0usize;
+        for _ in 0..draws {
+            let d = crate::sample::draft(&q, n, scheme, &mut rng).unwrap();
+            let o = verify_scheme(verifier, Some(scheme), &p, &q, &d, &mut rng).unwrap();
+            counts[o.token] += 1;
+            assert_eq!(o.accepted.is_some(), d.contains(&o.token));
+            acc += o.accepted.is_some() as usize;
+        }
+        for x in 0..5 {
+            let f = counts[x] as f64 / draws as f64;
+            let sd = (p[x] * (1.0 - p[x]) / draws as f64).sqrt();
+            assert!((f - p[x]).abs() <= 5.0 * sd + 1e-12, "{verifier:?}/{scheme:?} token {x}: {f} vs {}", p[x]);
+        }
+        let f = acc as f64 / draws as f64;
+        let sd = (exact.acceptance * (1.0 - exact.acceptance) / draws as f64).sqrt();
+        assert!((f - exact.acceptance).abs() <= 5.0 * sd + 1e-12, "{verifier:?}/{scheme:?} acceptance {f} vs {}", exact.acceptance);
+    }
+}
+
+#[test]
+fn bad_input_is_an_error_naming_the_argument() {
+    let p = [0.5, 0.3, 0.2];
+    let q = [0.2, 0.3, 0.5];
+    let mut rng = Rng::new(1);
+    let err = |v: Verifier, p: &[f64], q: &[f64], d: &[usize]| verify_one(v, p, q, d, &mut Rng::new(0)).unwrap_err();
+    assert_eq!(err(Verifier::Rrs, &[0.5, f64::NAN, 0.5], &q, &[0]).arg(), "p");
+    assert_eq!(err(Verifier::Rrs, &p, &[0.2, -0.3, 1.1], &[0]).arg(), "q");
+    assert_eq!(err(Verifier::Rrs, &p, &[0.2, 0.3, 0.4], &[0]).arg(), "q");
+    assert_eq!(err(Verifier::Rrs, &p, &[0.5, 0.5], &[0]).arg(), "q");
+    assert_eq!(err(Verifier::Rrs, &p, &q, &[3]).arg(), "drafts");
+    assert_eq!(err(Verifier::Rrs, &p, &q, &[]).arg(), "drafts");
+    assert_eq!(err(Verifier::RrsWor, &p, &q, &[1, 1]).arg(), "drafts");
+    assert_eq!(err(Verifier::Sd, &p, &q, &[1, 2]).arg(), "drafts");
+    assert_eq!(err(Verifier::Rrs, &p, &[0.5, 0.5, 0.0], &[2]).arg(), "drafts");
+    assert_eq!(err(Verifier::Greedy, &p, &q, &[0, 2]).arg(), "drafts"); // top-1 of q is 2
+    assert_eq!(err(Verifier::SpecHub, &p, &q, &[0, 1]).arg(), "drafts"); // hub 2 missing
+    assert_eq!(err(Verifier::SpecHub, &p, &q, &[2, 1, 0]).arg(), "drafts");
+    assert_eq!(err(Verifier::Optimal, &p, &q, &[2]).arg(), "scheme");
+    let e = verify_scheme(Verifier::Rrs, Some(Scheme::Wor), &p, &q, &[0], &mut rng).unwrap_err();
+    assert_eq!(e.arg(), "scheme");
+    assert!(verify_one(Verifier::Greedy, &p, &q, &[2, 0], &mut rng).is_ok());
+    assert!(verify_one(Verifier::Match, &p, &[1.0, 0.0, 0.0], &[1, 2], &mut rng).is_ok());
+    let e = verify_batch(Verifier::Rrs, None, &[0.5, 0.5, 0.5, 0.6], &[0.5; 4], &[0, 1], 2, 1, 0).unwrap_err();
+    assert_eq!(e.arg(), "p[row 1]");
+}
+
+#[test]
+fn batch_equals_row_by_row_and_seeds_reproduce() {
+    let mut g = Rng::new(3);
+    let (rows, v, n) = (16, 6, 3);
+    let mut p = Vec::new();
+    let mut q = Vec::new();
+    let mut d = Vec::new();
+    for r in 0..rows {
+        p.extend(random_dist(&mut g, v));
+        let qr = vec![1.0 / v as f64; v];
+        d.extend(crate::sample::draft(&qr, n, Scheme::Wor, &mut Rng::new(r as u64)).unwrap());
+        q.extend(qr);
+    }
+    let batch = verify_batch(Verifier::RrsWor, None, &p, &q, &d, v, n, 77).unwrap();
+    assert_eq!(batch, verify_batch(Verifier::RrsWor, None, &p, &q, &d, v, n, 77).unwrap());
+    for r in 0..rows {
+        let mut rng = Rng::for_stream(77, r as u64);
+        let o = verify_one(Verifier::RrsWor, &p[r * v..(r + 1) * v], &q[r * v..(r + 1) * v], &d[r * n..(r + 1) * n], &mut rng);
+        assert_eq!(o.unwrap(), batch[r]);
+    }
+}
+
+#[test]
+fn f32_inputs_verify_against_the_normalised_target() {
+    let p = [0.5f32, 0.3, 0.2];
+    let q = [0.2f32, 0.3, 0.5];
+    let o = verify_one(Verifier::Kseq, &p, &q, &[2, 2], &mut Rng::new(4)).unwrap();
+    assert!(o.token < 3);
+    let out = output_distribution(&p, &q, 2, Verifier::RrsWor, None).unwrap();
+    for x in 0..3 {
+        assert!((out.probs[x] - p[x] as f64 / p.iter().map(|&v| v as f64).sum::<f64>()).abs() < 1e-12);
+    }
+}
