@@ -5,14 +5,16 @@ Compares, on the same prompts, temperature and seeds:
 
 * ``hf-plain``: ``target.generate(do_sample=True)`` (Hugging Face autoregressive sampling);
 * ``hf-assisted``: HF assisted generation (``assistant_model=draft``, speculative sampling with
-  the default dynamic draft-length schedule), and ``hf-assisted-B``: the same with a constant
-  chain of B draft tokens (HF's single chain at target budget B);
-* every specrs method at its default shape (depth 4, width 2) and at the fixed target budget B.
+  its default draft length: up to 20 tokens, cut where the draft's confidence drops below 0.4),
+  and ``hf-assisted@B``: the same with a constant chain of B draft tokens (HF's single chain at
+  target budget B);
+* every specrs method at its default shape (depth 4, width 2) and at each fixed target budget B
+  (the shape ``specrs.best_shape`` picks for B; ``sd``: a chain of B).
 
 Reports the median tokens/s over prompts × seeds, its ratio to ``hf-plain`` and to
 ``hf-assisted``, and the block efficiency (tokens per target call; for HF measured by counting
 target forwards with a hook). Usage: ``python benches/bench_generation.py [--tokens 128]
-[--seeds 3] [--budget 8] [--temperature 1.0] [--json out.json]``.
+[--seeds 3] [--budgets 4,8] [--temperature 1.0] [--json out.json]``.
 """
 
 from __future__ import annotations
@@ -68,7 +70,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=128)
     ap.add_argument("--seeds", type=int, default=3)
-    ap.add_argument("--budget", type=int, default=8)
+    ap.add_argument("--budgets", default="4,8", help="comma-separated target budgets B")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--prompts", type=int, default=len(PROMPTS))
     ap.add_argument("--threads", type=int, default=1)
@@ -85,12 +87,13 @@ def main() -> int:
         r["tps"].append(tps)
         r["be"].append(be)
 
+    budgets = [int(b) for b in args.budgets.split(",") if b]
     gens = {m: SpeculativeGenerator(target, draft, method=m, temperature=args.temperature) for m in METHODS}
-    for m in METHODS:
-        if m != "autoregressive":
-            gens[f"{m}@B{args.budget}"] = SpeculativeGenerator(
-                target, draft, method=m, temperature=args.temperature, budget=args.budget,
-                width=2 if m == "spechub" else (1 if m == "sd" else 4 if m in ("rsd-s",) else 2))
+    for b in budgets:
+        for m in METHODS:
+            if m != "autoregressive":
+                # The shape the core models best for B tree tokens per target call (sd: a chain of B).
+                gens[f"{m}@B{b}"] = SpeculativeGenerator(target, draft, method=m, temperature=args.temperature, budget=b)
     gens["rsd-s(w3,d3)"] = SpeculativeGenerator(target, draft, method="rsd-s", temperature=args.temperature, width=3, depth=3)
     gens["rsd-c[3,1,1]"] = SpeculativeGenerator(target, draft, method="rsd-c", temperature=args.temperature,
                                                 branching=(3, 1, 1))
@@ -104,7 +107,8 @@ def main() -> int:
             # Interleave all methods per (seed, prompt) so machine-load drift hits them alike.
             record("hf-plain", *hf_run(target, None, prompt, args, seed, counter))
             record("hf-assisted", *hf_run(target, draft, prompt, args, seed, counter))
-            record(f"hf-assisted@B{args.budget}", *hf_run(target, draft, prompt, args, seed, counter, args.budget))
+            for b in budgets:
+                record(f"hf-assisted@B{b}", *hf_run(target, draft, prompt, args, seed, counter, b))
             for name, g in gens.items():
                 s = g.generate(prompt, max_new_tokens=args.tokens, rng=seed).stats
                 record(name, s.tokens_per_second, s.block_efficiency)
@@ -112,13 +116,15 @@ def main() -> int:
     assisted = statistics.median(rows["hf-assisted"]["tps"])
     print(f"bundled pair, CPU threads={args.threads}, T={args.temperature}, {args.tokens} new tokens, "
           f"{len(prompts)} prompts x {args.seeds} seeds; medians")
-    print(f"{'method':<22}{'tok/s':>9}{'vs plain':>10}{'vs assisted':>13}{'block eff':>11}")
+    print(f"{'method':<22}{'tok/s':>9}{'vs plain':>10}{'vs assisted':>13}{'block eff':>11}  shape")
     summary = {}
     for name, r in rows.items():
         tps, be = statistics.median(r["tps"]), statistics.median(r["be"])
         summary[name] = {"tokens_per_s": tps, "vs_hf_plain": tps / plain, "vs_hf_assisted": tps / assisted,
                          "block_efficiency": be}
-        print(f"{name:<22}{tps:>9.1f}{tps / plain:>10.2f}{tps / assisted:>13.2f}{be:>11.2f}")
+        shape = gens[name].shape.describe() if name in gens else ""
+        summary[name]["shape"] = shape
+        print(f"{name:<22}{tps:>9.1f}{tps / plain:>10.2f}{tps / assisted:>13.2f}{be:>11.2f}  {shape}")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "results": summary}, f, indent=2)

@@ -307,6 +307,8 @@ def test_bad_inputs_raise_before_sampling(unets):
     _err("denoisers", denoisers=[])
     _err("denoisers", denoisers=[SMALL, 3])
     _err("scheduler", scheduler=object())
+    _err("rng", rng="not a seed")
+    _err("guidance_scale", guidance_scale=float("inf"))
     with pytest.raises(specrs.SpecrsError, match="r:"):
         tstitch_sample(SMALL, LARGE, 1.5, SCHEDULERS["ddim"](), 5, batch_size=1)
     # a denoiser that changes the shape fails before the first step (only the probe ran)
@@ -321,5 +323,39 @@ def test_bad_inputs_raise_before_sampling(unets):
     # labels for a UNet without class embedding; label beyond a UNet's num_class_embeds
     _err("no class embedding", denoisers=[unets[2], unets[3]])
     _err("num_class_embeds=11", denoisers=[unets[0], unets[1]], class_labels=[3, 11])
+    # mismatched supports between the stitched models (12 vs 11 class ids)
+    torch.manual_seed(0)
+    other = MLPDenoiser(hidden=16, depth=1, emb_dim=16, num_classes=11).eval()
+    _err("share the class-label support", denoisers=[other, LARGE])
     with pytest.raises(ValueError):  # SpecrsError is a ValueError
         step_counts([0.5, 0.5], 0)
+
+
+def test_cli_fraction_progressions():
+    from specrs.cli_stitch import parse_fractions
+
+    assert parse_fractions("0,0.1,...,1") == [round(k / 10, 10) for k in range(11)]
+    assert parse_fractions("0,0.25,...,1") == [0.0, 0.25, 0.5, 0.75, 1.0]
+    assert parse_fractions("0.3,0") == [0.0, 0.3]
+    for bad in ["0,1.5", "a,b", "0,...,1", ""]:
+        with pytest.raises(specrs.SpecrsError, match="fractions"):
+            parse_fractions(bad)
+
+
+def test_pipeline_wrapper_bad_inputs(unets):
+    from specrs.diffusion import StitchedUNet
+
+    _, _, s, l = unets
+    sched = diffusers.DDIMScheduler(num_train_timesteps=1000)
+    with pytest.raises(specrs.SpecrsError, match="fractions"):
+        StitchedUNet([s, l], [0.5, 0.6], sched)
+    torch.manual_seed(0)
+    big = diffusers.UNet2DModel(sample_size=16, in_channels=1, out_channels=1, block_out_channels=(8, 16),
+                                down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
+                                layers_per_block=1, norm_num_groups=8)
+    with pytest.raises(specrs.SpecrsError, match="unets"):
+        StitchedUNet([big, l], [0.5, 0.5], sched)
+    proxy = StitchedUNet([s, l], [0.5, 0.5], sched)
+    sched.set_timesteps(4)
+    with pytest.raises(specrs.SpecrsError, match="timestep"):
+        proxy(torch.zeros(1, 1, 8, 8), torch.tensor(7))

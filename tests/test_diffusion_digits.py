@@ -91,6 +91,11 @@ def test_cli_sweep_writes_outputs(tmp_path):
     rows = list(csv.DictReader(open(out / "sweep.csv")))
     assert [float(r["r"]) for r in rows] == [0.0, 0.5, 1.0] * 2
     assert [(int(r["nfe_small"]), int(r["nfe_large"])) for r in rows[:3]] == [(0, 4), (2, 2), (4, 0)]
+    from specrs.diffusion.evaluate import read_rows, summarize
+
+    back = summarize(read_rows(out / "sweep.csv"))
+    assert [s.r for s in back] == [0.0, 0.5, 1.0] and back[0].fd_rel == 1.0 and back[0].speedup == 1.0
+    assert back[2].cost_mparams_nfe < back[1].cost_mparams_nfe < back[0].cost_mparams_nfe
     md = (out / "sweep.md").read_text()
     assert "| 0.50 | 2/2 |" in md
     for name in ("fd_vs_r.png", "fd_vs_time.png", "samples.png"):

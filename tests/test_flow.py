@@ -227,3 +227,21 @@ def test_row_argument_and_size_limit():
         specrs.optimal_acceptance_explicit(P, np.zeros((m, 2), dtype=np.int64), np.full(m, 1.0 / m))
     with pytest.raises(specrs.SpecrsError, match="`scheme`"):
         _scheme_law(np.array([0.5, 0.5]), 2, "nope")
+
+
+def test_lists_and_non_contiguous_inputs_match_contiguous_arrays():
+    rng = np.random.default_rng(4)
+    p = rng.dirichlet(np.ones(6))
+    drafts = rng.integers(0, 6, size=(9, 3))
+    probs = rng.dirichlet(np.ones(9))
+    ref = specrs.optimal_acceptance_explicit(p, drafts, probs)
+    wide = np.zeros((9, 6), dtype=np.int64)
+    wide[:, ::2] = drafts  # a strided view equal to drafts
+    for args in [
+        (p.tolist(), drafts.tolist(), probs.tolist()),
+        (np.repeat(p, 2)[::2], wide[:, ::2], np.repeat(probs, 2)[::2]),
+        (p, drafts[:, ::-1], probs),  # the order of drafts inside a row does not matter
+    ]:
+        b = specrs.optimal_acceptance_explicit(*args)
+        assert b.value == ref.value
+        assert b.cut.tolist() == ref.cut.tolist()

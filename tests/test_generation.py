@@ -90,9 +90,12 @@ def chi_square_pvalue(counts: dict, law: dict, n: int) -> float:
 N_RUNS = 800
 
 
-@pytest.mark.parametrize("method", METHODS)
-def test_sequence_law_matches_target_exactly(pair, method):
-    """top_k = 3, 3 new tokens: the law of the generated sequence is the target's (χ² over seeded runs)."""
+@pytest.mark.parametrize(
+    "method,engine", [(m, "auto") for m in METHODS] + [("rsd-s", "python"), ("greedy", "python")]
+)
+def test_sequence_law_matches_target_exactly(pair, method, engine):
+    """top_k = 3, 3 new tokens: the law of the generated sequence is the target's (χ² over seeded runs).
+    ``auto`` verifies with the Rust ``DraftTree`` (SpecHub: numpy); ``python`` with the numpy engine."""
     target, draft = pair
     w = Warping(1.0, 3, None)
     prompt = encode_bytes("KING")  # a prompt where the top-3 supports are genuinely uncertain
@@ -103,7 +106,7 @@ def test_sequence_law_matches_target_exactly(pair, method):
         kw = {}
     elif method in ("rsd-c", "specinfer", "greedy", "topk"):
         kw = {"branching": [3, 2]}
-    gen = SpeculativeGenerator(target, draft, method=method, temperature=1.0, top_k=3, **kw)
+    gen = SpeculativeGenerator(target, draft, method=method, temperature=1.0, top_k=3, engine=engine, **kw)
     rng = np.random.default_rng(12345)
     counts: dict = {}
     for _ in range(N_RUNS):
@@ -162,8 +165,11 @@ def test_fixed_budget_shapes_score_at_most_the_budget():
 
     for m in SPEC:
         for b in (1, 3, 8, 16):
-            shape = resolve_shape(m, budget=b, width=2 if m == "spechub" else 4)
-            assert 1 <= shape.tree_tokens <= b
+            for width in (None, 2 if m == "spechub" else 4):
+                shape = resolve_shape(m, budget=b, width=width)
+                assert 1 <= shape.tree_tokens <= b and shape.depth >= 1
+                if m == "spechub":
+                    assert max(shape.branching) <= 2
     assert resolve_shape("rsd-s", budget=16, width=4).tree_tokens == 16
     assert resolve_shape("sd", budget=5).branching == (1,) * 5
 
@@ -181,3 +187,14 @@ def test_cli_generate_on_the_bundled_pair(capsys):
     assert len(out["text"].encode()) >= 1
     rc = main(["generate", "--budget", "0", "--max-new-tokens", "4"])
     assert rc == 2 and "budget" in capsys.readouterr().err
+
+
+def test_cli_generate_with_local_model_directories(capsys):
+    from specrs.cli import main
+    from specrs.generation import bundled_path
+
+    rc = main(["generate", "--target", bundled_path("target"), "--draft", bundled_path("draft"), "--prompt", "JULIET:",
+               "--method", "sd", "--max-new-tokens", "12", "--no-progress", "--compare"])
+    out = capsys.readouterr().out
+    assert rc == 0 and out.startswith("JULIET:")
+    assert "block efficiency" in out and "speed-up" in out

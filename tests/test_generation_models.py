@@ -123,3 +123,30 @@ def test_every_method_runs_with_top_p_and_budget(gpt2_pair, method):
     kw = {} if method == "autoregressive" else {"budget": 4}
     res = specrs.generate(t, d, [3, 4, 5], method=method, max_new_tokens=10, top_p=0.8, temperature=0.7, rng=0, **kw)
     assert len(res.new_tokens) == 10
+
+
+@pytest.mark.parametrize("temperature,top_k,top_p", [(1.0, None, None), (0.7, 5, None), (1.3, None, 0.8), (0.9, 20, 0.5)])
+def test_warping_matches_transformers_logits_warpers(temperature, top_k, top_p):
+    from transformers import LogitsProcessorList, TemperatureLogitsWarper, TopKLogitsWarper, TopPLogitsWarper
+
+    from specrs.generation._warp import Warping, warp_probs
+
+    torch.manual_seed(0)
+    logits = torch.randn(6, 50) * 3
+    procs = LogitsProcessorList([TemperatureLogitsWarper(temperature)])
+    if top_k is not None:
+        procs.append(TopKLogitsWarper(top_k))
+    if top_p is not None:
+        procs.append(TopPLogitsWarper(top_p))
+    ref = procs(None, logits.clone()).softmax(-1)
+    torch.testing.assert_close(warp_probs(logits, Warping(temperature, top_k, top_p)), ref)
+
+
+def test_eos_stops_generation(gpt2_pair):
+    t, d = gpt2_pair
+    ref = specrs.generate(t, d, [1, 2, 3], method="autoregressive", max_new_tokens=20, temperature=0.0).new_tokens
+    eos = ref[5]
+    stop = ref.index(eos) + 1
+    for method in ("rsd-s", "sd", "spechub"):
+        res = specrs.generate(t, d, [1, 2, 3], method=method, max_new_tokens=20, temperature=0.0, eos_token_id=eos)
+        assert res.new_tokens == ref[:stop]

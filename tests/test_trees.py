@@ -39,8 +39,8 @@ def kw(kind: str, shape) -> dict:
     return {"branching": shape}
 
 
-def build(kind, shape, q, root, rng, sparse=False):
-    t = DraftTree(kind, **kw(kind, shape), root_token=root, rng=rng)
+def build(kind, shape, q, root, rng, sparse=False, truncate=False):
+    t = DraftTree(kind, **kw(kind, shape), root_token=root, rng=rng, truncate=truncate)
     while not t.done:
         toks = t.tokens()
         last = [root if f == 0 else toks[f] for f in t.frontier()]
@@ -391,14 +391,18 @@ def test_tree_attention_mask_matches_plain_forward():
 def toy_case(draw):
     kind = draw(st.sampled_from(sorted(KINDS)))
     v = draw(st.integers(2, 4))
-    depth = draw(st.integers(1, 3 if kind != "rsd_s" else 2))
-    if kind == "rsd_s":
-        shape = (draw(st.integers(1, v)),) * depth
+    # Shapes whose tree laws stay small enough to enumerate (≤ ~1e5 trees).
+    if kind in ("rsd_c", "iid"):
+        shape = draw(st.sampled_from([(1,), (2,), (3,), (2, 1), (2, 2), (3, 1), (2, 1, 1), (3, 1, 1)]))
+        shape = tuple(min(b, v) for b in shape)
+    elif kind == "greedy":
+        shape = draw(st.sampled_from([(1,), (3,), (2, 1), (2, 2), (3, 2), (4, 2), (3, 2, 1), (2, 2, 2), (3, 3, 3)]))
+        shape = tuple(min(b, v) for b in shape)
+    elif kind == "rsd_s":
+        shape = (draw(st.integers(1, min(v, 3))),) * draw(st.integers(1, 2))
     else:
-        top = v if kind != "iid" else 2
-        shape = tuple(sorted((draw(st.integers(1, top)) for _ in range(depth)), reverse=True))
-        if depth == 3 and kind in ("rsd_c", "iid"):
-            shape = (shape[0], 1, 1)  # keeps the number of enumerated trees small
+        depth = draw(st.integers(1, 3))
+        shape = tuple(sorted((draw(st.integers(1, v)) for _ in range(depth)), reverse=True))
     raw_p = draw(st.lists(st.floats(0.0, 1.0), min_size=v * v, max_size=v * v))
     p = np.array(raw_p).reshape(v, v) + 0.02
     p[:, 0] += 0.05
@@ -416,3 +420,29 @@ def test_exact_law_property(case):
     want = target_law(p, root, len(shape) + 1)
     assert max(abs(got.get(s, 0.0) - w) for s, w in want.items()) < 1e-12
     assert abs(sum(got.values()) - 1) < 1e-12
+
+
+@pytest.mark.parametrize("kind", list(KINDS))
+def test_truncate_on_narrow_warped_supports(kind):
+    """Rows with 1..3 tokens (as after top-k/top-p warping) and branching wider than the support:
+    `truncate=True` draws the whole support; exact law = target law; sampled steps agree."""
+    v, root = 5, 0
+    q = markov(v, 31)
+    for a in range(v):
+        q[a, (np.arange(v - 1 - a % 3) + a + 1) % v] = 0.0
+    q /= q.sum(1, keepdims=True)
+    p = markov(v, 32)
+    shape = (3, 3) if kind != "iid" else (2, 2)
+    with pytest.raises(SpecrsError):
+        build(kind, shape, q, root, 0) if kind != "iid" else (_ for _ in ()).throw(SpecrsError("iid"))
+    seqs, probs = tree_exact_law(kind, list(shape), p, q, root, truncate=True)
+    got = target_completion(seqs, probs, p, len(shape) + 1)
+    want = target_law(p, root, len(shape) + 1)
+    assert max(abs(got.get(s, 0.0) - w) for s, w in want.items()) < 1e-12
+    law = {tuple(int(x) for x in s if x >= 0): pr for s, pr in zip(seqs, probs)}
+    g, n, counts = np.random.default_rng(8), 3000, Counter()
+    for _ in range(n):
+        t = build(kind, shape, q, root, g, sparse=True, truncate=True)
+        assert all(c <= 3 for c in np.bincount(t.parents()[1:] + 0))
+        counts[tuple(t.verify(p[node_last(t, root)], rng=g).tokens.tolist())] += 1
+    assert chi2_pvalue(counts, law, n) > 1e-4

@@ -27,7 +27,9 @@ def _kseq_rho(p: object, q: object, n: int) -> float: ...
 
 import numpy as np
 import numpy.typing as npt
+from typing import final
 
+@final
 class ExplicitBound:
     """Optimal acceptance α* of an explicit joint draft law (Hu et al., ICLR 2025, eq. 7–9),
     a minimising token set H (eq. 8) and an optimal transport plan
@@ -230,6 +232,9 @@ class DraftTree:
     Give `branching` (all kinds but rsd_s), or `beam_width` and `depth` (rsd_s), or `budget`
     (number of draft tokens the target scores, root excluded) with optional `depth`: the shape is
     then `best_shape(kind, budget, depth=depth, acceptance=acceptance)`.
+    `truncate`: when a row's support is smaller than the number of distinct children a level asks
+    for (b_l, or W at the RSD-S root), draw the whole support instead of raising (still exact:
+    RRS over the full support always accepts; greedy/topk take the top of the support).
     `rng`: None, int seed or numpy Generator; the same seed gives the same tree and verification.
     """
 
@@ -243,6 +248,7 @@ class DraftTree:
         budget: int | None = None,
         acceptance: Sequence[float] | None = None,
         root_token: int | None = None,
+        truncate: bool = False,
         rng: object = None,
     ) -> None: ...
     @property
@@ -289,6 +295,8 @@ def tree_exact_law(
     p_table: ArrayLike,
     q_table: ArrayLike,
     root_token: int,
+    *,
+    truncate: bool = False,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
     """Test hook: exact law of one step's emitted tokens on first-order Markov toy models
     (`p_table[a, b]` = p(b | last token a), same for q; V ≤ 8, depth ≤ 4, ≤ 2e6 trees), enumerating all the
@@ -296,7 +304,7 @@ def tree_exact_law(
     probabilities (M,))."""
 
 def tree_exact_trees(
-    kind: TreeKind, shape: Sequence[int], q_table: ArrayLike, root_token: int
-) -> tuple[list[tuple[tuple[int, int], ...]], NDArray[np.float64]]:
+    kind: TreeKind, shape: Sequence[int], q_table: ArrayLike, root_token: int, *, truncate: bool = False
+) -> tuple[list[list[tuple[int, int]]], NDArray[np.float64]]:
     """Test hook: exact law of the tree built (small models): each tree as a tuple of
     (parent flat id, token) per non-root node in flat order, with its probability."""

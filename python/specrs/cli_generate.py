@@ -48,13 +48,13 @@ def _load(args):
             raise SpecrsError(f"--{name}: {getattr(args, name)!r} is not a local model directory")
     target = AutoModelForCausalLM.from_pretrained(args.target).to(args.device).eval()
     draft = AutoModelForCausalLM.from_pretrained(args.draft).to(args.device).eval()
-    try:
+    tokenizer_files = ("tokenizer.json", "tokenizer_config.json", "vocab.json", "tokenizer.model")
+    if any(os.path.exists(os.path.join(args.target, f)) for f in tokenizer_files):
         tok = AutoTokenizer.from_pretrained(args.target)
         return target, draft, (lambda s: tok(s)["input_ids"]), (lambda ids: tok.decode(ids))
-    except Exception:  # noqa: BLE001 - no tokenizer files: fall back to bytes for 256-token vocabularies
-        if target.config.vocab_size == 256:
-            return target, draft, encode_bytes, decode_bytes
-        raise SpecrsError(f"--target: no tokenizer found in {args.target!r}") from None
+    if target.config.vocab_size == 256:  # a byte-level model such as the bundled pair
+        return target, draft, encode_bytes, decode_bytes
+    raise SpecrsError(f"--target: no tokenizer files in {args.target!r} and the vocabulary is not bytes (256)")
 
 
 def run(args) -> int:
@@ -83,14 +83,16 @@ def run(args) -> int:
         from tqdm import tqdm
 
         bar = tqdm(total=args.max_new_tokens, unit="tok", desc=args.method, file=sys.stderr, leave=False)
-    res = gen.generate(prompt, max_new_tokens=args.max_new_tokens, rng=args.seed,
+    eos = getattr(target.config, "eos_token_id", None)
+    eos = eos if isinstance(eos, int) else None  # stop at the model's end-of-text token, if it has one
+    res = gen.generate(prompt, max_new_tokens=args.max_new_tokens, rng=args.seed, eos_token_id=eos,
                        progress=bar.update if bar else None)
     if bar:
         bar.close()
     base = None
     if args.compare:
         ar = SpeculativeGenerator(target, None, method="autoregressive", **common)
-        base = ar.generate(prompt, max_new_tokens=args.max_new_tokens, rng=args.seed).stats
+        base = ar.generate(prompt, max_new_tokens=args.max_new_tokens, rng=args.seed, eos_token_id=eos).stats
     if args.json:
         out = {"text": decode(res.new_tokens), "stats": res.stats.as_dict()}
         if base:

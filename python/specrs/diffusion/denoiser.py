@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import torch
 
-from specrs._specrs import SpecrsError
-
 __all__ = ["call_denoiser", "label_support", "accepts_labels", "guided_eps", "model_device_dtype"]
 
 

@@ -163,3 +163,14 @@ def real_floor(classifier, n_samples: int, seeds: Sequence[int], reference: Real
 
 def rows_as_dicts(rows) -> list[dict]:
     return [asdict(r) for r in rows]
+
+
+def read_rows(path) -> list[SweepRow]:
+    """Rows back from a ``sweep.csv`` written by :func:`specrs.diffusion.report.write_csv`."""
+    import csv
+    from dataclasses import fields
+
+    types = {f.name: f.type for f in fields(SweepRow)}
+    conv = {"float": float, "int": int, "str": str}
+    with open(path, newline="") as f:
+        return [SweepRow(**{k: conv[types[k]](v) for k, v in row.items()}) for row in csv.DictReader(f)]

@@ -67,10 +67,13 @@ def write_plots(summary: Sequence[SweepSummary], kept: dict, out: Path, title: s
     plt.close(fig)
 
     fig, ax = plt.subplots(figsize=(5, 3.5))
-    ax.plot([s.wall_time for s in summary], [s.fd_mean for s in summary], marker="o")
+    fds = [s.fd_mean for s in summary]
+    ax.plot([s.wall_time for s in summary], fds, marker="o", label="wall time")
+    ax.plot([s.cpu_time for s in summary], fds, marker="s", ls="--", label="process CPU time")
     for s in summary:
         ax.annotate(f"{s.r:g}", (s.wall_time, s.fd_mean), fontsize=7, xytext=(3, 3), textcoords="offset points")
-    ax.set_xlabel("sampling wall time (s, median over seeds)")
+    ax.legend(fontsize=7)
+    ax.set_xlabel("sampling time (s, median over seeds)")
     ax.set_ylabel("FD (classifier features)")
     ax.set_title(title, fontsize=9)
     fig.tight_layout()

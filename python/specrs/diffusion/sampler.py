@@ -53,7 +53,9 @@ def torch_generator(rng) -> torch.Generator:
 
     try:
         seed = resolve_seed(rng)
-    except (TypeError, ValueError) as exc:
+    except SpecrsError:
+        raise
+    except (TypeError, ValueError, OverflowError) as exc:
         raise SpecrsError(f"rng: {exc}") from None
     return torch.Generator(device="cpu").manual_seed(int(seed) & ((1 << 63) - 1))
 
@@ -185,6 +187,12 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
             if not accepts_labels(m):
                 raise SpecrsError(f"class_labels: denoiser {k} has no class embedding (config.num_class_embeds is None)")
             supports.append(label_support(m))
+        known = sorted({s for s in supports if s is not None})
+        if len(known) > 1:
+            # Stitched models must share the conditioning (T-Stitch requirement): the same id must
+            # mean the same class, and the null label must be null in every model.
+            raise SpecrsError(f"class_labels: the denoisers embed different numbers of classes "
+                              f"(num_class_embeds {supports}); stitched models must share the class-label support")
         if cfg:
             if null_label is None:
                 for m, s in zip(denoisers, supports):

@@ -306,31 +306,6 @@ class PyDraftTree:
 
 
 _RUST_KIND = {"wor": "rsd_c", "iid": "iid", "sbs": "rsd_s", "greedy": "greedy", "topk": "topk"}
-_PAD_EPS = 1e-9
-
-
-def _pad_support(q: SparseRows, need: int) -> SparseRows:
-    """Rows whose support has fewer than ``need`` tokens get ``need - s`` extra tokens sharing
-    mass ε = 1e-9 (q' = (1 - ε) q + ε u). Any draft law is exact as long as the drafts are drawn
-    from it and verified against it, so this only spends tree slots on (almost surely rejected)
-    tokens where the warped support (top-k, top-p, temperature 0) is narrower than the branching."""
-    s = (q.probs > 0).sum(1)
-    if need <= 1 or s.min() >= need:
-        return q
-    k = max(q.ids.shape[1], need)
-    ids = np.zeros((q.ids.shape[0], k), dtype=np.int64)
-    probs = np.zeros((q.ids.shape[0], k))
-    for r in range(q.ids.shape[0]):
-        rid, rp = q.row(r)
-        if len(rid) < need:
-            extra = np.setdiff1d(np.arange(len(rid) + need), rid)[: need - len(rid)]
-            rid = np.concatenate([rid, extra])
-            rp = np.concatenate([rp * (1 - _PAD_EPS), np.full(len(extra), _PAD_EPS / len(extra))])
-        ids[r, : len(rid)] = rid
-        probs[r, : len(rid)] = rp
-    return SparseRows(ids, probs)
-
-
 class RustDraftTree:
     """The same object backed by ``specrs.DraftTree`` (the Rust core picks children and verifies).
 
@@ -344,13 +319,12 @@ class RustDraftTree:
         kind = _RUST_KIND[builder]
         seed = int(rng.integers(0, 2**63))
         self._vseed = int(rng.integers(0, 2**63))
+        # truncate: where the warped support (top-k, top-p, temperature 0) is narrower than the
+        # branching, draw the whole support instead (exact, and no tree slot is wasted).
         if kind == "rsd_s":
-            self.t = DraftTree(kind, beam_width=width, depth=depth, root_token=root_token, rng=seed)
-            self._need = [width] + [1] * (depth - 1)
+            self.t = DraftTree(kind, beam_width=width, depth=depth, root_token=root_token, truncate=True, rng=seed)
         else:
-            shape = tuple(branching[:depth])
-            self.t = DraftTree(kind, branching=shape, root_token=root_token, rng=seed)
-            self._need = [1 if kind == "iid" else b for b in shape]
+            self.t = DraftTree(kind, branching=tuple(branching[:depth]), root_token=root_token, truncate=True, rng=seed)
         self.tree = Tree(root_token)
         self._level = 0
 
@@ -358,7 +332,6 @@ class RustDraftTree:
         return [] if self.t.done else self.t.frontier().tolist()
 
     def expand(self, q: SparseRows) -> None:
-        q = _pad_support(q, self._need[self._level])
         new = self.t.expand(q.probs, q.ids)
         self._level += 1
         toks, parents = self.t.tokens(), self.t.parents()

@@ -70,8 +70,11 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
       children and every deeper node one child (k chains sharing the root), or follow an explicit
       per-depth ``branching`` vector.
     * fixed target budget (``budget`` = B tree tokens per target call, rsd.md §10.4): ``sd`` uses
-      L = B; the tree methods keep width k' = min(k, B) and take L = ⌊B / k'⌋, so every method
-      scores at most B (and the same number of) tree tokens per call.
+      L = B. With an explicit ``width`` k the tree methods keep width k' = min(k, B) and take
+      L = ⌊B / k'⌋ (k' chains, or k' beams for RSD-S). Without ``width`` they take the shape the
+      Rust core models best for B (``specrs.best_shape``: the largest modelled block efficiency
+      1 + Σ_l Π_{j≤l} a(b_j) among the shapes that fit B). Every shape scores at most B tree
+      tokens per call.
     """
     if not isinstance(method, str) or method not in METHODS:
         raise SpecrsError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
@@ -83,6 +86,10 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
             raise SpecrsError("budget fixes the tree shape: give budget or depth/branching, not both")
     if depth is not None:
         depth = _positive("depth", depth)
+    if budget is not None and width is None and branching is None and method != "sd":
+        best = _best_shape(method, budget)
+        if best is not None:
+            return best
     width = _positive("width", DEFAULT_WIDTH if width is None else width)
     if method == "sd":
         if branching is not None and any(b != 1 for b in branching):
@@ -109,3 +116,20 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
     if method == "spechub" and any(b > 2 for b in branching):
         raise SpecrsError("branching: spechub drafts at most 2 children per node (width ≤ 2)")
     return TreeShape(method, branching)
+
+
+_CORE_KIND = {"specinfer": "iid", "rsd-c": "rsd_c", "rsd-s": "rsd_s", "greedy": "greedy", "spechub": "rsd_c",
+              "topk": "topk"}
+
+
+def _best_shape(method: str, budget: int) -> TreeShape | None:
+    try:
+        from specrs.trees import best_shape
+    except ImportError:
+        return None
+    shape = tuple(int(b) for b in best_shape(_CORE_KIND[method], budget))
+    if method == "rsd-s":
+        return TreeShape(method, shape, shape[0])
+    if method == "spechub" and any(b > 2 for b in shape):
+        return None
+    return TreeShape(method, shape)

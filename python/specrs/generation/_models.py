@@ -102,7 +102,7 @@ def new_cache(model):
     return cache
 
 
-@torch.no_grad()
+@torch.inference_mode()  # ~5-10% less per-call overhead than no_grad for these small models
 def forward(model, kw: str, ids, pos, mask, cache) -> torch.Tensor:
     """Logits (R, V) of one row; ``mask`` is None (plain causal) or a boolean (1, 1, R, S) mask."""
     if mask is None:

@@ -30,6 +30,11 @@ impl ExplicitBound {
     }
 }
 
+/// (rows, tokens, probs) coordinate arrays.
+type Coo<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>);
+/// (drafts (m, n), probs (m,)) of an explicit law.
+type LawArrays<'py> = (Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>);
+
 fn usize_array<'py>(py: Python<'py>, v: impl Iterator<Item = usize>) -> Bound<'py, PyArray1<i64>> {
     PyArray1::from_vec(py, v.map(|x| x as i64).collect())
 }
@@ -102,15 +107,11 @@ impl ExplicitBound {
     /// Accept part in coordinate form `(rows, tokens, probs)`: π(tokens[k] | rows[k]) includes
     /// probs[k] of acceptance mass (token = one of the row's drafts).
     #[getter]
-    #[allow(clippy::type_complexity)]
-    fn accept<'py>(
-        &self,
-        py: Python<'py>,
-    ) -> (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<f64>>) {
+    fn accept<'py>(&self, py: Python<'py>) -> Coo<'py> {
         let (mut rows, mut toks, mut probs) = (Vec::new(), Vec::new(), Vec::new());
         for r in 0..self.plan.rows() {
             let (t, a) = self.plan.accept(r);
-            rows.extend(std::iter::repeat_n(r as i64, t.len()));
+            rows.extend(std::iter::repeat(r as i64).take(t.len()));
             toks.extend(t.iter().map(|&x| x as i64));
             probs.extend_from_slice(a);
         }
@@ -148,7 +149,21 @@ impl ExplicitBound {
     }
 }
 
-/// Optimal acceptance for an explicit joint draft law: `drafts` (m, n) int, `probs` (m,).
+/// Optimal acceptance α* of an explicit joint draft law, with its minimum cut and an optimal
+/// transport plan (Hu et al., "Towards Optimal Multi-draft Speculative Decoding", ICLR 2025,
+/// eq. 7–9).
+///
+/// `drafts` is an int array (m, n): row r is an ordered draft tuple ī with probability
+/// `probs[r]`; `p` (V,) is the target (float32 or float64; both distributions must sum to 1
+/// within 1e-6, 1e-4 for float32, and are then renormalised). Rows with the same token set are
+/// merged (only the set matters) and the max-flow source → set (cap P) → token (cap ∞) → sink
+/// (cap p) is solved exactly in f64, without the GIL. Its value is
+/// α* = 1 + min_H (p(H) − P(ī ⊆ H)) (subset-selection theorem, eq. 8).
+///
+/// Returns an `ExplicitBound`: `.value`, `.cut` (H), `.gap` (duality certificate), the plan
+/// `.conditional(row)` / `.accept` / `.reject_prob` / `.residual`, and `.sample(row, rng)`.
+/// Raises `SpecrsError` naming the argument on bad input, `SizeLimitError` above m·n = 2^24
+/// entries or V = 2^26.
 #[pyfunction]
 #[pyo3(signature = (p, drafts, probs))]
 fn optimal_acceptance_explicit(
@@ -194,17 +209,11 @@ fn _scheme_law<'py>(
     q: &Bound<'py, PyAny>,
     n: i64,
     scheme: &str,
-) -> PyResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>)> {
+) -> PyResult<LawArrays<'py>> {
     Ok(scheme_law_impl(py, q, n, scheme)?)
 }
 
-#[allow(clippy::type_complexity)]
-fn scheme_law_impl<'py>(
-    py: Python<'py>,
-    q: &Bound<'py, PyAny>,
-    n: i64,
-    scheme: &str,
-) -> SpecrsResult<(Bound<'py, PyArray2<i64>>, Bound<'py, PyArray1<f64>>)> {
+fn scheme_law_impl<'py>(py: Python<'py>, q: &Bound<'py, PyAny>, n: i64, scheme: &str) -> SpecrsResult<LawArrays<'py>> {
     let scheme = Scheme::parse("scheme", scheme)?;
     if n < 1 {
         return Err(PyError::invalid("n", "must be at least 1"));

@@ -148,7 +148,7 @@ fn resolve_shape(
 #[pymethods]
 impl PyDraftTree {
     #[new]
-    #[pyo3(signature = (kind, *, branching=None, beam_width=None, depth=None, budget=None, acceptance=None, root_token=None, rng=None))]
+    #[pyo3(signature = (kind, *, branching=None, beam_width=None, depth=None, budget=None, acceptance=None, root_token=None, truncate=false, rng=None))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -159,12 +159,14 @@ impl PyDraftTree {
         budget: Option<i64>,
         acceptance: Option<Vec<f64>>,
         root_token: Option<i64>,
+        truncate: bool,
         rng: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
         let shape = resolve_shape(kind, branching, beam_width, depth, budget, acceptance)?;
         let seed = seed_from(py, rng)?;
-        let inner = DraftTree::new(kind, shape, root_token, seed).map_err(PyError::from)?;
+        let mut inner = DraftTree::new(kind, shape, root_token, seed).map_err(PyError::from)?;
+        inner.truncate = truncate;
         Ok(PyDraftTree { inner })
     }
 
@@ -225,7 +227,7 @@ impl PyDraftTree {
         let pl = nonneg("prefix_len", prefix_len)?;
         let f = self.inner.flatten(pl).map_err(PyError::from)?;
         let n = f.n;
-        let leaves = if f.retrieve_cols == 0 { 0 } else { f.retrieve.len() / f.retrieve_cols };
+        let leaves = f.retrieve.len().checked_div(f.retrieve_cols).unwrap_or(0);
         Ok(PyFlatTree {
             n,
             tokens: arr1_i64(py, f.tokens).into_any().unbind(),
@@ -425,6 +427,7 @@ fn shape_vec(shape: Vec<i64>) -> SpecrsResult<Vec<usize>> {
 
 /// Test hook: exact law of one step's emitted tokens on Markov toy models.
 #[pyfunction]
+#[pyo3(signature = (kind, shape, p_table, q_table, root_token, *, truncate=false))]
 fn tree_exact_law<'py>(
     py: Python<'py>,
     kind: &str,
@@ -432,6 +435,7 @@ fn tree_exact_law<'py>(
     p_table: &Bound<'py, PyAny>,
     q_table: &Bound<'py, PyAny>,
     root_token: i64,
+    truncate: bool,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
     let shape = shape_vec(shape)?;
@@ -441,7 +445,7 @@ fn tree_exact_law<'py>(
         return Err(PyError::invalid("q_table", format!("is {vq}×{vq} but `p_table` is {v}×{v}")).into());
     }
     let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
-    let law = py.detach(|| exact::emitted_law(kind, &shape, &p, &q, v, root)).map_err(PyError::from)?;
+    let law = py.detach(|| exact::emitted_law(kind, &shape, &p, &q, v, root, truncate)).map_err(PyError::from)?;
     let cols = shape.len() + 1;
     let mut seqs = vec![-1i64; law.len() * cols];
     for (r, (s, _)) in law.iter().enumerate() {
@@ -452,20 +456,25 @@ fn tree_exact_law<'py>(
     Ok((arr2(py, seqs, n, cols)?, PyArray1::from_vec(py, probs).into_any()))
 }
 
+/// A tree as (parent id, token) per non-root node.
+type TreeKeyPy = Vec<(i64, i64)>;
+
 /// Test hook: exact law of the tree built.
 #[pyfunction]
+#[pyo3(signature = (kind, shape, q_table, root_token, *, truncate=false))]
 fn tree_exact_trees<'py>(
     py: Python<'py>,
     kind: &str,
     shape: Vec<i64>,
     q_table: &Bound<'py, PyAny>,
     root_token: i64,
-) -> PyResult<(Vec<Vec<(i64, i64)>>, Bound<'py, PyAny>)> {
+    truncate: bool,
+) -> PyResult<(Vec<TreeKeyPy>, Bound<'py, PyAny>)> {
     let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
     let shape = shape_vec(shape)?;
     let (q, v) = table(py, q_table, "q_table")?;
     let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
-    let trees = py.detach(|| exact::tree_law(kind, &shape, &q, v, root)).map_err(PyError::from)?;
+    let trees = py.detach(|| exact::tree_law(kind, &shape, &q, v, root, truncate)).map_err(PyError::from)?;
     let keys = trees.iter().map(|(t, _)| exact::key(t)).collect();
     let probs: Vec<f64> = trees.iter().map(|x| x.1).collect();
     Ok((keys, PyArray1::from_vec(py, probs).into_any()))

@@ -20,8 +20,9 @@ pub(crate) struct SetGraph {
     pub gstart: Vec<u32>,
     /// Local token index of each edge (ascending within a group).
     pub etok: Vec<u32>,
-    /// Group of each edge.
-    pub eleft: Vec<u32>,
+    /// Group of each token-side entry: `tleft[i]` is the set of edge `tedge[i]` (a parallel
+    /// array, so scanning a token's sets needs no dependent load).
+    pub tleft: Vec<u32>,
     /// Local → global token id, ascending.
     pub tokens: Vec<usize>,
     /// Edges entering token t are `tedge[tstart[t]..tstart[t+1]]`.
@@ -33,7 +34,7 @@ impl SetGraph {
     /// Hands the scratch buffers back to the per-thread pool (`row_group` is kept by the plan).
     pub fn recycle(self) {
         pool::give_f64(self.weight);
-        for v in [self.gstart, self.etok, self.eleft, self.tstart, self.tedge] {
+        for v in [self.gstart, self.etok, self.tleft, self.tstart, self.tedge] {
             pool::give_u32(v);
         }
     }
@@ -48,6 +49,11 @@ impl SetGraph {
 
     pub fn token_edges(&self, t: usize) -> &[u32] {
         &self.tedge[self.tstart[t] as usize..self.tstart[t + 1] as usize]
+    }
+
+    /// The sets of the edges of `token_edges(t)`, in the same order.
+    pub fn token_sets(&self, t: usize) -> &[u32] {
+        &self.tleft[self.tstart[t] as usize..self.tstart[t + 1] as usize]
     }
 
     /// Builds the graph from validated rows (`drafts` holds m rows of n ids < `vocab`).
@@ -71,10 +77,6 @@ impl SetGraph {
             4 => group_fixed::<4>(drafts, probs, &local, tokens.len()),
             _ => group_general(drafts, n, probs, &local),
         };
-        let mut eleft = pool::u32s(etok.len(), 0);
-        for j in 0..weight.len() {
-            eleft[gstart[j] as usize..gstart[j + 1] as usize].fill(j as u32);
-        }
         // Token-side adjacency by counting sort.
         let k = tokens.len();
         let mut tstart = pool::u32s(k + 1, 0);
@@ -87,13 +89,19 @@ impl SetGraph {
         let mut fill = pool::u32s_with_capacity(k);
         fill.extend_from_slice(&tstart[..k]);
         let mut tedge = pool::u32s(etok.len(), 0);
-        for (e, &t) in etok.iter().enumerate() {
-            tedge[fill[t as usize] as usize] = e as u32;
-            fill[t as usize] += 1;
+        let mut tleft = pool::u32s(etok.len(), 0);
+        for j in 0..weight.len() {
+            for e in gstart[j] as usize..gstart[j + 1] as usize {
+                let t = etok[e] as usize;
+                let pos = fill[t] as usize;
+                tedge[pos] = e as u32;
+                tleft[pos] = j as u32;
+                fill[t] += 1;
+            }
         }
         pool::give_u32(fill);
         pool::give_u32(local);
-        SetGraph { row_group, weight, gstart, etok, eleft, tokens, tstart, tedge }
+        SetGraph { row_group, weight, gstart, etok, tleft, tokens, tstart, tedge }
     }
 }
 
@@ -126,12 +134,27 @@ impl Grouping {
 /// (so {a} in two slots is [a, a] and {a, b} in three is [a, b, b]). Two keys are equal iff the
 /// token sets are, and rows listed in lexicographic tuple order (e.g. multisets from
 /// `combinations_with_replacement` for n = 2) give non-decreasing keys.
-#[inline]
+#[inline(always)]
 fn canonical(key: &mut [u32]) {
     if key.len() == 2 {
         if key[0] > key[1] {
             key.swap(0, 1);
         }
+        return;
+    }
+    if key.len() == 3 {
+        // Sorting network, then pad duplicates with the largest token.
+        let (a, b, c) = (key[0], key[1], key[2]);
+        let (a, b) = (a.min(b), a.max(b));
+        let (b, c) = (b.min(c), b.max(c));
+        let (a, b) = (a.min(b), a.max(b));
+        key[0] = a;
+        if a == b {
+            key[1] = c;
+        } else {
+            key[1] = b;
+        }
+        key[2] = c;
         return;
     }
     for i in 1..key.len() {
@@ -164,21 +187,40 @@ fn table_for(m: usize) -> (Vec<u32>, usize) {
     (pool::u32s(slots, u32::MAX), slots - 1)
 }
 
-/// Size K^N of the key space when a directly indexed table of that size is cheap compared with
-/// hashing the m rows (at most 8m + 4096 slots and 2^22 in all).
+/// Number of canonical keys (non-decreasing N-tuples over K tokens: multisets, C(K+N−1, N)) when
+/// a table indexed by their rank is cheap compared with hashing the m rows (at most 8m + 4096
+/// slots and 2^22 in all).
 fn dense_key_space<const N: usize>(k: usize, m: usize) -> Option<usize> {
-    let mut space: usize = 1;
-    for _ in 0..N {
-        space = space.checked_mul(k)?;
-    }
+    let space = binomial(k + N - 1, N)?;
     (space <= (8 * m + 4096).min(1 << 22)).then_some(space)
 }
 
-/// Grouping through a table indexed by the canonical key itself (base-K digits): no hashing and
-/// no key comparisons.
+/// C(n, r), None on overflow.
+fn binomial(n: usize, r: usize) -> Option<usize> {
+    if r > n {
+        return Some(0);
+    }
+    let mut c: usize = 1;
+    for i in 0..r {
+        c = c.checked_mul(n.checked_sub(i)?)? / (i + 1);
+    }
+    Some(c)
+}
+
+/// Grouping through a table indexed by the rank of the canonical key in the combinatorial
+/// number system (a non-decreasing key k_0 ≤ … ≤ k_{N−1} ranks as Σ_i C(k_i + i, i + 1)): no
+/// hashing, no key comparisons, and no unused slots.
 fn group_dense<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k: usize, space: usize) -> Grouping {
     let m = probs.len();
     let mut out = Grouping::new(m, N);
+    // binom[i][x] = C(x, i + 1) for x < K + N.
+    let width = k + N;
+    let mut binom = vec![0usize; N * width];
+    for i in 0..N {
+        for x in 0..width {
+            binom[i * width + x] = binomial(x, i + 1).unwrap_or(0); // ≤ space, cannot overflow
+        }
+    }
     let mut table = pool::u32s(space, u32::MAX);
     for r in 0..m {
         let mut key = [0u32; N];
@@ -186,7 +228,10 @@ fn group_dense<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k
             key[i] = local[drafts[r * N + i]];
         }
         canonical(&mut key);
-        let idx = key.iter().fold(0usize, |acc, &t| acc * k + t as usize);
+        let mut idx = 0usize;
+        for i in 0..N {
+            idx += binom[i * width + key[i] as usize + i];
+        }
         let mut j = table[idx];
         if j == u32::MAX {
             j = out.add_group(distinct(&key));
@@ -349,6 +394,15 @@ mod tests {
         for (a, b) in w.iter().zip(&out.weight) {
             assert!((a - b).abs() < 1e-15);
         }
+    }
+
+    #[test]
+    fn binomials_and_key_space() {
+        assert_eq!(binomial(5, 2), Some(10));
+        assert_eq!(binomial(1, 3), Some(0));
+        assert_eq!(binomial(129, 2), Some(8256));
+        assert_eq!(dense_key_space::<3>(40, 11480), Some(11480));
+        assert_eq!(dense_key_space::<2>(100_000, 10), None);
     }
 
     #[test]

@@ -99,6 +99,7 @@ impl ExplicitPlan {
             } else {
                 (out, 0.0)
             };
+            let inv = 1.0 / denom; // one division per set, not per edge
             for e in edges {
                 let f = mf.flow[e];
                 if f > 0.0 {
@@ -106,7 +107,7 @@ impl ExplicitPlan {
                     inflow[y] += f;
                     if live {
                         accept_tokens.push(y);
-                        accept_probs.push(f / denom);
+                        accept_probs.push(f * inv);
                     }
                 }
             }
@@ -129,10 +130,10 @@ impl ExplicitPlan {
         let mut residual_support = Vec::new();
         let mut residual_cdf = Vec::new();
         let mut acc = 0.0;
-        for y in 0..vocab {
-            residual[y] /= total;
-            if residual[y] > 0.0 {
-                acc += residual[y];
+        for (y, r) in residual.iter_mut().enumerate() {
+            *r /= total;
+            if *r > 0.0 {
+                acc += *r;
                 residual_support.push(y);
                 residual_cdf.push(acc);
             }

@@ -9,7 +9,7 @@
 use std::cell::RefCell;
 
 /// Upper bound on the bytes kept per thread.
-const MAX_POOLED_BYTES: usize = 32 << 20;
+const MAX_POOLED_BYTES: usize = 16 << 20;
 
 #[derive(Default)]
 struct Pool {

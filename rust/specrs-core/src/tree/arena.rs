@@ -52,6 +52,9 @@ pub struct DraftTree {
     pub level: usize,
     pub frontier: Vec<usize>,
     pub rng: Rng,
+    /// When a row's support is smaller than the number of distinct children asked, draw the whole
+    /// support instead of failing (still exact: RRS over the full support always accepts).
+    pub truncate: bool,
 }
 
 impl DraftTree {
@@ -82,7 +85,7 @@ impl DraftTree {
             first_child: 1,
             n_children: 0,
         };
-        Ok(DraftTree { kind, shape, nodes: vec![root], dists: Vec::new(), level: 0, frontier: vec![0], rng: Rng::new(seed) })
+        Ok(DraftTree { kind, shape, nodes: vec![root], dists: Vec::new(), level: 0, frontier: vec![0], rng: Rng::new(seed), truncate: false })
     }
 
     pub fn depth(&self) -> usize {

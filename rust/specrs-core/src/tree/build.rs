@@ -43,7 +43,7 @@ pub fn top_k<T: Real>(vals: &[T], k: usize) -> Vec<usize> {
     }
     for (i, x) in vals.iter().enumerate() {
         let v = x.to_f64();
-        if buf.len() == k && !(v > buf[k - 1].0) {
+        if buf.len() == k && v <= buf[k - 1].0 {
             continue;
         }
         // After every entry ≥ v (equal values keep the earlier position first).
@@ -73,11 +73,13 @@ pub fn truncate(t: f64, z: f64, g_tilde: f64) -> f64 {
     t - u.max(0.0) - (-u.abs()).exp().ln_1p()
 }
 
+#[allow(clippy::too_many_arguments)]
 fn pick_node<T: Real>(
     kind: TreeKind,
     ids: Option<&[i64]>,
     vals: &[T],
     sums: Vec<f64>,
+    support: usize,
     b: usize,
     phi: f64,
     rng: &mut Rng,
@@ -100,7 +102,8 @@ fn pick_node<T: Real>(
             }
         }
         TreeKind::TopK | TreeKind::Greedy => {
-            let fixed = if kind == TreeKind::TopK { b } else { b - 1 };
+            // Capped by the support (only reachable with `truncate`): never a zero-mass child.
+            let fixed = if kind == TreeKind::TopK { b } else { b - 1 }.min(support);
             let top = top_k(vals, fixed);
             let mut s = WorSampler::new(vals, sums);
             for &x in &top {
@@ -157,6 +160,7 @@ impl DraftTree {
         for (i, q) in qs.iter().enumerate() {
             let (sums, support) = with_dist!(*q, |ids, vals| checked_blocks("probs", ids, vals)).map_err(|e| e.in_row(i))?;
             let must = match self.kind {
+                _ if self.truncate => 1,
                 TreeKind::Iid => 1,
                 TreeKind::RsdS if self.level > 0 => 1,
                 _ => b,
@@ -164,15 +168,15 @@ impl DraftTree {
             if support < must {
                 return Err(too_few(self.kind, i, support, b, self.level));
             }
-            checked.push(sums);
+            checked.push((sums, support));
         }
         let frontier = self.frontier.clone();
         let mut picks: Vec<(usize, Vec<Pick>)> = Vec::with_capacity(frontier.len());
-        for ((q, sums), &f) in qs.iter().zip(checked).zip(&frontier) {
+        for ((q, (sums, support)), &f) in qs.iter().zip(checked).zip(&frontier) {
             let phi = self.nodes[f].phi;
             let kind = self.kind;
             let rng = &mut self.rng;
-            let p = with_dist!(*q, |ids, vals| pick_node(kind, ids, vals, sums, b, phi, rng));
+            let p = with_dist!(*q, |ids, vals| pick_node(kind, ids, vals, sums, support, b, phi, rng));
             picks.push((f, p));
         }
         let children = if self.kind == TreeKind::RsdS { self.sbs_select(picks, b) } else { plain(picks) };

@@ -53,13 +53,15 @@ fn last_token(t: &DraftTree, node: usize, root: usize) -> usize {
 }
 
 /// Exact law of the tree built by `kind` with `shape` from the Markov draft `q_table`.
-pub fn tree_law(kind: TreeKind, shape: &[usize], q_table: &[f64], v: usize, root: usize) -> Result<Vec<(DraftTree, f64)>> {
+/// `truncate`: levels draw min(b, support) distinct children (see `DraftTree::truncate`).
+pub fn tree_law(kind: TreeKind, shape: &[usize], q_table: &[f64], v: usize, root: usize, truncate: bool) -> Result<Vec<(DraftTree, f64)>> {
     check_table("q_table", q_table, v)?;
     validate::token_id("root_token", root as i64, v)?;
     if shape.len() > 4 {
         return Err(Error::too_large("shape", "exact tree laws are for depth ≤ 4"));
     }
-    let t0 = DraftTree::new(kind, shape.to_vec(), Some(root as i64), 0)?;
+    let mut t0 = DraftTree::new(kind, shape.to_vec(), Some(root as i64), 0)?;
+    t0.truncate = truncate;
     if kind == TreeKind::RsdS {
         return sbs_law(t0, q_table, v, root);
     }
@@ -67,11 +69,13 @@ pub fn tree_law(kind: TreeKind, shape: &[usize], q_table: &[f64], v: usize, root
     while !level[0].0.done() {
         let mut next = Vec::new();
         for (t, pr) in level {
-            let b = t.shape[t.level];
+            let b_shape = t.shape[t.level];
             // Per-frontier-node tuple laws.
             let mut laws = Vec::new();
             for &f in &t.frontier {
                 let q = &q_table[last_token(&t, f, root) * v..][..v];
+                let support = q.iter().filter(|&&x| x > 0.0).count();
+                let b = if truncate && kind != TreeKind::Iid { b_shape.min(support) } else { b_shape };
                 let tuples: Vec<(Vec<usize>, f64)> = match kind {
                     TreeKind::TopK => {
                         validate::n_within_support("branching", b, "q_table", q)?;
@@ -202,7 +206,7 @@ fn sbs_law(t0: DraftTree, q_table: &[f64], v: usize, root: usize) -> Result<Vec<
         seqs = nxt;
     }
     let n_first = (0..v).filter(|&b| q_table[root * v + b] > 0.0).count();
-    if n_first < w {
+    if n_first < w && !t0.truncate {
         return Err(Error::invalid("beam_width", format!("is {w} but the root's draft has only {n_first} tokens with positive probability")));
     }
     let target: Vec<usize> = (1..=l)
@@ -258,7 +262,7 @@ fn sbs_law(t0: DraftTree, q_table: &[f64], v: usize, root: usize) -> Result<Vec<
         merged.entry(key(&t)).or_insert((t, 0.0)).1 += p;
     }
     let mut trees: Vec<(DraftTree, f64)> = merged.into_values().collect();
-    trees.sort_by(|a, b| key(&a.0).cmp(&key(&b.0)));
+    trees.sort_by_cached_key(|a| key(&a.0));
     Ok(trees)
 }
 
@@ -271,9 +275,10 @@ pub fn emitted_law(
     q_table: &[f64],
     v: usize,
     root: usize,
+    truncate: bool,
 ) -> Result<Vec<(Vec<i64>, f64)>> {
     check_table("p_table", p_table, v)?;
-    let trees = tree_law(kind, shape, q_table, v, root)?;
+    let trees = tree_law(kind, shape, q_table, v, root, truncate)?;
     let mut acc: HashMap<Vec<i64>, f64> = HashMap::new();
     for (t, pr) in &trees {
         let rows = t.nodes.len();
@@ -355,7 +360,7 @@ mod tests {
             for seed in 0..2u64 {
                 let p = table(v, 100 + seed, seed == 1);
                 let q = table(v, 200 + seed, false);
-                let law = emitted_law(kind, &shape, &p, &q, v, 1).unwrap();
+                let law = emitted_law(kind, &shape, &p, &q, v, 1, false).unwrap();
                 let total: f64 = law.iter().map(|x| x.1).sum();
                 assert!((total - 1.0).abs() < 1e-12, "{kind:?} total {total}");
                 let len = shape.len() + 1;
@@ -373,7 +378,7 @@ mod tests {
     #[test]
     fn sbs_tree_law_sums_to_one_and_has_w_nodes_per_depth() {
         let q = table(3, 7, false);
-        let trees = tree_law(TreeKind::RsdS, &[2, 2, 2], &q, 3, 0).unwrap();
+        let trees = tree_law(TreeKind::RsdS, &[2, 2, 2], &q, 3, 0, false).unwrap();
         let total: f64 = trees.iter().map(|x| x.1).sum();
         assert!((total - 1.0).abs() < 1e-12);
         for (t, _) in &trees {

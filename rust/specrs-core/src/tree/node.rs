@@ -52,7 +52,7 @@ impl Rrs {
     /// min(1, p_i(x)/q_i(x)).
     fn accept_prob(&self, x: usize) -> f64 {
         let qx = self.q[x] / self.qm;
-        if !(qx > 0.0) {
+        if qx <= 0.0 || qx.is_nan() {
             return 0.0;
         }
         ((self.r[x] / self.m) / qx).min(1.0)

@@ -79,7 +79,7 @@ const CASES: &[(TreeKind, &[usize], usize)] = &[
 fn built_trees_follow_the_exact_tree_law() {
     for (c, &(kind, shape, v)) in CASES.iter().enumerate() {
         let q = table(v, 11 + c as u64);
-        let law = tree_law(kind, shape, &q, v, 0).unwrap();
+        let law = tree_law(kind, shape, &q, v, 0, false).unwrap();
         let exact: HashMap<TreeKey, f64> = law.iter().map(|(t, p)| (key(t), *p)).collect();
         assert_eq!(exact.len(), law.len(), "each tree is listed once");
         let n = 30_000;
@@ -96,7 +96,7 @@ fn sampled_steps_follow_the_exact_emitted_law() {
     for (c, &(kind, shape, v)) in CASES.iter().enumerate() {
         let q = table(v, 11 + c as u64);
         let p = table(v, 51 + c as u64);
-        let exact: HashMap<Vec<i64>, f64> = emitted_law(kind, shape, &p, &q, v, 0).unwrap().into_iter().collect();
+        let exact: HashMap<Vec<i64>, f64> = emitted_law(kind, shape, &p, &q, v, 0, false).unwrap().into_iter().collect();
         let n = 30_000;
         let mut counts = HashMap::new();
         for s in 0..n {
@@ -246,4 +246,76 @@ fn node_rules_agree_with_the_verifiers_module() {
             }
         }
     }
+}
+
+/// Narrow supports with `truncate`: rows with one to three positive tokens, branching wider than
+/// the support. Built trees follow the exact tree law and steps emit the target law exactly.
+#[test]
+fn truncated_levels_on_narrow_supports_are_exact() {
+    let v = 4;
+    let mut q = table(v, 17);
+    for a in 0..v {
+        // Keep 1..=3 tokens per row.
+        let keep = 1 + (a % 3);
+        let row = &mut q[a * v..(a + 1) * v];
+        for x in keep..v {
+            row[(x + a) % v] = 0.0;
+        }
+        let s: f64 = row.iter().sum();
+        row.iter_mut().for_each(|y| *y /= s);
+    }
+    let p = table(v, 23);
+    for (kind, shape) in [
+        (TreeKind::RsdC, vec![3usize, 3]),
+        (TreeKind::Greedy, vec![3, 3]),
+        (TreeKind::TopK, vec![3, 2]),
+        (TreeKind::RsdS, vec![3, 3]),
+        (TreeKind::Iid, vec![2, 2]),
+    ] {
+        for root in [0usize, 1, 2] {
+            let law = emitted_law(kind, &shape, &p, &q, v, root, true).unwrap();
+            // Completed law of the first L+1 tokens equals the target's (as in exact.rs).
+            let len = shape.len() + 1;
+            let mut got: HashMap<Vec<i64>, f64> = HashMap::new();
+            let mut stack = law.clone();
+            while let Some((s, pr)) = stack.pop() {
+                if s.len() >= len {
+                    *got.entry(s[..len].to_vec()).or_insert(0.0) += pr;
+                    continue;
+                }
+                let a = *s.last().unwrap() as usize;
+                for b in 0..v {
+                    let mut s2 = s.clone();
+                    s2.push(b as i64);
+                    stack.push((s2, pr * p[a * v + b]));
+                }
+            }
+            for (s, g) in &got {
+                let mut want = 1.0;
+                let mut a = root;
+                for &x in s {
+                    want *= p[a * v + x as usize];
+                    a = x as usize;
+                }
+                assert!((g - want).abs() < 1e-12, "{kind:?} root {root} {s:?}: {g} vs {want}");
+            }
+            let trees = tree_law(kind, &shape, &q, v, root, true).unwrap();
+            let exact: HashMap<TreeKey, f64> = trees.iter().map(|(t, pr)| (key(t), *pr)).collect();
+            let n = 20_000;
+            let mut counts = HashMap::new();
+            for s in 0..n {
+                let mut t = DraftTree::new(kind, shape.clone(), Some(root as i64), 500 + s as u64).unwrap();
+                t.truncate = true;
+                while !t.done() {
+                    let rows: Vec<DistRef> = t.frontier.iter().map(|&f| DistRef::D64(&q[last(&t, f, root) * v..][..v])).collect();
+                    t.expand(&rows).unwrap();
+                }
+                *counts.entry(key(&t)).or_insert(0) += 1;
+            }
+            chi_square(&counts, &exact, n, &format!("truncate {kind:?} root {root}"));
+        }
+    }
+    // Without `truncate` the same rows are an error naming the shape argument.
+    let mut t = DraftTree::new(TreeKind::RsdC, vec![3], Some(0), 0).unwrap();
+    assert_eq!(t.expand(&[DistRef::D64(&q[..v])]).unwrap_err().arg(), "branching");
 }
