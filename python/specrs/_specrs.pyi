@@ -86,7 +86,7 @@ def _scheme_law(
 
 # ---- draft samplers and verifiers (specrs_core::sample, verify, exact) ----------------------
 
-from typing import Optional, Tuple, Union, overload
+from typing import Optional, Tuple, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -116,10 +116,11 @@ def _output_distribution(
 def stream_seed(seed: int, row: int) -> int:
     """Seed of row ``row`` of a batched call seeded with ``seed``."""
 
+@final
 class OptimalVerifier:
     """Optimal lossless verifier of an explicit draft law (rows of ``drafts`` with ``probs``)."""
 
-    def __init__(self, p: npt.ArrayLike, drafts: npt.ArrayLike, probs: npt.ArrayLike) -> None: ...
+    def __new__(cls, p: npt.ArrayLike, drafts: npt.ArrayLike, probs: npt.ArrayLike) -> OptimalVerifier: ...
     @staticmethod
     def from_scheme(p: npt.ArrayLike, q: npt.ArrayLike, n: int, *, scheme: str) -> OptimalVerifier: ...
     @property
