@@ -225,3 +225,70 @@ fn f32_inputs_verify_against_the_normalised_target() {
         assert!((out.probs[x] - p[x] as f64 / p.iter().map(|&v| v as f64).sum::<f64>()).abs() < 1e-12);
     }
 }
+
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    static OKS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+    #[test]
+    fn never_panics_reaches_the_ok_path() {
+        never_panics();
+        let oks = OKS.load(std::sync::atomic::Ordering::Relaxed);
+        assert!(oks > 20, "the fuzz inputs are almost never valid ({oks} valid)");
+    }
+
+    fn entry() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            40 => 0.0f64..1.0,
+            6 => Just(0.0),
+            1 => Just(f64::NAN),
+            1 => Just(f64::INFINITY),
+            1 => Just(-0.25),
+            1 => Just(1e-300),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+
+        /// Arbitrary (often invalid) inputs give Ok or an error naming an argument, never a panic;
+        /// an Ok token lies in the vocabulary and `accepted` points at a draft holding it.
+        #[test]
+        fn never_panics(
+            raw_p in prop::collection::vec(entry(), 1..7),
+            raw_q in prop::collection::vec(entry(), 7..8),
+            mismatch in 0u8..8,
+            drafts in prop::collection::vec(0usize..7, 0..5),
+            unnormalised in 0u8..8,
+            v in 0usize..8,
+            s in 0usize..9,
+            seed in any::<u64>(),
+        ) {
+            let norm = |x: Vec<f64>| {
+                let t: f64 = x.iter().sum();
+                if unnormalised != 0 && t.is_finite() && t > 0.0 { x.iter().map(|a| a / t).collect() } else { x }
+            };
+            // Same vocabulary except in one case out of eight.
+            let q_len = if mismatch == 0 { raw_q.len() } else { raw_p.len() };
+            let (p, q) = (norm(raw_p), norm(raw_q[..q_len].to_vec()));
+            let verifiers = [Verifier::Sd, Verifier::Rrs, Verifier::RrsWor, Verifier::Kseq,
+                             Verifier::Greedy, Verifier::SpecHub, Verifier::Match, Verifier::Optimal];
+            let verifier = verifiers[v % verifiers.len()];
+            let scheme = if s >= 5 { None } else { Some(Scheme::ALL[s]) };
+            match verify_scheme(verifier, scheme, &p, &q, &drafts, &mut crate::Rng::new(seed)) {
+                Ok(o) => {
+                    OKS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    prop_assert!(o.token < p.len());
+                    if let Some(k) = o.accepted { prop_assert_eq!(drafts[k], o.token); }
+                }
+                Err(e) => { if std::env::var("FUZZ_DBG").is_ok() { eprintln!("{e}"); } prop_assert!(["p", "q", "drafts", "scheme", "verifier", "n"].contains(&e.arg()), "{e}") }
+            }
+            if let Some(sch) = scheme {
+                let _ = crate::sample::draft(&q, drafts.len(), sch, &mut crate::Rng::new(seed));
+                let _ = crate::exact::output_distribution(&p, &q, drafts.len().max(1), verifier, Some(sch));
+            }
+        }
+    }
+}
