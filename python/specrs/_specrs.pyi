@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal, Optional, Sequence, Tuple, Union, final, overload
+
+import numpy as np
+import numpy.typing as npt
+from numpy.typing import ArrayLike, NDArray
+
 __version__: str
 
 class SpecrsError(ValueError):
@@ -14,7 +20,6 @@ def _resolve_seed(rng: object = None) -> int: ...
 
 # ---- bounds (specrs_core::bounds) -----------------------------------------------------------
 
-import numpy as np
 
 def _optimal_acceptance(p: object, q: object, n: int, scheme: str) -> float | np.ndarray: ...
 def _verifier_acceptance(
@@ -25,9 +30,6 @@ def _kseq_rho(p: object, q: object, n: int) -> float: ...
 
 # ---- explicit draft laws: max-flow (specrs_core::flow) --------------------------------------
 
-import numpy as np
-import numpy.typing as npt
-from typing import final
 
 @final
 class ExplicitBound:
@@ -86,10 +88,6 @@ def _scheme_law(
 
 # ---- draft samplers and verifiers (specrs_core::sample, verify, exact) ----------------------
 
-from typing import Optional, Tuple, Union, final, overload
-
-import numpy as np
-import numpy.typing as npt
 
 _Rng = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
 
@@ -139,13 +137,7 @@ class OptimalVerifier:
         """OutputLaw(probs, acceptance): the exact output law."""
 
 
-
 # ---- draft trees (specrs_core::tree) --------------------------------------------------------
-
-from typing import Literal, Sequence
-
-import numpy as np
-from numpy.typing import ArrayLike, NDArray
 
 
 #
@@ -159,8 +151,9 @@ from numpy.typing import ArrayLike, NDArray
 # probability of token `token_ids[i, j]`; zero-probability entries are padding (their id may be -1).
 # float32 or float64; each row must sum to 1 (1e-4 for float32, 1e-6 for float64).
 
-TreeKind = Literal["rsd_c", "rsd_s", "iid", "greedy", "topk"]
+_TreeKind = Literal["rsd_c", "rsd_s", "iid", "greedy", "topk"]
 
+@final
 class FlatTree:
     """One flattened draft tree for a single tree-attention forward (BFS order, root first).
 
@@ -188,6 +181,7 @@ class FlatTree:
     def full_mask(self, cache_len: int) -> NDArray[np.bool_]:
         """(T, cache_len + T) boolean mask: all True over the cached prefix, then `mask`."""
 
+@final
 class TreeStep:
     """Result of `DraftTree.verify` for one step (one target call).
 
@@ -218,6 +212,7 @@ class TreeStep:
     @property
     def n_nodes(self) -> int: ...  # draft tokens the target scored (root excluded)
 
+@final
 class DraftTree:
     """A draft tree built level by level (RSD: Jeon et al. 2024, arXiv 2402.14160).
 
@@ -239,9 +234,9 @@ class DraftTree:
     `rng`: None, int seed or numpy Generator; the same seed gives the same tree and verification.
     """
 
-    def __init__(
-        self,
-        kind: TreeKind,
+    def __new__(
+        cls,
+        kind: _TreeKind,
         *,
         branching: Sequence[int] | None = None,
         beam_width: int | None = None,
@@ -251,7 +246,7 @@ class DraftTree:
         root_token: int | None = None,
         truncate: bool = False,
         rng: object = None,
-    ) -> None: ...
+    ) -> DraftTree: ...
     @property
     def kind(self) -> str: ...
     @property
@@ -279,19 +274,19 @@ class DraftTree:
         sparse). Only rows on the walked path are read beyond the shape check. Every token
         emitted has exactly the target's law (proof: rsd.md §2.2, §6.2)."""
 
-def tree_shapes(kind: TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
+def tree_shapes(kind: _TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
     """All shapes whose tree scores at most `budget` draft tokens (branching vectors with
     Σ_l Π_{j≤l} b_j ≤ budget, non-increasing; (W,)*L with W·L ≤ budget for rsd_s)."""
 
 def best_shape(
-    kind: TreeKind, budget: int, *, depth: int | None = None, acceptance: Sequence[float] | None = None
+    kind: _TreeKind, budget: int, *, depth: int | None = None, acceptance: Sequence[float] | None = None
 ) -> tuple[int, ...]:
     """The shape in `tree_shapes` with the largest modelled block efficiency
     1 + Σ_l Π_{j≤l} a(b_j), where a(k) = acceptance[k-1] is the chance that one of k siblings is
     accepted (default 1 − 0.4^k); rsd_s is modelled with a(W) at every depth."""
 
 def tree_exact_law(
-    kind: TreeKind,
+    kind: _TreeKind,
     shape: Sequence[int],
     p_table: ArrayLike,
     q_table: ArrayLike,
@@ -305,7 +300,7 @@ def tree_exact_law(
     probabilities (M,))."""
 
 def tree_exact_trees(
-    kind: TreeKind, shape: Sequence[int], q_table: ArrayLike, root_token: int, *, truncate: bool = False
+    kind: _TreeKind, shape: Sequence[int], q_table: ArrayLike, root_token: int, *, truncate: bool = False
 ) -> tuple[list[list[tuple[int, int]]], NDArray[np.float64]]:
     """Test hook: exact law of the tree built (small models): each tree as a tuple of
     (parent flat id, token) per non-root node in flat order, with its probability."""
