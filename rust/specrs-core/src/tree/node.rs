@@ -25,6 +25,7 @@
 //! Whatever the rule, the emitted token has law p (rsd.md §2.2, mdsd.md §4.2).
 
 use super::dist::Aligned;
+use crate::verify::ratio;
 use crate::{Rng, Verifier};
 
 /// Outcome of one node: the emitted token, and the child index it accepted (if any).
@@ -117,18 +118,6 @@ impl Drop for Hub {
     }
 }
 
-/// min(1, num/den), 0 when num ≤ 0 and 1 when den ≤ 0 < num (a stage reached with probability
-/// zero in exact arithmetic; any value keeps the law).
-fn ratio(num: f64, den: f64) -> f64 {
-    if !(num > 0.0) {
-        0.0
-    } else if !(den > 0.0) || num >= den {
-        1.0
-    } else {
-        num / den
-    }
-}
-
 impl Hub {
     /// `p`, `q`: aligned rows (taken over, reused as the residual); `children` = (x1, x2).
     fn new(mut p: Vec<f64>, q: Vec<f64>, children: &[usize]) -> Self {
@@ -175,7 +164,7 @@ impl Hub {
         pa_left = (pa_left - l_ia).max(0.0);
         p[a] = pa_left;
         m += pa_left;
-        if !(m > 1e-300) {
+        if m.is_nan() || m <= 1e-300 {
             // No residual mass: the last stage accepts with certainty in exact arithmetic, so
             // this is reached only through rounding; emit from q then (as `Rrs::reject` does).
             return Hub { stages, r: q, m: sq };
