@@ -229,7 +229,7 @@ class DraftTree:
         spechub):
         `probs[i]` is the target p(·|path(i)) for every node i (root first; shape (n_nodes, V) or
         sparse). Only rows on the walked path are read beyond the shape check. Every token
-        emitted has exactly the target's law (proof: rsd.md §2.2, §6.2)."""
+        emitted has exactly the target's law (proof: rsd.md §2.2, §6.2; mdsd.md §4.2, §5)."""
 
 def tree_shapes(kind: TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
     """All shapes whose tree scores at most `budget` draft tokens (branching vectors with
