@@ -256,7 +256,12 @@ fn spechub_on_shuffled_sparse_rows_with_ties_is_exact() {
         }
         if s < 200 {
             let rows = t.len();
-            let mut a = t.verify_law(rows, |i| { let r = &ps[last(&t, i, 0)]; DistRef::S64(&r.0, &r.1) }).unwrap();
+            let mut a = t
+                .verify_law(rows, |i| {
+                    let r = &ps[last(&t, i, 0)];
+                    DistRef::S64(&r.0, &r.1)
+                })
+                .unwrap();
             let mut b = t.verify_law(rows, |i| DistRef::D64(&p[last(&t, i, 0) * v..][..v])).unwrap();
             a.sort_by(|x, y| x.0.cmp(&y.0));
             b.sort_by(|x, y| x.0.cmp(&y.0));
