@@ -22,6 +22,7 @@ KINDS = {
     "iid": [(2, 2), (1, 1, 1)],
     "greedy": [(3, 2, 1)],
     "topk": [(2, 2, 2)],
+    "spechub": [(2, 2, 2), (2, 1, 2)],
 }
 
 
@@ -124,7 +125,8 @@ def chi2_pvalue(counts: Counter, probs: dict, n: int) -> float:
 
 @pytest.mark.parametrize(
     "kind,shape,sparse",
-    [("rsd_c", (2, 2), False), ("rsd_s", (3, 3), True), ("iid", (2, 1), True), ("greedy", (3, 2), False), ("topk", (2, 2), True)],
+    [("rsd_c", (2, 2), False), ("rsd_s", (3, 3), True), ("iid", (2, 1), True), ("greedy", (3, 2), False), ("topk", (2, 2), True),
+     ("spechub", (2, 2), True), ("spechub", (2, 1, 2), False)],
 )
 def test_sampling_path_chi_square(kind, shape, sparse):
     v, root, n = 4, 0, 4000
@@ -220,6 +222,8 @@ def test_flatten_matches_slow_reference(kind):
         v = 6
         q = markov(v, int(g.integers(1000)))
         shape = tuple(int(x) for x in sorted(g.integers(1, 4, size=int(g.integers(1, 4))), reverse=True))
+        if kind == "spechub":
+            shape = tuple(min(b, 2) for b in shape)
         t = build(kind, shape, q, 2, g)
         pl = int(g.integers(1, 50))
         f = t.flatten(pl)
@@ -264,7 +268,7 @@ def test_keep_indices_select_the_accepted_path(kind):
 def test_sparse_and_dense_inputs_give_identical_results():
     v, root = 5, 3
     p, q = markov(v, 1, zeros=True), markov(v, 2, zeros=True)
-    for kind, shape in [("rsd_c", (2, 2)), ("rsd_s", (2, 2)), ("greedy", (2, 1)), ("iid", (2, 2))]:
+    for kind, shape in [("rsd_c", (2, 2)), ("rsd_s", (2, 2)), ("greedy", (2, 1)), ("iid", (2, 2)), ("spechub", (2, 2))]:
         for s in range(20):
             a = build(kind, shape, q, root, s)
             b = build(kind, shape, q, root, s, sparse=True)
@@ -297,6 +301,11 @@ def test_budget_shapes():
     assert len(t.shape) == 3 and sum(np.cumprod(t.shape)) <= 20
     t = DraftTree("rsd_s", budget=16, depth=4, rng=0)
     assert t.shape == (4, 4, 4, 4)
+    # SpecHub draws at most two children per node: its shapes are the rsd_c ones with b ≤ 2.
+    want = [tuple(s) for s in tree_shapes("rsd_c", 10) if max(s) <= 2]
+    assert [tuple(s) for s in tree_shapes("spechub", 10)] == want
+    assert best_shape("spechub", 6, depth=2, acceptance=[0.0, 0.5, 0.6, 0.7, 0.8]) == (2, 2)
+    assert max(DraftTree("spechub", budget=20, rng=0).shape) <= 2
 
 
 def test_stats_and_metrics():
@@ -327,6 +336,9 @@ def test_stats_and_metrics():
         (lambda: DraftTree("rsd_c", branching=(2,), rng="x"), "rng"),
         (lambda: DraftTree("rsd_s", beam_width=3, depth=1).expand([[0.5, 0.5, 0.0]]), "beam_width"),
         (lambda: DraftTree("rsd_c", branching=(3,)).expand([[0.5, 0.5, 0.0]]), "branching"),
+        (lambda: DraftTree("spechub", branching=(2, 3)), "branching"),
+        (lambda: DraftTree("spechub", branching=(2,)).expand([[0.0, 1.0, 0.0]]), "branching"),
+        (lambda: DraftTree("spechub", beam_width=2, depth=2), "beam_width"),
         (lambda: DraftTree("rsd_c", branching=(1,)).expand(np.full((2, 2), 0.5)), "probs"),
         (lambda: DraftTree("rsd_c", branching=(1,)).expand([[0.5, 0.6]]), "probs[row 0]"),
         (lambda: DraftTree("rsd_c", branching=(1,)).expand([[1, 0]]), "probs"),
@@ -400,6 +412,8 @@ def toy_case(draw):
         shape = tuple(min(b, v) for b in shape)
     elif kind == "rsd_s":
         shape = (draw(st.integers(1, min(v, 3))),) * draw(st.integers(1, 2))
+    elif kind == "spechub":
+        shape = draw(st.sampled_from([(1,), (2,), (2, 1), (1, 2), (2, 2), (2, 1, 2), (2, 2, 2)]))
     else:
         depth = draw(st.integers(1, 3))
         shape = tuple(sorted((draw(st.integers(1, v)) for _ in range(depth)), reverse=True))
@@ -432,7 +446,7 @@ def test_truncate_on_narrow_warped_supports(kind):
         q[a, (np.arange(v - 1 - a % 3) + a + 1) % v] = 0.0
     q /= q.sum(1, keepdims=True)
     p = markov(v, 32)
-    shape = (3, 3) if kind != "iid" else (2, 2)
+    shape = (3, 3) if kind not in ("iid", "spechub") else (2, 2)
     with pytest.raises(SpecrsError):
         build(kind, shape, q, root, 0) if kind != "iid" else (_ for _ in ()).throw(SpecrsError("iid"))
     seqs, probs = tree_exact_law(kind, list(shape), p, q, root, truncate=True)

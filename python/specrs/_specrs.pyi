@@ -151,7 +151,7 @@ class OptimalVerifier:
 # probability of token `token_ids[i, j]`; zero-probability entries are padding (their id may be -1).
 # float32 or float64; each row must sum to 1 (1e-4 for float32, 1e-6 for float64).
 
-_TreeKind = Literal["rsd_c", "rsd_s", "iid", "greedy", "topk"]
+_TreeKind = Literal["rsd_c", "rsd_s", "iid", "greedy", "topk", "spechub"]
 
 @final
 class FlatTree:
@@ -225,12 +225,18 @@ class DraftTree:
       * "greedy" Hu et al. 2025: top-(b_l−1) siblings plus one sampled from the rest; greedy verifier.
       * "topk"   EAGLE-style deterministic top-b_l siblings; `match` verifier (sample p, accept if
                  a child). Needs no randomness to build.
+      * "spechub" SpecHub (Sun et al., EMNLP 2024; mdsd.md §5), b_l ∈ {1, 2}: hub a = argmax q
+                 (ties to the lowest id); x1 ~ q; x2 = a if x1 ≠ a, else x2 ~ q without a. Verified
+                 by SpecHub's hub-pair rule with deterministic residual updates (acceptance
+                 p(a) + Σ min(p, q'), q' = q without a, renormalised); a b_l = 1 level is one draw
+                 from q verified by single-draft speculative sampling.
     Give `branching` (all kinds but rsd_s), or `beam_width` and `depth` (rsd_s), or `budget`
     (number of draft tokens the target scores, root excluded) with optional `depth`: the shape is
     then `best_shape(kind, budget, depth=depth, acceptance=acceptance)`.
     `truncate`: when a row's support is smaller than the number of distinct children a level asks
     for (b_l, or W at the RSD-S root), draw the whole support instead of raising (still exact:
-    RRS over the full support always accepts; greedy/topk take the top of the support).
+    RRS over the full support always accepts; greedy/topk take the top of the support; spechub
+    keeps the hub alone when it is the whole support).
     `rng`: None, int seed or numpy Generator; the same seed gives the same tree and verification.
     """
 
@@ -263,20 +269,22 @@ class DraftTree:
         """Adds one level: `probs[i]` is q(·|path(frontier()[i])) (dense (F, V) or sparse with
         `token_ids`). Returns the flat ids of the new nodes. Errors name `probs`/`token_ids`
         (wrong row count or shape, not a distribution), `branching`/`beam_width` (more distinct
-        children than the support of q)."""
+        children than the support of q; more than 2 per node for spechub)."""
     def tokens(self) -> NDArray[np.int64]: ...  # (n_nodes,) token per node; root = root_token or -1
     def parents(self) -> NDArray[np.int64]: ...  # (n_nodes,) -1 for the root
     def flatten(self, prefix_len: int) -> FlatTree:
         """Flattened tree (may be called on a partial tree, e.g. to run the draft on the frontier)."""
     def verify(self, probs: ArrayLike, token_ids: ArrayLike | None = None, rng: object = None) -> TreeStep:
-        """Walks down with the node-level verifier of the kind (rrs_wor / rrs / greedy / match):
+        """Walks down with the node-level verifier of the kind (rrs_wor / rrs / greedy / match /
+        spechub):
         `probs[i]` is the target p(·|path(i)) for every node i (root first; shape (n_nodes, V) or
         sparse). Only rows on the walked path are read beyond the shape check. Every token
-        emitted has exactly the target's law (proof: rsd.md §2.2, §6.2)."""
+        emitted has exactly the target's law (proof: rsd.md §2.2, §6.2; mdsd.md §4.2, §5)."""
 
 def tree_shapes(kind: _TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
     """All shapes whose tree scores at most `budget` draft tokens (branching vectors with
-    Σ_l Π_{j≤l} b_j ≤ budget, non-increasing; (W,)*L with W·L ≤ budget for rsd_s)."""
+    Σ_l Π_{j≤l} b_j ≤ budget, non-increasing, entries ≤ 2 for spechub; (W,)*L with W·L ≤ budget
+    for rsd_s)."""
 
 def best_shape(
     kind: _TreeKind, budget: int, *, depth: int | None = None, acceptance: Sequence[float] | None = None

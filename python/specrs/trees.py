@@ -1,9 +1,10 @@
-"""Draft trees: RSD-C, RSD-S, i.i.d., greedy and top-k trees; flattening; tree verification.
+"""Draft trees: RSD-C, RSD-S, i.i.d., greedy, top-k and SpecHub trees; flattening; tree verification.
 
 The tree is built level by level (Jeon et al. 2024, "Recursive Speculative Decoding",
 arXiv 2402.14160): the caller runs the draft model on ``tree.frontier()`` and hands the draft
 distributions to ``tree.expand``; Rust picks the children (Gumbel-top-k for RSD-C, stochastic beam
-search for RSD-S, i.i.d. for SpecInfer, top-(k-1)+1 for greedy, top-k for EAGLE-style trees). One
+search for RSD-S, i.i.d. for SpecInfer, top-(k-1)+1 for greedy, top-k for EAGLE-style trees, the
+hub pair of SpecHub, Sun et al. 2024). One
 target forward over ``tree.flatten(prefix_len)`` gives p at every node; ``tree.verify`` walks down
 with the matching node-level verifier and returns the emitted tokens and the KV indices to keep.
 

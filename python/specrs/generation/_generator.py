@@ -53,9 +53,8 @@ class SpeculativeGenerator:
     beam search tree + RRS without replacement; [width, depth]), ``greedy`` (Hu et al. 2025;
     [width, depth, branching]), ``spechub`` (Sun et al. 2024; width ≤ 2), ``topk`` (deterministic
     top-k tree; [width, depth, branching]). ``budget`` = B fixes the number of tree tokens the target
-    scores per call instead. ``engine``: ``"rust"``/``"auto"`` builds and verifies the trees with
-    ``specrs.DraftTree`` (SpecHub always uses the numpy engine), ``"python"`` with the numpy
-    reference engine of :mod:`specrs.generation._engine`.
+    scores per call instead. Every tree is built and verified by the Rust core (``specrs.DraftTree``,
+    through :mod:`specrs.generation._engine`).
 
     The loop works on one sequence (batch size 1); per-row positions, masks and caches are kept
     separate (``_Row``) so that batching can be added around it.
@@ -64,12 +63,9 @@ class SpeculativeGenerator:
     def __init__(
         self, target, draft=None, *, method: str = "rsd-s", depth: int | None = None, width: int | None = None,
         branching=None, budget: int | None = None, temperature: float = 1.0, top_k: int | None = None,
-        top_p: float | None = None, engine: str = "auto",
+        top_p: float | None = None,
     ):
         check_model(target, "target")
-        if engine not in ("auto", "rust", "python"):
-            raise SpecrsError(f"engine must be 'auto', 'rust' or 'python', got {engine!r}")
-        self.engine = engine
         self.shape: TreeShape = resolve_shape(method, depth, width, branching, budget)
         self.method = method
         self.warping = check_warping(temperature, top_k, top_p)
@@ -202,14 +198,14 @@ class _Row:
         if g.method == "autoregressive" or depth == 0:
             p = self._target(torch.tensor([[self.ids[-1]]], device=dev), torch.tensor([[n - 1]], device=dev), None)
             ids, probs = to_sparse(p[-1:]).row(0)
-            x = int(ids[_engine._categorical(probs, self.rng)])
+            x = int(ids[self.rng.choice(len(probs), p=probs)])  # plain target sampling (numpy)
             self.stats.record_step(0, 0, 0)
             if self.d_cache is not None:
                 self.d_pending.append(x)  # the draft has not seen it
             return self._commit([x], remaining, eos)
 
         dt = _engine.new_draft_tree(
-            BUILDERS[g.method], g.shape.branching, g.shape.width, depth, self.ids[-1], self.rng, g.engine
+            BUILDERS[g.method], g.shape.branching, g.shape.width, depth, self.ids[-1], self.rng
         )
         tree = dt.tree
 
@@ -255,7 +251,7 @@ class _Row:
 def generate(target, draft, input_ids, *, method: str = "rsd-s", max_new_tokens: int = 64, temperature: float = 1.0,
              top_k: int | None = None, top_p: float | None = None, rng=None, depth: int | None = None,
              width: int | None = None, branching=None, budget: int | None = None, eos_token_id: int | None = None,
-             progress=None, engine: str = "auto") -> GenerationResult:
+             progress=None) -> GenerationResult:
     """Sample a continuation of ``input_ids`` from ``target`` with speculative decoding.
 
     One-shot form of :class:`SpeculativeGenerator` (see it for the methods and the tree shapes).
@@ -264,6 +260,6 @@ def generate(target, draft, input_ids, *, method: str = "rsd-s", max_new_tokens:
     """
     gen = SpeculativeGenerator(
         target, draft, method=method, depth=depth, width=width, branching=branching, budget=budget,
-        temperature=temperature, top_k=top_k, top_p=top_p, engine=engine,
+        temperature=temperature, top_k=top_k, top_p=top_p,
     )
     return gen.generate(input_ids, max_new_tokens=max_new_tokens, rng=rng, eos_token_id=eos_token_id, progress=progress)

@@ -8,7 +8,7 @@ from specrs._specrs import SpecrsError
 
 METHODS = ("autoregressive", "sd", "specinfer", "rsd-c", "rsd-s", "greedy", "spechub", "topk")
 
-#: method -> tree builder of :mod:`._engine`
+#: method -> tree builder of :mod:`._engine` (each one a kind of the Rust ``specrs.DraftTree``)
 BUILDERS = {
     "sd": "wor",
     "specinfer": "iid",
@@ -73,7 +73,7 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
       L = B. With an explicit ``width`` k the tree methods keep width k' = min(k, B) and take
       L = ⌊B / k'⌋ (k' chains, or k' beams for RSD-S). Without ``width`` they take the shape the
       Rust core models best for B (``specrs.best_shape``: the largest modelled block efficiency
-      1 + Σ_l Π_{j≤l} a(b_j) among the shapes that fit B). Every shape scores at most B tree
+      1 + Σ_l Π_{j≤l} a(b_j) among the shapes that fit B; branching ≤ 2 for spechub). Every shape scores at most B tree
       tokens per call.
     """
     if not isinstance(method, str) or method not in METHODS:
@@ -87,9 +87,7 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
     if depth is not None:
         depth = _positive("depth", depth)
     if budget is not None and width is None and branching is None and method != "sd":
-        best = _best_shape(method, budget)
-        if best is not None:
-            return best
+        return _best_shape(method, budget)
     width = _positive("width", DEFAULT_WIDTH if width is None else width)
     if method == "sd":
         if branching is not None and any(b != 1 for b in branching):
@@ -118,18 +116,14 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
     return TreeShape(method, branching)
 
 
-_CORE_KIND = {"specinfer": "iid", "rsd-c": "rsd_c", "rsd-s": "rsd_s", "greedy": "greedy", "spechub": "rsd_c",
+_CORE_KIND = {"specinfer": "iid", "rsd-c": "rsd_c", "rsd-s": "rsd_s", "greedy": "greedy", "spechub": "spechub",
               "topk": "topk"}
 
 
-def _best_shape(method: str, budget: int) -> TreeShape | None:
-    try:
-        from specrs.trees import best_shape
-    except ImportError:
-        return None
+def _best_shape(method: str, budget: int) -> TreeShape:
+    from specrs.trees import best_shape
+
     shape = tuple(int(b) for b in best_shape(_CORE_KIND[method], budget))
     if method == "rsd-s":
         return TreeShape(method, shape, shape[0])
-    if method == "spechub" and any(b > 2 for b in shape):
-        return None
     return TreeShape(method, shape)

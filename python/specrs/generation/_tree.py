@@ -13,20 +13,14 @@ import torch
 
 
 class Tree:
-    """Tokens, parents and depths of a draft tree; ``children[i]`` in draw order."""
+    """Tokens, parents and depths of a draft tree (the loop's mirror of the Rust tree, for the
+    attention masks); ``children[i]`` in draw order."""
 
     def __init__(self, root_token: int):
         self.tokens: list[int] = [int(root_token)]
         self.parents: list[int] = [-1]
         self.depths: list[int] = [0]
         self.children: list[list[int]] = [[]]
-        # Draft distribution at each expanded node, as (token ids, probabilities).
-        self.q: dict[int, tuple[np.ndarray, np.ndarray]] = {}
-        # How each expanded node's children were drawn (selects its node verifier).
-        self.kind: dict[int, str] = {}
-        # Stochastic beam search state: perturbed value G and log-likelihood phi per node.
-        self.g: dict[int, float] = {0: 0.0}
-        self.phi: dict[int, float] = {0: 0.0}
 
     def __len__(self) -> int:
         return len(self.tokens)

@@ -67,6 +67,12 @@ impl DraftTree {
         if let Some(l) = shape.iter().position(|&b| b == 0) {
             return Err(Error::invalid(arg, format!("is 0 at depth {}; every level needs at least one child", l + 1)));
         }
+        if let Some(l) = shape.iter().position(|&b| b > kind.max_branching()) {
+            return Err(Error::invalid(
+                arg,
+                format!("is {} at depth {}; {} draws at most {} children per node", shape[l], l + 1, kind.as_str(), kind.max_branching()),
+            ));
+        }
         if kind == TreeKind::RsdS && shape.iter().any(|&w| w != shape[0]) {
             return Err(Error::invalid("beam_width", "RSD-S keeps one beam width at every depth"));
         }

@@ -10,6 +10,8 @@
 //!   which is the exact joint law of the W largest of the V perturbed values.
 //! * iid: b i.i.d. draws; greedy: the top b−1 tokens plus one draw from the rest (Hu et al. 2025);
 //!   topk: the top b tokens (ties to the lower id).
+//! * spechub (Sun et al., EMNLP 2024; mdsd.md §5), b ≤ 2: hub a = argmax q (ties to the lower id);
+//!   x1 ~ q; x2 = a if x1 ≠ a, else x2 ~ q without a. Children are stored as (x1, x2).
 
 use super::arena::{DraftTree, NewChild};
 use super::dist::{checked_blocks, draw_iid, Dist, DistRef, WorSampler};
@@ -52,6 +54,20 @@ pub fn top_k<T: Real>(vals: &[T], k: usize) -> Vec<usize> {
         buf.truncate(k);
     }
     buf.into_iter().map(|e| e.1).collect()
+}
+
+/// SpecHub's hub: the entry position of argmax q, ties to the lowest token id (the order of
+/// `law::top_tokens` and of the verifiers module, whatever the order of a sparse row).
+pub fn hub<T: Real>(ids: Option<&[i64]>, vals: &[T]) -> usize {
+    let tok = |x: usize| ids.map_or(x as i64, |i| i[x]);
+    let mut best = 0;
+    for (x, v) in vals.iter().enumerate() {
+        let (v, b) = (v.to_f64(), vals[best].to_f64());
+        if v > b || (v == b && tok(x) < tok(best)) {
+            best = x;
+        }
+    }
+    best
 }
 
 /// log(exp(a) + exp(b)) without overflow.
@@ -113,6 +129,22 @@ fn pick_node<T: Real>(
             if kind == TreeKind::Greedy {
                 if let Some((x, v)) = s.draw(rng) {
                     out.push(Pick { token: tok(x), q: v, score: 0.0 });
+                }
+            }
+        }
+        TreeKind::SpecHub => {
+            // x1 ~ q; the hub a completes the pair unless x1 = a, then x2 ~ q without a (the
+            // sampler has already excluded x1). b = 1: the single draw x1 (a plain SD chain).
+            let mut s = WorSampler::new(vals, sums);
+            if let Some((x1, v1)) = s.draw(rng) {
+                out.push(Pick { token: tok(x1), q: v1, score: 0.0 });
+                if b >= 2 {
+                    let a = hub(ids, vals);
+                    let second = if x1 == a { s.draw(rng) } else { Some((a, vals[a].to_f64())) };
+                    // None only when the support is the hub alone (reachable with `truncate`).
+                    if let Some((x2, v2)) = second {
+                        out.push(Pick { token: tok(x2), q: v2, score: 0.0 });
+                    }
                 }
             }
         }

@@ -3,7 +3,7 @@
 //! Σ_tree P(tree) · (law of `verify` on that tree).
 //!
 //! * Constant-branching kinds: every frontier node's children tuple follows the scheme law of its
-//!   q row independently (`law::scheme_law`: iid, wor for Gumbel-top-k, greedy; topk is
+//!   q row independently (`law::scheme_law`: iid, wor for Gumbel-top-k, greedy, spechub; topk is
 //!   deterministic), so trees are enumerated level by level as products of tuple laws.
 //! * RSD-S: SBS with a consistent Gumbel process keeps at depth l the W length-l prefixes with the
 //!   largest G(s) = max over extensions, i.e. the first W distinct length-l prefixes in a
@@ -85,6 +85,8 @@ pub fn tree_law(kind: TreeKind, shape: &[usize], q_table: &[f64], v: usize, root
                         let scheme = match kind {
                             TreeKind::Iid => Scheme::Iid,
                             TreeKind::Greedy => Scheme::Greedy,
+                            TreeKind::SpecHub if b == 2 => Scheme::SpecHub,
+                            // SpecHub with one child: a single draw from q.
                             _ => Scheme::Wor,
                         };
                         let l = scheme_law(q, b, scheme).map_err(|e| Error::invalid("branching", e.to_string()))?;
@@ -355,6 +357,8 @@ mod tests {
             (TreeKind::TopK, vec![2, 2, 2], 4),
             (TreeKind::RsdS, vec![2, 2, 2], 3),
             (TreeKind::RsdS, vec![3, 3], 4),
+            (TreeKind::SpecHub, vec![2, 2, 2], 4),
+            (TreeKind::SpecHub, vec![2, 1, 2], 3),
         ];
         for (kind, shape, v) in cases {
             for seed in 0..2u64 {

@@ -14,10 +14,14 @@ pub enum TreeKind {
     Greedy,
     /// EAGLE-style deterministic top-b siblings.
     TopK,
+    /// SpecHub (Sun et al., EMNLP 2024), b ≤ 2: hub a = argmax q; x1 ~ q; x2 = a if x1 ≠ a, else
+    /// x2 ~ q without a (mdsd.md §5). A level with b = 1 draws one child from q.
+    SpecHub,
 }
 
 impl TreeKind {
-    pub const ALL: [TreeKind; 5] = [TreeKind::RsdC, TreeKind::RsdS, TreeKind::Iid, TreeKind::Greedy, TreeKind::TopK];
+    pub const ALL: [TreeKind; 6] =
+        [TreeKind::RsdC, TreeKind::RsdS, TreeKind::Iid, TreeKind::Greedy, TreeKind::TopK, TreeKind::SpecHub];
 
     pub fn parse(arg: &str, s: &str) -> Result<Self> {
         Ok(match s {
@@ -26,10 +30,11 @@ impl TreeKind {
             "iid" => TreeKind::Iid,
             "greedy" => TreeKind::Greedy,
             "topk" => TreeKind::TopK,
+            "spechub" => TreeKind::SpecHub,
             _ => {
                 return Err(Error::invalid(
                     arg,
-                    format!("unknown tree kind {s:?}; expected one of \"rsd_c\", \"rsd_s\", \"iid\", \"greedy\", \"topk\""),
+                    format!("unknown tree kind {s:?}; expected one of \"rsd_c\", \"rsd_s\", \"iid\", \"greedy\", \"topk\", \"spechub\""),
                 ))
             }
         })
@@ -42,21 +47,33 @@ impl TreeKind {
             TreeKind::Iid => "iid",
             TreeKind::Greedy => "greedy",
             TreeKind::TopK => "topk",
+            TreeKind::SpecHub => "spechub",
         }
     }
 
-    /// The node-level verifier that is exact for this kind's sibling law.
+    /// The node-level verifier that is exact for this kind's sibling law (at a node with more than
+    /// one child; see `DraftTree::verifier_at` for single children).
     pub fn verifier(self) -> Verifier {
         match self {
             TreeKind::RsdC | TreeKind::RsdS => Verifier::RrsWor,
             TreeKind::Iid => Verifier::Rrs,
             TreeKind::Greedy => Verifier::Greedy,
             TreeKind::TopK => Verifier::Match,
+            TreeKind::SpecHub => Verifier::SpecHub,
         }
     }
 
     /// True when siblings are distinct tokens (so a level needs that many tokens in the support).
     pub fn distinct(self) -> bool {
         self != TreeKind::Iid
+    }
+
+    /// Largest number of children per node this kind can draw (SpecHub is defined for n = 2).
+    pub fn max_branching(self) -> usize {
+        if self == TreeKind::SpecHub {
+            2
+        } else {
+            usize::MAX
+        }
     }
 }

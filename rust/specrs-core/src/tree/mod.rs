@@ -1,7 +1,7 @@
 //! Draft trees (RSD, Jeon et al. 2024, arXiv 2402.14160; rsd.md): an arena built level by level
 //! (`arena`), the builders of each kind (`build`: RSD-C Gumbel-top-k, RSD-S stochastic beam
-//! search, iid, greedy, top-k), flattening for tree attention (`flatten`), node-level and
-//! tree-level verification (`node`, `walk`), budgeted shapes (`shape`) and exact laws on toy
+//! search, iid, greedy, top-k, SpecHub), flattening for tree attention (`flatten`), node-level
+//! and tree-level verification (`node`, `walk`), budgeted shapes (`shape`) and exact laws on toy
 //! Markov models for tests (`exact`).
 
 pub mod arena;

@@ -9,11 +9,23 @@
 //! * `greedy` (Hu et al. 2025, mdsd.md §4.2): one speculative-sampling step between p and
 //!   q' = q without the top b−1 tokens, on the sampled (last) child; a residual sample that hits a
 //!   top child also continues down that child.
+//! * `spechub` (Sun et al., EMNLP 2024, mdsd.md §5), two children (x1, x2) one of which is the hub
+//!   a = argmax q: pair (i, a) has probability q(i), pair (a, i) has q_ai(i) = q(a)q(i)/(1 − q(a)).
+//!   Stages in order, each residual update deterministic (independent of the pair drawn), the
+//!   leftovers L taken from p before the update:
+//!   (1) pair (i, a): accept i w.p. min(1, p(i)/q(i)); L_ia = Σ_{i≠a}(q − p)₊,
+//!   p₁(i) = (p(i) − q(i))₊ off a; (2) pair (a, i): accept i w.p. min(1, p₁(i)/q_ai(i));
+//!   L_ai = Σ_{i≠a}(q_ai − p₁)₊, p₂(i) = (p₁(i) − q_ai(i))₊ off a; (3) pair (a, i): accept a
+//!   w.p. min(1, p(a)/L_ai), p(a) ← (p(a) − L_ai)₊; (4) pair (i, a): accept a w.p.
+//!   min(1, p(a)/L_ia), p(a) ← (p(a) − L_ia)₊; (5) emit a sample of norm(p₂ off a, p(a) at a).
+//!   The stages of the pair not drawn are skipped; the residual is the same for both pairs.
+//!   Works on the aligned rows, so it is O(|supp p ∪ supp q|) on sparse rows.
 //! * `match` (deterministic siblings): emit a sample of p; continue if it is a child.
 //!
 //! Whatever the rule, the emitted token has law p (rsd.md §2.2, mdsd.md §4.2).
 
 use super::dist::Aligned;
+use crate::verify::ratio;
 use crate::{Rng, Verifier};
 
 /// Outcome of one node: the emitted token, and the child index it accepted (if any).
@@ -91,6 +103,77 @@ impl Rrs {
     }
 }
 
+/// The SpecHub rule on one node, as data shared by `sample` and `law`: the acceptance stages that
+/// apply to the drawn pair, (child index, conditional acceptance probability) in order, then the
+/// unnormalised residual (mass `m`) emitted when every stage rejects.
+struct Hub {
+    stages: Vec<(usize, f64)>,
+    r: Vec<f64>,
+    m: f64,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        super::pool::POOL64.give(std::mem::take(&mut self.r));
+    }
+}
+
+impl Hub {
+    /// `p`, `q`: aligned rows (taken over, reused as the residual); `children` = (x1, x2).
+    fn new(mut p: Vec<f64>, q: Vec<f64>, children: &[usize]) -> Self {
+        let (x1, x2) = (children[0], children[1]);
+        // The hub is whichever child has the larger q, ties to the lower index (= lower token id):
+        // the builder's argmax with ties to the lowest id is always one of the two children.
+        let hub_second = q[x2] > q[x1] || (q[x2] == q[x1] && x2 < x1);
+        let a = if hub_second { x2 } else { x1 };
+        let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
+        let (ip, iq) = (1.0 / sp, 1.0 / sq);
+        let qa = q[a] * iq;
+        let c = qa / (1.0 - qa);
+        let mut stages = Vec::with_capacity(2);
+        if hub_second {
+            stages.push((0, ratio(p[x1] * ip, q[x1] * iq)));
+        } else {
+            let p1 = (p[x2] * ip - q[x2] * iq).max(0.0);
+            stages.push((1, ratio(p1, c * q[x2] * iq)));
+        }
+        // One pass: both leftovers from the pre-update p, and p₂ = (p − q/(1 − q(a)))₊ off a.
+        let pa = p[a] * ip;
+        let (mut l_ia, mut l_ai, mut m) = (0.0, 0.0, 0.0);
+        for (i, (pi, &qi)) in p.iter_mut().zip(&q).enumerate() {
+            if i == a {
+                continue;
+            }
+            let (pn, qn) = (*pi * ip, qi * iq);
+            l_ia += (qn - pn).max(0.0);
+            let p1 = (pn - qn).max(0.0);
+            l_ai += (c * qn - p1).max(0.0);
+            let p2 = (p1 - c * qn).max(0.0);
+            *pi = p2;
+            m += p2;
+        }
+        let mut pa_left = pa;
+        let after_ai = (pa_left - l_ai).max(0.0);
+        if !hub_second {
+            stages.push((0, ratio(pa_left, l_ai)));
+        }
+        pa_left = after_ai;
+        if hub_second {
+            stages.push((1, ratio(pa_left, l_ia)));
+        }
+        pa_left = (pa_left - l_ia).max(0.0);
+        p[a] = pa_left;
+        m += pa_left;
+        if m.is_nan() || m <= 1e-300 {
+            // No residual mass: the last stage accepts with certainty in exact arithmetic, so
+            // this is reached only through rounding; emit from q then (as `Rrs::reject` does).
+            return Hub { stages, r: q, m: sq };
+        }
+        super::pool::POOL64.give(q);
+        Hub { stages, r: p, m }
+    }
+}
+
 fn child_for(children: &[usize], token_idx: usize) -> Option<usize> {
     children.iter().position(|&c| c == token_idx)
 }
@@ -100,7 +183,7 @@ fn draw(w: &[f64], total: f64, rng: &mut Rng) -> usize {
 }
 
 /// Samples the node outcome. `children` are aligned indices of the children tokens in draw
-/// order; `top` (greedy only) is the number of deterministic top children before the sampled one.
+/// order (greedy: the deterministic top children, then the sampled one; spechub: (x1, x2)).
 pub fn sample(verifier: Verifier, a: Aligned, children: &[usize], rng: &mut Rng) -> NodeOutcome {
     let Aligned { ids, p, q } = a;
     let a = Aligned { ids, p: Vec::new(), q: Vec::new() };
@@ -129,6 +212,16 @@ pub fn sample(verifier: Verifier, a: Aligned, children: &[usize], rng: &mut Rng)
                 st.reject(last);
             }
             let y = draw(&st.r, st.m, rng);
+            NodeOutcome { token: a.token(y), child: child_for(children, y) }
+        }
+        Verifier::SpecHub if children.len() == 2 => {
+            let h = Hub::new(p, q, children);
+            for &(k, acc) in &h.stages {
+                if rng.uniform() < acc {
+                    return NodeOutcome { token: a.token(children[k]), child: Some(k) };
+                }
+            }
+            let y = draw(&h.r, h.m, rng);
             NodeOutcome { token: a.token(y), child: child_for(children, y) }
         }
         _ => {
@@ -180,6 +273,21 @@ pub fn law(verifier: Verifier, a: &Aligned, children: &[usize]) -> Vec<(NodeOutc
                 st.reject(last);
             }
             residual(&st, reach, &mut out);
+        }
+        Verifier::SpecHub if children.len() == 2 => {
+            let h = Hub::new(a.p.clone(), a.q.clone(), children);
+            let mut reach = 1.0;
+            for &(k, acc) in &h.stages {
+                if reach * acc > 0.0 {
+                    out.push((NodeOutcome { token: a.token(children[k]), child: Some(k) }, reach * acc));
+                }
+                reach *= 1.0 - acc;
+            }
+            for (y, &r) in h.r.iter().enumerate() {
+                if r > 0.0 && reach > 0.0 {
+                    out.push((NodeOutcome { token: a.token(y), child: child_for(children, y) }, reach * r / h.m));
+                }
+            }
         }
         _ => {
             let st = Rrs::new(a.p.clone(), a.q.clone(), false);
@@ -249,6 +357,58 @@ mod tests {
         }
         let tv: f64 = out.iter().zip(&p).map(|(x, y)| (x - y).abs()).sum::<f64>() / 2.0;
         assert!(tv > 1e-3, "tv {tv}");
+    }
+
+    /// SpecHub drafts: the SpecHub rule is exact with acceptance p(a) + Σ min(p, q') (mdsd.md §5),
+    /// `sample` agrees with `law`; negative controls: RRS without replacement on the same drafts,
+    /// and the SpecHub rule with the two pair types swapped, are biased.
+    #[test]
+    fn spechub_is_exact_and_the_controls_are_biased() {
+        let p = [0.1, 0.45, 0.15, 0.3];
+        let q = [0.4, 0.3, 0.2, 0.1];
+        let a = aligned(&p, &q);
+        let dl = crate::scheme_law(&q, 2, crate::Scheme::SpecHub).unwrap();
+        let run = |v: Verifier, swap: bool| {
+            let (mut out, mut acc) = (vec![0.0; 4], 0.0);
+            for r in 0..dl.len() {
+                let mut ch = dl.row(r).to_vec();
+                if swap {
+                    ch.reverse();
+                }
+                for (o, pr) in law(v, &a, &ch) {
+                    out[o.token as usize] += dl.probs[r] * pr;
+                    acc += if o.child.is_some() { dl.probs[r] * pr } else { 0.0 };
+                }
+            }
+            (out, acc)
+        };
+        let (out, acc) = run(Verifier::SpecHub, false);
+        for t in 0..4 {
+            assert!((out[t] - p[t]).abs() < 1e-14, "{out:?}");
+        }
+        // Hub 0, q' = q without the hub renormalised.
+        let want: f64 = p[0] + (1..4).map(|i| p[i].min(q[i] / 0.6)).sum::<f64>();
+        assert!((acc - want).abs() < 1e-14, "{acc} vs {want}");
+        for (v, swap) in [(Verifier::RrsWor, false), (Verifier::SpecHub, true)] {
+            let (out, _) = run(v, swap);
+            let tv: f64 = out.iter().zip(&p).map(|(x, y)| (x - y).abs()).sum::<f64>() / 2.0;
+            assert!(tv > 1e-3, "{v:?} swap={swap}: tv {tv}");
+        }
+        for ch in [[2usize, 0], [0, 3]] {
+            let l = law(Verifier::SpecHub, &a, &ch);
+            let mut rng = Rng::new(8);
+            let n = 100_000;
+            let mut counts = std::collections::HashMap::new();
+            for _ in 0..n {
+                let o = sample(Verifier::SpecHub, aligned(&p, &q), &ch, &mut rng);
+                *counts.entry((o.token, o.child)).or_insert(0usize) += 1;
+            }
+            for (o, pr) in &l {
+                let f = *counts.get(&(o.token, o.child)).unwrap_or(&0) as f64 / n as f64;
+                assert!((f - pr).abs() < 5.0 * (pr * (1.0 - pr) / n as f64).sqrt() + 1e-9, "{ch:?} {o:?}");
+            }
+            assert_eq!(counts.len(), l.len());
+        }
     }
 
     #[test]

@@ -34,7 +34,8 @@ fn check(budget: usize, depth: Option<usize>) -> Result<()> {
     Ok(())
 }
 
-fn rec(budget: usize, depth: Option<usize>, n: usize, used: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
+#[allow(clippy::too_many_arguments)]
+fn rec(budget: usize, depth: Option<usize>, cap: usize, n: usize, used: usize, cur: &mut Vec<usize>, out: &mut Vec<Vec<usize>>) {
     let done = match depth {
         Some(d) => cur.len() == d,
         None => !cur.is_empty(),
@@ -45,18 +46,19 @@ fn rec(budget: usize, depth: Option<usize>, n: usize, used: usize, cur: &mut Vec
             return;
         }
     }
-    let max_b = cur.last().copied().unwrap_or(usize::MAX);
+    let max_b = cur.last().copied().unwrap_or(cap);
     let mut b = 1;
     while b <= max_b && used + n * b <= budget {
         cur.push(b);
-        rec(budget, depth, n * b, used + n * b, cur, out);
+        rec(budget, depth, cap, n * b, used + n * b, cur, out);
         cur.pop();
         b += 1;
     }
 }
 
 /// Every shape that scores at most `budget` draft tokens: non-increasing branching vectors
-/// (optionally of length `depth`), or for RSD-S the widest (W,)*L for each depth L.
+/// (optionally of length `depth`; entries ≤ 2 for SpecHub), or for RSD-S the widest (W,)*L for
+/// each depth L.
 pub fn shapes(kind: TreeKind, budget: usize, depth: Option<usize>) -> Result<Vec<Vec<usize>>> {
     check(budget, depth)?;
     let mut out = Vec::new();
@@ -72,7 +74,7 @@ pub fn shapes(kind: TreeKind, budget: usize, depth: Option<usize>) -> Result<Vec
             }
         }
     } else {
-        rec(budget, depth, 1, 0, &mut Vec::new(), &mut out);
+        rec(budget, depth, kind.max_branching(), 1, 0, &mut Vec::new(), &mut out);
     }
     if out.is_empty() {
         return Err(Error::invalid("budget", format!("is {budget}, too small for a tree of depth {}", depth.unwrap_or(1))));
@@ -162,6 +164,10 @@ mod tests {
             }
         }
         assert_eq!(count, all.len());
+        // SpecHub: the same shapes restricted to entries ≤ 2.
+        let hub = shapes(TreeKind::SpecHub, 6, None).unwrap();
+        let want: Vec<&Vec<usize>> = all.iter().filter(|s| s.iter().all(|&b| b <= 2)).collect();
+        assert_eq!(hub.iter().collect::<Vec<_>>(), want);
         assert_eq!(shapes(TreeKind::RsdS, 12, Some(4)).unwrap(), vec![vec![3; 4]]);
         assert!(shapes(TreeKind::RsdC, 0, None).is_err());
         assert!(shapes(TreeKind::RsdC, 3, Some(0)).is_err());

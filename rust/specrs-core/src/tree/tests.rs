@@ -73,6 +73,8 @@ const CASES: &[(TreeKind, &[usize], usize)] = &[
     (TreeKind::RsdS, &[2, 2, 2], 3),
     (TreeKind::RsdS, &[3, 3], 4),
     (TreeKind::RsdS, &[4, 4], 4),
+    (TreeKind::SpecHub, &[2, 2], 4),
+    (TreeKind::SpecHub, &[2, 1, 2], 3),
 ];
 
 #[test]
@@ -202,6 +204,76 @@ fn bad_input_names_the_argument() {
     assert_eq!(t.verify(2, |_| DistRef::D64(&q), 0).unwrap_err().arg(), "probs");
     assert!(t.verify(3, |_| DistRef::D64(&[0.5, 0.5]), 0).unwrap_err().to_string().contains("columns"));
     assert_eq!(t.verify(3, |_| DistRef::D64(&[0.5, 0.6, 0.0]), 0).unwrap_err().arg(), "probs[row 0]");
+    // SpecHub is defined for two children per node, and needs two tokens unless truncating.
+    let e = DraftTree::new(TreeKind::SpecHub, vec![2, 3], None, 0).unwrap_err();
+    assert_eq!(e.arg(), "branching");
+    assert!(e.to_string().contains("at most 2"), "{e}");
+    let mut t = DraftTree::new(TreeKind::SpecHub, vec![2], None, 0).unwrap();
+    assert_eq!(t.expand(&[DistRef::D64(&[0.0, 1.0, 0.0])]).unwrap_err().arg(), "branching");
+    t.truncate = true;
+    t.expand(&[DistRef::D64(&[0.0, 1.0, 0.0])]).unwrap();
+    assert_eq!(t.len(), 2, "a support of one token gives the hub alone");
+}
+
+/// SpecHub on sparse rows given in shuffled order with tied maxima: the hub is the lowest token id
+/// among the maxima whatever the entry order, so the trees follow the dense exact law, and the walk
+/// on sparse target rows has exactly the law it has on the same rows made dense.
+#[test]
+fn spechub_on_shuffled_sparse_rows_with_ties_is_exact() {
+    let v = 4usize;
+    // Rows with a three-way tie at the top and one zero; ids listed high to low (plus padding).
+    let mut q = vec![0.0f64; v * v];
+    for a in 0..v {
+        for (k, x) in [(a + 1) % v, (a + 2) % v, (a + 3) % v].into_iter().enumerate() {
+            q[a * v + x] = if k < 2 { 0.35 } else { 0.3 };
+        }
+    }
+    let p = table(v, 41);
+    let sparse = |row: &[f64]| -> (Vec<i64>, Vec<f64>) {
+        let mut ids: Vec<i64> = (0..v as i64).rev().collect();
+        ids.push(-1);
+        let vals = ids.iter().map(|&i| if i < 0 { 0.0 } else { row[i as usize] }).collect();
+        (ids, vals)
+    };
+    let qs: Vec<(Vec<i64>, Vec<f64>)> = (0..v).map(|a| sparse(&q[a * v..(a + 1) * v])).collect();
+    let ps: Vec<(Vec<i64>, Vec<f64>)> = (0..v).map(|a| sparse(&p[a * v..(a + 1) * v])).collect();
+    let shape = [2usize, 2];
+    let exact: HashMap<TreeKey, f64> = tree_law(TreeKind::SpecHub, &shape, &q, v, 0, false).unwrap().iter().map(|(t, pr)| (key(t), *pr)).collect();
+    let n = 20_000;
+    let mut counts = HashMap::new();
+    for s in 0..n {
+        let mut t = DraftTree::new(TreeKind::SpecHub, shape.to_vec(), Some(0), 900 + s as u64).unwrap();
+        while !t.done() {
+            let rows: Vec<DistRef> = t
+                .frontier
+                .iter()
+                .map(|&f| {
+                    let r = &qs[last(&t, f, 0)];
+                    DistRef::S64(&r.0, &r.1)
+                })
+                .collect();
+            t.expand(&rows).unwrap();
+        }
+        if s < 200 {
+            let rows = t.len();
+            let mut a = t
+                .verify_law(rows, |i| {
+                    let r = &ps[last(&t, i, 0)];
+                    DistRef::S64(&r.0, &r.1)
+                })
+                .unwrap();
+            let mut b = t.verify_law(rows, |i| DistRef::D64(&p[last(&t, i, 0) * v..][..v])).unwrap();
+            a.sort_by(|x, y| x.0.cmp(&y.0));
+            b.sort_by(|x, y| x.0.cmp(&y.0));
+            assert_eq!(a.len(), b.len());
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(x.0, y.0);
+                assert!((x.1 - y.1).abs() < 1e-15);
+            }
+        }
+        *counts.entry(key(&t)).or_insert(0) += 1;
+    }
+    chi_square(&counts, &exact, n, "spechub sparse trees");
 }
 
 
@@ -225,6 +297,7 @@ fn node_rules_agree_with_the_verifiers_module() {
             (Verifier::RrsWor, Scheme::Wor, 1..=4usize),
             (Verifier::Rrs, Scheme::Iid, 1..=3),
             (Verifier::Greedy, Scheme::Greedy, 2..=4),
+            (Verifier::SpecHub, Scheme::SpecHub, 2..=2),
         ] {
             for n in ns {
                 let theirs = crate::exact::output_distribution(&p, &q, n, verifier, Some(scheme)).unwrap();
@@ -271,6 +344,7 @@ fn truncated_levels_on_narrow_supports_are_exact() {
         (TreeKind::TopK, vec![3, 2]),
         (TreeKind::RsdS, vec![3, 3]),
         (TreeKind::Iid, vec![2, 2]),
+        (TreeKind::SpecHub, vec![2, 2]),
     ] {
         for root in [0usize, 1, 2] {
             let law = emitted_law(kind, &shape, &p, &q, v, root, true).unwrap();

@@ -5,6 +5,7 @@
 
 use super::arena::DraftTree;
 use super::dist::{align, check, DistRef};
+use super::kind::TreeKind;
 use super::node::{self, NodeOutcome};
 use crate::{Error, Result, Rng, Verifier};
 
@@ -56,10 +57,12 @@ impl DraftTree {
     }
 
     fn verifier_at(&self, v: usize) -> Verifier {
-        if self.nodes[v].n_children == 0 {
-            Verifier::Match
-        } else {
-            self.kind.verifier()
+        match self.nodes[v].n_children {
+            0 => Verifier::Match,
+            // A single SpecHub child is one draw from q (a b = 1 level, or a truncated level whose
+            // support is the hub alone): single-draft speculative sampling is exact for it.
+            1 if self.kind == TreeKind::SpecHub => Verifier::RrsWor,
+            _ => self.kind.verifier(),
         }
     }
 
