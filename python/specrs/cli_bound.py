@@ -4,7 +4,7 @@ Reads the target ``p`` and draft ``q`` from ``.npy`` files (1-D, or one row of a
 generates a bundled example, then prints two tables (rows n = 1..N):
 
 * optimal acceptance α* per draft scheme (Hu et al., ICLR 2025; ``wor`` exact successive sampling,
-  ``wor_paper`` the paper's e_n formula = conditional Poisson),
+  ``cp`` conditional Poisson, which is also the paper's printed e_n formula ``wor_paper``),
 * exact acceptance of each verifier with its own scheme; Monte-Carlo estimates (rrs_wor on large
   problems) are marked ``~`` and their standard error is listed below the table.
 """
@@ -16,7 +16,7 @@ import time
 
 import numpy as np
 
-SCHEME_COLUMNS = ["iid", "wor", "wor_paper", "greedy", "spechub"]
+SCHEME_COLUMNS = ["iid", "wor", "cp", "greedy", "spechub"]
 VERIFIER_COLUMNS = [("sd", None), ("rrs", "iid"), ("kseq", "iid"), ("rrs_wor", "wor"), ("greedy", "greedy"), ("spechub", "spechub")]
 
 # name -> (vocabulary, temperature, description)
@@ -136,8 +136,8 @@ def run(args: argparse.Namespace) -> int:
 
     print("\nOptimal acceptance α* per draft scheme (Hu et al., ICLR 2025)")
     print(_table(["n"] + SCHEME_COLUMNS, alpha_rows))
-    print("  iid: i.i.d. drafts · wor: without replacement (exact successive sampling) · wor_paper: the paper's")
-    print("  e_n formula (= conditional Poisson, not successive sampling) · greedy: Theorem 7 · spechub: n = 2 only")
+    print("  iid: i.i.d. drafts · wor: without replacement (exact successive sampling) · cp: conditional Poisson")
+    print("  (= the paper's printed e_n formula, not successive sampling) · greedy: Theorem 7 · spechub: n = 2 only")
     print("\nVerifier acceptance Pr[emitted token is a draft], each with its own draft scheme")
     print(_table(["n"] + [f"{v} ({s})" if s else v for v, s in VERIFIER_COLUMNS], ver_rows))
     print("  sd: n = 1 · rrs: SpecInfer · kseq: SpecTr · rrs_wor: RSD · greedy/spechub attain their scheme's α*")
