@@ -229,4 +229,34 @@ mod tests {
             assert!((b.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-12, "{v:?} {ch:?}");
         }
     }
+
+    /// SpecHub with the maximum of q tied: drafted with the hub at the lower token id, the node
+    /// law averaged over the drafts is p when local indices ascend with the token id. Negative
+    /// control: the same rows in descending local order (so the tie goes to the higher id) are
+    /// biased, which is why the aligned index set must be sorted ascending.
+    #[test]
+    fn spechub_tie_needs_ascending_local_order() {
+        let p = [0.1, 0.45, 0.15, 0.3];
+        let q = [0.35, 0.35, 0.2, 0.1];
+        let dl = crate::scheme_law(&q, 2, crate::Scheme::SpecHub).unwrap();
+        let run = |rev: bool| {
+            let loc = |t: usize| if rev { 3 - t } else { t };
+            let mut a = aligned(&[0.0; 4], &[0.0; 4]);
+            for t in 0..4 {
+                a.p[loc(t)] = p[t];
+                a.q[loc(t)] = q[t];
+            }
+            a.ids = Some((0..4).map(|i| loc(i) as i64).collect());
+            let mut out = [0.0; 4];
+            for r in 0..dl.len() {
+                let ch: Vec<usize> = dl.row(r).iter().map(|&t| loc(t)).collect();
+                for (o, pr) in law(Verifier::SpecHub, &a, &ch).unwrap() {
+                    out[o.token as usize] += dl.probs[r] * pr;
+                }
+            }
+            out.iter().zip(&p).map(|(x, y)| (x - y).abs()).sum::<f64>() / 2.0
+        };
+        assert!(run(false) < 1e-14, "{}", run(false));
+        assert!(run(true) > 1e-3, "{}", run(true));
+    }
 }
