@@ -16,7 +16,7 @@
 use crate::law::{check_scheme_args, scheme_law, Law};
 use crate::names::{Scheme, Verifier};
 use crate::verify::source::Source;
-use crate::verify::{resolve_scheme, verify_with};
+use crate::verify::{resolve_scheme, verify_with, Outcome};
 use crate::{validate, Error, Real, Result};
 
 /// Largest (number of draft tuples) × V × (n + 2) that [`output_distribution`] will enumerate.
@@ -30,17 +30,15 @@ pub struct ExactLaw {
 }
 
 /// Replays one verifier call with coin `force` accepting and every other coin rejecting.
-struct Tracer<'a> {
+pub(crate) struct Tracer {
     force: Option<usize>,
     seen: usize,
     prob: f64,
-    drafts: &'a [usize],
-    /// Residual contribution (only for the all-reject path).
-    out: &'a mut [f64],
-    acceptance: f64,
+    /// Residual contribution per index (only for the all-reject path).
+    out: Vec<f64>,
 }
 
-impl Source for Tracer<'_> {
+impl Source for Tracer {
     fn coin(&mut self, prob: f64) -> bool {
         let a = prob.clamp(0.0, 1.0);
         let k = self.seen;
@@ -58,20 +56,40 @@ impl Source for Tracer<'_> {
         if self.force.is_none() {
             let scale = self.prob / total;
             let wt = |x: usize| w(p[x].to_f64(), q[x].to_f64()) + adj.iter().filter(|a| a.0 == x).map(|a| a.1).sum::<f64>();
-            for (x, o) in self.out.iter_mut().enumerate().take(p.len()) {
-                *o += scale * wt(x);
-            }
-            for (k, &d) in self.drafts.iter().enumerate() {
-                if !self.drafts[..k].contains(&d) {
-                    self.acceptance += scale * wt(d);
-                }
-            }
+            self.out = (0..p.len()).map(|x| scale * wt(x)).collect();
         } else {
             // The forced coin was never reached on this path: it does not exist.
             self.prob = 0.0;
         }
         0
     }
+}
+
+/// The explicit law of one verifier call, scaled by `weight`: every (outcome, probability) with
+/// nonzero probability. `call` runs the verifier once with the given source; it is replayed once
+/// per coin (that coin accepting) plus once with every coin rejecting (the residual pick), so the
+/// law is the law of the very code that samples. `drafts` label residual tokens as accepted.
+pub(crate) fn call_law<F>(weight: f64, drafts: &[usize], mut call: F) -> Result<Vec<(Outcome, f64)>>
+where
+    F: FnMut(&mut Tracer) -> Result<Outcome>,
+{
+    let mut all_reject = Tracer { force: None, seen: 0, prob: weight, out: Vec::new() };
+    call(&mut all_reject)?;
+    let mut law = Vec::new();
+    for k in 0..all_reject.seen {
+        let mut tr = Tracer { force: Some(k), seen: 0, prob: weight, out: Vec::new() };
+        let o = call(&mut tr)?;
+        debug_assert_eq!(tr.seen, k + 1, "an accepted coin must end the call");
+        if tr.prob != 0.0 {
+            law.push((o, tr.prob));
+        }
+    }
+    for (x, &pr) in all_reject.out.iter().enumerate() {
+        if pr != 0.0 {
+            law.push((Outcome { token: x, accepted: drafts.iter().position(|&d| d == x) }, pr));
+        }
+    }
+    Ok(law)
 }
 
 /// Adds P(out = · | drafts)·weight into `law` by replaying the verifier on every path.
@@ -84,22 +102,10 @@ pub(crate) fn trace<T: Real>(
     weight: f64,
     law: &mut ExactLaw,
 ) -> Result<()> {
-    let mut resid = vec![0.0; p.len()];
-    let mut tr = Tracer { force: None, seen: 0, prob: weight, drafts, out: &mut resid, acceptance: 0.0 };
-    verify_with(verifier, scheme, p, q, drafts, &mut tr)?;
-    let (coins, acc) = (tr.seen, tr.acceptance);
-    for (o, r) in law.probs.iter_mut().zip(&resid) {
-        *o += r;
-    }
-    law.acceptance += acc;
-    for k in 0..coins {
-        let mut sink = [];
-        let mut tr = Tracer { force: Some(k), seen: 0, prob: weight, drafts, out: &mut sink, acceptance: 0.0 };
-        let o = verify_with(verifier, scheme, p, q, drafts, &mut tr)?;
-        debug_assert_eq!(tr.seen, k + 1, "an accepted coin must end the call");
-        law.probs[o.token] += tr.prob;
-        if drafts.contains(&o.token) {
-            law.acceptance += tr.prob;
+    for (o, pr) in call_law(weight, drafts, |tr| verify_with(verifier, scheme, p, q, drafts, tr))? {
+        law.probs[o.token] += pr;
+        if o.accepted.is_some() {
+            law.acceptance += pr;
         }
     }
     Ok(())

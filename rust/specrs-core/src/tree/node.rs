@@ -1,300 +1,44 @@
-//! Node-level verification on aligned (p, q) rows, in two modes that share every formula:
-//! `sample` (what `verify` runs, stopping at the first acceptance) and `law` (the explicit law of
-//! the outcome, used by the exact-enumeration tests).
-//!
-//! * `rrs_wor` (RSD, Jeon et al. 2024, rsd.md §2.1): at step i accept X_i with probability
-//!   min(1, p_i(X_i)/q_i(X_i)); on rejection p_{i+1} = norm((p_i − q_i)_+) and q_{i+1} = q_i with
-//!   X_i removed, renormalised; after K rejections emit a sample of p_{K+1}.
-//! * `rrs` (SpecInfer, Miao et al. 2023): the same with q_i = q (siblings i.i.d.).
-//! * `greedy` (Hu et al. 2025, mdsd.md §4.2): one speculative-sampling step between p and
-//!   q' = q without the top b−1 tokens, on the sampled (last) child; a residual sample that hits a
-//!   top child also continues down that child.
-//! * `spechub` (Sun et al., EMNLP 2024, mdsd.md §5), two children (x1, x2) one of which is the hub
-//!   a = argmax q: pair (i, a) has probability q(i), pair (a, i) has q_ai(i) = q(a)q(i)/(1 − q(a)).
-//!   Stages in order, each residual update deterministic (independent of the pair drawn), the
-//!   leftovers L taken from p before the update:
-//!   (1) pair (i, a): accept i w.p. min(1, p(i)/q(i)); L_ia = Σ_{i≠a}(q − p)₊,
-//!   p₁(i) = (p(i) − q(i))₊ off a; (2) pair (a, i): accept i w.p. min(1, p₁(i)/q_ai(i));
-//!   L_ai = Σ_{i≠a}(q_ai − p₁)₊, p₂(i) = (p₁(i) − q_ai(i))₊ off a; (3) pair (a, i): accept a
-//!   w.p. min(1, p(a)/L_ai), p(a) ← (p(a) − L_ai)₊; (4) pair (i, a): accept a w.p.
-//!   min(1, p(a)/L_ia), p(a) ← (p(a) − L_ia)₊; (5) emit a sample of norm(p₂ off a, p(a) at a).
-//!   The stages of the pair not drawn are skipped; the residual is the same for both pairs.
-//!   Works on the aligned rows, so it is O(|supp p ∪ supp q|) on sparse rows.
-//! * `match` (deterministic siblings): emit a sample of p; continue if it is a child.
+//! Node-level verification on aligned (p, q) rows: a thin adapter onto `crate::verify`, which
+//! holds every rule (RRS with and without replacement, Hu et al. greedy, SpecHub, match; see
+//! `verify/mod.rs`). The aligned rows are dense vectors over a local index set (the vocabulary,
+//! or the sorted union of the supports: ascending token ids, so ties broken "to the lower token
+//! id" are broken the same on local indices), the children are local indices in draw order, and
+//! the emitted local index is mapped back to its token id. So the cost stays O(|supp p ∪ supp q|)
+//! on sparse rows, and the exact law of a node is the law of the code that samples it
+//! (`exact::call_law` replays the same verifier).
 //!
 //! Whatever the rule, the emitted token has law p (rsd.md §2.2, mdsd.md §4.2).
 
 use super::dist::Aligned;
-use crate::verify::ratio;
-use crate::{Rng, Verifier};
+use crate::verify::run_rows;
+use crate::{Result, Rng, Verifier};
 
 /// Outcome of one node: the emitted token, and the child index it accepted (if any).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct NodeOutcome {
     pub token: i64,
-    /// Index among the node's children (draw order) of the child to continue with.
+    /// Index among the node's children (draw order) of the child to continue with (the first
+    /// child with the emitted token).
     pub child: Option<usize>,
-}
-
-/// Running state of recursive rejection sampling: unnormalised residual target r (mass m) and
-/// current draft q_i (mass qm).
-struct Rrs {
-    r: Vec<f64>,
-    m: f64,
-    q: Vec<f64>,
-    qm: f64,
-    wor: bool,
-}
-
-impl Drop for Rrs {
-    fn drop(&mut self) {
-        super::pool::POOL64.give(std::mem::take(&mut self.r));
-        super::pool::POOL64.give(std::mem::take(&mut self.q));
-    }
-}
-
-impl Rrs {
-    /// Takes the aligned rows over (no V-length copies on the sampling path).
-    fn new(p: Vec<f64>, q: Vec<f64>, wor: bool) -> Self {
-        let m = p.iter().sum();
-        let qm = q.iter().sum();
-        Rrs { r: p, m, q, qm, wor }
-    }
-
-    /// min(1, p_i(x)/q_i(x)).
-    fn accept_prob(&self, x: usize) -> f64 {
-        let qx = self.q[x] / self.qm;
-        if qx <= 0.0 || qx.is_nan() {
-            return 0.0;
-        }
-        ((self.r[x] / self.m) / qx).min(1.0)
-    }
-
-    /// Removes x from the draft only (greedy: q' = q without the top tokens).
-    fn drop_draft(&mut self, x: usize) {
-        self.qm -= self.q[x];
-        self.q[x] = 0.0;
-        if self.qm <= 0.0 {
-            self.qm = self.q.iter().sum();
-        }
-    }
-
-    /// After rejecting x: p_{i+1} = norm((p_i − q_i)_+), then (without replacement) drop x from q.
-    fn reject(&mut self, x: usize) {
-        let (m, qm) = (self.m, self.qm);
-        let mut s = 0.0;
-        for (r, &q) in self.r.iter_mut().zip(&self.q) {
-            let v = (*r / m - q / qm).max(0.0);
-            *r = v;
-            s += v;
-        }
-        if self.wor {
-            self.drop_draft(x);
-        }
-        if s > 1e-300 {
-            self.m = s;
-        } else {
-            // Σ(p_i − q_i)_+ = 0 means p_i = q_i: unreachable in exact arithmetic (the acceptance
-            // would have been 1). Keep the limit: the next target equals the next draft.
-            let q = &self.q;
-            self.r.copy_from_slice(q);
-            self.m = self.q.iter().sum::<f64>().max(f64::MIN_POSITIVE);
-        }
-    }
-}
-
-/// The SpecHub rule on one node, as data shared by `sample` and `law`: the acceptance stages that
-/// apply to the drawn pair, (child index, conditional acceptance probability) in order, then the
-/// unnormalised residual (mass `m`) emitted when every stage rejects.
-struct Hub {
-    stages: Vec<(usize, f64)>,
-    r: Vec<f64>,
-    m: f64,
-}
-
-impl Drop for Hub {
-    fn drop(&mut self) {
-        super::pool::POOL64.give(std::mem::take(&mut self.r));
-    }
-}
-
-impl Hub {
-    /// `p`, `q`: aligned rows (taken over, reused as the residual); `children` = (x1, x2).
-    fn new(mut p: Vec<f64>, q: Vec<f64>, children: &[usize]) -> Self {
-        let (x1, x2) = (children[0], children[1]);
-        // The hub is whichever child has the larger q, ties to the lower index (= lower token id):
-        // the builder's argmax with ties to the lowest id is always one of the two children.
-        let hub_second = q[x2] > q[x1] || (q[x2] == q[x1] && x2 < x1);
-        let a = if hub_second { x2 } else { x1 };
-        let (sp, sq): (f64, f64) = (p.iter().sum(), q.iter().sum());
-        let (ip, iq) = (1.0 / sp, 1.0 / sq);
-        let qa = q[a] * iq;
-        let c = qa / (1.0 - qa);
-        let mut stages = Vec::with_capacity(2);
-        if hub_second {
-            stages.push((0, ratio(p[x1] * ip, q[x1] * iq)));
-        } else {
-            let p1 = (p[x2] * ip - q[x2] * iq).max(0.0);
-            stages.push((1, ratio(p1, c * q[x2] * iq)));
-        }
-        // One pass: both leftovers from the pre-update p, and p₂ = (p − q/(1 − q(a)))₊ off a.
-        let pa = p[a] * ip;
-        let (mut l_ia, mut l_ai, mut m) = (0.0, 0.0, 0.0);
-        for (i, (pi, &qi)) in p.iter_mut().zip(&q).enumerate() {
-            if i == a {
-                continue;
-            }
-            let (pn, qn) = (*pi * ip, qi * iq);
-            l_ia += (qn - pn).max(0.0);
-            let p1 = (pn - qn).max(0.0);
-            l_ai += (c * qn - p1).max(0.0);
-            let p2 = (p1 - c * qn).max(0.0);
-            *pi = p2;
-            m += p2;
-        }
-        let mut pa_left = pa;
-        let after_ai = (pa_left - l_ai).max(0.0);
-        if !hub_second {
-            stages.push((0, ratio(pa_left, l_ai)));
-        }
-        pa_left = after_ai;
-        if hub_second {
-            stages.push((1, ratio(pa_left, l_ia)));
-        }
-        pa_left = (pa_left - l_ia).max(0.0);
-        p[a] = pa_left;
-        m += pa_left;
-        if m.is_nan() || m <= 1e-300 {
-            // No residual mass: the last stage accepts with certainty in exact arithmetic, so
-            // this is reached only through rounding; emit from q then (as `Rrs::reject` does).
-            return Hub { stages, r: q, m: sq };
-        }
-        super::pool::POOL64.give(q);
-        Hub { stages, r: p, m }
-    }
-}
-
-fn child_for(children: &[usize], token_idx: usize) -> Option<usize> {
-    children.iter().position(|&c| c == token_idx)
-}
-
-fn draw(w: &[f64], total: f64, rng: &mut Rng) -> usize {
-    rng.categorical(w, total)
 }
 
 /// Samples the node outcome. `children` are aligned indices of the children tokens in draw
 /// order (greedy: the deterministic top children, then the sampled one; spechub: (x1, x2)).
-pub fn sample(verifier: Verifier, a: Aligned, children: &[usize], rng: &mut Rng) -> NodeOutcome {
-    let Aligned { ids, p, q } = a;
-    let a = Aligned { ids, p: Vec::new(), q: Vec::new() };
-    match verifier {
-        Verifier::Rrs | Verifier::RrsWor => {
-            let mut st = Rrs::new(p, q, verifier == Verifier::RrsWor);
-            for (k, &x) in children.iter().enumerate() {
-                let acc = st.accept_prob(x);
-                if rng.uniform() < acc {
-                    return NodeOutcome { token: a.token(x), child: Some(k) };
-                }
-                st.reject(x);
-            }
-            let y = draw(&st.r, st.m, rng);
-            NodeOutcome { token: a.token(y), child: child_for(children, y) }
-        }
-        Verifier::Greedy => {
-            let mut st = Rrs::new(p, q, true);
-            if let Some((&last, top)) = children.split_last() {
-                for &t in top {
-                    st.drop_draft(t);
-                }
-                if rng.uniform() < st.accept_prob(last) {
-                    return NodeOutcome { token: a.token(last), child: Some(children.len() - 1) };
-                }
-                st.reject(last);
-            }
-            let y = draw(&st.r, st.m, rng);
-            NodeOutcome { token: a.token(y), child: child_for(children, y) }
-        }
-        Verifier::SpecHub if children.len() == 2 => {
-            let h = Hub::new(p, q, children);
-            for &(k, acc) in &h.stages {
-                if rng.uniform() < acc {
-                    return NodeOutcome { token: a.token(children[k]), child: Some(k) };
-                }
-            }
-            let y = draw(&h.r, h.m, rng);
-            NodeOutcome { token: a.token(y), child: child_for(children, y) }
-        }
-        _ => {
-            // match (and the bonus draw at a node without children): a plain sample of p.
-            let st = Rrs::new(p, q, false);
-            let y = draw(&st.r, st.m, rng);
-            NodeOutcome { token: a.token(y), child: child_for(children, y) }
-        }
-    }
+/// The rows are given back to the buffer pool afterwards.
+pub fn sample(verifier: Verifier, a: Aligned, children: &[usize], rng: &mut Rng) -> Result<NodeOutcome> {
+    let o = run_rows(verifier, &a.p, &a.q, children, rng)?;
+    let out = NodeOutcome { token: a.token(o.token), child: o.accepted };
+    let Aligned { p, q, .. } = a;
+    super::pool::POOL64.give(p);
+    super::pool::POOL64.give(q);
+    Ok(out)
 }
 
-/// Explicit law of the node outcome: (outcome, probability) for every outcome with positive
-/// probability. Same arithmetic as [`sample`].
-pub fn law(verifier: Verifier, a: &Aligned, children: &[usize]) -> Vec<(NodeOutcome, f64)> {
-    let mut out = Vec::new();
-    let residual = |st: &Rrs, reach: f64, out: &mut Vec<(NodeOutcome, f64)>| {
-        for (y, &r) in st.r.iter().enumerate() {
-            if r > 0.0 && reach > 0.0 {
-                out.push((NodeOutcome { token: a.token(y), child: child_for(children, y) }, reach * r / st.m));
-            }
-        }
-    };
-    match verifier {
-        Verifier::Rrs | Verifier::RrsWor => {
-            let mut st = Rrs::new(a.p.clone(), a.q.clone(), verifier == Verifier::RrsWor);
-            let mut reach = 1.0;
-            for (k, &x) in children.iter().enumerate() {
-                let acc = st.accept_prob(x);
-                if reach * acc > 0.0 {
-                    out.push((NodeOutcome { token: a.token(x), child: Some(k) }, reach * acc));
-                }
-                reach *= 1.0 - acc;
-                st.reject(x);
-            }
-            residual(&st, reach, &mut out);
-        }
-        Verifier::Greedy => {
-            let mut st = Rrs::new(a.p.clone(), a.q.clone(), true);
-            let mut reach = 1.0;
-            if let Some((&last, top)) = children.split_last() {
-                for &t in top {
-                    st.drop_draft(t);
-                }
-                let acc = st.accept_prob(last);
-                if acc > 0.0 {
-                    out.push((NodeOutcome { token: a.token(last), child: Some(children.len() - 1) }, acc));
-                }
-                reach = 1.0 - acc;
-                st.reject(last);
-            }
-            residual(&st, reach, &mut out);
-        }
-        Verifier::SpecHub if children.len() == 2 => {
-            let h = Hub::new(a.p.clone(), a.q.clone(), children);
-            let mut reach = 1.0;
-            for &(k, acc) in &h.stages {
-                if reach * acc > 0.0 {
-                    out.push((NodeOutcome { token: a.token(children[k]), child: Some(k) }, reach * acc));
-                }
-                reach *= 1.0 - acc;
-            }
-            for (y, &r) in h.r.iter().enumerate() {
-                if r > 0.0 && reach > 0.0 {
-                    out.push((NodeOutcome { token: a.token(y), child: child_for(children, y) }, reach * r / h.m));
-                }
-            }
-        }
-        _ => {
-            let st = Rrs::new(a.p.clone(), a.q.clone(), false);
-            residual(&st, 1.0, &mut out);
-        }
-    }
-    out
+/// Explicit law of the node outcome: (outcome, probability) for every outcome with nonzero
+/// probability, by replaying [`sample`]'s verifier on every accept/reject path.
+pub fn law(verifier: Verifier, a: &Aligned, children: &[usize]) -> Result<Vec<(NodeOutcome, f64)>> {
+    let l = crate::exact::call_law(1.0, children, |tr| run_rows(verifier, &a.p, &a.q, children, tr))?;
+    Ok(l.into_iter().map(|(o, pr)| (NodeOutcome { token: a.token(o.token), child: o.accepted }, pr)).collect())
 }
 
 #[cfg(test)]
@@ -328,7 +72,7 @@ mod tests {
                 let dl = crate::scheme_law(&q, k, scheme).unwrap();
                 let (mut acc, mut out) = (0.0, vec![0.0; 5]);
                 for r in 0..dl.len() {
-                    let l = law(v, &a, dl.row(r));
+                    let l = law(v, &a, dl.row(r)).unwrap();
                     acc += dl.probs[r] * l.iter().filter(|(o, _)| o.child.is_some()).map(|x| x.1).sum::<f64>();
                     for (t, e) in emitted(&l, 5).iter().enumerate() {
                         out[t] += dl.probs[r] * e;
@@ -351,7 +95,7 @@ mod tests {
         let dl = crate::scheme_law(&q, 3, crate::Scheme::Wor).unwrap();
         let mut out = vec![0.0; 5];
         for r in 0..dl.len() {
-            for (t, e) in emitted(&law(Verifier::Rrs, &a, dl.row(r)), 5).iter().enumerate() {
+            for (t, e) in emitted(&law(Verifier::Rrs, &a, dl.row(r)).unwrap(), 5).iter().enumerate() {
                 out[t] += dl.probs[r] * e;
             }
         }
@@ -375,7 +119,7 @@ mod tests {
                 if swap {
                     ch.reverse();
                 }
-                for (o, pr) in law(v, &a, &ch) {
+                for (o, pr) in law(v, &a, &ch).unwrap() {
                     out[o.token as usize] += dl.probs[r] * pr;
                     acc += if o.child.is_some() { dl.probs[r] * pr } else { 0.0 };
                 }
@@ -395,12 +139,12 @@ mod tests {
             assert!(tv > 1e-3, "{v:?} swap={swap}: tv {tv}");
         }
         for ch in [[2usize, 0], [0, 3]] {
-            let l = law(Verifier::SpecHub, &a, &ch);
+            let l = law(Verifier::SpecHub, &a, &ch).unwrap();
             let mut rng = Rng::new(8);
             let n = 100_000;
             let mut counts = std::collections::HashMap::new();
             for _ in 0..n {
-                let o = sample(Verifier::SpecHub, aligned(&p, &q), &ch, &mut rng);
+                let o = sample(Verifier::SpecHub, aligned(&p, &q), &ch, &mut rng).unwrap();
                 *counts.entry((o.token, o.child)).or_insert(0usize) += 1;
             }
             for (o, pr) in &l {
@@ -419,7 +163,7 @@ mod tests {
         let dl = crate::scheme_law(&q, 3, crate::Scheme::Greedy).unwrap();
         let mut out = vec![0.0; 4];
         for r in 0..dl.len() {
-            for (t, e) in emitted(&law(Verifier::Greedy, &a, dl.row(r)), 4).iter().enumerate() {
+            for (t, e) in emitted(&law(Verifier::Greedy, &a, dl.row(r)).unwrap(), 4).iter().enumerate() {
                 out[t] += dl.probs[r] * e;
             }
         }
@@ -428,12 +172,12 @@ mod tests {
         }
         // Monte Carlo of `sample` against `law` for one fixed tuple.
         let ch = [0usize, 1, 3];
-        let l = law(Verifier::Greedy, &a, &ch);
+        let l = law(Verifier::Greedy, &a, &ch).unwrap();
         let mut rng = Rng::new(3);
         let n = 100_000;
         let mut counts = std::collections::HashMap::new();
         for _ in 0..n {
-            let o = sample(Verifier::Greedy, aligned(&p, &q), &ch, &mut rng);
+            let o = sample(Verifier::Greedy, aligned(&p, &q), &ch, &mut rng).unwrap();
             *counts.entry((o.token, o.child)).or_insert(0usize) += 1;
         }
         for (o, pr) in &l {
@@ -442,5 +186,77 @@ mod tests {
         }
         assert_eq!(counts.values().sum::<usize>(), n);
         assert_eq!(counts.len(), l.len());
+    }
+
+    /// A sparse node (local indices over the ascending union of supports) has the law of the same
+    /// node on the full vocabulary, token by token: the local order keeps every tie-break "to the
+    /// lower token id" (here SpecHub's hub between two children with equal q, in both orders).
+    #[test]
+    fn sparse_rows_have_the_dense_law() {
+        let p = [0.0, 0.3, 0.0, 0.25, 0.0, 0.05, 0.4, 0.0];
+        let q = [0.0, 0.3, 0.0, 0.1, 0.0, 0.3, 0.3, 0.0];
+        let ids: Vec<i64> = (0..8).filter(|&t| p[t] > 0.0 || q[t] > 0.0).map(|t| t as i64).collect();
+        let sparse = Aligned {
+            p: ids.iter().map(|&t| p[t as usize]).collect(),
+            q: ids.iter().map(|&t| q[t as usize]).collect(),
+            ids: Some(ids.clone()),
+        };
+        let dense = aligned(&p, &q);
+        let cases: [(Verifier, &[usize]); 9] = [
+            (Verifier::SpecHub, &[1, 5]),
+            (Verifier::SpecHub, &[5, 1]),
+            (Verifier::SpecHub, &[6, 3]),
+            (Verifier::RrsWor, &[5, 3, 1]),
+            (Verifier::Rrs, &[5, 5, 6]),
+            (Verifier::Greedy, &[1, 5, 3]),
+            (Verifier::Match, &[6, 1]),
+            (Verifier::RrsWor, &[]),
+            (Verifier::Greedy, &[]),
+        ];
+        for (v, ch) in cases {
+            let local: Vec<usize> = ch.iter().map(|&t| sparse.index(t as i64).unwrap()).collect();
+            let mut a = law(v, &dense, ch).unwrap();
+            let mut b = law(v, &sparse, &local).unwrap();
+            assert_eq!(a.len(), b.len(), "{v:?} {ch:?}");
+            let key = |x: &(NodeOutcome, f64)| (x.0.token, x.0.child);
+            a.sort_by_key(key);
+            b.sort_by_key(key);
+            for (x, y) in a.iter().zip(&b) {
+                assert_eq!(key(x), key(y), "{v:?} {ch:?}");
+                assert!((x.1 - y.1).abs() < 1e-15, "{v:?} {ch:?}: {x:?} vs {y:?}");
+            }
+            // Probabilities sum to one (the law is complete).
+            assert!((b.iter().map(|x| x.1).sum::<f64>() - 1.0).abs() < 1e-12, "{v:?} {ch:?}");
+        }
+    }
+
+    /// SpecHub with the maximum of q tied: drafted with the hub at the lower token id, the node
+    /// law averaged over the drafts is p when local indices ascend with the token id. Negative
+    /// control: the same rows in descending local order (so the tie goes to the higher id) are
+    /// biased, which is why the aligned index set must be sorted ascending.
+    #[test]
+    fn spechub_tie_needs_ascending_local_order() {
+        let p = [0.1, 0.45, 0.15, 0.3];
+        let q = [0.35, 0.35, 0.2, 0.1];
+        let dl = crate::scheme_law(&q, 2, crate::Scheme::SpecHub).unwrap();
+        let run = |rev: bool| {
+            let loc = |t: usize| if rev { 3 - t } else { t };
+            let mut a = aligned(&[0.0; 4], &[0.0; 4]);
+            for t in 0..4 {
+                a.p[loc(t)] = p[t];
+                a.q[loc(t)] = q[t];
+            }
+            a.ids = Some((0..4).map(|i| loc(i) as i64).collect());
+            let mut out = [0.0; 4];
+            for r in 0..dl.len() {
+                let ch: Vec<usize> = dl.row(r).iter().map(|&t| loc(t)).collect();
+                for (o, pr) in law(Verifier::SpecHub, &a, &ch).unwrap() {
+                    out[o.token as usize] += dl.probs[r] * pr;
+                }
+            }
+            out.iter().zip(&p).map(|(x, y)| (x - y).abs()).sum::<f64>() / 2.0
+        };
+        assert!(run(false) < 1e-14, "{}", run(false));
+        assert!(run(true) > 1e-3, "{}", run(true));
     }
 }

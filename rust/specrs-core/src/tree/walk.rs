@@ -88,7 +88,7 @@ impl DraftTree {
             if node.n_children > 0 {
                 step.depth_tried[node.depth] = true;
             }
-            let NodeOutcome { token, child } = node::sample(self.verifier_at(v), a, &ch, &mut rng);
+            let NodeOutcome { token, child } = node::sample(self.verifier_at(v), a, &ch, &mut rng)?;
             step.tokens.push(token);
             match child {
                 Some(k) => {
@@ -113,7 +113,7 @@ impl DraftTree {
         while let Some((v, prefix, pr)) = stack.pop() {
             let (a, ch) = self.node_inputs(v, p(v))?;
             let node = &self.nodes[v];
-            for (o, q) in node::law(self.verifier_at(v), &a, &ch) {
+            for (o, q) in node::law(self.verifier_at(v), &a, &ch)? {
                 let mut t = prefix.clone();
                 t.push(o.token);
                 match o.child {

@@ -190,6 +190,36 @@ pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: 
     })
 }
 
+/// Runs a verifier on rows the caller has already validated: the f64 rows of a draft-tree node,
+/// aligned over a local index set (`tree::dist::align`: the whole vocabulary, or the sorted union
+/// of the two supports, so index order is token-id order). No validation pass, so the cost stays
+/// O(len) for sparse rows; the sums are taken here (the rows are normalised by them).
+///
+/// The tree may hand over any children its builder drew, so the verifier is adapted to them:
+/// SpecHub's hub is the child with the larger q, ties to the lower index (= lower token id, as
+/// the builder's argmax); SpecHub without exactly two drafts, and greedy without drafts, fall
+/// back to `match` (a sample of p, exact whatever the drafts).
+pub(crate) fn run_rows<S: Source>(verifier: Verifier, p: &[f64], q: &[f64], drafts: &[usize], src: &mut S) -> Result<Outcome> {
+    let verifier = match verifier {
+        Verifier::SpecHub if drafts.len() != 2 => Verifier::Match,
+        Verifier::Greedy | Verifier::Kseq | Verifier::Sd if drafts.is_empty() => Verifier::Match,
+        v => v,
+    };
+    let hub = match drafts {
+        &[x1, x2] if verifier == Verifier::SpecHub => {
+            if q[x2] > q[x1] || (q[x2] == q[x1] && x2 < x1) {
+                x2
+            } else {
+                x1
+            }
+        }
+        _ => 0,
+    };
+    let [sp, sq] = kernel::sums2(p, q, |x, y| [x, y]);
+    let cx = Ctx { p, q, sums: Sums { p: sp, q: sq }, drafts };
+    run(verifier, &cx, hub, src)
+}
+
 /// Verifies one position: `drafts` are the draft token ids in draw order, drawn with the
 /// verifier's default scheme (`sd`, `rrs`, `kseq`: i.i.d.; `rrs_wor`: without replacement;
 /// `greedy`, `spechub`: their own drafting; `match`: any). Validates everything and never panics.
