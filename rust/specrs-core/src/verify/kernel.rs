@@ -149,37 +149,6 @@ pub(crate) fn pick_by<F: Fn(usize) -> f64>(len: usize, total: f64, u: f64, w: F)
     last_pos
 }
 
-/// (Σp, Σq, whether some entry of p or q is negative, ±inf or NaN), in one pass written so that
-/// it vectorises: 8 independent lanes of sums, plus lanes of Σ (x − |x|), which is 0 exactly when
-/// no entry is negative (a negative x adds 2x < 0, a NaN or ±inf makes it NaN).
-pub(crate) fn pair_stats<T: crate::Real>(p: &[T], q: &[T]) -> (f64, f64, bool) {
-    // Four lanes: three arrays of eight would not fit the SSE2 register file.
-    const PL: usize = 4;
-    debug_assert_eq!(p.len(), q.len());
-    let mut sp = [0.0f64; PL];
-    let mut sq = [0.0f64; PL];
-    let mut neg = [0.0f64; PL];
-    let mut pc = p.chunks_exact(PL);
-    let mut qc = q.chunks_exact(PL);
-    for (a, b) in (&mut pc).zip(&mut qc) {
-        for l in 0..PL {
-            let (x, y) = (a[l].to_f64(), b[l].to_f64());
-            sp[l] += x;
-            sq[l] += y;
-            neg[l] += (x - x.abs()) + (y - y.abs());
-        }
-    }
-    let fold = |s: &[f64; PL]| (s[0] + s[1]) + (s[2] + s[3]);
-    let (mut ps, mut qs, mut ng) = (fold(&sp), fold(&sq), fold(&neg));
-    for (a, b) in pc.remainder().iter().zip(qc.remainder()) {
-        let (x, y) = (a.to_f64(), b.to_f64());
-        ps += x;
-        qs += y;
-        ng += (x - x.abs()) + (y - y.abs());
-    }
-    (ps, qs, !(ps.is_finite() && qs.is_finite() && ng == 0.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -192,14 +161,6 @@ mod tests {
         assert!((sum2(&w, &z0, |x, _| x) - naive).abs() < 1e-12);
         let [a, b] = sums2(&w, &z0, |x, _| [x, 2.0 * x]);
         assert!((a - naive).abs() < 1e-12 && (b - 2.0 * naive).abs() < 1e-12);
-        let (sp, sq, bad) = pair_stats(&w, &w);
-        assert!((sp - naive).abs() < 1e-12 && (sq - naive).abs() < 1e-12 && !bad);
-        for v in [-1e-30, f64::NAN, f64::INFINITY, f64::NEG_INFINITY] {
-            let mut x = w.clone();
-            x[997] = v;
-            assert!(pair_stats(&w, &x).2 && pair_stats(&x, &w).2, "{v}");
-        }
-        assert!(!pair_stats(&[-0.0f64, 1.0], &[0.5, 0.5]).2);
         for k in 0..200 {
             let u = k as f64 / 200.0;
             let i = pick2(&w, &z0, naive, u, &[], |x, _| x).unwrap();
