@@ -27,6 +27,18 @@ pub(crate) fn sum2<T: Real, F: Fn(f64, f64) -> f64>(p: &[T], q: &[T], w: F) -> f
     total
 }
 
+/// Σ v in the same fixed order as [`sum2`]: the one lane sum for plain slices (e.g. the
+/// quadrature sums of the bounds' without-replacement integral). Always inlined, so that it is
+/// compiled with the target features of a multiversioned caller.
+#[inline(always)]
+pub(crate) fn sum(v: &[f64]) -> f64 {
+    let mut total = 0.0;
+    for b in v.chunks(BLOCK) {
+        total += block_sum2(b, b, &|x, _| x);
+    }
+    total
+}
+
 #[inline(always)]
 fn block_sum2<T: Real, F: Fn(f64, f64) -> f64>(pb: &[T], qb: &[T], w: &F) -> f64 {
     let mut lanes = [0.0f64; LANES];
@@ -159,6 +171,7 @@ mod tests {
         let z0 = vec![0.0f64; w.len()];
         let naive: f64 = w.iter().sum();
         assert!((sum2(&w, &z0, |x, _| x) - naive).abs() < 1e-12);
+        assert_eq!(sum(&w), sum2(&w, &z0, |x, _| x));
         let [a, b] = sums2(&w, &z0, |x, _| [x, 2.0 * x]);
         assert!((a - naive).abs() < 1e-12 && (b - 2.0 * naive).abs() < 1e-12);
         for k in 0..200 {
