@@ -229,11 +229,6 @@ impl<'a, T: Real> WorSampler<'a, T> {
     }
 }
 
-/// Number of positive entries.
-pub fn support<T: Real>(vals: &[T]) -> usize {
-    vals.iter().filter(|x| x.to_f64() > 0.0).count()
-}
-
 /// p and q of one node on a common index space: dense (index = token id) when either row is
 /// dense, else the sorted union of the two supports.
 pub struct Aligned {
