@@ -61,15 +61,22 @@ pub fn top_tokens<T: Real>(q: &[T], k: usize) -> Vec<usize> {
 }
 
 /// Validates (q, n) for `scheme` the way every public function does: q a distribution, n ≥ 1,
-/// n ≤ support for distinct-token schemes, n = 2 for SpecHub.
-pub fn check_scheme_args<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<()> {
-    validate::distribution("q", q)?;
+/// n ≤ support for distinct-token schemes, n = 2 for SpecHub. Returns q's sum and support size
+/// (one pass, [`validate::row`]).
+pub fn check_scheme_args<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<validate::RowStats> {
+    let s = validate::row("q", q)?;
+    check_n(n, scheme, s.positive)?;
+    Ok(s)
+}
+
+/// The n part of [`check_scheme_args`], given the number of positive entries of q.
+pub fn check_n(n: usize, scheme: Scheme, q_support: usize) -> Result<()> {
     validate::positive_n("n", n)?;
     if scheme == Scheme::SpecHub && n != 2 {
         return Err(Error::invalid("n", format!("is {n} but the spechub scheme is defined for n = 2 only")));
     }
     if scheme.distinct() {
-        validate::n_within_support("n", n, "q", q)?;
+        validate::n_within("n", n, "q", q_support)?;
     }
     Ok(())
 }

@@ -28,8 +28,7 @@ use crate::{validate, Error, Real, Result, Rng};
 
 /// n draft token ids from q for `scheme`, in draw order (ascending for `cp`).
 pub fn draft<T: Real>(q: &[T], n: usize, scheme: Scheme, rng: &mut Rng) -> Result<Vec<usize>> {
-    check_scheme_args(q, n, scheme)?;
-    let qs: f64 = q.iter().map(|x| x.to_f64()).sum();
+    let qs = check_scheme_args(q, n, scheme)?.sum;
     Ok(match scheme {
         Scheme::Iid => (0..n).map(|_| pick(q, qs, rng, &[])).collect(),
         Scheme::Wor => {

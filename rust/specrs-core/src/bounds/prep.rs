@@ -5,92 +5,16 @@
 //! normalised vectors p / Σp and q / Σq, so that e.g. Q(all of supp q) = 1 exactly as in the draft
 //! laws of [`crate::law::scheme_law`].
 
-use crate::law::check_scheme_args;
+use crate::law::check_n;
 use crate::names::Scheme;
-use crate::{validate, Error, Real, Result};
+use crate::{validate, Real, Result};
 
-/// Validates p, q and n for `scheme` and returns the normalising factors (1/Σp, 1/Σq).
-///
-/// One fused pass over both vectors checks finiteness and signs, sums them and counts the support
-/// of q; only when something is wrong do the per-argument validators run again to word the error
-/// (same messages as [`crate::validate`] and [`check_scheme_args`]).
+/// Validates p, q and n for `scheme` and returns the normalising factors (1/Σp, 1/Σq): one
+/// vectorised pass per vector ([`validate::pair`]), whose support count of q serves the n check.
 pub fn check<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme) -> Result<(f64, f64)> {
-    let fused = if p.len() == q.len() && !p.is_empty() { scan(p, q) } else { None };
-    let Some((sp, sq, support)) = fused else {
-        return slow_check(p, q, n, scheme);
-    };
-    if (sp - 1.0).abs() > T::NORM_TOL || (sq - 1.0).abs() > T::NORM_TOL {
-        return slow_check(p, q, n, scheme);
-    }
-    validate::positive_n("n", n)?;
-    if scheme == Scheme::SpecHub && n != 2 {
-        return Err(Error::invalid("n", format!("is {n} but the spechub scheme is defined for n = 2 only")));
-    }
-    if scheme.distinct() && n > support {
-        return Err(Error::invalid(
-            "n",
-            format!("is {n} but `q` has only {support} tokens with positive probability; this scheme draws distinct tokens"),
-        ));
-    }
-    Ok((1.0 / sp, 1.0 / sq))
-}
-
-fn slow_check<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme) -> Result<(f64, f64)> {
-    let sp = validate::distribution("p", p)?;
-    validate::same_len("p", p.len(), "q", q.len())?;
-    let sq = validate::distribution("q", q)?;
-    check_scheme_args(q, n, scheme)?;
-    Ok((1.0 / sp, 1.0 / sq))
-}
-
-/// (Σp, Σq, |supp q|) when every entry is finite and ≥ 0, else None.
-fn scan<T: Real>(p: &[T], q: &[T]) -> Option<(f64, f64, usize)> {
-    #[cfg(target_arch = "x86_64")]
-    {
-        if std::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU supports AVX2.
-            return unsafe { scan_avx2(p, q) };
-        }
-    }
-    scan_impl(p, q)
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn scan_avx2<T: Real>(p: &[T], q: &[T]) -> Option<(f64, f64, usize)> {
-    scan_impl(p, q)
-}
-
-#[inline(always)]
-fn scan_impl<T: Real>(p: &[T], q: &[T]) -> Option<(f64, f64, usize)> {
-    // A NaN or ±inf entry makes its sum non-finite and a negative one makes its minimum negative,
-    // so sums and minima are all the checks needed. Four lanes so that the loop vectorises.
-    let (mut sp, mut sq, mut mp, mut mq, mut sup) = ([0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4], [0.0f64; 4]);
-    let pc = p.chunks_exact(4);
-    let qc = q.chunks_exact(4);
-    let (pr, qr) = (pc.remainder(), qc.remainder());
-    for (a, b) in pc.zip(qc) {
-        for k in 0..4 {
-            let (x, y) = (a[k].to_f64(), b[k].to_f64());
-            sp[k] += x;
-            sq[k] += y;
-            mp[k] = if x < mp[k] { x } else { mp[k] };
-            mq[k] = if y < mq[k] { y } else { mq[k] };
-            sup[k] += if y > 0.0 { 1.0 } else { 0.0 };
-        }
-    }
-    for (a, b) in pr.iter().zip(qr) {
-        let (x, y) = (a.to_f64(), b.to_f64());
-        sp[0] += x;
-        sq[0] += y;
-        mp[0] = if x < mp[0] { x } else { mp[0] };
-        mq[0] = if y < mq[0] { y } else { mq[0] };
-        sup[0] += if y > 0.0 { 1.0 } else { 0.0 };
-    }
-    let total = |v: [f64; 4]| (v[0] + v[1]) + (v[2] + v[3]);
-    let (tp, tq) = (total(sp), total(sq));
-    let min = mp.iter().chain(&mq).fold(0.0f64, |m, &x| if x < m { x } else { m });
-    (tp.is_finite() && tq.is_finite() && min >= 0.0).then_some((tp, tq, total(sup) as usize))
+    let (ps, qs) = validate::pair(p, q)?;
+    check_n(n, scheme, qs.positive)?;
+    Ok((1.0 / ps.sum, 1.0 / qs.sum))
 }
 
 /// Tokens with q > 0 in the order of the prefix scan: p/q ascending (q/p descending), so tokens

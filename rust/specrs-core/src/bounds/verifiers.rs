@@ -13,7 +13,7 @@
 //! | optimal | any | α* of the scheme |
 
 use super::{prep, rrs_wor, value_unchecked};
-use crate::law::{check_scheme_args, top_tokens};
+use crate::law::{check_n, top_tokens};
 use crate::names::{Scheme, Verifier};
 use crate::{Error, Real, Result, Rng};
 
@@ -112,7 +112,8 @@ pub fn verifier_acceptance<T: Real>(
             Acceptance::exact(value_unchecked(p, q, n, scheme.unwrap_or(Scheme::Iid), sp, sq))
         }
         Verifier::Match => {
-            check_scheme_args(q, n, Scheme::Cp)?;
+            // p and q are validated above; only n ≤ |supp q| (n distinct top tokens) is left.
+            check_n(n, Scheme::Cp, crate::validate::support_size(q))?;
             Acceptance::exact(top_tokens(q, n).iter().map(|&i| p[i].to_f64() * sp).sum())
         }
         Verifier::Rrs => {

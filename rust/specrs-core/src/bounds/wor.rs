@@ -26,6 +26,7 @@
 
 use super::fastexp::exp_neg;
 use super::prep::{self, Sorted};
+use crate::verify::kernel;
 use crate::Real;
 
 /// Trapezoid step in log t.
@@ -183,7 +184,7 @@ fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
             for ((e, (&tj, &wj)), &tl) in ebuf.iter_mut().zip(t.iter().zip(&w)).zip(tail) {
                 *e = wj * exp_neg(r * tj) * tl;
             }
-            let integral = sum4(&ebuf);
+            let integral = kernel::sum(&ebuf);
             best = best.min(pp[len] - r * integral);
         }
         if sufmin[len + 1] >= best {
@@ -191,18 +192,4 @@ fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
         }
     }
     1.0 + best
-}
-
-/// Σ v with four partial sums, so the loop vectorises (a single running sum cannot be reordered).
-#[inline(always)]
-fn sum4(v: &[f64]) -> f64 {
-    let mut acc = [0.0f64; 4];
-    let chunks = v.chunks_exact(4);
-    let tail: f64 = chunks.remainder().iter().sum();
-    for ch in chunks {
-        for k in 0..4 {
-            acc[k] += ch[k];
-        }
-    }
-    (acc[0] + acc[1]) + (acc[2] + acc[3]) + tail
 }

@@ -3,7 +3,7 @@
 //! at the API boundary, stored as [`Dist`] for the draft distributions of expanded nodes (RRS needs
 //! the whole q(·|path) at verification time).
 
-use crate::{Error, Real, Result};
+use crate::{validate, Error, Real, Result};
 
 /// A borrowed distribution row.
 #[derive(Debug, Clone, Copy)]
@@ -109,58 +109,16 @@ impl DistRef<'_> {
     }
 }
 
-/// Entries per block of [`Blocks`]: a without-replacement draw walks ≤ V/BLOCK block sums, then
-/// ≤ BLOCK entries, instead of the whole row.
-pub const BLOCK: usize = 256;
+/// Entries per block of the block sums that [`checked_blocks`] returns (those of
+/// [`validate::distribution_blocks`]): a without-replacement draw walks ≤ V/BLOCK block sums,
+/// then ≤ BLOCK entries, instead of the whole row.
+pub const BLOCK: usize = validate::BLOCK;
 
-/// Validates a row as a distribution (finite, non-negative, Σ = 1 within `T::NORM_TOL`; sparse:
-/// ids of positive entries non-negative and distinct) and returns its block sums, all in one pass.
-/// Also returns the number of positive entries.
+/// Validates a row as a distribution (finite, non-negative, Σ = 1 within `T::NORM_TOL`, by the
+/// one pass of [`validate::distribution_blocks`]; sparse: ids of positive entries non-negative and
+/// distinct) and returns its block sums and the number of positive entries.
 pub fn checked_blocks<T: Real>(arg: &str, ids: Option<&[i64]>, vals: &[T]) -> Result<(Vec<f64>, usize)> {
-    if vals.is_empty() {
-        return Err(Error::invalid(arg, "is empty; a distribution needs at least one entry"));
-    }
-    let mut sums = Vec::with_capacity(vals.len().div_ceil(BLOCK));
-    let mut total = 0.0f64;
-    let mut positive = 0usize;
-    for (b, chunk) in vals.chunks(BLOCK).enumerate() {
-        // Eight independent lanes (sum, min, positive count) so the loop vectorises; NaN or ±inf
-        // make the block sum non-finite and negatives show in the min, so every entry is checked.
-        let mut acc = [0.0f64; 8];
-        let mut mn = [0.0f64; 8];
-        let mut cnt = [0usize; 8];
-        let mut it = chunk.chunks_exact(8);
-        for c8 in &mut it {
-            for k in 0..8 {
-                let x = c8[k].to_f64();
-                acc[k] += x;
-                mn[k] = if x < mn[k] { x } else { mn[k] };
-                cnt[k] += (x > 0.0) as usize;
-            }
-        }
-        for (k, &x) in it.remainder().iter().enumerate() {
-            let x = x.to_f64();
-            acc[k] += x;
-            mn[k] = if x < mn[k] { x } else { mn[k] };
-            cnt[k] += (x > 0.0) as usize;
-        }
-        let s = ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
-        if !s.is_finite() || mn.iter().any(|&m| m < 0.0) {
-            let j = chunk.iter().position(|x| !(x.to_f64() >= 0.0 && x.to_f64().is_finite())).unwrap_or(0);
-            let x = chunk[j].to_f64();
-            let what = if x.is_finite() { "negative" } else { "non-finite" };
-            return Err(Error::invalid(arg, format!("{what} entry {x} at index {}", b * BLOCK + j)));
-        }
-        positive += cnt.iter().sum::<usize>();
-        total += s;
-        sums.push(s);
-    }
-    if (total - 1.0).abs() > T::NORM_TOL {
-        return Err(Error::invalid(
-            arg,
-            format!("sums to {total:.12} but must sum to 1 within {:e} ({} input)", T::NORM_TOL, T::DTYPE),
-        ));
-    }
+    let (sums, stats) = validate::distribution_blocks(arg, vals)?;
     if let Some(ids) = ids {
         if ids.len() != vals.len() {
             return Err(Error::invalid("token_ids", format!("has {} entries per row but `{arg}` has {}", ids.len(), vals.len())));
@@ -179,7 +137,7 @@ pub fn checked_blocks<T: Real>(arg: &str, ids: Option<&[i64]>, vals: &[T]) -> Re
             return Err(Error::invalid("token_ids", format!("token id {} appears twice with positive probability", w[0])));
         }
     }
-    Ok((sums, positive))
+    Ok((sums, stats.positive))
 }
 
 /// Checks a row without keeping the block sums.
@@ -269,11 +227,6 @@ impl<'a, T: Real> WorSampler<'a, T> {
         self.exclude(x);
         Some((x, v))
     }
-}
-
-/// Number of positive entries.
-pub fn support<T: Real>(vals: &[T]) -> usize {
-    vals.iter().filter(|x| x.to_f64() > 0.0).count()
 }
 
 /// p and q of one node on a common index space: dense (index = token id) when either row is

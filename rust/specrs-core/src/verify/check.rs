@@ -13,10 +13,6 @@ pub(crate) struct Sums {
 }
 
 /// p and q are distributions over one vocabulary, and every draft id lies in it.
-///
-/// Fast path: one fused pass over p and q with the vectorised sums of `kernel` and a
-/// branch-free "every entry in [0, MAX]" test (false for NaN, ±inf and negatives). Only when
-/// that fails is `validate::distribution` run, to produce its precise message.
 pub(crate) fn inputs<T: Real>(p: &[T], q: &[T], drafts: &[usize]) -> Result<Sums> {
     let (ps, qs) = pair(p, q)?;
     if drafts.is_empty() {
@@ -29,20 +25,11 @@ pub(crate) fn inputs<T: Real>(p: &[T], q: &[T], drafts: &[usize]) -> Result<Sums
     Ok(Sums { p: ps, q: qs })
 }
 
-/// Validates p and q (same length, both distributions); returns their sums.
+/// Validates p and q (same length, both distributions; [`validate::pair`]); returns their sums,
+/// which the verifiers normalise by.
 pub(crate) fn pair<T: Real>(p: &[T], q: &[T]) -> Result<(f64, f64)> {
-    if p.len() != q.len() || p.is_empty() {
-        validate::distribution("p", p)?;
-        validate::same_len("p", p.len(), "q", q.len())?;
-    }
-    let (ps, qs, bad) = kernel::pair_stats(p, q);
-    if bad || (ps - 1.0).abs() > T::NORM_TOL || (qs - 1.0).abs() > T::NORM_TOL {
-        validate::distribution("p", p)?;
-        validate::distribution("q", q)?;
-    }
-    // (If the sequential sums of `validate` pass where the lane sums did not, the difference is
-    // rounding at the tolerance edge; the lane sums are what the verifiers normalise by.)
-    Ok((ps, qs))
+    let (ps, qs) = validate::pair(p, q)?;
+    Ok((ps.sum, qs.sum))
 }
 
 /// Token ids (i64, as numpy gives them) to vocabulary indices, naming `arg` on failure.
