@@ -236,7 +236,7 @@ mod fuzz {
     fn never_panics_reaches_the_ok_path() {
         never_panics();
         let oks = OKS.load(std::sync::atomic::Ordering::Relaxed);
-        assert!(oks > 20, "the fuzz inputs are almost never valid ({oks} valid)");
+        assert!(oks > 30, "the fuzz inputs are almost never valid ({oks} valid)");
     }
 
     fn entry() -> impl Strategy<Value = f64> {
@@ -251,7 +251,13 @@ mod fuzz {
     }
 
     proptest! {
-        #![proptest_config(ProptestConfig { cases: 400, ..ProptestConfig::default() })]
+        // A fixed seed: the "reaches the Ok path" check below counts valid cases, so the case
+        // stream must not change from run to run (with a random seed it was flaky near 20/400).
+        #![proptest_config(ProptestConfig {
+            cases: 1000,
+            rng_seed: proptest::test_runner::RngSeed::Fixed(0x5EC5),
+            ..ProptestConfig::default()
+        })]
 
         /// Arbitrary (often invalid) inputs give Ok or an error naming an argument, never a panic;
         /// an Ok token lies in the vocabulary and `accepted` points at a draft holding it.
