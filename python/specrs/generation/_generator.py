@@ -81,6 +81,7 @@ class SpeculativeGenerator:
         self._tkw = cache_kwarg(target)
         self._dkw = cache_kwarg(draft) if draft is not None else None
         self._temb = input_embedder(target)
+        self._tree_ok = method != "autoregressive"  # the target passed probe_tree_mask
         self._demb = input_embedder(draft) if draft is not None else None
         self._max_pos = min(
             (m for m in (max_positions(target), max_positions(draft) if draft is not None else None) if m),
@@ -166,12 +167,12 @@ class _Row:
         return out, time.perf_counter() - t
 
     def _target(self, ids, pos, mask):
-        (out), dt = self._t(lambda: warp_probs(forward(self.g.target, self.g._tkw, ids, pos, mask, self.t_cache, self.g._temb), self.g.warping))
+        (out), dt = self._t(lambda: warp_probs(forward(self.g.target, self.g._tkw, ids, pos, mask, self.t_cache, self.g._temb, self.g._tree_ok), self.g.warping))
         self.stats.target_time += dt
         return out
 
     def _draft(self, ids, pos, mask):
-        out, dt = self._t(lambda: warp_probs(forward(self.g.draft, self.g._dkw, ids, pos, mask, self.d_cache, self.g._demb), self.g.warping))
+        out, dt = self._t(lambda: warp_probs(forward(self.g.draft, self.g._dkw, ids, pos, mask, self.d_cache, self.g._demb, True), self.g.warping))
         self.stats.draft_time += dt
         self.stats.draft_calls += 1
         return out
@@ -184,11 +185,11 @@ class _Row:
         ids = torch.tensor([self.ids[:-1]], device=dev)
         pos = torch.arange(n - 1, device=dev)[None]
         t = time.perf_counter()
-        forward(self.g.target, self.g._tkw, ids, pos, None, self.t_cache, self.g._temb)
+        forward(self.g.target, self.g._tkw, ids, pos, None, self.t_cache, self.g._temb, self.g._tree_ok)
         self.stats.target_time += time.perf_counter() - t
         if self.g.draft is not None:
             t = time.perf_counter()
-            forward(self.g.draft, self.g._dkw, ids, pos, None, self.d_cache, self.g._demb)
+            forward(self.g.draft, self.g._dkw, ids, pos, None, self.d_cache, self.g._demb, True)
             self.stats.draft_time += time.perf_counter() - t
             self.stats.draft_calls += 1
 

@@ -123,10 +123,19 @@ def input_embedder(model):
 
 
 @torch.inference_mode()  # ~5-10% less per-call overhead than no_grad for these small models
-def forward(model, kw: str, ids, pos, mask, cache, embed=None) -> torch.Tensor:
+def forward(model, kw: str, ids, pos, mask, cache, embed=None, causal_4d: bool = False) -> torch.Tensor:
     """Logits (R, V) of one row; ``mask`` is None (plain causal) or a boolean (1, 1, R, S) mask.
-    ``embed``: the model's input embedding (:func:`input_embedder`), to pass ``inputs_embeds``."""
-    if mask is None:
+    ``embed``: the model's input embedding (:func:`input_embedder`), to pass ``inputs_embeds``.
+    ``causal_4d`` (only for models that passed :func:`probe_tree_mask`): give the plain causal case
+    as a ready 4-D mask too, which transformers takes as is (its 2-D path re-derives the mask and
+    probes for tracing at every call)."""
+    if mask is None and causal_4d:
+        past, r = cache.get_seq_length(), ids.shape[1]
+        mask = torch.ones((r, past + r), dtype=torch.bool, device=ids.device)
+        if r > 1:
+            mask[:, past:] = torch.ones((r, r), dtype=torch.bool, device=ids.device).tril_()
+        mask = mask[None, None]
+    elif mask is None:
         # A plain 2-D mask: also avoids transformers' per-call "padding without a mask" check,
         # which costs more than a forward of the bundled draft on CPU.
         mask = torch.ones((1, cache.get_seq_length() + ids.shape[1]), dtype=torch.long, device=ids.device)
