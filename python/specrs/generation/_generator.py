@@ -14,8 +14,8 @@ from specrs._specrs import SpecrsError
 from . import _engine
 from ._methods import BUILDERS, TreeShape, resolve_shape
 from ._models import (
-    cache_kwarg, check_model, check_pair, check_warping, forward, input_embedder, max_positions, new_cache,
-    probe_tree_mask, prune_cache,
+    cache_kwarg, check_model, check_pair, check_warping, forward, input_embedder, lm_split, max_positions,
+    new_cache, probe_tree_mask, prune_cache,
 )
 from ._stats import GenerationStats
 from ._tree import tree_attention_inputs
@@ -83,6 +83,8 @@ class SpeculativeGenerator:
         self._temb = input_embedder(target)
         self._tree_ok = method != "autoregressive"  # the target passed probe_tree_mask
         self._demb = input_embedder(draft) if draft is not None else None
+        self._tsplit = lm_split(target)
+        self._dsplit = lm_split(draft) if draft is not None else None
         self._max_pos = min(
             (m for m in (max_positions(target), max_positions(draft) if draft is not None else None) if m),
             default=None,
@@ -167,12 +169,16 @@ class _Row:
         return out, time.perf_counter() - t
 
     def _target(self, ids, pos, mask):
-        (out), dt = self._t(lambda: warp_probs(forward(self.g.target, self.g._tkw, ids, pos, mask, self.t_cache, self.g._temb, self.g._tree_ok), self.g.warping))
+        g = self.g
+        out, dt = self._t(lambda: warp_probs(
+            forward(g.target, g._tkw, ids, pos, mask, self.t_cache, g._temb, g._tree_ok, g._tsplit), g.warping))
         self.stats.target_time += dt
         return out
 
     def _draft(self, ids, pos, mask):
-        out, dt = self._t(lambda: warp_probs(forward(self.g.draft, self.g._dkw, ids, pos, mask, self.d_cache, self.g._demb, True), self.g.warping))
+        g = self.g
+        out, dt = self._t(lambda: warp_probs(
+            forward(g.draft, g._dkw, ids, pos, mask, self.d_cache, g._demb, True, g._dsplit), g.warping))
         self.stats.draft_time += dt
         self.stats.draft_calls += 1
         return out
@@ -185,11 +191,12 @@ class _Row:
         ids = torch.tensor([self.ids[:-1]], device=dev)
         pos = torch.arange(n - 1, device=dev)[None]
         t = time.perf_counter()
-        forward(self.g.target, self.g._tkw, ids, pos, None, self.t_cache, self.g._temb, self.g._tree_ok)
+        g = self.g
+        forward(g.target, g._tkw, ids, pos, None, self.t_cache, g._temb, g._tree_ok, g._tsplit)
         self.stats.target_time += time.perf_counter() - t
         if self.g.draft is not None:
             t = time.perf_counter()
-            forward(self.g.draft, self.g._dkw, ids, pos, None, self.d_cache, self.g._demb, True)
+            forward(g.draft, g._dkw, ids, pos, None, self.d_cache, g._demb, True, g._dsplit)
             self.stats.draft_time += time.perf_counter() - t
             self.stats.draft_calls += 1
 
