@@ -14,15 +14,27 @@ Compares, on the same prompts, temperature and seeds:
 Reports the median tokens/s over prompts × seeds, its ratio to ``hf-plain`` and to
 ``hf-assisted``, and the block efficiency (tokens per target call; for HF measured by counting
 target forwards with a hook). Usage: ``python benches/bench_generation.py [--tokens 128]
-[--seeds 3] [--budgets 4,8] [--temperature 1.0] [--json out.json]``.
+[--seeds 3] [--budgets 4,8] [--temperature 1.0] [--json out.json] [--baseline REV]``.
+
+``--baseline REV`` also runs the default-shape ``sd``, ``rsd-c`` and ``rsd-s`` of the decoding loop
+as it was at git revision REV (``python/specrs/generation`` extracted with ``git archive`` and
+imported under another name; the Rust extension is the current one), interleaved with the rest,
+as rows ``<method>@<REV>``: a before/after comparison of loop changes within one run.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import io
 import json
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
+from pathlib import Path
 
 import torch
 
@@ -66,6 +78,19 @@ def hf_run(target, draft, prompt, args, seed, counter, budget=None):
     return new / dt, new / max(calls, 1)
 
 
+def load_baseline(rev: str):
+    """The ``specrs.generation`` package at git revision ``rev``, imported as a separate package."""
+    root = Path(__file__).resolve().parent.parent
+    data = subprocess.run(["git", "archive", rev, "python/specrs/generation"], cwd=root, check=True,
+                          capture_output=True).stdout
+    tmp = Path(tempfile.mkdtemp(prefix="specrs-bench-"))
+    tarfile.open(fileobj=io.BytesIO(data)).extractall(tmp)
+    pkg = tmp / "specrs_generation_baseline"
+    (tmp / "python/specrs/generation").rename(pkg)
+    sys.path.insert(0, str(tmp))
+    return importlib.import_module("specrs_generation_baseline")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--tokens", type=int, default=128)
@@ -75,6 +100,7 @@ def main() -> int:
     ap.add_argument("--prompts", type=int, default=len(PROMPTS))
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--baseline", default=None, help="git revision of the decoding loop to compare against")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     target, draft = load_bundled_pair()
@@ -98,10 +124,15 @@ def main() -> int:
     gens["rsd-c[3,1,1]"] = SpeculativeGenerator(target, draft, method="rsd-c", temperature=args.temperature,
                                                 branching=(3, 1, 1))
     gens["sd(d3)"] = SpeculativeGenerator(target, draft, method="sd", temperature=args.temperature, depth=3)
+    if args.baseline:
+        base = load_baseline(args.baseline)
+        for m in ("sd", "rsd-c", "rsd-s"):
+            gens[f"{m}@{args.baseline}"] = base.SpeculativeGenerator(target, draft, method=m, temperature=args.temperature)
     # warm-up
     hf_run(target, None, prompts[0], args, 0, counter)
     hf_run(target, draft, prompts[0], args, 0, counter)
-    gens["rsd-s"].generate(prompts[0], max_new_tokens=16, rng=0)
+    for g in gens.values():
+        g.generate(prompts[0], max_new_tokens=16, rng=0)
     for seed in range(args.seeds):
         for prompt in prompts:
             # Interleave all methods per (seed, prompt) so machine-load drift hits them alike.

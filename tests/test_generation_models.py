@@ -150,3 +150,38 @@ def test_eos_stops_generation(gpt2_pair):
     for method in ("rsd-s", "sd", "spechub"):
         res = specrs.generate(t, d, [1, 2, 3], method=method, max_new_tokens=20, temperature=0.0, eos_token_id=eos)
         assert res.new_tokens == ref[:stop]
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "llama"])
+def test_fast_forward_paths_match_the_plain_model_call(tmp_path, arch):
+    """inputs_embeds, the ready 4-D causal mask and GPT-2's base+head split give the logits of a
+    plain ``model(input_ids)`` call, and the in-place cache prune keeps exactly the chosen positions."""
+    from transformers import GPT2Config
+
+    from specrs.generation._models import cache_kwarg, forward, input_embedder, lm_split, new_cache, prune_cache
+
+    cfg = GPT2Config(vocab_size=64, n_positions=32, n_embd=16, n_layer=2, n_head=2) if arch == "gpt2" else _configs(arch)[0]
+    m = _save_load(tmp_path, arch, cfg)
+    assert (lm_split(m) is not None) == (arch == "gpt2")
+    assert input_embedder(m) is not None
+    ids = [5, 17, 42, 8, 3, 9, 11]
+    with torch.no_grad():
+        full = m(torch.tensor([ids])).logits[0]
+    cache = new_cache(m)
+    got = forward(m, cache_kwarg(m), torch.tensor([ids[:4]]), torch.arange(4)[None], None, cache,
+                  input_embedder(m), True, lm_split(m))
+    torch.testing.assert_close(got, full[:4], atol=1e-5, rtol=1e-5)
+    # Feed 3 junk positions plus ids[4:6] scattered among them, then keep only the real ones.
+    junk = [60, ids[4], 61, ids[5]]
+    mask = torch.zeros((4, 8), dtype=torch.bool)
+    mask[:, :4] = True
+    for r, cols in enumerate(([4], [5], [4, 6], [5, 7])):  # ids[5] attends ids[4] and itself only
+        mask[r, cols] = True
+    mask = mask[None, None]
+    forward(m, cache_kwarg(m), torch.tensor([junk]), torch.tensor([[4, 4, 5, 5]]), mask, cache, input_embedder(m), True,
+            lm_split(m))
+    prune_cache(cache, 4, [5, 7])
+    assert cache.get_seq_length() == 6
+    got = forward(m, cache_kwarg(m), torch.tensor([ids[6:]]), torch.tensor([[6]]), None, cache, input_embedder(m), True,
+                  lm_split(m))
+    torch.testing.assert_close(got, full[6:], atol=1e-4, rtol=1e-4)

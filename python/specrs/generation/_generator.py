@@ -14,8 +14,8 @@ from specrs._specrs import SpecrsError
 from . import _engine
 from ._methods import BUILDERS, TreeShape, resolve_shape
 from ._models import (
-    cache_kwarg, check_model, check_pair, check_warping, forward, max_positions, new_cache, probe_tree_mask,
-    prune_cache,
+    cache_kwarg, check_model, check_pair, check_warping, forward, input_embedder, lm_split, max_positions,
+    new_cache, probe_tree_mask, prune_cache,
 )
 from ._stats import GenerationStats
 from ._tree import tree_attention_inputs
@@ -80,6 +80,11 @@ class SpeculativeGenerator:
         self.device = next(target.parameters()).device
         self._tkw = cache_kwarg(target)
         self._dkw = cache_kwarg(draft) if draft is not None else None
+        self._temb = input_embedder(target)
+        self._tree_ok = method != "autoregressive"  # the target passed probe_tree_mask
+        self._demb = input_embedder(draft) if draft is not None else None
+        self._tsplit = lm_split(target)
+        self._dsplit = lm_split(draft) if draft is not None else None
         self._max_pos = min(
             (m for m in (max_positions(target), max_positions(draft) if draft is not None else None) if m),
             default=None,
@@ -164,12 +169,16 @@ class _Row:
         return out, time.perf_counter() - t
 
     def _target(self, ids, pos, mask):
-        (out), dt = self._t(lambda: warp_probs(forward(self.g.target, self.g._tkw, ids, pos, mask, self.t_cache), self.g.warping))
+        g = self.g
+        out, dt = self._t(lambda: warp_probs(
+            forward(g.target, g._tkw, ids, pos, mask, self.t_cache, g._temb, g._tree_ok, g._tsplit), g.warping))
         self.stats.target_time += dt
         return out
 
     def _draft(self, ids, pos, mask):
-        out, dt = self._t(lambda: warp_probs(forward(self.g.draft, self.g._dkw, ids, pos, mask, self.d_cache), self.g.warping))
+        g = self.g
+        out, dt = self._t(lambda: warp_probs(
+            forward(g.draft, g._dkw, ids, pos, mask, self.d_cache, g._demb, True, g._dsplit), g.warping))
         self.stats.draft_time += dt
         self.stats.draft_calls += 1
         return out
@@ -182,11 +191,12 @@ class _Row:
         ids = torch.tensor([self.ids[:-1]], device=dev)
         pos = torch.arange(n - 1, device=dev)[None]
         t = time.perf_counter()
-        forward(self.g.target, self.g._tkw, ids, pos, None, self.t_cache)
+        g = self.g
+        forward(g.target, g._tkw, ids, pos, None, self.t_cache, g._temb, g._tree_ok, g._tsplit)
         self.stats.target_time += time.perf_counter() - t
         if self.g.draft is not None:
             t = time.perf_counter()
-            forward(self.g.draft, self.g._dkw, ids, pos, None, self.d_cache)
+            forward(g.draft, g._dkw, ids, pos, None, self.d_cache, g._demb, True, g._dsplit)
             self.stats.draft_time += time.perf_counter() - t
             self.stats.draft_calls += 1
 
@@ -233,9 +243,9 @@ class _Row:
         self.stats.record_step(tree.max_depth, len(tree) - 1, len(path))
 
         # Prune both caches to prefix + root + accepted path (rsd.md §8).
-        prune_cache(self.t_cache, list(range(n)) + [n - 1 + j for j in path])
+        prune_cache(self.t_cache, n, [n - 1 + j for j in path])
         fed = [j for j in path if j < n_fed]
-        prune_cache(self.d_cache, list(range(n)) + [n - 1 + j for j in fed])
+        prune_cache(self.d_cache, n, [n - 1 + j for j in fed])
         self.d_pending = ([tree.tokens[path[-1]]] if len(fed) < len(path) else []) + [x]
         return self._commit([tree.tokens[j] for j in path] + [x], remaining, eos)
 

@@ -102,31 +102,94 @@ def new_cache(model):
     return cache
 
 
+def input_embedder(model):
+    """The model's input embedding module when its forward takes ``inputs_embeds`` (else None).
+
+    Feeding ``inputs_embeds = embed(input_ids)`` is what every HF causal LM does first with
+    ``input_ids`` (so the logits are the same), but it skips transformers' per-call
+    "padding without an attention mask" check on ``input_ids``, whose tracing probe
+    (``torch.cuda.is_current_stream_capturing``) alone costs ~40 µs per forward on a CUDA build
+    running on CPU, comparable to the bundled 1-layer draft's own compute.
+    """
+    get = getattr(model, "get_input_embeddings", None)
+    if get is None:
+        return None
+    try:
+        emb = get()
+        params = inspect.signature(model.forward).parameters
+    except (TypeError, ValueError, NotImplementedError, AttributeError):
+        return None
+    return emb if isinstance(emb, torch.nn.Module) and "inputs_embeds" in params else None
+
+
+def lm_split(model):
+    """``(base, head)`` such that the model's logits are exactly ``head(base(...).last_hidden_state)``,
+    or None.
+
+    Only for LM classes whose forward is known to do nothing else (matched by exact class, so a
+    subclass or a wrapper falls back to the full forward): skipping the LM wrapper's decorators and
+    its output dataclass saves ~5% of a small model's per-call cost. Other heads (logit soft-capping,
+    logit scales, ...) must go through the model's own forward to keep the law exact.
+    """
+    try:
+        from transformers import GPT2LMHeadModel
+    except ImportError:  # pragma: no cover - transformers is a dependency of the torch side
+        return None
+    # GPT2LMHeadModel.forward (transformers 5.x): transformer(...) -> lm_head(last_hidden_state)
+    if type(model) is GPT2LMHeadModel and not getattr(model.config, "add_cross_attention", False):
+        return model.transformer, model.lm_head
+    return None
+
+
 @torch.inference_mode()  # ~5-10% less per-call overhead than no_grad for these small models
-def forward(model, kw: str, ids, pos, mask, cache) -> torch.Tensor:
-    """Logits (R, V) of one row; ``mask`` is None (plain causal) or a boolean (1, 1, R, S) mask."""
-    if mask is None:
+def forward(model, kw: str, ids, pos, mask, cache, embed=None, causal_4d: bool = False, split=None) -> torch.Tensor:
+    """Logits (R, V) of one row; ``mask`` is None (plain causal) or a boolean (1, 1, R, S) mask.
+    ``embed``: the model's input embedding (:func:`input_embedder`), to pass ``inputs_embeds``.
+    ``causal_4d`` (only for models that passed :func:`probe_tree_mask`): give the plain causal case
+    as a ready 4-D mask too, which transformers takes as is (its 2-D path re-derives the mask and
+    probes for tracing at every call). ``split``: :func:`lm_split` of the model."""
+    if mask is None and causal_4d:
+        past, r = cache.get_seq_length(), ids.shape[1]
+        mask = torch.ones((r, past + r), dtype=torch.bool, device=ids.device)
+        if r > 1:
+            mask[:, past:] = torch.ones((r, r), dtype=torch.bool, device=ids.device).tril_()
+        mask = mask[None, None]
+    elif mask is None:
         # A plain 2-D mask: also avoids transformers' per-call "padding without a mask" check,
         # which costs more than a forward of the bundled draft on CPU.
         mask = torch.ones((1, cache.get_seq_length() + ids.shape[1]), dtype=torch.long, device=ids.device)
     kwargs = {kw: cache, "position_ids": pos, "use_cache": True, "attention_mask": mask}
+    if split is not None and embed is not None:
+        base, head = split
+        return head(base(inputs_embeds=embed(ids), **kwargs).last_hidden_state[0])
+    if embed is not None:
+        return model(inputs_embeds=embed(ids), **kwargs).logits[0]
     return model(input_ids=ids, **kwargs).logits[0]
 
 
-def prune_cache(cache, keep: list[int]) -> None:
-    """Keep only sequence positions ``keep`` (increasing) in every layer's keys and values."""
-    m = len(keep)
-    prefix = keep == list(range(m))
+@torch.inference_mode()  # the cache tensors are inference tensors (written in place below)
+def prune_cache(cache, n: int, tail: list[int]) -> None:
+    """Keep sequence positions ``0..n-1`` followed by ``tail`` (increasing, all ≥ n) in every layer's
+    keys and values.
+
+    The accepted tail is copied down in place over positions ``n..n+len(tail)-1`` and the cache is
+    then cut to a view: no copy of the committed prefix (which a full ``index_select`` would make
+    at every step, O(sequence length)).
+    """
+    m = n + len(tail)
+    contiguous = tail == list(range(n, m))
+    idx = None
     for layer in cache.layers:
         if layer.keys is None or layer.keys.numel() == 0:
             continue
-        if prefix:  # the common case (a chain fully accepted, or nothing accepted): a view, no copy
-            layer.keys = layer.keys[..., :m, :]
-            layer.values = layer.values[..., :m, :]
-            continue
-        idx = torch.tensor(keep, dtype=torch.long, device=layer.keys.device)
-        layer.keys = layer.keys.index_select(-2, idx)
-        layer.values = layer.values.index_select(-2, idx)
+        if not contiguous:  # the common chain case (all or nothing accepted) needs no copy at all
+            if idx is None:
+                idx = torch.tensor(tail, dtype=torch.long, device=layer.keys.device)
+            # index_select reads into a new tensor before the write, so overlapping ranges are safe
+            layer.keys[..., n:m, :] = layer.keys.index_select(-2, idx)
+            layer.values[..., n:m, :] = layer.values.index_select(-2, idx)
+        layer.keys = layer.keys[..., :m, :]
+        layer.values = layer.values[..., :m, :]
 
 
 @torch.no_grad()

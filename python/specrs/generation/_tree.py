@@ -14,13 +14,20 @@ import torch
 
 class Tree:
     """Tokens, parents and depths of a draft tree (the loop's mirror of the Rust tree, for the
-    attention masks); ``children[i]`` in draw order."""
+    attention masks); ``children[i]`` in draw order.
+
+    ``anc[i, j]`` (grown with the tree) says whether node j is node i or one of its ancestors: row
+    i is its parent's row plus itself, so each mask row costs one row copy when the node is added
+    instead of a walk up the tree for every forward.
+    """
 
     def __init__(self, root_token: int):
         self.tokens: list[int] = [int(root_token)]
         self.parents: list[int] = [-1]
         self.depths: list[int] = [0]
         self.children: list[list[int]] = [[]]
+        self._anc = np.zeros((16, 16), dtype=bool)
+        self._anc[0, 0] = True
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -32,6 +39,12 @@ class Tree:
         self.depths.append(self.depths[parent] + 1)
         self.children.append([])
         self.children[parent].append(i)
+        if i >= self._anc.shape[0]:
+            grown = np.zeros((2 * i, 2 * i), dtype=bool)
+            grown[:i, :i] = self._anc[:i, :i]
+            self._anc = grown
+        self._anc[i, :i] = self._anc[parent, :i]
+        self._anc[i, i] = True
         return i
 
     def level(self, d: int) -> list[int]:
@@ -43,14 +56,7 @@ class Tree:
 
     def ancestors_mask(self, rows: list[int], cols: int) -> np.ndarray:
         """Boolean (len(rows), cols): row r may attend node c iff c is an ancestor of r or r."""
-        m = np.zeros((len(rows), cols), dtype=bool)
-        for k, r in enumerate(rows):
-            v = r
-            while v >= 0:
-                if v < cols:
-                    m[k, v] = True
-                v = self.parents[v]
-        return m
+        return self._anc[rows, :cols]
 
 
 def tree_attention_inputs(
@@ -63,10 +69,11 @@ def tree_attention_inputs(
     n_tree_cached + R)). A node at depth d sits at position ``base_pos + d`` where ``base_pos`` is
     the root's position.
     """
-    assert rows == list(range(rows[0], rows[0] + len(rows))) and rows[0] == n_tree_cached
-    cols = n_tree_cached + len(rows)
-    anc = tree.ancestors_mask(rows, cols)
-    mask = np.concatenate([np.ones((len(rows), n_cached), dtype=bool), anc], axis=1)
-    ids = torch.tensor([[tree.tokens[r] for r in rows]], dtype=torch.long, device=device)
-    pos = torch.tensor([[base_pos + tree.depths[r] for r in rows]], dtype=torch.long, device=device)
+    r0, r = rows[0], len(rows)
+    assert r0 == n_tree_cached and rows[-1] == r0 + r - 1
+    cols = n_tree_cached + r
+    mask = np.ones((r, n_cached + cols), dtype=bool)
+    mask[:, n_cached:] = tree._anc[r0:r0 + r, :cols]
+    ids = torch.tensor([tree.tokens[r0:r0 + r]], dtype=torch.long, device=device)
+    pos = torch.tensor([[base_pos + d for d in tree.depths[r0:r0 + r]]], dtype=torch.long, device=device)
     return ids, pos, torch.from_numpy(mask).to(device)[None, None]

@@ -42,7 +42,8 @@ def warp_probs(logits: torch.Tensor, w: Warping) -> torch.Tensor:
     if w.greedy:
         out = torch.zeros_like(logits)
         return out.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
-    logits = logits / w.temperature
+    if w.temperature != 1.0:  # x / 1 == x exactly: skip a full-vocabulary pass
+        logits = logits / w.temperature
     if w.top_k is not None and w.top_k < logits.shape[-1]:
         kth = torch.topk(logits, w.top_k, dim=-1).values[..., -1:]
         logits = logits.masked_fill(logits < kth, float("-inf"))
@@ -72,15 +73,40 @@ class SparseRows:
         return self.ids[r][keep], self.probs[r][keep]
 
 
+_ARANGE: dict = {}
+
+
+def _dense_ids(rows: int, v: int) -> np.ndarray:
+    """Cached (rows, v) int64 token-id table 0..v-1 (C-contiguous, read-only)."""
+    a = _ARANGE.get((rows, v))
+    if a is None:
+        a = np.ascontiguousarray(np.broadcast_to(np.arange(v, dtype=np.int64), (rows, v)))
+        a.setflags(write=False)
+        _ARANGE[(rows, v)] = a
+    return a
+
+
 def to_sparse(probs: torch.Tensor) -> SparseRows:
-    """Copy only the supports of ``probs`` (rows × V, on any device) to the CPU."""
-    s = int((probs > 0).sum(-1).max().item()) if probs.numel() else 0
-    s = max(s, 1)
-    if s < probs.shape[-1]:
-        vals, ids = torch.topk(probs, s, dim=-1)
+    """Copy only the supports of ``probs`` (rows × V, on any device) to the CPU.
+
+    On the CPU a full-support row (temperature sampling without top-k/top-p) skips the sort and
+    is handed over as is; the support size costs one device sync (one ``.item()``) per call.
+    """
+    v = probs.shape[-1]
+    if probs.numel() == 0:
+        s = 1
+    elif probs.device.type == "cpu":
+        a = probs.numpy()
+        # whole-array count first (C speed); the per-row maximum only when some entry is zero
+        s = v if np.count_nonzero(a) == a.size else int((a > 0).sum(-1).max())
     else:
-        vals, ids = probs, torch.arange(probs.shape[-1], device=probs.device).expand_as(probs)
-    vals = vals.double().cpu().numpy()
-    ids = ids.cpu().numpy().astype(np.int64)
-    vals = vals / vals.sum(-1, keepdims=True)
+        s = int((probs > 0).sum(-1).max().item())
+    s = max(s, 1)
+    if s < v:
+        vals, ids = torch.topk(probs, s, dim=-1)
+        ids = ids.cpu().numpy().astype(np.int64)
+    else:
+        vals, ids = probs, _dense_ids(probs.shape[0], v)
+    vals = vals.cpu().numpy().astype(np.float64)
+    vals /= vals.sum(-1, keepdims=True)
     return SparseRows(ids=ids, probs=vals)
