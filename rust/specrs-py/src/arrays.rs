@@ -164,3 +164,11 @@ macro_rules! with_probs {
         }
     };
 }
+
+/// The number of drafts `n` as given from Python: at least 1.
+pub fn draft_count(n: i64) -> SpecrsResult<usize> {
+    if n < 1 {
+        return Err(PyError::invalid("n", format!("is {n} but must be at least 1")));
+    }
+    Ok(n as usize)
+}

@@ -8,16 +8,9 @@ use pyo3::types::PyTuple;
 use specrs_core::bounds::{self, Acceptance, MonteCarlo};
 use specrs_core::{Error, Scheme, Verifier};
 
-use crate::arrays::{expect_ndim, prob_pair, Probs};
+use crate::arrays::{draft_count as count, expect_ndim, prob_pair, Probs};
 use crate::error::{PyError, SpecrsResult};
 use crate::with_pair;
-
-fn count(n: i64) -> SpecrsResult<usize> {
-    if n < 1 {
-        return Err(Error::invalid("n", format!("is {n} but must be at least 1")).into());
-    }
-    Ok(n as usize)
-}
 
 /// Checks the shapes of a (p, q) pair: 1-D or 2-D, and equal. Returns the vocabulary size.
 fn shapes(p: &Probs<'_>, q: &Probs<'_>) -> SpecrsResult<usize> {

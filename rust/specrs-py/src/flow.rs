@@ -215,12 +215,10 @@ fn _scheme_law<'py>(
 
 fn scheme_law_impl<'py>(py: Python<'py>, q: &Bound<'py, PyAny>, n: i64, scheme: &str) -> SpecrsResult<LawArrays<'py>> {
     let scheme = Scheme::parse("scheme", scheme)?;
-    if n < 1 {
-        return Err(PyError::invalid("n", "must be at least 1"));
-    }
+    let n = crate::arrays::draft_count(n)?;
     let qa = probs(py, q, "q")?;
     expect_ndim("q", &qa.shape(), &[1])?;
-    let law = with_probs!(qa, "q", |qs| py.detach(|| scheme_law(qs, n as usize, scheme))?);
+    let law = with_probs!(qa, "q", |qs| py.detach(|| scheme_law(qs, n, scheme))?);
     let m = law.len();
     let tuples: Vec<i64> = law.tuples.iter().map(|&x| x as i64).collect();
     let arr = Array2::from_shape_vec((m, law.n), tuples)

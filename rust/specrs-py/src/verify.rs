@@ -45,10 +45,7 @@ fn draft<'py>(
     rng: Option<&Bound<'py, PyAny>>,
 ) -> SpecrsResult<Bound<'py, PyAny>> {
     let scheme = Scheme::parse("scheme", scheme)?;
-    if n < 1 {
-        return Err(PyError::invalid("n", format!("is {n}; must be at least 1")));
-    }
-    let n = n as usize;
+    let n = crate::arrays::draft_count(n)?;
     let qa = probs(py, q, "q")?;
     let shape = qa.shape();
     expect_ndim("q", &shape, &[1, 2])?;
@@ -176,13 +173,11 @@ fn _output_distribution<'py>(
 ) -> SpecrsResult<(Bound<'py, PyArray1<f64>>, f64)> {
     let verifier = Verifier::parse("verifier", verifier)?;
     let scheme = parse_scheme(scheme)?;
-    if n < 1 {
-        return Err(PyError::invalid("n", format!("is {n}; must be at least 1")));
-    }
+    let n = crate::arrays::draft_count(n)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     expect_ndim("p", &pa.shape(), &[1])?;
     expect_ndim("q", &qa.shape(), &[1])?;
-    let law = with_pair!(pa, qa, |pv, qv| py.detach(|| exact::output_distribution(pv, qv, n as usize, verifier, scheme))?);
+    let law = with_pair!(pa, qa, |pv, qv| py.detach(|| exact::output_distribution(pv, qv, n, verifier, scheme))?);
     Ok((PyArray1::from_vec(py, law.probs), law.acceptance))
 }
 
@@ -240,14 +235,12 @@ impl PyOptimalVerifier {
     #[pyo3(signature = (p, q, n, *, scheme))]
     fn from_scheme(py: Python<'_>, p: &Bound<'_, PyAny>, q: &Bound<'_, PyAny>, n: i64, scheme: &str) -> SpecrsResult<Self> {
         let scheme = Scheme::parse("scheme", scheme)?;
-        if n < 1 {
-            return Err(PyError::invalid("n", format!("is {n}; must be at least 1")));
-        }
+        let n = crate::arrays::draft_count(n)?;
         let (pa, qa) = prob_pair(py, p, q)?;
         expect_ndim("p", &pa.shape(), &[1])?;
         expect_ndim("q", &qa.shape(), &[1])?;
         with_pair!(pa, qa, |pv, qv| {
-            let law = py.detach(|| specrs_core::scheme_law(qv, n as usize, scheme))?;
+            let law = py.detach(|| specrs_core::scheme_law(qv, n, scheme))?;
             let inner = py.detach(|| CoreOptimal::from_law(pv, &law))?;
             Ok(PyOptimalVerifier { inner, probs: law.probs })
         })
