@@ -315,7 +315,11 @@ def rho_ref(p, q, n):
     def g(r):  # 1 − (1 − β)^n − ρβ without cancellation (Σp = Σq = 1)
         return pos(p - r * q).sum() - pos(q - p / r).sum() ** n
 
-    return 1.0 if n == 1 or g(1.0) <= 0 else brentq(g, 1.0, float(n), xtol=1e-15)
+    if n == 1 or g(1.0) <= 1e-12:  # ρ* = 1, or every ρ is a root (disjoint supports: β ≡ 0)
+        return 1.0
+    if g(float(n)) >= 0:  # g(n) <= 0 in exact arithmetic (union bound): the root is n up to rounding
+        return float(n)
+    return brentq(g, 1.0, float(n), xtol=1e-15)
 
 
 @settings(max_examples=80)
