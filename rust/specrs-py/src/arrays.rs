@@ -172,3 +172,21 @@ pub fn draft_count(n: i64) -> SpecrsResult<usize> {
     }
     Ok(n as usize)
 }
+
+/// An explicit joint draft law given from Python: `drafts` (m, n) token ids and `probs` (m,)
+/// float32/float64, shape-checked. Returns the borrowed table, n and the borrowed probabilities.
+pub fn explicit_law<'py>(
+    py: Python<'py>,
+    drafts: &Bound<'py, PyAny>,
+    probs_obj: &Bound<'py, PyAny>,
+) -> SpecrsResult<(PyReadonlyArrayDyn<'py, i64>, usize, Probs<'py>)> {
+    let table = token_ids(py, drafts, "drafts")?;
+    expect_ndim("drafts", table.shape(), &[2])?;
+    let pr = probs(py, probs_obj, "probs")?;
+    expect_ndim("probs", &pr.shape(), &[1])?;
+    let (rows, n) = (table.shape()[0], table.shape()[1]);
+    if pr.shape()[0] != rows {
+        return Err(PyError::invalid("probs", format!("has {} entries but `drafts` has {rows} rows", pr.shape()[0])));
+    }
+    Ok((table, n, pr))
+}

@@ -2,12 +2,12 @@
 //! and `_scheme_law` (the explicit law of a draft scheme, for tests and other modules).
 
 use numpy::ndarray::Array2;
-use numpy::{PyArray1, PyArray2, PyUntypedArrayMethods};
+use numpy::{PyArray1, PyArray2};
 use pyo3::prelude::*;
 use specrs_core::flow::{optimal_plan, ExplicitPlan};
 use specrs_core::{scheme_law, Rng, Scheme};
 
-use crate::arrays::{expect_ndim, probs, slice, token_ids};
+use crate::arrays::{expect_ndim, probs, slice};
 use crate::error::{PyError, SpecrsResult};
 use crate::rng::seed_from;
 use crate::with_probs;
@@ -183,17 +183,7 @@ fn explicit(
 ) -> SpecrsResult<ExplicitBound> {
     let pa = probs(py, p, "p")?;
     expect_ndim("p", &pa.shape(), &[1])?;
-    let da = token_ids(py, drafts, "drafts")?;
-    expect_ndim("drafts", da.shape(), &[2])?;
-    let n = da.shape()[1];
-    let qa = probs(py, probs_obj, "probs")?;
-    expect_ndim("probs", &qa.shape(), &[1])?;
-    if qa.shape()[0] != da.shape()[0] {
-        return Err(PyError::invalid(
-            "probs",
-            format!("has {} entries but `drafts` has {} rows", qa.shape()[0], da.shape()[0]),
-        ));
-    }
+    let (da, n, qa) = crate::arrays::explicit_law(py, drafts, probs_obj)?;
     let ids: &[i64] = slice(&da, "drafts")?;
     let plan = with_probs!(pa, "p", |ps| with_probs!(qa, "probs", |qs| py
         .detach(|| optimal_plan(ps, ids, n, qs))?));

@@ -76,21 +76,16 @@ fn draft_explicit<'py>(
     probs: &Bound<'py, PyAny>,
     rng: Option<&Bound<'py, PyAny>>,
 ) -> SpecrsResult<Bound<'py, PyArray1<i64>>> {
-    let table = token_ids(py, drafts, "drafts")?;
-    let shape = table.shape().to_vec();
-    expect_ndim("drafts", &shape, &[2])?;
-    let pr = crate::arrays::probs(py, probs, "probs")?;
-    expect_ndim("probs", &pr.shape(), &[1])?;
+    let (table, n, pr) = crate::arrays::explicit_law(py, drafts, probs)?;
     #[allow(clippy::unnecessary_cast)] // f32 or f64, one macro arm each
     let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
-    sample::check_table(shape[0] * shape[1], shape[1], pf.len())?;
+    sample::check_table(pf.len() * n, n, pf.len())?;
     let t = slice(&table, "drafts")?;
     if let Some(&x) = t.iter().find(|&&x| x < 0) {
         return Err(PyError::invalid("drafts", format!("token id {x} is negative")));
     }
     let seed = seed_from(py, rng)?;
     let r = sample::draft_explicit_row(&pf, &mut Rng::new(seed))?;
-    let n = shape[1];
     Ok(PyArray1::from_slice(py, &t[r * n..(r + 1) * n]))
 }
 
@@ -213,15 +208,10 @@ impl PyOptimalVerifier {
     fn new(py: Python<'_>, p: &Bound<'_, PyAny>, drafts: &Bound<'_, PyAny>, probs: &Bound<'_, PyAny>) -> SpecrsResult<Self> {
         let pa = crate::arrays::probs(py, p, "p")?;
         expect_ndim("p", &pa.shape(), &[1])?;
-        let table = token_ids(py, drafts, "drafts")?;
-        let shape = table.shape().to_vec();
-        expect_ndim("drafts", &shape, &[2])?;
-        let pr = crate::arrays::probs(py, probs, "probs")?;
-        expect_ndim("probs", &pr.shape(), &[1])?;
+        let (table, n, pr) = crate::arrays::explicit_law(py, drafts, probs)?;
         #[allow(clippy::unnecessary_cast)] // f32 or f64, one macro arm each
-    let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
+        let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
         let t = slice(&table, "drafts")?;
-        let n = shape[1];
         let inner = with_probs!(pa, "p", |ps| py.detach(|| CoreOptimal::from_table(ps, t, n, &pf))?);
         let total: f64 = pf.iter().sum();
         Ok(PyOptimalVerifier { inner, probs: pf.iter().map(|x| x / total).collect() })
