@@ -319,6 +319,31 @@ def test_stats_and_metrics():
         st.add(step)
     assert st.block_efficiency == 4.0 and st.depth_acceptance == [1.0, 1.0, 1.0]
     assert st.mbsu(0.0, 3) == 4.0
+    assert st.position_acceptance == [1.0, 1.0, 1.0] and st.acceptance_rate == 3 / 14
+
+
+def test_stats_per_position_acceptance_over_trees_of_different_depths():
+    """position_acceptance (vLLM per-position rate) divides by the steps whose tree had that depth;
+    depth_acceptance by the steps whose walk got there. Checked against counts taken by hand."""
+    v, root = 6, 0
+    p, q = markov(v, 1), markov(v, 2)
+    st = TreeStats()
+    acc, drafted, tried, emitted = np.zeros(3), np.zeros(3), np.zeros(3), 0
+    for s in range(60):
+        shape = [(2, 2, 1), (3,)][s % 2]
+        t = build("rsd_c", shape, q, root, s)
+        step = t.verify(p[node_last(t, root)], rng=s)
+        st.add(step)
+        emitted += len(step.tokens)
+        drafted[: len(shape)] += 1
+        acc[: step.accepted] += 1
+        tried[: min(step.accepted + 1, len(shape))] += 1  # the walk stops at the first rejection
+    st.add_target_only()  # an autoregressive step: counted in τ, not per depth
+    assert st.steps == 61 and st.emitted == emitted + 1 and st.nodes == 30 * (2 + 4 + 4) + 30 * 3
+    assert st.depth_drafted == [60, 30, 30]
+    assert st.position_acceptance == pytest.approx(list(acc / drafted))
+    assert st.depth_acceptance == pytest.approx(list(acc / tried))
+    assert st.block_efficiency == pytest.approx((emitted + 1) / 61)
 
 
 @pytest.mark.parametrize(

@@ -44,12 +44,33 @@ _TEST_HOOKS = (tree_exact_law, tree_exact_trees)
 
 @dataclass
 class TreeStats:
-    """Running metrics over verification steps (rsd.md §10.3).
+    """Running metrics over verification steps (rsd.md §10.3); the single definition of the
+    per-step counters and metrics (``specrs.generation.GenerationStats`` holds one).
 
-    * block efficiency τ = mean tokens emitted per target call,
-    * mean accepted draft tokens per step,
-    * per-depth acceptance: P(a depth-d node is accepted | the walk reached depth d−1 at a node
-      with children),
+    Counters, summed over steps (vLLM spec-decode names in brackets):
+
+    * ``steps``: verification steps = target calls (a step without a draft tree, see
+      :meth:`add_target_only`, counts too),
+    * ``emitted``: tokens emitted, the residual/bonus token included,
+    * ``accepted``: draft tokens accepted = length of the accepted path [``num_accepted_tokens``],
+    * ``nodes``: draft-tree tokens scored by the target, root excluded [``num_draft_tokens``],
+    * ``depth_accepted[d]``: steps in which a depth-(d+1) node was accepted
+      [``num_accepted_tokens_per_pos``],
+    * ``depth_tried[d]``: steps whose walk reached a depth-d node that has children,
+    * ``depth_drafted[d]``: steps whose tree had a depth-(d+1) node.
+
+    Metrics (nan before the counters they divide by are non-zero):
+
+    * block efficiency τ = emitted / steps: tokens per target call (vLLM "mean acceptance length";
+      1 ≤ τ ≤ depth + 1),
+    * ``mean_accepted`` = accepted / steps = τ − 1 (draft tokens only),
+    * ``acceptance_rate`` = accepted / nodes (vLLM "draft acceptance rate"; for a tree only one
+      path can be accepted, so it is at most depth / nodes),
+    * ``depth_acceptance[d]`` = depth_accepted[d] / depth_tried[d]: P(a depth-(d+1) node is
+      accepted | the walk reached depth d at a node with children) (rsd.md §10.3),
+    * ``position_acceptance[d]`` = depth_accepted[d] / depth_drafted[d]: fraction of the steps
+      with a depth-(d+1) draft token in which one was accepted (vLLM per-position acceptance rate,
+      for trees; non-increasing in d when every tree has the same depth, as a path is a prefix),
     * MBSU = τ / (c·L + 1) for a draft/target parameter ratio c and L draft calls per step.
     """
 
@@ -59,20 +80,30 @@ class TreeStats:
     nodes: int = 0
     depth_accepted: list[int] = field(default_factory=list)
     depth_tried: list[int] = field(default_factory=list)
+    depth_drafted: list[int] = field(default_factory=list)
 
     def add(self, step: TreeStep) -> None:
+        """Counts one verification step (``DraftTree.verify``'s result)."""
+        acc = np.asarray(step.depth_accepted)
+        tried = np.asarray(step.depth_tried)
         self.steps += 1
         self.emitted += step.emitted
         self.accepted += step.accepted
         self.nodes += step.n_nodes
-        acc = np.asarray(step.depth_accepted)
-        tried = np.asarray(step.depth_tried)
+        # len(depth_accepted) is the tree's depth (a step may build a shallower tree).
         n = max(len(acc), len(self.depth_accepted))
-        for lst in (self.depth_accepted, self.depth_tried):
+        for lst in (self.depth_accepted, self.depth_tried, self.depth_drafted):
             lst.extend([0] * (n - len(lst)))
         for d in range(len(acc)):
             self.depth_accepted[d] += int(acc[d])
             self.depth_tried[d] += int(tried[d])
+            self.depth_drafted[d] += 1
+
+    def add_target_only(self) -> None:
+        """Counts one step without a draft tree (plain autoregressive decoding): one target call,
+        one emitted token, nothing drafted."""
+        self.steps += 1
+        self.emitted += 1
 
     @property
     def block_efficiency(self) -> float:
@@ -83,8 +114,16 @@ class TreeStats:
         return self.accepted / self.steps if self.steps else float("nan")
 
     @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.nodes if self.nodes else float("nan")
+
+    @property
     def depth_acceptance(self) -> list[float]:
         return [a / t if t else float("nan") for a, t in zip(self.depth_accepted, self.depth_tried)]
+
+    @property
+    def position_acceptance(self) -> list[float]:
+        return [a / t if t else float("nan") for a, t in zip(self.depth_accepted, self.depth_drafted)]
 
     def mbsu(self, param_ratio: float, draft_calls: int) -> float:
         """Memory-bound speed-up τ / (c·L + 1) (rsd.md §10.3)."""

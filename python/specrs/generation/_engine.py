@@ -58,6 +58,7 @@ class RustDraftTree:
         else:
             self.t = DraftTree(kind, branching=tuple(branching[:depth]), root_token=root_token, truncate=True, rng=seed)
         self.tree = Tree(root_token)
+        self.step = None  # the TreeStep of the last verify
 
     def frontier(self) -> list[int]:
         return [] if self.t.done else self.t.frontier().tolist()
@@ -70,9 +71,11 @@ class RustDraftTree:
 
     def verify(self, p_all) -> tuple[list[int], int]:
         """(accepted tree nodes in path order, the final emitted token: a residual or bonus
-        sample that is not in the tree)."""
+        sample that is not in the tree). The full ``TreeStep`` (for the statistics) is kept in
+        ``self.step``."""
         p = to_sparse(p_all)
         step = self.t.verify(p.probs, p.ids, rng=self._vseed)
+        self.step = step
         return step.path.tolist(), int(step.tokens[-1])
 
 

@@ -209,7 +209,7 @@ class _Row:
             p = self._target(torch.tensor([[self.ids[-1]]], device=dev), torch.tensor([[n - 1]], device=dev), None)
             ids, probs = to_sparse(p[-1:]).row(0)
             x = int(ids[self.rng.choice(len(probs), p=probs)])  # plain target sampling (numpy)
-            self.stats.record_step(0, 0, 0)
+            self.stats.record_step(None)
             if self.d_cache is not None:
                 self.d_pending.append(x)  # the draft has not seen it
             return self._commit([x], remaining, eos)
@@ -240,7 +240,7 @@ class _Row:
         ids_t, pos_t, mask_t = tree_attention_inputs(tree, rows, n - 1, 0, n - 1, dev)
         p_all = self._target(ids_t, pos_t, mask_t)
         path, x = dt.verify(p_all)
-        self.stats.record_step(tree.max_depth, len(tree) - 1, len(path))
+        self.stats.record_step(dt.step)
 
         # Prune both caches to prefix + root + accepted path (rsd.md §8).
         prune_cache(self.t_cache, n, [n - 1 + j for j in path])

@@ -2,30 +2,41 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
+
+from specrs.trees import TreeStats, TreeStep
+
+
+def _zero_nan(x: float) -> float:
+    # TreeStats says nan before anything was counted; 0.0 keeps as_dict() valid JSON.
+    return 0.0 if math.isnan(x) else x
 
 
 @dataclass
 class GenerationStats:
     """Statistics of one generation call (one sequence).
 
-    Counting conventions (vLLM's spec-decode metrics where they exist):
+    The per-step counters and metrics are those of a :class:`specrs.trees.TreeStats` (``tree``;
+    definitions, vLLM names and formulas there); this class adds what only generation has (the
+    prompt, truncated output, model calls and timings) and exposes the tree metrics under
+    generation-level names. Where ``TreeStats`` gives nan (nothing counted yet) these give 0.0.
 
-    * ``steps``: draft-and-verify iterations = target forward calls in the decoding loop (the
-      prompt prefill is not counted). For ``autoregressive`` one step emits one token.
+    * ``steps`` (``tree.steps``): draft-and-verify iterations = target forward calls in the
+      decoding loop (the prompt prefill is not counted). For ``autoregressive`` one step emits
+      one token (``TreeStats.add_target_only``).
     * ``target_calls`` = ``steps`` + 1 (the prefill), ``draft_calls``: draft forwards
       (one per tree level per step, plus the prefill).
-    * ``drafted_tokens``: draft-tree tokens scored by the target, summed over steps
-      (vLLM ``num_draft_tokens``); ``accepted_tokens``: draft tokens accepted (vLLM
-      ``num_accepted_tokens``), i.e. the length of the accepted tree path, summed over steps.
-    * ``block_efficiency`` τ = Σ_steps (accepted_i + 1) / steps: tokens emitted per target call,
-      the residual/bonus token included, before truncation at ``max_new_tokens``/EOS
-      (= vLLM's "mean acceptance length"; 1 ≤ τ ≤ depth + 1).
-    * ``acceptance_rate`` = accepted_tokens / drafted_tokens (vLLM "draft acceptance rate"). For a
-      tree only one path can be accepted, so this is at most depth / tree_tokens.
-    * ``mean_accepted_length`` = accepted_tokens / steps = τ − 1 (draft tokens only).
-    * ``acceptance_by_depth[d]``: fraction of steps whose tree reached depth d+1 in which a
-      depth-(d+1) token was accepted (vLLM per-position acceptance rate, for trees).
+    * ``drafted_tokens`` (``tree.nodes``, vLLM ``num_draft_tokens``), ``accepted_tokens``
+      (``tree.accepted``, vLLM ``num_accepted_tokens``), ``emitted_tokens`` (``tree.emitted``):
+      before truncation at ``max_new_tokens``/EOS; ``new_tokens``: tokens actually returned.
+    * ``block_efficiency`` τ (``tree.block_efficiency``, vLLM "mean acceptance length"),
+      ``acceptance_rate`` (``tree.acceptance_rate``, vLLM "draft acceptance rate"),
+      ``mean_accepted_length`` = τ − 1 (``tree.mean_accepted``).
+    * ``acceptance_by_depth[d]`` (``tree.position_acceptance``, vLLM per-position acceptance
+      rate): fraction of steps whose tree reached depth d+1 in which a depth-(d+1) token was
+      accepted; counts ``accepted_at_depth`` (``tree.depth_accepted``) over ``reached_depth``
+      (``tree.depth_drafted``).
     * ``wall_time`` (s) from the first forward to the last token, prefill included;
       ``tokens_per_second`` = new_tokens / wall_time; ``draft_time`` and ``target_time``: time
       inside the draft/target forwards and their logit warping (the rest is tree building,
@@ -36,36 +47,62 @@ class GenerationStats:
     shape: str = ""
     prompt_tokens: int = 0
     new_tokens: int = 0
-    steps: int = 0
     draft_calls: int = 0
-    drafted_tokens: int = 0
-    accepted_tokens: int = 0
-    emitted_tokens: int = 0
     wall_time: float = 0.0
     draft_time: float = 0.0
     target_time: float = 0.0
-    accepted_at_depth: list[int] = field(default_factory=list)
-    reached_depth: list[int] = field(default_factory=list)
+    tree: TreeStats = field(default_factory=TreeStats)
+
+    def record_step(self, step: TreeStep | None) -> None:
+        """Counts one decoding step: a verified draft tree, or ``None`` for a target-only step."""
+        if step is None:
+            self.tree.add_target_only()
+        else:
+            self.tree.add(step)
+
+    @property
+    def steps(self) -> int:
+        return self.tree.steps
 
     @property
     def target_calls(self) -> int:
         return self.steps + 1
 
     @property
+    def drafted_tokens(self) -> int:
+        return self.tree.nodes
+
+    @property
+    def accepted_tokens(self) -> int:
+        return self.tree.accepted
+
+    @property
+    def emitted_tokens(self) -> int:
+        return self.tree.emitted
+
+    @property
+    def accepted_at_depth(self) -> list[int]:
+        return self.tree.depth_accepted
+
+    @property
+    def reached_depth(self) -> list[int]:
+        return self.tree.depth_drafted
+
+    @property
     def block_efficiency(self) -> float:
-        return self.emitted_tokens / self.steps if self.steps else 0.0
+        return _zero_nan(self.tree.block_efficiency)
 
     @property
     def acceptance_rate(self) -> float:
-        return self.accepted_tokens / self.drafted_tokens if self.drafted_tokens else 0.0
+        return _zero_nan(self.tree.acceptance_rate)
 
     @property
     def mean_accepted_length(self) -> float:
-        return self.accepted_tokens / self.steps if self.steps else 0.0
+        return _zero_nan(self.tree.mean_accepted)
 
     @property
     def acceptance_by_depth(self) -> list[float]:
-        return [a / r if r else 0.0 for a, r in zip(self.accepted_at_depth, self.reached_depth)]
+        return [_zero_nan(r) for r in self.tree.position_acceptance]
 
     @property
     def tokens_per_second(self) -> float:
@@ -74,19 +111,6 @@ class GenerationStats:
     @property
     def other_time(self) -> float:
         return max(self.wall_time - self.draft_time - self.target_time, 0.0)
-
-    def record_step(self, tree_depth: int, tree_tokens: int, accepted: int) -> None:
-        self.steps += 1
-        self.drafted_tokens += tree_tokens
-        self.accepted_tokens += accepted
-        self.emitted_tokens += accepted + 1
-        while len(self.reached_depth) < tree_depth:
-            self.reached_depth.append(0)
-            self.accepted_at_depth.append(0)
-        for d in range(tree_depth):
-            self.reached_depth[d] += 1
-            if d < accepted:
-                self.accepted_at_depth[d] += 1
 
     def as_dict(self) -> dict:
         keys = [
