@@ -220,6 +220,21 @@ fn cp_rec(q: &[f64], support: &[usize], start: usize, left: usize, w: f64, t: &m
     }
 }
 
+/// Test reference for every α* in the crate: 1 + min over all H ⊆ {0..V} of
+/// p(H) − Pr_law[all drafts ∈ H] (subset selection, Hu et al. eq. 8), by brute force (V ≤ 20).
+#[cfg(test)]
+pub(crate) fn brute_alpha(p: &[f64], law: &Law) -> f64 {
+    let v = p.len();
+    assert!(v <= 20, "brute force over 2^{v} subsets");
+    let mut best = 0.0f64;
+    for h in 0u32..(1 << v) {
+        let ph: f64 = (0..v).filter(|&i| h >> i & 1 == 1).map(|i| p[i]).sum();
+        let qh: f64 = (0..law.len()).filter(|&r| law.row(r).iter().all(|&x| h >> x & 1 == 1)).map(|r| law.probs[r]).sum();
+        best = best.min(ph - qh);
+    }
+    1.0 + best
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

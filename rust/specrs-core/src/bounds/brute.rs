@@ -14,14 +14,7 @@ pub fn normalise(v: &[f64]) -> Vec<f64> {
 pub fn alpha(p: &[f64], q: &[f64], n: usize, scheme: Scheme) -> f64 {
     let p = normalise(p);
     let law = scheme_law(q, n, scheme).unwrap();
-    let v = p.len();
-    let mut best = 0.0f64;
-    for h in 0u32..(1 << v) {
-        let ph: f64 = (0..v).filter(|&i| h >> i & 1 == 1).map(|i| p[i]).sum();
-        let qh: f64 = (0..law.len()).filter(|&r| law.row(r).iter().all(|&x| h >> x & 1 == 1)).map(|r| law.probs[r]).sum();
-        best = best.min(ph - qh);
-    }
-    1.0 + best
+    crate::law::brute_alpha(&p, &law)
 }
 
 /// Pr[some draft accepted] for recursive rejection sampling, with (`wor`) or without removal of

@@ -5,20 +5,10 @@ use super::*;
 use crate::{scheme_law, Rng, Scheme};
 use proptest::prelude::*;
 
-/// 1 + min over all H ⊆ {0..V} of p(H) − P(all drafts of the row ∈ H).
+/// The crate's brute-force subset minimum, for a law given as (drafts, n, probs).
 fn brute_alpha(p: &[f64], drafts: &[usize], n: usize, probs: &[f64]) -> f64 {
-    let v = p.len();
-    assert!(v <= 16);
-    let mut best = 0.0f64;
-    for mask in 0u32..(1 << v) {
-        let ph: f64 = (0..v).filter(|&i| mask >> i & 1 == 1).map(|i| p[i]).sum();
-        let qh: f64 = (0..probs.len())
-            .filter(|&r| drafts[r * n..(r + 1) * n].iter().all(|&x| mask >> x & 1 == 1))
-            .map(|r| probs[r])
-            .sum();
-        best = best.min(ph - qh);
-    }
-    1.0 + best
+    let law = crate::Law { n, tuples: drafts.to_vec(), probs: probs.to_vec() };
+    crate::law::brute_alpha(p, &law)
 }
 
 /// Checks value, cut and plan of `plan` for the law (drafts, probs); tolerances in ulps-ish.

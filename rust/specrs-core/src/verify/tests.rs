@@ -6,18 +6,6 @@ use super::*;
 use crate::exact::output_distribution;
 use crate::law::scheme_law;
 
-/// α* = 1 + min_H (p(H) − Pr[all drafts ∈ H]) by brute force over subsets (mdsd.md §2).
-fn alpha_star(p: &[f64], law: &crate::Law) -> f64 {
-    let v = p.len();
-    let mut best = 0.0f64;
-    for h in 0u32..(1 << v) {
-        let ph: f64 = (0..v).filter(|&i| h >> i & 1 == 1).map(|i| p[i]).sum();
-        let qh: f64 = (0..law.len()).filter(|&r| law.row(r).iter().all(|&x| h >> x & 1 == 1)).map(|r| law.probs[r]).sum();
-        best = best.min(ph - qh);
-    }
-    1.0 + best
-}
-
 /// A random distribution over v tokens with some exact zeros and some exact ties.
 fn random_dist(rng: &mut Rng, v: usize) -> Vec<f64> {
     let mut w: Vec<f64> = (0..v)
@@ -78,7 +66,7 @@ fn exact_output_law_is_p_and_acceptance_is_at_most_optimal() {
                 let out = output_distribution(&p, &q, n, verifier, Some(scheme)).unwrap();
                 let err: f64 = out.probs.iter().zip(&p).map(|(a, b)| (a - b).abs()).fold(0.0, f64::max);
                 assert!(err < 1e-12, "{verifier:?}/{scheme:?} n={n} p={p:?} q={q:?}: error {err}");
-                let a_star = alpha_star(&p, &scheme_law(&q, n, scheme).unwrap());
+                let a_star = crate::law::brute_alpha(&p, &scheme_law(&q, n, scheme).unwrap());
                 assert!(out.acceptance <= a_star + 1e-12, "{verifier:?} above α*: {} > {a_star}", out.acceptance);
                 let optimal = matches!(verifier, Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal)
                     || (n == 1 && verifier != Verifier::Match);
