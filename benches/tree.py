@@ -35,7 +35,7 @@ def step(q, p, seed):
     """One step; `q` rows are contiguous slices (no copy), `p` is the (65, ·) target array, as a
     model's output would be. Returns the (build, flatten, verify) times."""
     t0 = time.perf_counter()
-    tree = DraftTree("rsd_s", beam_width=W, depth=L, root_token=0, rng=seed)
+    tree = DraftTree("rsd-s", beam_width=W, depth=L, root_token=0, rng=seed)
     while not tree.done:
         f = len(tree.frontier())
         if isinstance(q, tuple):

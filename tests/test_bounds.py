@@ -20,7 +20,7 @@ from scipy.sparse import coo_matrix
 import specrs
 from specrs import SpecrsError
 
-SCHEMES = ["iid", "wor", "cp", "greedy", "spechub"]
+SCHEMES = list(specrs.SCHEMES)
 
 
 # ---- explicit laws ---------------------------------------------------------------------------
@@ -62,6 +62,10 @@ def law(q, n, scheme):
             if i != a:
                 out[(i, a)] = q[i]
                 out[(a, i)] = q[a] * q[i] / (1.0 - q[a])
+    elif scheme == "topk":
+        out[tuple(top(q, n))] = 1.0
+    else:
+        raise AssertionError(f"no reference law for scheme {scheme!r}")
     return {t: x for t, x in out.items() if x > 0}
 
 
@@ -382,7 +386,7 @@ def test_verifier_batch_equals_rows():
 @pytest.mark.parametrize(
     "verifier,scheme,n",
     [("rrs", "wor", 2), ("rrs_wor", "iid", 2), ("kseq", "cp", 2), ("greedy", "iid", 2), ("spechub", "iid", 2),
-     ("optimal", None, 2), ("sd", "spechub", 1), ("match", "iid", 2)],
+     ("optimal", None, 2), ("sd", "spechub", 1), ("sd", "topk", 1), ("rrs", "topk", 2)],
 )
 def test_invalid_verifier_scheme_pairs_raise(verifier, scheme, n):
     p = np.array([0.2, 0.3, 0.5])

@@ -17,8 +17,8 @@ from specrs import DraftTree, SpecrsError, TreeStats, best_shape, tree_shapes
 from specrs._specrs import tree_exact_law, tree_exact_trees
 
 KINDS = {
-    "rsd_c": [(2, 2), (3, 1, 1)],
-    "rsd_s": [(2, 2, 2), (3, 3)],
+    "rsd-c": [(2, 2), (3, 1, 1)],
+    "rsd-s": [(2, 2, 2), (3, 3)],
     "iid": [(2, 2), (1, 1, 1)],
     "greedy": [(3, 2, 1)],
     "topk": [(2, 2, 2)],
@@ -35,7 +35,7 @@ def markov(v: int, seed: int, zeros: bool = False) -> np.ndarray:
 
 
 def kw(kind: str, shape) -> dict:
-    if kind == "rsd_s":
+    if kind == "rsd-s":
         return {"beam_width": shape[0], "depth": len(shape)}
     return {"branching": shape}
 
@@ -96,7 +96,7 @@ def target_law(p, root, length):
 @pytest.mark.parametrize("kind,shape", [(k, s) for k, ss in KINDS.items() for s in ss])
 @pytest.mark.parametrize("seed", [0, 1])
 def test_exact_law_of_emitted_tokens_is_the_target_law(kind, shape, seed):
-    v = 4 if kind != "rsd_s" or shape[0] > 2 else 3
+    v = 4 if kind != "rsd-s" or shape[0] > 2 else 3
     p, q = markov(v, 10 + seed, zeros=seed == 1), markov(v, 20 + seed)
     seqs, probs = tree_exact_law(kind, list(shape), p, q, 1)
     assert abs(probs.sum() - 1) < 1e-12
@@ -125,7 +125,7 @@ def chi2_pvalue(counts: Counter, probs: dict, n: int) -> float:
 
 @pytest.mark.parametrize(
     "kind,shape,sparse",
-    [("rsd_c", (2, 2), False), ("rsd_s", (3, 3), True), ("iid", (2, 1), True), ("greedy", (3, 2), False), ("topk", (2, 2), True),
+    [("rsd-c", (2, 2), False), ("rsd-s", (3, 3), True), ("iid", (2, 1), True), ("greedy", (3, 2), False), ("topk", (2, 2), True),
      ("spechub", (2, 2), True), ("spechub", (2, 1, 2), False)],
 )
 def test_sampling_path_chi_square(kind, shape, sparse):
@@ -160,14 +160,14 @@ def successive_law(q, k):
 def test_gumbel_top_k_has_the_successive_sampling_law():
     q = np.array([[0.1, 0.35, 0.0, 0.25, 0.3]] * 5)
     want = successive_law(q[0], 3)
-    keys, probs = tree_exact_trees("rsd_c", [3], q, 0)
+    keys, probs = tree_exact_trees("rsd-c", [3], q, 0)
     exact = {tuple(tok for _, tok in k): pr for k, pr in zip(keys, probs)}
     assert set(exact) == set(want)
     assert max(abs(exact[k] - want[k]) for k in want) < 1e-12
     n, g = 20000, np.random.default_rng(9)
     counts = Counter()
     for _ in range(n):
-        t = DraftTree("rsd_c", branching=(3,), rng=g)
+        t = DraftTree("rsd-c", branching=(3,), rng=g)
         t.expand(q[:1])
         counts[tuple(t.tokens()[1:].tolist())] += 1
     assert chi2_pvalue(counts, want, n) > 1e-4
@@ -181,7 +181,7 @@ def test_sbs_inclusion_law_matches_brute_force():
     incl = np.zeros(len(seqs))
     for t, pr in successive_law(sp, w).items():
         incl[list(t)] += pr
-    keys, probs = tree_exact_trees("rsd_s", [w, w], q, root)
+    keys, probs = tree_exact_trees("rsd-s", [w, w], q, root)
     exact = np.zeros(len(seqs))
     for k, pr in zip(keys, probs):
         toks = {i + 1: tok for i, (_, tok) in enumerate(k)}
@@ -192,7 +192,7 @@ def test_sbs_inclusion_law_matches_brute_force():
     n, g = 6000, np.random.default_rng(2)
     counts = np.zeros(len(seqs))
     for _ in range(n):
-        t = build("rsd_s", (w, w), q, root, g)
+        t = build("rsd-s", (w, w), q, root, g)
         toks, par = t.tokens(), t.parents()
         leaves = [(toks[par[i]], toks[i]) for i in range(1, t.n_nodes) if par[i] != 0]
         assert len(set(leaves)) == w
@@ -261,14 +261,14 @@ def test_keep_indices_select_the_accepted_path(kind):
         # The last token is not a child of the last kept node (it has no KV yet).
         children = toks[par == keep[-1]]
         assert step.bonus == (len(children) == 0)
-        if kind in ("rsd_c", "rsd_s", "iid"):
+        if kind in ("rsd-c", "rsd-s", "iid"):
             assert step.tokens[-1] not in children.tolist()
 
 
 def test_sparse_and_dense_inputs_give_identical_results():
     v, root = 5, 3
     p, q = markov(v, 1, zeros=True), markov(v, 2, zeros=True)
-    for kind, shape in [("rsd_c", (2, 2)), ("rsd_s", (2, 2)), ("greedy", (2, 1)), ("iid", (2, 2)), ("spechub", (2, 2))]:
+    for kind, shape in [("rsd-c", (2, 2)), ("rsd-s", (2, 2)), ("greedy", (2, 1)), ("iid", (2, 2)), ("spechub", (2, 2))]:
         for s in range(20):
             a = build(kind, shape, q, root, s)
             b = build(kind, shape, q, root, s, sparse=True)
@@ -281,28 +281,28 @@ def test_sparse_and_dense_inputs_give_identical_results():
 
 def test_same_seed_same_output_and_generator_rng():
     q, p = markov(6, 1), markov(6, 2)
-    a, b = build("rsd_s", (3, 3), q, 0, 42), build("rsd_s", (3, 3), q, 0, 42)
+    a, b = build("rsd-s", (3, 3), q, 0, 42), build("rsd-s", (3, 3), q, 0, 42)
     assert np.array_equal(a.tokens(), b.tokens())
     pa = p[node_last(a, 0)]
     assert np.array_equal(a.verify(pa, rng=7).tokens, b.verify(pa, rng=7).tokens)
-    outs = {tuple(build("rsd_c", (3, 2), q, 0, s).tokens()) for s in range(20)}
+    outs = {tuple(build("rsd-c", (3, 2), q, 0, s).tokens()) for s in range(20)}
     assert len(outs) > 1
 
 
 def test_budget_shapes():
-    for kind in ("rsd_c", "iid"):
+    for kind in ("rsd-c", "iid"):
         shapes = tree_shapes(kind, 10)
         assert all(sum(np.cumprod(s)) <= 10 for s in shapes)
         assert (1,) * 10 in [tuple(s) for s in shapes] and (10,) in [tuple(s) for s in shapes]
-    assert [tuple(s) for s in tree_shapes("rsd_s", 12, depth=3)] == [(4, 4, 4)]
-    assert best_shape("rsd_c", 4, acceptance=[1.0]) == (1, 1, 1, 1)
-    assert best_shape("rsd_c", 6, depth=2, acceptance=[0.0, 0.5, 0.6, 0.7, 0.8]) == (2, 2)
-    t = DraftTree("rsd_c", budget=20, depth=3, rng=0)
+    assert [tuple(s) for s in tree_shapes("rsd-s", 12, depth=3)] == [(4, 4, 4)]
+    assert best_shape("rsd-c", 4, acceptance=[1.0]) == (1, 1, 1, 1)
+    assert best_shape("rsd-c", 6, depth=2, acceptance=[0.0, 0.5, 0.6, 0.7, 0.8]) == (2, 2)
+    t = DraftTree("rsd-c", budget=20, depth=3, rng=0)
     assert len(t.shape) == 3 and sum(np.cumprod(t.shape)) <= 20
-    t = DraftTree("rsd_s", budget=16, depth=4, rng=0)
+    t = DraftTree("rsd-s", budget=16, depth=4, rng=0)
     assert t.shape == (4, 4, 4, 4)
-    # SpecHub draws at most two children per node: its shapes are the rsd_c ones with b ≤ 2.
-    want = [tuple(s) for s in tree_shapes("rsd_c", 10) if max(s) <= 2]
+    # SpecHub draws at most two children per node: its shapes are the rsd-c ones with b ≤ 2.
+    want = [tuple(s) for s in tree_shapes("rsd-c", 10) if max(s) <= 2]
     assert [tuple(s) for s in tree_shapes("spechub", 10)] == want
     assert best_shape("spechub", 6, depth=2, acceptance=[0.0, 0.5, 0.6, 0.7, 0.8]) == (2, 2)
     assert max(DraftTree("spechub", budget=20, rng=0).shape) <= 2
@@ -313,7 +313,7 @@ def test_stats_and_metrics():
     p, q = markov(v, 6), markov(v, 6)  # identical models: every draft is accepted
     st = TreeStats()
     for s in range(30):
-        t = build("rsd_c", (2, 2, 2), q, root, s)
+        t = build("rsd-c", (2, 2, 2), q, root, s)
         step = t.verify(p[node_last(t, root)], rng=s)
         assert step.accepted == 3 and step.bonus and step.n_nodes == 14
         st.add(step)
@@ -331,7 +331,7 @@ def test_stats_per_position_acceptance_over_trees_of_different_depths():
     acc, drafted, tried, emitted = np.zeros(3), np.zeros(3), np.zeros(3), 0
     for s in range(60):
         shape = [(2, 2, 1), (3,)][s % 2]
-        t = build("rsd_c", shape, q, root, s)
+        t = build("rsd-c", shape, q, root, s)
         step = t.verify(p[node_last(t, root)], rng=s)
         st.add(step)
         emitted += len(step.tokens)
@@ -349,30 +349,30 @@ def test_stats_per_position_acceptance_over_trees_of_different_depths():
 @pytest.mark.parametrize(
     "make,arg",
     [
-        (lambda: DraftTree("rsd_c", branching=(2, 0)), "branching"),
-        (lambda: DraftTree("rsd_c", branching=()), "branching"),
-        (lambda: DraftTree("rsd_s", beam_width=2, depth=0), "depth"),
-        (lambda: DraftTree("rsd_s", beam_width=0, depth=2), "beam_width"),
-        (lambda: DraftTree("rsd_s", depth=2), "beam_width"),
-        (lambda: DraftTree("rsd_c", branching=(2,), depth=2), "depth"),
+        (lambda: DraftTree("rsd-c", branching=(2, 0)), "branching"),
+        (lambda: DraftTree("rsd-c", branching=()), "branching"),
+        (lambda: DraftTree("rsd-s", beam_width=2, depth=0), "depth"),
+        (lambda: DraftTree("rsd-s", beam_width=0, depth=2), "beam_width"),
+        (lambda: DraftTree("rsd-s", depth=2), "beam_width"),
+        (lambda: DraftTree("rsd-c", branching=(2,), depth=2), "depth"),
         (lambda: DraftTree("beam", branching=(2,)), "kind"),
-        (lambda: DraftTree("rsd_c", branching=(2,), budget=4), "budget"),
-        (lambda: DraftTree("rsd_c", budget=0), "budget"),
-        (lambda: DraftTree("rsd_c", branching=(2,), rng="x"), "rng"),
-        (lambda: DraftTree("rsd_s", beam_width=3, depth=1).expand([[0.5, 0.5, 0.0]]), "beam_width"),
-        (lambda: DraftTree("rsd_c", branching=(3,)).expand([[0.5, 0.5, 0.0]]), "branching"),
+        (lambda: DraftTree("rsd-c", branching=(2,), budget=4), "budget"),
+        (lambda: DraftTree("rsd-c", budget=0), "budget"),
+        (lambda: DraftTree("rsd-c", branching=(2,), rng="x"), "rng"),
+        (lambda: DraftTree("rsd-s", beam_width=3, depth=1).expand([[0.5, 0.5, 0.0]]), "beam_width"),
+        (lambda: DraftTree("rsd-c", branching=(3,)).expand([[0.5, 0.5, 0.0]]), "branching"),
         (lambda: DraftTree("spechub", branching=(2, 3)), "branching"),
         (lambda: DraftTree("spechub", branching=(2,)).expand([[0.0, 1.0, 0.0]]), "branching"),
         (lambda: DraftTree("spechub", beam_width=2, depth=2), "beam_width"),
-        (lambda: DraftTree("rsd_c", branching=(1,)).expand(np.full((2, 2), 0.5)), "probs"),
-        (lambda: DraftTree("rsd_c", branching=(1,)).expand([[0.5, 0.6]]), "probs[row 0]"),
-        (lambda: DraftTree("rsd_c", branching=(1,)).expand([[1, 0]]), "probs"),
-        (lambda: DraftTree("rsd_c", branching=(1,)).expand([[0.5, 0.5]], token_ids=[[1, 2, 3]]), "token_ids"),
-        (lambda: DraftTree("rsd_c", branching=(1,)).expand([[0.5, 0.5]], token_ids=[[1, 1]]), "token_ids[row 0]"),
-        (lambda: DraftTree("rsd_c", branching=(1,)).expand(np.full((1, 2, 2), 0.25)), "probs"),
-        (lambda: DraftTree("rsd_c", branching=(1,)).flatten(0), "prefix_len"),
-        (lambda: tree_shapes("rsd_c", 2, depth=3), "budget"),
-        (lambda: best_shape("rsd_c", 4, acceptance=[1.5]), "acceptance"),
+        (lambda: DraftTree("rsd-c", branching=(1,)).expand(np.full((2, 2), 0.5)), "probs"),
+        (lambda: DraftTree("rsd-c", branching=(1,)).expand([[0.5, 0.6]]), "probs[row 0]"),
+        (lambda: DraftTree("rsd-c", branching=(1,)).expand([[1, 0]]), "probs"),
+        (lambda: DraftTree("rsd-c", branching=(1,)).expand([[0.5, 0.5]], token_ids=[[1, 2, 3]]), "token_ids"),
+        (lambda: DraftTree("rsd-c", branching=(1,)).expand([[0.5, 0.5]], token_ids=[[1, 1]]), "token_ids[row 0]"),
+        (lambda: DraftTree("rsd-c", branching=(1,)).expand(np.full((1, 2, 2), 0.25)), "probs"),
+        (lambda: DraftTree("rsd-c", branching=(1,)).flatten(0), "prefix_len"),
+        (lambda: tree_shapes("rsd-c", 2, depth=3), "budget"),
+        (lambda: best_shape("rsd-c", 4, acceptance=[1.5]), "acceptance"),
     ],
 )
 def test_bad_input_names_the_argument(make, arg):
@@ -381,7 +381,7 @@ def test_bad_input_names_the_argument(make, arg):
 
 
 def test_verify_checks_count_and_shape():
-    t = DraftTree("rsd_c", branching=(2,), rng=0)
+    t = DraftTree("rsd-c", branching=(2,), rng=0)
     t.expand([[0.5, 0.5, 0.0]])
     with pytest.raises(SpecrsError, match="`probs`.*3 nodes"):
         t.verify(np.full((2, 3), 1 / 3))
@@ -407,7 +407,7 @@ def test_tree_attention_mask_matches_plain_forward():
     model = transformers.LlamaForCausalLM(cfg).eval()
     prefix = [3, 7, 1, 5]  # committed; the root is the last one
     q = markov(16, 3)
-    t = build("rsd_s", (2, 3), q, prefix[-1], 1)
+    t = build("rsd-s", (2, 3), q, prefix[-1], 1)
     f = t.flatten(len(prefix))
     with torch.no_grad():
         out = model(torch.tensor([prefix[:-1]]), use_cache=True)
@@ -429,13 +429,13 @@ def toy_case(draw):
     kind = draw(st.sampled_from(sorted(KINDS)))
     v = draw(st.integers(2, 4))
     # Shapes whose tree laws stay small enough to enumerate (≤ ~1e5 trees).
-    if kind in ("rsd_c", "iid"):
+    if kind in ("rsd-c", "iid"):
         shape = draw(st.sampled_from([(1,), (2,), (3,), (2, 1), (2, 2), (3, 1), (2, 1, 1), (3, 1, 1)]))
         shape = tuple(min(b, v) for b in shape)
     elif kind == "greedy":
         shape = draw(st.sampled_from([(1,), (3,), (2, 1), (2, 2), (3, 2), (4, 2), (3, 2, 1), (2, 2, 2), (3, 3, 3)]))
         shape = tuple(min(b, v) for b in shape)
-    elif kind == "rsd_s":
+    elif kind == "rsd-s":
         shape = (draw(st.integers(1, min(v, 3))),) * draw(st.integers(1, 2))
     elif kind == "spechub":
         shape = draw(st.sampled_from([(1,), (2,), (2, 1), (1, 2), (2, 2), (2, 1, 2), (2, 2, 2)]))

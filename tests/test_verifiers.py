@@ -22,9 +22,15 @@ from specrs import SpecrsError
 from specrs._specrs import _scheme_law
 from specrs.testing import check_exact, check_sampling
 
-SCHEMES = ["iid", "wor", "cp", "greedy", "spechub"]
-PAIRS = [(v, s) for v, ss in specrs.VERIFIER_SCHEMES.items() for s in ss]
-OPTIMAL = {"greedy", "spechub", "optimal"}
+SCHEMES = list(specrs.SCHEMES)
+PAIRS = [(v.name, s) for v in specrs.VERIFIERS.values() for s in v.schemes]
+
+
+def attains_alpha_star(verifier: str, scheme: str, n: int) -> bool:
+    """The registry's optimal_for, and every random scheme at n = 1 (1 − TV) except for match."""
+    if scheme in specrs.VERIFIERS[verifier].optimal_for:
+        return True
+    return n == 1 and not specrs.SCHEMES[scheme].deterministic and verifier != "match"
 
 
 def alpha_star(p: np.ndarray, q: np.ndarray, n: int, scheme: str) -> float:
@@ -41,11 +47,9 @@ def alpha_star(p: np.ndarray, q: np.ndarray, n: int, scheme: str) -> float:
 def valid_n(verifier: str, scheme: str, q: np.ndarray):
     support = int((q > 0).sum())
     for n in range(1, 5):
-        if verifier == "sd" and n != 1:
+        if specrs.VERIFIERS[verifier].n not in (None, n) or specrs.SCHEMES[scheme].n not in (None, n):
             continue
-        if scheme == "spechub" and n != 2:
-            continue
-        if scheme != "iid" and n > support:
+        if specrs.SCHEMES[scheme].distinct and n > support:
             continue
         yield n
 
@@ -89,17 +93,16 @@ def test_exact_output_law_is_p_and_acceptance_at_most_alpha_star(inst):
                 stars[scheme, n] = alpha_star(p, q, n, scheme)
             a_star = stars[scheme, n]
             assert law.acceptance <= a_star + 1e-12, (verifier, scheme, n)
-            if verifier in OPTIMAL or (n == 1 and verifier != "match"):
+            if attains_alpha_star(verifier, scheme, n):
                 assert law.acceptance == pytest.approx(a_star, abs=1e-12), (verifier, scheme, n)
             # Cross-check with the bounds engine: its α* (sorted-prefix scan; wor n ≥ 3 is a
             # quadrature accurate to 1e-10) and its closed-form / enumerated verifier acceptance.
             tol = 1e-9 if (scheme == "wor" and n >= 3) else 1e-12
             assert specrs.optimal_acceptance(p, q, n, scheme) == pytest.approx(a_star, abs=tol)
-            if verifier != "match":  # bounds' "match" is the deterministic top-n set
-                ref = specrs.verifier_acceptance(p, q, n, verifier=verifier, scheme=scheme)
-                assert ref.exact
-                loose = verifier == "kseq" or (verifier == "optimal" and tol > 1e-12)  # bisection / quadrature
-                assert law.acceptance == pytest.approx(float(ref), abs=1e-9 if loose else 1e-12), (verifier, scheme, n)
+            ref = specrs.verifier_acceptance(p, q, n, verifier=verifier, scheme=scheme)
+            assert ref.exact
+            loose = verifier == "kseq" or (attains_alpha_star(verifier, scheme, n) and tol > 1e-12)  # bisection / quadrature
+            assert law.acceptance == pytest.approx(float(ref), abs=1e-9 if loose else 1e-12), (verifier, scheme, n)
 
 
 def test_match_acceptance_is_the_target_mass_of_the_draft_set():
@@ -109,6 +112,13 @@ def test_match_acceptance_is_the_target_mass_of_the_draft_set():
     law = specrs.output_distribution(p, q, 2, verifier="match", scheme="cp")
     assert law.acceptance == pytest.approx(0.3, abs=1e-15)
     np.testing.assert_allclose(law.probs, p, atol=1e-15)
+    # match defaults to topk drafts: one meaning in output_distribution and verifier_acceptance.
+    q = np.array([0.5, 0.1, 0.3, 0.1])
+    law = specrs.output_distribution(p, q, 2, verifier="match")
+    assert law.acceptance == pytest.approx(0.1 + 0.2, abs=1e-15)
+    assert float(specrs.verifier_acceptance(p, q, 2, verifier="match")) == law.acceptance
+    assert specrs.optimal_acceptance(p, q, 2, "topk") == law.acceptance
+    np.testing.assert_array_equal(specrs.draft(q, 2, scheme="topk"), [0, 2])
 
 
 @pytest.mark.parametrize("verifier,scheme", PAIRS)
@@ -275,7 +285,7 @@ def test_bad_draft_and_exact_input():
     with pytest.raises(SpecrsError, match="`n`"):
         specrs.output_distribution(P3, Q3, 2, verifier="sd")
     with pytest.raises(SpecrsError, match="`scheme`"):
-        specrs.output_distribution(P3, Q3, 2, verifier="match")
+        specrs.output_distribution(P3, Q3, 2, verifier="optimal")
     with pytest.raises(specrs.SizeLimitError):
         specrs.output_distribution(np.full(60, 1 / 60), np.full(60, 1 / 60), 4, verifier="rrs")
 
@@ -324,10 +334,12 @@ def test_harness_catches_broken_verifiers():
 
 
 def test_every_pair_is_listed_and_invalid_pairs_are_rejected():
-    for verifier, scheme in itertools.product(specrs.VERIFIER_SCHEMES, SCHEMES):
-        n = 1 if verifier == "sd" else 2
-        if scheme in specrs.VERIFIER_SCHEMES[verifier]:
-            specrs.output_distribution(P3, Q3, n, verifier=verifier, scheme=scheme)
+    for verifier, scheme in itertools.product(specrs.VERIFIERS, SCHEMES):
+        n = specrs.VERIFIERS[verifier].n or 2
+        if scheme in specrs.VERIFIERS[verifier].schemes:
+            law = specrs.output_distribution(P3, Q3, n, verifier=verifier, scheme=scheme)
+            np.testing.assert_allclose(law.probs, P3, rtol=0, atol=1e-12, err_msg=f"{verifier}/{scheme}")
+            assert 0.0 <= law.acceptance <= 1.0
         else:
             with pytest.raises(SpecrsError, match="`scheme`"):
                 specrs.output_distribution(P3, Q3, n, verifier=verifier, scheme=scheme)

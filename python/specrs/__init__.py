@@ -18,6 +18,9 @@ from __future__ import annotations
 
 from specrs._specrs import SizeLimitError, SpecrsError, __version__
 
+# -- the registry of names and rules (specrs_core::names) --------------------------------------
+from specrs.names import METHODS, SCHEMES, TREE_KINDS, VERIFIERS  # noqa: E402
+
 # -- optimal bounds ---------------------------------------------------------------------------
 from specrs.bounds import *  # noqa: E402,F401,F403
 from specrs.bounds import __all__ as _bounds_all  # noqa: E402
@@ -30,7 +33,10 @@ from specrs.verification import __all__ as _verification_all  # noqa: E402
 from specrs.trees import *  # noqa: E402,F401,F403
 from specrs.trees import __all__ as _trees_all  # noqa: E402
 
-__all__ = ["SpecrsError", "SizeLimitError", "__version__", *_bounds_all, *_verification_all, *_trees_all]
+__all__ = [
+    "SpecrsError", "SizeLimitError", "__version__", "SCHEMES", "VERIFIERS", "TREE_KINDS", "METHODS",
+    *_bounds_all, *_verification_all, *_trees_all,
+]
 
 # Torch-side names are imported lazily so that the core needs numpy only.
 _LAZY = {

@@ -17,6 +17,7 @@ class SizeLimitError(SpecrsError):
     """The problem is above the size limit of the exact method requested."""
 
 def _resolve_seed(rng: object = None) -> int: ...
+def _registry() -> dict[str, list[tuple]]: ...
 
 # ---- bounds (specrs_core::bounds) -----------------------------------------------------------
 
@@ -151,7 +152,7 @@ class OptimalVerifier:
 # probability of token `token_ids[i, j]`; zero-probability entries are padding (their id may be -1).
 # float32 or float64; each row must sum to 1 (1e-4 for float32, 1e-6 for float64).
 
-_TreeKind = Literal["rsd_c", "rsd_s", "iid", "greedy", "topk", "spechub"]
+_TreeKind = Literal["rsd-c", "rsd-s", "iid", "greedy", "topk", "spechub", "rsd_c", "rsd_s"]  # last two: deprecated
 
 @final
 class FlatTree:
@@ -217,9 +218,9 @@ class DraftTree:
     """A draft tree built level by level (RSD: Jeon et al. 2024, arXiv 2402.14160).
 
     kind:
-      * "rsd_c"  constant branching `branching=(b_1..b_L)`, siblings by Gumbel-top-k (without
+      * "rsd-c"  constant branching `branching=(b_1..b_L)`, siblings by Gumbel-top-k (without
                  replacement, fresh noise per node); verified by RRS without replacement.
-      * "rsd_s"  stochastic beam search (Kool et al. 2019), `beam_width=W`, `depth=L`: W nodes per
+      * "rsd-s"  stochastic beam search (Kool et al. 2019), `beam_width=W`, `depth=L`: W nodes per
                  depth, early truncation; verified by RRS without replacement in score order.
       * "iid"    SpecInfer: b_l i.i.d. siblings; RRS with replacement. `branching=(1,)*L` = plain SD.
       * "greedy" Hu et al. 2025: top-(b_l−1) siblings plus one sampled from the rest; greedy verifier.
@@ -230,7 +231,7 @@ class DraftTree:
                  by SpecHub's hub-pair rule with deterministic residual updates (acceptance
                  p(a) + Σ min(p, q'), q' = q without a, renormalised); a b_l = 1 level is one draw
                  from q verified by single-draft speculative sampling.
-    Give `branching` (all kinds but rsd_s), or `beam_width` and `depth` (rsd_s), or `budget`
+    Give `branching` (all kinds but rsd-s), or `beam_width` and `depth` (rsd-s), or `budget`
     (number of draft tokens the target scores, root excluded) with optional `depth`: the shape is
     then `best_shape(kind, budget, depth=depth, acceptance=acceptance)`.
     `truncate`: when a row's support is smaller than the number of distinct children a level asks
@@ -256,7 +257,7 @@ class DraftTree:
     @property
     def kind(self) -> str: ...
     @property
-    def shape(self) -> tuple[int, ...]: ...  # branching vector, or (W,) * L for rsd_s
+    def shape(self) -> tuple[int, ...]: ...  # branching vector, or (W,) * L for rsd-s
     @property
     def depth(self) -> int: ...  # L (maximum depth)
     @property
@@ -284,14 +285,14 @@ class DraftTree:
 def tree_shapes(kind: _TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
     """All shapes whose tree scores at most `budget` draft tokens (branching vectors with
     Σ_l Π_{j≤l} b_j ≤ budget, non-increasing, entries ≤ 2 for spechub; (W,)*L with W·L ≤ budget
-    for rsd_s)."""
+    for rsd-s)."""
 
 def best_shape(
     kind: _TreeKind, budget: int, *, depth: int | None = None, acceptance: Sequence[float] | None = None
 ) -> tuple[int, ...]:
     """The shape in `tree_shapes` with the largest modelled block efficiency
     1 + Σ_l Π_{j≤l} a(b_j), where a(k) = acceptance[k-1] is the chance that one of k siblings is
-    accepted (default 1 − 0.4^k); rsd_s is modelled with a(W) at every depth."""
+    accepted (default 1 − 0.4^k); rsd-s is modelled with a(W) at every depth."""
 
 def tree_exact_law(
     kind: _TreeKind,

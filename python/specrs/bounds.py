@@ -21,8 +21,10 @@ and for every scheme here the minimising H is a prefix of the tokens sorted by q
 * ``"greedy"`` — the top n−1 tokens of q plus one draw from the rest (Theorem 7):
   α* = p(Top_{n−1}(q)) + Σ min(p, q'), q' = q without the top, renormalised.
 * ``"spechub"`` — SpecHub's hub law (Sun et al., EMNLP 2024), n = 2 only; same α* as greedy n = 2.
+* ``"topk"`` — the n largest entries of q (deterministic, EAGLE/SGLang): α* = p(Top_n(q)).
 
-For n = 1 every scheme gives 1 − TV(p, q) = Σ min(p, q).
+For n = 1 every random scheme gives 1 − TV(p, q) = Σ min(p, q). The schemes, and which verifier
+pairs with which, are the tables :data:`specrs.SCHEMES` and :data:`specrs.VERIFIERS`.
 
 Inputs: float32 or float64 arrays, 1-D (one position) or 2-D (rows = positions, computed in
 parallel with the GIL released), borrowed without a copy; arithmetic is in float64. Each vector
@@ -42,29 +44,12 @@ from specrs._rng import RngLike, resolve_seed
 from specrs._specrs import SpecrsError
 
 __all__ = [
-    "SCHEMES",
-    "VERIFIERS",
     "AcceptanceRate",
     "AcceptanceRates",
     "optimal_acceptance",
     "verifier_acceptance",
     "kseq_rho",
 ]
-
-#: Draft schemes accepted by :func:`optimal_acceptance` (plus the labelled alias ``"wor_paper"``).
-SCHEMES = ("iid", "wor", "cp", "greedy", "spechub")
-#: Verifiers accepted by :func:`verifier_acceptance`, with the draft scheme each is defined for.
-VERIFIERS = {
-    "sd": "any (n = 1)",
-    "rrs": "iid",
-    "rrs_wor": "wor",
-    "kseq": "iid",
-    "greedy": "greedy",
-    "spechub": "spechub",
-    "match": "deterministic top-n of q",
-    "optimal": "any (give scheme=)",
-}
-_PAPER_WOR = "wor_paper"
 
 ArrayLike = Union[np.ndarray, "list[float]"]
 
@@ -84,7 +69,7 @@ def _count(n: object, arg: str = "n") -> int:
 def _scheme(scheme: object) -> str:
     if not isinstance(scheme, str):
         raise SpecrsError(f"invalid argument `scheme`: must be a string such as 'iid', got {type(scheme).__name__}")
-    return "cp" if scheme == _PAPER_WOR else scheme
+    return scheme
 
 
 def optimal_acceptance(p: ArrayLike, q: ArrayLike, n: int, scheme: str = "iid") -> Union[float, np.ndarray]:
@@ -160,7 +145,8 @@ def verifier_acceptance(
 ) -> Union[AcceptanceRate, AcceptanceRates]:
     """Probability that ``verifier`` accepts one of the n drafts (the emitted token is a draft).
 
-    Verifiers and the scheme each is defined for (``scheme=None`` picks it; another raises):
+    ``scheme=None`` takes the verifier's default scheme; a scheme the verifier is not lossless for
+    raises (both from :data:`specrs.VERIFIERS`). Verifiers that attain α* of the scheme return α*.
 
     * ``"sd"`` (n = 1): Σ min(p, q).
     * ``"rrs"`` (SpecInfer multi-step speculative sampling, iid): 1 − Π_k (1 − r_k), Thomas et al.
@@ -170,7 +156,9 @@ def verifier_acceptance(
       ``samples`` draws (``exact=False``, ``stderr`` > 0).
     * ``"kseq"`` (SpecTr K-SEQ, iid): 1 − (1 − β(ρ*))^n, β(ρ) = Σ min(p/ρ, q), ρ* from bisection.
     * ``"greedy"`` (Hu et al., greedy) and ``"spechub"`` (n = 2): attain α* of their scheme.
-    * ``"match"`` (deterministic top-n drafts, sample from p): p(Top_n(q)).
+    * ``"match"`` (sample from p, accepted iff a draft; any scheme, default ``"topk"``):
+      Σ_x p(x)·Pr[x ∈ drafts]; for topk drafts p(Top_n(q)) = α*_topk. Exact in closed form except
+      wor with n ≥ 3, which is enumerated when small and otherwise estimated (``exact=False``).
     * ``"optimal"``: α* of ``scheme`` (required).
 
     Returns an :class:`AcceptanceRate` (float subclass) for 1-D inputs, an :class:`AcceptanceRates`
@@ -181,7 +169,7 @@ def verifier_acceptance(
         raise SpecrsError(f"invalid argument `verifier`: must be a string, got {type(verifier).__name__}")
     if scheme is not None:
         scheme = _scheme(scheme)
-    seed = resolve_seed(rng) if verifier == "rrs_wor" else 0
+    seed = resolve_seed(rng)  # only Monte-Carlo estimates use it
     value, stderr, exact = _specrs._verifier_acceptance(
         p, q, _count(n), verifier, scheme, _count(samples, "samples"), seed
     )

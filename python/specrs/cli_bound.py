@@ -16,8 +16,12 @@ import time
 
 import numpy as np
 
-SCHEME_COLUMNS = ["iid", "wor", "cp", "greedy", "spechub"]
-VERIFIER_COLUMNS = [("sd", None), ("rrs", "iid"), ("kseq", "iid"), ("rrs_wor", "wor"), ("greedy", "greedy"), ("spechub", "spechub")]
+from specrs.names import SCHEMES, VERIFIERS
+
+# Every scheme of the registry, and every verifier with its default scheme (optimal has none: its
+# values are the α* table).
+SCHEME_COLUMNS = list(SCHEMES)
+VERIFIER_COLUMNS = [(v.name, v.default_scheme) for v in VERIFIERS.values() if v.default_scheme is not None]
 
 # name -> (vocabulary, temperature, description)
 EXAMPLES = {
@@ -138,9 +142,10 @@ def run(args: argparse.Namespace) -> int:
     print(_table(["n"] + SCHEME_COLUMNS, alpha_rows))
     print("  iid: i.i.d. drafts · wor: without replacement (exact successive sampling) · cp: conditional Poisson")
     print("  (= the paper's printed e_n formula, not successive sampling) · greedy: Theorem 7 · spechub: n = 2 only")
+    print("  · topk: the n largest entries of q (deterministic)")
     print("\nVerifier acceptance Pr[emitted token is a draft], each with its own draft scheme")
-    print(_table(["n"] + [f"{v} ({s})" if s else v for v, s in VERIFIER_COLUMNS], ver_rows))
-    print("  sd: n = 1 · rrs: SpecInfer · kseq: SpecTr · rrs_wor: RSD · greedy/spechub attain their scheme's α*")
+    print(_table(["n"] + [f"{v} ({s})" for v, s in VERIFIER_COLUMNS], ver_rows))
+    print("  sd: n = 1 · rrs: SpecInfer · kseq: SpecTr · rrs_wor: RSD · greedy/spechub/match attain their scheme's α*")
     for line in notes:
         print(line)
     print(f"\ncomputed in {elapsed * 1e3:.0f} ms")

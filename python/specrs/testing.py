@@ -24,8 +24,9 @@ from typing import Callable, NamedTuple, Optional, Union
 import numpy as np
 
 from specrs._rng import RngLike, as_generator
-from specrs._specrs import _scheme_law, draft, verify
-from specrs.verification import VERIFIER_SCHEMES, output_distribution
+from specrs._specrs import SpecrsError, _scheme_law, draft, verify
+from specrs.names import VERIFIERS
+from specrs.verification import output_distribution
 
 __all__ = ["ExactCheck", "SamplingCheck", "check_exact", "check_sampling"]
 
@@ -70,11 +71,13 @@ class SamplingCheck(NamedTuple):
 
 
 def _default_scheme(verifier: Union[str, Callable], scheme: Optional[str]) -> str:
+    """``scheme``, else the named verifier's default scheme (the registry)."""
     if scheme is not None:
         return scheme
-    if isinstance(verifier, str) and VERIFIER_SCHEMES.get(verifier) and verifier not in ("match", "optimal"):
-        return VERIFIER_SCHEMES[verifier][0]
-    raise ValueError("scheme: name the draft scheme the verifier is checked with")
+    info = VERIFIERS.get(verifier) if isinstance(verifier, str) else None
+    if info is not None and info.default_scheme is not None:
+        return info.default_scheme
+    raise SpecrsError("invalid argument `scheme`: name the draft scheme the verifier is checked with")
 
 
 def check_exact(

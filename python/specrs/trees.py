@@ -11,7 +11,7 @@ with the matching node-level verifier and returns the emitted tokens and the KV 
 Minimal loop (``draft``/``target`` return next-token distributions for every row of a flattened
 tree)::
 
-    tree = DraftTree("rsd_s", beam_width=4, depth=4, root_token=last, rng=seed)
+    tree = DraftTree("rsd-s", beam_width=4, depth=4, root_token=last, rng=seed)
     while not tree.done:
         flat = tree.flatten(prefix_len)
         q = draft(flat)[tree.frontier()]          # (len(frontier), V)

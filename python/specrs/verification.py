@@ -25,20 +25,7 @@ __all__ = [
     "output_distribution",
     "OutputLaw",
     "stream_seed",
-    "VERIFIER_SCHEMES",
 ]
-
-#: The draft schemes each verifier is lossless for (the first one is its default).
-VERIFIER_SCHEMES: dict[str, tuple[str, ...]] = {
-    "sd": ("iid", "wor", "cp", "greedy"),
-    "rrs": ("iid",),
-    "rrs_wor": ("wor",),
-    "kseq": ("iid",),
-    "greedy": ("greedy",),
-    "spechub": ("spechub",),
-    "match": ("iid", "wor", "cp", "greedy", "spechub"),
-    "optimal": ("iid", "wor", "cp", "greedy", "spechub"),
-}
 
 
 class OutputLaw(NamedTuple):
@@ -53,7 +40,8 @@ class OutputLaw(NamedTuple):
 
 def output_distribution(p, q, n: int, *, verifier: str, scheme: Optional[str] = None) -> OutputLaw:
     """The exact law of the token emitted by ``verifier`` when ``n`` drafts are drawn from ``q``
-    by ``scheme`` (default: the verifier's own scheme; required for "match" and "optimal").
+    by ``scheme`` (default: the verifier's default scheme from :data:`specrs.VERIFIERS`; required
+    for "optimal").
 
     Every draft tuple of the scheme is enumerated with its probability, and the verifier's own
     Rust code is replayed on every accept/reject path with the uniform draws integrated

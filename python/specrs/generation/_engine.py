@@ -31,7 +31,7 @@ from ._tree import Tree
 from ._warp import SparseRows, to_sparse
 
 #: loop builder name -> kind of :class:`specrs.DraftTree`
-RUST_KIND = {"wor": "rsd_c", "iid": "iid", "sbs": "rsd_s", "greedy": "greedy", "spechub": "spechub", "topk": "topk"}
+RUST_KIND = {"wor": "rsd-c", "iid": "iid", "sbs": "rsd-s", "greedy": "greedy", "spechub": "spechub", "topk": "topk"}
 
 
 class RustDraftTree:
@@ -53,7 +53,7 @@ class RustDraftTree:
         self._vseed = int(rng.integers(0, 2**63))
         # truncate: where the warped support (top-k, top-p, temperature 0) is narrower than the
         # branching, draw the whole support instead (exact, and no tree slot is wasted).
-        if kind == "rsd_s":
+        if kind == "rsd-s":
             self.t = DraftTree(kind, beam_width=width, depth=depth, root_token=root_token, truncate=True, rng=seed)
         else:
             self.t = DraftTree(kind, branching=tuple(branching[:depth]), root_token=root_token, truncate=True, rng=seed)

@@ -116,7 +116,7 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
     return TreeShape(method, branching)
 
 
-_CORE_KIND = {"specinfer": "iid", "rsd-c": "rsd_c", "rsd-s": "rsd_s", "greedy": "greedy", "spechub": "spechub",
+_CORE_KIND = {"specinfer": "iid", "rsd-c": "rsd-c", "rsd-s": "rsd-s", "greedy": "greedy", "spechub": "spechub",
               "topk": "topk"}
 
 

@@ -16,7 +16,8 @@
 use crate::law::{check_scheme_args, scheme_law, Law};
 use crate::names::{Scheme, Verifier};
 use crate::verify::source::Source;
-use crate::verify::{resolve_scheme, verify_with, Outcome};
+use crate::names::resolve_scheme;
+use crate::verify::{verify_with, Outcome};
 use crate::{validate, Error, Real, Result};
 
 /// Largest (number of draft tuples) × V × (n + 2) that [`output_distribution`] will enumerate.
@@ -112,7 +113,7 @@ pub(crate) fn trace<T: Real>(
 }
 
 /// The exact law of the output token of `verifier` when n drafts are drawn from q by `scheme`
-/// (the verifier's default scheme when None; required for `match` and `optimal`), and its
+/// (the verifier's default scheme when None; required for `optimal`), and its
 /// acceptance probability. Enumerates the scheme's draft tuples: small V and n only
 /// ([`MAX_EXACT_WORK`]; `Error::TooLarge` above it).
 pub fn output_distribution<T: Real>(
@@ -125,19 +126,9 @@ pub fn output_distribution<T: Real>(
     validate::distribution("p", p)?;
     validate::distribution("q", q)?;
     validate::same_len("p", p.len(), "q", q.len())?;
-    let scheme = match resolve_scheme(verifier, scheme)? {
-        Some(s) => s,
-        None => {
-            return Err(Error::invalid(
-                "scheme",
-                format!("the {} verifier works with any draft law: name the scheme to enumerate", verifier.as_str()),
-            ))
-        }
-    };
+    let scheme = resolve_scheme(verifier, scheme)?;
     check_scheme_args(q, n, scheme)?;
-    if verifier == Verifier::Sd && n != 1 {
-        return Err(Error::invalid("n", format!("is {n} but the sd verifier takes exactly one draft")));
-    }
+    verifier.check_n("n", n)?;
     let law = scheme_law(q, n, scheme)?;
     check_work(&law, p.len())?;
     if verifier == Verifier::Optimal {

@@ -72,8 +72,10 @@ pub fn check_scheme_args<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<v
 /// The n part of [`check_scheme_args`], given the number of positive entries of q.
 pub fn check_n(n: usize, scheme: Scheme, q_support: usize) -> Result<()> {
     validate::positive_n("n", n)?;
-    if scheme == Scheme::SpecHub && n != 2 {
-        return Err(Error::invalid("n", format!("is {n} but the spechub scheme is defined for n = 2 only")));
+    if let Some(k) = scheme.row().n {
+        if n != k {
+            return Err(Error::invalid("n", format!("is {n} but the {} scheme is defined for n = {k} only", scheme.as_str())));
+        }
     }
     if scheme.distinct() {
         validate::n_within("n", n, "q", q_support)?;
@@ -101,6 +103,7 @@ fn count_tuples(s: u64, n: u64, scheme: Scheme) -> u64 {
         }
         Scheme::Greedy => c = s - n + 1,
         Scheme::SpecHub => c = 2 * s,
+        Scheme::TopK => c = 1,
     }
     c
 }
@@ -110,7 +113,8 @@ fn count_tuples(s: u64, n: u64, scheme: Scheme) -> u64 {
 /// - wor: Π_j q(x_j) / (1 − Σ_{l<j} q(x_l)) over distinct tokens (successive sampling);
 /// - cp: Π_{i∈S} q(i) / e_n(q) over n-subsets S, listed in ascending token order;
 /// - greedy: (top_1, …, top_{n−1}, x) with probability q(x) / (1 − q(top)) for x outside the top;
-/// - spechub (n = 2, hub a = argmax q): (i, a) with q(i) and (a, i) with q(a) q(i) / (1 − q(a)).
+/// - spechub (n = 2, hub a = argmax q): (i, a) with q(i) and (a, i) with q(a) q(i) / (1 − q(a));
+/// - topk: the n largest entries of q, largest first (ties to the lower id), with probability 1.
 pub fn scheme_law<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<Law> {
     check_scheme_args(q, n, scheme)?;
     let qf: Vec<f64> = q.iter().map(|x| x.to_f64()).collect();
@@ -162,6 +166,7 @@ pub fn scheme_law<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<Law> {
                 }
             }
         }
+        Scheme::TopK => law.push(&top_tokens(&qf, n), 1.0),
     }
     Ok(law)
 }

@@ -25,6 +25,6 @@ pub mod verify; // lossless verifiers at one node
 
 pub use error::{Error, Result};
 pub use law::{scheme_law, Law};
-pub use names::{Scheme, Verifier};
+pub use names::{resolve_scheme, Method, Scheme, TreeKind, Verifier};
 pub use real::Real;
 pub use rng::Rng;

@@ -13,6 +13,7 @@
 //!   then one draw from q without them.
 //! - `spechub` (Sun et al. 2024), n = 2: with hub a = argmax q (lowest id on ties), x₁ ~ q; the
 //!   drafts are (x₁, a) if x₁ ≠ a, else (a, x₂) with x₂ ~ q without a.
+//! - `topk`: the n largest entries of q, largest first (lowest id on ties); no randomness.
 //! - `cp` (conditional Poisson): an n-subset S with probability ∏_{i∈S} q(i) / e_n(q), returned
 //!   in **ascending token order** (the law is over sets). Sampled exactly by the sequential method:
 //!   with e_k(i) the k-th elementary symmetric polynomial of q(i..V), the smallest member is i with
@@ -58,6 +59,7 @@ pub fn draft<T: Real>(q: &[T], n: usize, scheme: Scheme, rng: &mut Rng) -> Resul
             }
         }
         Scheme::Cp => conditional_poisson(q, n, rng),
+        Scheme::TopK => top_small(q, n),
     })
 }
 

@@ -89,7 +89,6 @@ fn _verifier_acceptance<'py>(
 ) -> SpecrsResult<Bound<'py, PyTuple>> {
     let verifier = Verifier::parse("verifier", verifier)?;
     let scheme = scheme.map(|s| Scheme::parse("scheme", s)).transpose()?;
-    bounds::verifier_scheme(verifier, scheme)?;
     let n = count(n)?;
     if samples < 2 {
         return Err(Error::invalid("samples", format!("is {samples} but must be at least 2")).into());

@@ -10,6 +10,7 @@ mod arrays;
 mod bounds;
 mod error;
 mod flow;
+mod names;
 mod rng;
 mod tree;
 mod verify;
@@ -23,6 +24,7 @@ fn _specrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SpecrsError", py.get_type::<error::SpecrsError>())?;
     m.add("SizeLimitError", py.get_type::<error::SizeLimitError>())?;
     m.add_function(wrap_pyfunction!(rng::_resolve_seed, m)?)?;
+    m.add_function(wrap_pyfunction!(names::_registry, m)?)?;
     bounds::register(m)?;
     flow::register(m)?;
     verify::register(m)?;

@@ -119,18 +119,18 @@ fn resolve_shape(
     }
     if kind == TreeKind::RsdS {
         if branching.is_some() {
-            return Err(PyError::invalid("branching", "rsd_s takes `beam_width` and `depth`, not `branching`"));
+            return Err(PyError::invalid("branching", "rsd-s takes `beam_width` and `depth`, not `branching`"));
         }
-        let w = beam_width.ok_or_else(|| PyError::invalid("beam_width", "rsd_s needs `beam_width` (or `budget`)"))?;
+        let w = beam_width.ok_or_else(|| PyError::invalid("beam_width", "rsd-s needs `beam_width` (or `budget`)"))?;
         let w = nonneg("beam_width", w)?;
         if w == 0 {
             return Err(PyError::invalid("beam_width", "must be at least 1"));
         }
-        let l = depth.ok_or_else(|| PyError::invalid("depth", "rsd_s needs `depth` (or `budget`)"))?;
+        let l = depth.ok_or_else(|| PyError::invalid("depth", "rsd-s needs `depth` (or `budget`)"))?;
         return Ok(vec![w; l]);
     }
     if beam_width.is_some() {
-        return Err(PyError::invalid("beam_width", format!("only rsd_s takes `beam_width`; {} takes `branching`", kind.as_str())));
+        return Err(PyError::invalid("beam_width", format!("only rsd-s takes `beam_width`; {} takes `branching`", kind.as_str())));
     }
     let b = branching.ok_or_else(|| PyError::invalid("branching", format!("{} needs `branching` (or `budget`)", kind.as_str())))?;
     let b: Vec<usize> = b.into_iter().map(|x| nonneg("branching", x)).collect::<SpecrsResult<_>>()?;
@@ -162,7 +162,7 @@ impl PyDraftTree {
         truncate: bool,
         rng: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
-        let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
+        let kind = crate::names::tree_kind(py, kind)?;
         let shape = resolve_shape(kind, branching, beam_width, depth, budget, acceptance)?;
         let seed = seed_from(py, rng)?;
         let mut inner = DraftTree::new(kind, shape, root_token, seed).map_err(PyError::from)?;
@@ -385,7 +385,7 @@ impl PyTreeStep {
 #[pyfunction]
 #[pyo3(signature = (kind, budget, *, depth=None))]
 fn tree_shapes<'py>(py: Python<'py>, kind: &str, budget: i64, depth: Option<i64>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
-    let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
+    let kind = crate::names::tree_kind(py, kind)?;
     let b = nonneg("budget", budget)?;
     let d = depth.map(|d| nonneg("depth", d)).transpose()?;
     let all = shape::shapes(kind, b, d).map_err(PyError::from)?;
@@ -401,7 +401,7 @@ fn best_shape<'py>(
     depth: Option<i64>,
     acceptance: Option<Vec<f64>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
-    let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
+    let kind = crate::names::tree_kind(py, kind)?;
     let b = nonneg("budget", budget)?;
     let d = depth.map(|d| nonneg("depth", d)).transpose()?;
     let s = shape::best(kind, b, d, acceptance.as_deref()).map_err(PyError::from)?;
@@ -437,7 +437,7 @@ fn tree_exact_law<'py>(
     root_token: i64,
     truncate: bool,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
-    let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
+    let kind = crate::names::tree_kind(py, kind)?;
     let shape = shape_vec(shape)?;
     let (p, v) = table(py, p_table, "p_table")?;
     let (q, vq) = table(py, q_table, "q_table")?;
@@ -470,7 +470,7 @@ fn tree_exact_trees<'py>(
     root_token: i64,
     truncate: bool,
 ) -> PyResult<(Vec<TreeKeyPy>, Bound<'py, PyAny>)> {
-    let kind = TreeKind::parse("kind", kind).map_err(PyError::from)?;
+    let kind = crate::names::tree_kind(py, kind)?;
     let shape = shape_vec(shape)?;
     let (q, v) = table(py, q_table, "q_table")?;
     let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;

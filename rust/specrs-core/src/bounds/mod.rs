@@ -12,8 +12,9 @@
 //! | cp | e_n(q\|_H) / e_n(q) (the paper's printed "without replacement" formula) | [`cp`] |
 //! | greedy | Theorem 7 closed form | [`greedy`] |
 //! | spechub | n = 2, equal to greedy's value | [`greedy`] |
+//! | topk | a fixed set S = Top_n(q): α* = p(S) | here |
 //!
-//! n = 1 gives 1 − TV(p, q) = Σ min(p, q) for every scheme.
+//! n = 1 gives 1 − TV(p, q) = Σ min(p, q) for every random scheme.
 
 pub mod batch;
 mod cp;
@@ -31,7 +32,7 @@ mod brute;
 mod tests;
 
 pub use batch::{optimal_acceptance_rows, verifier_acceptance_rows};
-pub use verifiers::{kseq_rho, verifier_acceptance, verifier_scheme, Acceptance, MonteCarlo};
+pub use verifiers::{kseq_rho, verifier_acceptance, Acceptance, MonteCarlo};
 
 use crate::names::Scheme;
 use crate::{Real, Result};
@@ -47,10 +48,10 @@ pub fn optimal_acceptance<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme) -
 
 /// α* on validated inputs; `sp`, `sq` = 1/Σp, 1/Σq.
 pub(crate) fn value_unchecked<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme, sp: f64, sq: f64) -> f64 {
-    if n == 1 {
-        return prep::overlap(p, q, sp, sq);
-    }
     match scheme {
+        // A fixed draft set S: α* = 1 + min(0, p(S) − 1) = p(S).
+        Scheme::TopK => crate::law::top_tokens(q, n).iter().map(|&i| p[i].to_f64() * sp).sum(),
+        _ if n == 1 => prep::overlap(p, q, sp, sq),
         Scheme::Iid => iid::value(p, q, n, sp, sq),
         Scheme::Wor => wor::value(p, q, n, sp, sq),
         Scheme::Cp => cp::value(p, q, n, sp, sq),

@@ -90,6 +90,25 @@ proptest! {
     }
 
     #[test]
+    fn match_acceptance_is_the_enumerated_law_for_every_scheme((p, q) in pair(), n in 1usize..=4) {
+        // One meaning of `match` everywhere: its acceptance for drafts of any scheme equals the
+        // acceptance of its exact output law (closed-form inclusion probabilities, or the law).
+        let mc = MonteCarlo::default();
+        for s in Scheme::ALL {
+            if !valid(&q, n, s) || (s == Scheme::Iid && support(&q).pow(n as u32) > 5000) {
+                continue;
+            }
+            let a = verifier_acceptance(&p, &q, n, Verifier::Match, Some(s), &mc, 0).unwrap();
+            let law = crate::exact::output_distribution(&p, &q, n, Verifier::Match, Some(s)).unwrap();
+            prop_assert!(a.exact && (a.value - law.acceptance).abs() <= 1e-12, "{s:?} n={n}: {} vs {}", a.value, law.acceptance);
+        }
+        if n <= support(&q) {
+            let top = verifier_acceptance(&p, &q, n, Verifier::Match, None, &mc, 0).unwrap().value;
+            prop_assert!((top - optimal_acceptance(&p, &q, n, Scheme::TopK).unwrap()).abs() <= 1e-15);
+        }
+    }
+
+    #[test]
     fn kseq_rho_makes_the_output_law_p((p, q) in pair(), n in 1usize..=4) {
         // SpecTr K-SEQ output law: accepted part min(ρ q, p)·p_acc/(ρβ), residual ∝ (p − ρ q)_+.
         let rho = kseq_rho(&p, &q, n).unwrap();
@@ -308,4 +327,15 @@ fn kseq_is_finite_when_rounding_pushes_beta_above_one() {
         let k = verifier_acceptance(&p, &p, n, Verifier::Kseq, None, &mc, 0).unwrap().value;
         assert!((k - 1.0).abs() < 1e-12, "n={n}: {k}");
     }
+}
+
+#[test]
+fn match_acceptance_above_the_enumeration_limit_is_a_labelled_estimate() {
+    // wor, n = 3 over 3000 tokens: no closed form, too many tuples to enumerate. With p = q
+    // uniform every draft set has mass exactly 3/V, so the estimate has no variance.
+    let v = 3000;
+    let u = vec![1.0 / v as f64; v];
+    let mc = MonteCarlo { samples: 200, ..MonteCarlo::default() };
+    let a = verifier_acceptance(&u, &u, 3, Verifier::Match, Some(Scheme::Wor), &mc, 0).unwrap();
+    assert!(!a.exact && (a.value - 3.0 / v as f64).abs() < 1e-15 && a.stderr < 1e-15, "{a:?}");
 }

@@ -1,20 +1,21 @@
 //! Exact acceptance rates α = Pr[the emitted token is one of the drafts] of the node verifiers
-//! (mdsd.md §6), for the draft scheme each verifier is defined with.
+//! (docs/theory.md §4), for any scheme the registry (`crate::names`) pairs them with.
 //!
 //! | verifier | scheme | α |
 //! |---|---|---|
-//! | sd (n = 1) | any | Σ min(p, q) |
+//! | sd (n = 1) | iid, wor, cp, greedy | Σ min(p, q) |
 //! | rrs (SpecInfer) | iid | 1 − N(a_{n+1}), a_1 = 0, a_{k+1} = a_k + N(a_k), N(a) = Σ(p − a q)_+ (= 1 − Π(1 − r_k) of Thomas et al. Alg. 9) |
 //! | rrs_wor (RSD) | wor | exact enumeration or Monte Carlo, see [`super::rrs_wor`] |
 //! | kseq (SpecTr) | iid | 1 − (1 − β(ρ*))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ* ∈ [1, n] the root of 1 − (1 − β)^n = ρβ |
 //! | greedy (Hu et al.) | greedy | Theorem 7 = α* of the greedy law |
 //! | spechub (n = 2) | spechub | p(a) + Σ min(p, q') = α* of the SpecHub law |
-//! | match (top-n drafts) | — | p(Top_n(q)) |
+//! | match | any | Σ_x p(x) Pr[x ∈ drafts]; topk: p(Top_n(q)) = α*_topk |
 //! | optimal | any | α* of the scheme |
 
 use super::{prep, rrs_wor, value_unchecked};
-use crate::law::{check_n, top_tokens};
-use crate::names::{Scheme, Verifier};
+use crate::law::{scheme_law, top_tokens};
+use crate::names::{resolve_scheme, Scheme, Verifier};
+use crate::sample::draft;
 use crate::{Error, Real, Result, Rng};
 
 /// An acceptance rate: exact (stderr = 0) or a Monte-Carlo estimate with its standard error.
@@ -47,49 +48,10 @@ impl Default for MonteCarlo {
     }
 }
 
-/// The draft scheme `verifier` is defined for, checking a user-given `scheme` against it.
-pub fn verifier_scheme(verifier: Verifier, scheme: Option<Scheme>) -> Result<Option<Scheme>> {
-    let want = match verifier {
-        Verifier::Sd => {
-            return match scheme {
-                Some(Scheme::SpecHub) => Err(Error::invalid(
-                    "scheme",
-                    "verifier \"sd\" uses one draft, and the spechub scheme needs n = 2",
-                )),
-                s => Ok(Some(s.unwrap_or(Scheme::Iid))),
-            }
-        }
-        Verifier::Rrs | Verifier::Kseq => Scheme::Iid,
-        Verifier::RrsWor => Scheme::Wor,
-        Verifier::Greedy => Scheme::Greedy,
-        Verifier::SpecHub => Scheme::SpecHub,
-        Verifier::Optimal => {
-            return match scheme {
-                Some(s) => Ok(Some(s)),
-                None => Err(Error::invalid("scheme", "verifier \"optimal\" needs the draft scheme (e.g. scheme=\"iid\")")),
-            }
-        }
-        Verifier::Match => {
-            return match scheme {
-                None => Ok(None),
-                Some(s) => Err(Error::invalid(
-                    "scheme",
-                    format!("verifier \"match\" verifies the deterministic top-n drafts of q; it takes no scheme (got {:?})", s.as_str()),
-                )),
-            }
-        }
-    };
-    match scheme {
-        Some(s) if s != want => Err(Error::invalid(
-            "scheme",
-            format!("verifier {:?} is defined for scheme {:?}, not {:?}", verifier.as_str(), want.as_str(), s.as_str()),
-        )),
-        _ => Ok(Some(want)),
-    }
-}
-
-/// Exact (or, for rrs_wor above the enumeration limit, estimated) probability that `verifier`
-/// accepts one of the n drafts. `row` selects the random stream of a batch row.
+/// Exact (or, above an enumeration limit, estimated) probability that `verifier` accepts one of
+/// the n drafts drawn by `scheme` (None: the verifier's default scheme, from the registry).
+/// `row` selects the random stream of a batch row. Verifiers that attain α* of the scheme (the
+/// registry's `optimal_for`) return α*.
 pub fn verifier_acceptance<T: Real>(
     p: &[T],
     q: &[T],
@@ -99,37 +61,22 @@ pub fn verifier_acceptance<T: Real>(
     mc: &MonteCarlo,
     row: u64,
 ) -> Result<Acceptance> {
-    let scheme = verifier_scheme(verifier, scheme)?;
-    let (sp, sq) = prep::check(p, q, n, scheme.unwrap_or(Scheme::Cp))?;
-    if verifier == Verifier::Sd && n != 1 {
-        return Err(Error::invalid("n", format!("is {n} but verifier \"sd\" verifies a single draft (n = 1)")));
+    let scheme = resolve_scheme(verifier, scheme)?;
+    let (sp, sq) = prep::check(p, q, n, scheme)?;
+    verifier.check_n("n", n)?;
+    if verifier.is_optimal_for(scheme) {
+        return Ok(Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq)));
     }
-    let pf: Vec<f64>;
-    let qf: Vec<f64>;
+    let pf: Vec<f64> = p.iter().map(|x| x.to_f64() * sp).collect();
+    let qf: Vec<f64> = q.iter().map(|x| x.to_f64() * sq).collect();
     Ok(match verifier {
-        Verifier::Sd => Acceptance::exact(prep::overlap(p, q, sp, sq)),
-        Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal => {
-            Acceptance::exact(value_unchecked(p, q, n, scheme.unwrap_or(Scheme::Iid), sp, sq))
-        }
-        Verifier::Match => {
-            // p and q are validated above; only n ≤ |supp q| (n distinct top tokens) is left.
-            check_n(n, Scheme::Cp, crate::validate::support_size(q))?;
-            Acceptance::exact(top_tokens(q, n).iter().map(|&i| p[i].to_f64() * sp).sum())
-        }
-        Verifier::Rrs => {
-            pf = p.iter().map(|x| x.to_f64() * sp).collect();
-            qf = q.iter().map(|x| x.to_f64() * sq).collect();
-            Acceptance::exact(rrs(&pf, &qf, n))
-        }
+        Verifier::Match => match_acceptance(&pf, &qf, n, scheme, mc, row)?,
+        Verifier::Rrs => Acceptance::exact(rrs(&pf, &qf, n)),
         Verifier::Kseq => {
-            pf = p.iter().map(|x| x.to_f64() * sp).collect();
-            qf = q.iter().map(|x| x.to_f64() * sq).collect();
             let rho = kseq_rho_f64(&pf, &qf, n);
             Acceptance::exact(-(n as f64 * (-beta(&pf, &qf, rho).min(1.0)).ln_1p()).exp_m1())
         }
         Verifier::RrsWor => {
-            pf = p.iter().map(|x| x.to_f64() * sp).collect();
-            qf = q.iter().map(|x| x.to_f64() * sq).collect();
             let curve = rrs_wor::Curve::new(&pf, &qf);
             match rrs_wor::exact_rejection(&curve, n, mc.exact_nodes) {
                 Some(rej) => Acceptance::exact(1.0 - rej),
@@ -139,6 +86,107 @@ pub fn verifier_acceptance<T: Real>(
                     Acceptance { value: 1.0 - rej, stderr: se, exact: false }
                 }
             }
+        }
+        // The registry marks sd, greedy, spechub and optimal optimal for every scheme they take.
+        Verifier::Sd | Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal => {
+            Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq))
+        }
+    })
+}
+
+/// `match` samples the token from p and accepts it iff it is a draft, so its acceptance is
+/// E[p(set of drafts)] = Σ_x p(x) Pr[x ∈ drafts]. Closed-form inclusion probabilities where they
+/// exist ([`inclusion`]); otherwise (wor with n ≥ 3, or a CP law too peaked for the direct DP) the
+/// explicit law when it is small enough, else a Monte-Carlo estimate over `mc.samples` drafts.
+fn match_acceptance(p: &[f64], q: &[f64], n: usize, scheme: Scheme, mc: &MonteCarlo, row: u64) -> Result<Acceptance> {
+    if let Some(pi) = inclusion(q, n, scheme) {
+        return Ok(Acceptance::exact(p.iter().zip(&pi).map(|(&a, &b)| a * b.clamp(0.0, 1.0)).sum()));
+    }
+    let set_mass = |d: &[usize]| -> f64 { d.iter().enumerate().filter(|&(k, x)| !d[..k].contains(x)).map(|(_, &x)| p[x]).sum() };
+    match scheme_law(q, n, scheme) {
+        Ok(law) => Ok(Acceptance::exact((0..law.len()).map(|r| law.probs[r] * set_mass(law.row(r))).sum())),
+        Err(Error::TooLarge { .. }) => {
+            let mut rng = Rng::for_stream(mc.seed, row);
+            let (mut s1, mut s2) = (0.0f64, 0.0f64);
+            for _ in 0..mc.samples {
+                let x = set_mass(&draft(q, n, scheme, &mut rng)?);
+                s1 += x;
+                s2 += x * x;
+            }
+            let m = mc.samples as f64;
+            let mean = s1 / m;
+            let var = ((s2 / m - mean * mean) * m / (m - 1.0)).max(0.0);
+            Ok(Acceptance { value: mean, stderr: (var / m).sqrt(), exact: false })
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Pr[x ∈ drafts] for every token x (q normalised), in closed form: topk (the top n), iid
+/// (1 − (1 − q)^n), greedy and spechub (the fixed tokens, then q(x)/q(rest) for one draw from
+/// the rest), wor with n ≤ 2, and cp (q(x)·e_{n−1}(q without x)/e_n(q) from prefix and suffix
+/// elementary symmetric polynomials). None where there is none (wor n ≥ 3) or the CP DP would
+/// underflow (e_n(q) < 1e-250). Remaining masses are summed, never taken as 1 − (drawn mass).
+fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
+    let v = q.len();
+    Some(match scheme {
+        Scheme::TopK => {
+            let mut pi = vec![0.0; v];
+            top_tokens(q, n).into_iter().for_each(|i| pi[i] = 1.0);
+            pi
+        }
+        Scheme::Iid => q.iter().map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1()).collect(),
+        Scheme::Greedy | Scheme::SpecHub => {
+            // spechub: x ≠ hub a is drafted first (q(x)) or after a (q(a) q(x)/(1 − q(a))), in
+            // total q(x)/(1 − q(a)): greedy's formula with the hub as its one fixed token.
+            let fixed = top_tokens(q, if scheme == Scheme::SpecHub { 1 } else { n - 1 });
+            let mut pi = q.to_vec();
+            fixed.iter().for_each(|&i| pi[i] = 0.0);
+            let rest: f64 = pi.iter().sum();
+            pi.iter_mut().for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
+            fixed.iter().for_each(|&i| pi[i] = 1.0);
+            pi
+        }
+        Scheme::Wor if n == 1 => q.to_vec(),
+        Scheme::Wor if n == 2 => {
+            // π(x) = q(x) (1 + Σ_{y≠x} q(y)/(1 − q(y))), with 1 − q(y) the sum of the others.
+            let imax = (0..v).max_by(|&a, &b| q[a].total_cmp(&q[b]).then(b.cmp(&a)))?;
+            let rest_max: f64 = (0..v).filter(|&i| i != imax).map(|i| q[i]).sum();
+            let om = |y: usize| if y == imax { rest_max } else { 1.0 - q[y] };
+            let b_rest: f64 = (0..v).filter(|&y| y != imax && q[y] > 0.0).map(|y| q[y] / om(y)).sum();
+            let b_max = if rest_max > 0.0 { q[imax] / rest_max } else { 0.0 };
+            (0..v).map(|x| if x == imax { q[x] * (1.0 + b_rest) } else { q[x] * (1.0 + b_rest + b_max - q[x] / om(x)) }).collect()
+        }
+        Scheme::Wor => return None,
+        Scheme::Cp => {
+            // pre[i][k] = e_k(q_0..q_{i−1}), suf[i][k] = e_k(q_i..q_{V−1}), k ≤ n − 1.
+            let w = n;
+            if (v + 1).saturating_mul(w) > 1 << 24 {
+                return None; // the tables would be large: enumerate or estimate instead
+            }
+            let mut pre = vec![0.0f64; (v + 1) * w];
+            let mut suf = vec![0.0f64; (v + 1) * w];
+            pre[0] = 1.0;
+            suf[v * w] = 1.0;
+            for i in 0..v {
+                pre[(i + 1) * w] = 1.0;
+                for k in 1..w {
+                    pre[(i + 1) * w + k] = pre[i * w + k] + q[i] * pre[i * w + k - 1];
+                }
+            }
+            for i in (0..v).rev() {
+                suf[i * w] = 1.0;
+                for k in 1..w {
+                    suf[i * w + k] = suf[(i + 1) * w + k] + q[i] * suf[(i + 1) * w + k - 1];
+                }
+            }
+            // e_n(q) = Σ_x q(x) e_{n−1}(q without x) / n.
+            let loo: Vec<f64> = (0..v).map(|x| (0..w).map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)]).sum()).collect();
+            let e_n: f64 = (0..v).map(|x| q[x] * loo[x]).sum::<f64>() / n as f64;
+            if !(e_n >= 1e-250) {
+                return None;
+            }
+            (0..v).map(|x| q[x] * loo[x] / e_n).collect()
         }
     })
 }

@@ -3,8 +3,9 @@
 //! Σ_tree P(tree) · (law of `verify` on that tree).
 //!
 //! * Constant-branching kinds: every frontier node's children tuple follows the scheme law of its
-//!   q row independently (`law::scheme_law`: iid, wor for Gumbel-top-k, greedy, spechub; topk is
-//!   deterministic), so trees are enumerated level by level as products of tuple laws.
+//!   q row independently (`law::scheme_law` of the registry's `TreeKind::child_scheme`: iid, wor
+//!   for Gumbel-top-k, greedy, spechub, topk), so trees are enumerated level by level as products
+//!   of tuple laws.
 //! * RSD-S: SBS with a consistent Gumbel process keeps at depth l the W length-l prefixes with the
 //!   largest G(s) = max over extensions, i.e. the first W distinct length-l prefixes in a
 //!   successive-sampling-without-replacement ranking of the length-L sequences (Kool et al. 2019).
@@ -18,8 +19,8 @@ use std::collections::HashMap;
 use super::arena::{DraftTree, NewChild};
 use super::dist::{Dist, DistRef};
 use super::kind::TreeKind;
-use crate::law::{scheme_law, top_tokens};
-use crate::{validate, Error, Result, Scheme};
+use crate::law::scheme_law;
+use crate::{validate, Error, Result};
 
 /// Largest number of trees (or ranking paths for RSD-S) enumerated.
 pub const MAX_TREES: usize = 2_000_000;
@@ -76,23 +77,8 @@ pub fn tree_law(kind: TreeKind, shape: &[usize], q_table: &[f64], v: usize, root
                 let q = &q_table[last_token(&t, f, root) * v..][..v];
                 let support = q.iter().filter(|&&x| x > 0.0).count();
                 let b = if truncate && kind != TreeKind::Iid { b_shape.min(support) } else { b_shape };
-                let tuples: Vec<(Vec<usize>, f64)> = match kind {
-                    TreeKind::TopK => {
-                        validate::n_within_support("branching", b, "q_table", q)?;
-                        vec![(top_tokens(q, b), 1.0)]
-                    }
-                    _ => {
-                        let scheme = match kind {
-                            TreeKind::Iid => Scheme::Iid,
-                            TreeKind::Greedy => Scheme::Greedy,
-                            TreeKind::SpecHub if b == 2 => Scheme::SpecHub,
-                            // SpecHub with one child: a single draw from q.
-                            _ => Scheme::Wor,
-                        };
-                        let l = scheme_law(q, b, scheme).map_err(|e| Error::invalid("branching", e.to_string()))?;
-                        (0..l.len()).map(|r| (l.row(r).to_vec(), l.probs[r])).collect()
-                    }
-                };
+                let l = scheme_law(q, b, kind.child_scheme(b)).map_err(|e| Error::invalid("branching", e.to_string()))?;
+                let tuples: Vec<(Vec<usize>, f64)> = (0..l.len()).map(|r| (l.row(r).to_vec(), l.probs[r])).collect();
                 laws.push(tuples);
             }
             let combos: usize = laws.iter().map(|l| l.len()).product();
@@ -300,6 +286,7 @@ pub fn emitted_law(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::Scheme;
 
     /// Deterministic pseudo-random Markov table with some zeros.
     pub fn table(v: usize, seed: u64, zeros: bool) -> Vec<f64> {

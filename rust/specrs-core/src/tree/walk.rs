@@ -5,7 +5,6 @@
 
 use super::arena::DraftTree;
 use super::dist::{align, check, DistRef};
-use super::kind::TreeKind;
 use super::node::{self, NodeOutcome};
 use crate::{Error, Result, Rng, Verifier};
 
@@ -57,13 +56,7 @@ impl DraftTree {
     }
 
     fn verifier_at(&self, v: usize) -> Verifier {
-        match self.nodes[v].n_children {
-            0 => Verifier::Match,
-            // A single SpecHub child is one draw from q (a b = 1 level, or a truncated level whose
-            // support is the hub alone): single-draft speculative sampling is exact for it.
-            1 if self.kind == TreeKind::SpecHub => Verifier::RrsWor,
-            _ => self.kind.verifier(),
-        }
+        self.kind.node_verifier(self.nodes[v].n_children)
     }
 
     /// Samples one verification step. `p(i)` is the target distribution at node i; `rows` is the

@@ -64,7 +64,7 @@ pub(crate) fn hub<T: Real>(q: &[T]) -> usize {
 
 /// Checks that `drafts` could have been produced by `scheme` from q: q > 0 at every draft, the
 /// right n, distinct tokens where the scheme draws without replacement, the top n−1 tokens of q in
-/// front for greedy, and the hub (argmax q) as one of the two drafts for SpecHub.
+/// front for greedy, a top-n set for topk, and the hub (argmax q) as one of the two drafts for SpecHub.
 /// Returns the SpecHub hub when `scheme` is spechub (0 otherwise).
 pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Scheme) -> Result<usize> {
     for &x in drafts {
@@ -81,7 +81,11 @@ pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Sche
         Scheme::Wor | Scheme::Cp => distinct(drafts, scheme).map(|_| 0),
         Scheme::Greedy => {
             distinct(drafts, scheme)?;
-            top_in_front(q, drafts).map(|_| 0)
+            top_set(q, &drafts[..n - 1], "the first n−1 greedy drafts").map(|_| 0)
+        }
+        Scheme::TopK => {
+            distinct(drafts, scheme)?;
+            top_set(q, drafts, "topk drafts").map(|_| 0)
         }
         Scheme::SpecHub => {
             if n != 2 {
@@ -103,9 +107,9 @@ pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Sche
     }
 }
 
-/// Greedy drafts: the first n−1 are a top-(n−1) set of q (any order, any tie-break).
-fn top_in_front<T: Real>(q: &[T], drafts: &[usize]) -> Result<()> {
-    let top = &drafts[..drafts.len() - 1];
+/// `top` is a top-|top| set of q (any order, any tie-break): the first n−1 greedy drafts, or all
+/// topk drafts. `what` names them in the message.
+fn top_set<T: Real>(q: &[T], top: &[usize], what: &str) -> Result<()> {
     if top.is_empty() {
         return Ok(());
     }
@@ -122,7 +126,7 @@ fn top_in_front<T: Real>(q: &[T], drafts: &[usize]) -> Result<()> {
             return Err(Error::invalid(
                 "drafts",
                 format!(
-                    "the first n−1 = {} greedy drafts must be the top tokens of q, but token {i} (q = {}) is larger than draft q = {t}",
+                    "{what} ({}) must be the top tokens of q, but token {i} (q = {}) is larger than draft q = {t}",
                     top.len(),
                     x.to_f64()
                 ),

@@ -1,16 +1,10 @@
 //! Lossless verifiers at one node: given the target p, the draft distribution q and the n drafts
 //! (in draw order), emit one token whose law, averaged over the drafts, is exactly p.
 //!
-//! | verifier  | drafts (default scheme)        | rule                                                   |
-//! |-----------|--------------------------------|--------------------------------------------------------|
-//! | `sd`      | one draft (any scheme, n = 1)  | Leviathan et al. 2023 / Chen et al. 2023               |
-//! | `rrs`     | i.i.d. (`iid`)                 | SpecInfer multi-step speculative sampling (rrs.rs)     |
-//! | `rrs_wor` | without replacement (`wor`)    | RSD recursive rejection sampling (rrs.rs)              |
-//! | `kseq`    | i.i.d. (`iid`)                 | SpecTr K-SEQ (kseq.rs)                                 |
-//! | `greedy`  | top n−1 + one draw (`greedy`)  | Hu et al. 2025, optimal for its drafts (greedy.rs)     |
-//! | `spechub` | hub pairs, n = 2 (`spechub`)   | SpecHub, optimal for its drafts (spechub.rs)           |
-//! | `match`   | any, e.g. a deterministic set  | sample p; accepted iff the token is a draft            |
-//! | `optimal` | any explicit law               | optimal transport plan of the max-flow (optimal.rs)    |
+//! Which schemes each verifier is lossless for, and its default scheme, are rows of the registry
+//! (`crate::names`); the rules live here: `sd`, `rrs`, `rrs_wor` (rrs.rs), `kseq` (kseq.rs),
+//! `greedy` (greedy.rs), `spechub` (spechub.rs), `match` (sample p; accepted iff the token is a
+//! draft) and `optimal` (the max-flow plan, optimal.rs). Formulas: docs/theory.md.
 //!
 //! Every verifier is O(V) per call (a few passes, no V-length allocation; K-SEQ keeps the
 //! tokens with p/q ∈ [1, n) in a buffer). They are written against [`source::Source`], so that
@@ -37,7 +31,7 @@ pub(crate) use check::Sums;
 
 use rayon::prelude::*;
 
-use crate::names::{Scheme, Verifier};
+use crate::names::{resolve_scheme, Scheme, Verifier};
 use crate::{Error, Real, Result, Rng};
 use source::Source;
 
@@ -92,59 +86,6 @@ impl<T: Real> Ctx<'_, T> {
     }
 }
 
-impl Verifier {
-    /// The draft scheme a verifier is exact for when none is named (None: `match` works for any
-    /// draft law and needs none; `optimal` needs one).
-    pub fn default_scheme(self) -> Option<Scheme> {
-        match self {
-            Verifier::Sd | Verifier::Rrs | Verifier::Kseq => Some(Scheme::Iid),
-            Verifier::RrsWor => Some(Scheme::Wor),
-            Verifier::Greedy => Some(Scheme::Greedy),
-            Verifier::SpecHub => Some(Scheme::SpecHub),
-            Verifier::Match | Verifier::Optimal => None,
-        }
-    }
-
-    /// Whether the verifier is lossless for drafts from `scheme`.
-    pub fn supports(self, scheme: Scheme) -> bool {
-        match self {
-            // With one draft iid, wor, cp and greedy all draw x ~ q.
-            Verifier::Sd => scheme != Scheme::SpecHub,
-            Verifier::Rrs | Verifier::Kseq => scheme == Scheme::Iid,
-            Verifier::RrsWor => scheme == Scheme::Wor,
-            Verifier::Greedy => scheme == Scheme::Greedy,
-            Verifier::SpecHub => scheme == Scheme::SpecHub,
-            Verifier::Match | Verifier::Optimal => true,
-        }
-    }
-
-    /// The schemes a verifier is lossless for, for error messages and tests.
-    pub fn schemes(self) -> Vec<Scheme> {
-        Scheme::ALL.iter().copied().filter(|&s| self.supports(s)).collect()
-    }
-}
-
-/// Resolves and checks the (verifier, scheme) pair.
-pub fn resolve_scheme(verifier: Verifier, scheme: Option<Scheme>) -> Result<Option<Scheme>> {
-    match scheme {
-        None if verifier == Verifier::Optimal => Err(Error::invalid(
-            "scheme",
-            "the optimal verifier needs the draft law: name a scheme or use OptimalVerifier with an explicit law",
-        )),
-        None => Ok(verifier.default_scheme()),
-        Some(s) if verifier.supports(s) => Ok(Some(s)),
-        Some(s) => Err(Error::invalid(
-            "scheme",
-            format!(
-                "the {} verifier is not lossless for {} drafts; it supports: {}",
-                verifier.as_str(),
-                s.as_str(),
-                verifier.schemes().iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
-            ),
-        )),
-    }
-}
-
 /// Validates a call and returns its context and the SpecHub hub (0 for other verifiers).
 fn prepare<'a, T: Real>(
     verifier: Verifier,
@@ -155,16 +96,8 @@ fn prepare<'a, T: Real>(
 ) -> Result<(Ctx<'a, T>, usize)> {
     let scheme = resolve_scheme(verifier, scheme)?;
     let sums = check::inputs(p, q, drafts)?;
-    let hub = match scheme {
-        Some(s) => check::drafts_for_scheme(q, drafts, s)?,
-        None => 0,
-    };
-    if verifier == Verifier::Sd && drafts.len() != 1 {
-        return Err(Error::invalid(
-            "drafts",
-            format!("has {} drafts but the sd verifier takes exactly one", drafts.len()),
-        ));
-    }
+    let hub = check::drafts_for_scheme(q, drafts, scheme)?;
+    verifier.check_n("drafts", drafts.len())?;
     // (SpecHub's only scheme is spechub, so `hub` is its hub.)
     Ok((Ctx { p, q, sums, drafts }, hub))
 }
@@ -241,7 +174,7 @@ pub fn verify_scheme<T: Real>(
     if verifier == Verifier::Optimal {
         // The scheme was resolved (required) by `prepare`. Builds the explicit law and its plan on
         // every call: for a fixed (p, q) build an OptimalVerifier once instead.
-        let scheme = resolve_scheme(verifier, scheme)?.unwrap_or(Scheme::Iid);
+        let scheme = resolve_scheme(verifier, scheme)?;
         let ov = OptimalVerifier::from_scheme(p, q, drafts.len(), scheme)?;
         return ov.verify(drafts, rng);
     }

@@ -27,24 +27,10 @@ fn random_dist(rng: &mut Rng, v: usize) -> Vec<f64> {
     w.iter().map(|x| x / s).collect()
 }
 
-pub(crate) const PAIRS: [(Verifier, Scheme); 16] = [
-    (Verifier::Optimal, Scheme::Iid),
-    (Verifier::Optimal, Scheme::Wor),
-    (Verifier::Optimal, Scheme::Cp),
-    (Verifier::Optimal, Scheme::Greedy),
-    (Verifier::Optimal, Scheme::SpecHub),
-    (Verifier::Sd, Scheme::Iid),
-    (Verifier::Rrs, Scheme::Iid),
-    (Verifier::RrsWor, Scheme::Wor),
-    (Verifier::Kseq, Scheme::Iid),
-    (Verifier::Greedy, Scheme::Greedy),
-    (Verifier::SpecHub, Scheme::SpecHub),
-    (Verifier::Match, Scheme::Iid),
-    (Verifier::Match, Scheme::Wor),
-    (Verifier::Match, Scheme::Cp),
-    (Verifier::Match, Scheme::Greedy),
-    (Verifier::Match, Scheme::SpecHub),
-];
+/// Every (verifier, scheme) pair the registry calls lossless.
+pub(crate) fn pairs() -> Vec<(Verifier, Scheme)> {
+    Verifier::ALL.iter().flat_map(|&v| v.schemes().into_iter().map(move |s| (v, s))).collect()
+}
 
 #[test]
 fn exact_output_law_is_p_and_acceptance_is_at_most_optimal() {
@@ -55,10 +41,10 @@ fn exact_output_law_is_p_and_acceptance_is_at_most_optimal() {
         let p = random_dist(&mut rng, v);
         let q = random_dist(&mut rng, v);
         let support = q.iter().filter(|&&x| x > 0.0).count();
-        for (verifier, scheme) in PAIRS {
+        for (verifier, scheme) in pairs() {
             for n in 1..=4usize {
-                if (verifier == Verifier::Sd && n != 1)
-                    || (scheme == Scheme::SpecHub && n != 2)
+                if verifier.row().n.is_some_and(|k| k != n)
+                    || scheme.row().n.is_some_and(|k| k != n)
                     || (scheme.distinct() && n > support)
                 {
                     continue;
@@ -68,8 +54,7 @@ fn exact_output_law_is_p_and_acceptance_is_at_most_optimal() {
                 assert!(err < 1e-12, "{verifier:?}/{scheme:?} n={n} p={p:?} q={q:?}: error {err}");
                 let a_star = crate::law::brute_alpha(&p, &scheme_law(&q, n, scheme).unwrap());
                 assert!(out.acceptance <= a_star + 1e-12, "{verifier:?} above α*: {} > {a_star}", out.acceptance);
-                let optimal = matches!(verifier, Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal)
-                    || (n == 1 && verifier != Verifier::Match);
+                let optimal = verifier.is_optimal_for(scheme) || (n == 1 && !scheme.row().deterministic && verifier != Verifier::Match);
                 if optimal {
                     assert!((out.acceptance - a_star).abs() < 1e-12, "{verifier:?} n={n}: {} vs α* {a_star}", out.acceptance);
                 }
@@ -125,7 +110,7 @@ fn sampling_matches_the_exact_law() {
     let p = [0.3, 0.05, 0.25, 0.0, 0.4];
     let q = [0.1, 0.3, 0.2, 0.25, 0.15];
     let draws = 100_000;
-    for (verifier, scheme) in PAIRS {
+    for (verifier, scheme) in pairs() {
         let n = match (verifier, scheme) {
             (Verifier::Sd, _) => 1,
             (_, Scheme::SpecHub) => 2,
@@ -175,7 +160,10 @@ fn bad_input_is_an_error_naming_the_argument() {
     let e = verify_scheme(Verifier::Rrs, Some(Scheme::Wor), &p, &q, &[0], &mut rng).unwrap_err();
     assert_eq!(e.arg(), "scheme");
     assert!(verify_one(Verifier::Greedy, &p, &q, &[2, 0], &mut rng).is_ok());
-    assert!(verify_one(Verifier::Match, &p, &[1.0, 0.0, 0.0], &[1, 2], &mut rng).is_ok());
+    // match defaults to topk drafts (the registry); with a named scheme it takes that scheme's.
+    assert!(verify_one(Verifier::Match, &p, &q, &[2, 1], &mut rng).is_ok());
+    assert_eq!(err(Verifier::Match, &p, &q, &[2, 0]).arg(), "drafts");
+    assert!(verify_scheme(Verifier::Match, Some(Scheme::Iid), &p, &q, &[0, 0], &mut rng).is_ok());
     let e = verify_batch(Verifier::Rrs, None, &[0.5, 0.5, 0.5, 0.6], &[0.5; 4], &[0, 1], 2, 1, 0).unwrap_err();
     assert_eq!(e.arg(), "p[row 1]");
 }
