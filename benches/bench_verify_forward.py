@@ -44,6 +44,7 @@ def interleave(variants: dict, reps: int, warmup: int = 2) -> dict:
     return {n: statistics.median(v) for n, v in times.items()}
 
 
+@torch.inference_mode()
 def bench_head(W: torch.Tensor, rows: list[int], reps: int) -> list[dict]:
     Wt = W.T.contiguous()
     out = []
@@ -65,6 +66,7 @@ def bench_head(W: torch.Tensor, rows: list[int], reps: int) -> list[dict]:
     return out
 
 
+@torch.inference_mode()
 def bench_forward(model, ks: list[int], reps: int, ctx: int = 256) -> list[dict]:
     from transformers import DynamicCache
 
@@ -85,7 +87,7 @@ def bench_forward(model, ks: list[int], reps: int, ctx: int = 256) -> list[dict]
         def layers():
             with torch.inference_mode():
                 h = model.model(input_ids=ids, position_ids=pos, past_key_values=cache, use_cache=True).last_hidden_state
-            cache.crop(ctx)
+            cache.crop(ctx - cache.get_seq_length())  # negative: tokens to remove (transformers 5)
             return h
 
         h = layers()
@@ -115,6 +117,7 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=9)
     ap.add_argument("--ks", default="1,2,3,4,5,6,8,64")
     ap.add_argument("--bf16", action="store_true", help="also time bf16 forwards (k = 1, 5)")
+    ap.add_argument("--parts", default="head,forward", help="which parts to run (head, forward)")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -123,10 +126,11 @@ def main() -> None:
     model, _ = load_target("smollm2")
     ks = [int(x) for x in args.ks.split(",")]
     report = {"threads": args.threads, "torch": torch.__version__, "config": torch.__config__.show().splitlines()[:4]}
-    report["head"] = bench_head(model.lm_head.weight.detach(), ks, args.reps * 3)
+    parts = args.parts.split(",")
+    report["head"] = bench_head(model.lm_head.weight.detach(), ks, args.reps * 3) if "head" in parts else []
     for r in report["head"]:
         print(f"head R={r['rows']:>2}: " + "  ".join(f"{k} {v:.2f}ms" for k, v in r["ms"].items()), flush=True)
-    report["forward"] = bench_forward(model, ks, args.reps)
+    report["forward"] = bench_forward(model, ks, args.reps) if "forward" in parts else []
     for r in report["forward"]:
         print(f"forward k={r['k']:>2}: " + "  ".join(f"{k} {v:.1f}ms" for k, v in r["ms"].items())
               + f"  v(k)={r['v_linear']:.2f} fast/linear={r['fast_over_linear_same_k']:.2f}", flush=True)

@@ -170,6 +170,14 @@ def test_subset_draft_has_zero_mass_outside_the_subset_and_round_trips(tmp_path)
     # fp16 storage: equal up to fp16 rounding of the weights
     assert torch.allclose(again[..., SUBSET], logits[..., SUBSET], atol=5e-2)
     assert torch.isneginf(again[..., outside]).all()
+    # frozen tensors equal to the target's are not shipped and come back exactly from the target
+    draft.lm_head.rows.requires_grad_(False)
+    draft.model.norm.weight.requires_grad_(False)
+    save_subset_draft(draft, str(tmp_path / "frozen"))
+    keys = __import__("safetensors.torch").torch.load_file(str(tmp_path / "frozen" / "model.safetensors"))
+    assert "lm_head.rows" not in keys and "model.norm.weight" not in keys
+    back = load_subset_draft(target, str(tmp_path / "frozen"))
+    assert torch.equal(back.lm_head.rows, target.lm_head.weight[SUBSET])
 
 
 def test_subset_head_validates():
@@ -304,3 +312,26 @@ def test_smollm2_target_loads_clean_and_specrs_greedy_is_hf_greedy_in_fp32(smoll
     assert tok.decode(ref).strip()  # real text, not an empty continuation
     out = SpeculativeGenerator(target, target, method="sd", depth=4, temperature=0.0).generate(ids, max_new_tokens=12, rng=0)
     assert out.new_tokens == ref
+
+
+@needs_smollm2
+@pytest.mark.slow
+def test_smollm2_draft_is_lossless_in_specrs_and_hf_greedy(smollm2_target):
+    from specrs.generation import SpeculativeGenerator
+    from specrs.models._draft import SMOLLM2_DRAFT_DIR, load_smollm2_draft
+
+    target, tok = smollm2_target
+    draft = load_smollm2_draft(target)
+    assert draft.config.head_dim == 64 and draft.model.embed_tokens is target.model.embed_tokens
+    size = sum(os.path.getsize(os.path.join(SMOLLM2_DRAFT_DIR, f)) for f in os.listdir(SMOLLM2_DRAFT_DIR))
+    assert size <= 25e6
+    ids = tok("def fibonacci(n):\n    ", return_tensors="pt")["input_ids"]
+    ref = target.generate(ids, max_new_tokens=10, do_sample=False)[0, ids.shape[1]:].tolist()
+    out = SpeculativeGenerator(target, draft, method="sd", depth=4, temperature=0.0).generate(ids, max_new_tokens=10, rng=0)
+    assert out.new_tokens == ref
+    hf = target.generate(ids, assistant_model=draft, max_new_tokens=10, do_sample=False)[0, ids.shape[1]:].tolist()
+    assert hf == ref
+    with torch.no_grad():
+        q = torch.softmax(draft(input_ids=ids).logits[0, -1], -1)
+    assert float(q[draft.subset_ids].sum()) == pytest.approx(1.0, abs=1e-5)
+    assert int((q > 0).sum()) <= draft.subset_ids.numel()

@@ -135,8 +135,13 @@ def save_subset_draft(draft, out_dir: str, *, extra: dict | None = None) -> None
 
     os.makedirs(out_dir, exist_ok=True)
     state = {}
+    # Frozen tensors equal to the target's (embedding; head rows W[S] and final norm unless trained)
+    # are not shipped: load_subset_draft takes them from the target, exactly (no fp16 rounding).
+    frozen = {"model.embed_tokens.weight"} | {
+        k for k, p in (("lm_head.rows", draft.lm_head.rows), ("model.norm.weight", draft.model.norm.weight)) if not p.requires_grad
+    }
     for k, v in draft.state_dict().items():
-        if k == "model.embed_tokens.weight":
+        if k in frozen:
             continue
         state[k] = v.detach().to("cpu", torch.int32 if k == "lm_head.ids" else torch.float16).contiguous()
     save_file(state, os.path.join(out_dir, "model.safetensors"), metadata={"format": "pt"})
@@ -166,6 +171,10 @@ def load_subset_draft(target, path: str):
     config = _draft_config(type(target.config)(**cfg), cfg["num_hidden_layers"])
     state = load_file(os.path.join(path, "model.safetensors"))
     ids = state.pop("lm_head.ids").to(torch.long)
+    if "lm_head.rows" not in state:  # the target's own head rows W[S] (frozen in training)
+        state["lm_head.rows"] = target.get_output_embeddings().weight.detach()[ids.to(target.device)].clone()
+    if "model.norm.weight" not in state:
+        state["model.norm.weight"] = target.model.norm.weight.detach().clone()
     return _assemble(target, config, state, ids)
 
 
