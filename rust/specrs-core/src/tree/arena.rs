@@ -94,6 +94,23 @@ impl DraftTree {
         Ok(DraftTree { kind, shape, nodes: vec![root], dists: Vec::new(), level: 0, frontier: vec![0], rng: Rng::new(seed), truncate: false })
     }
 
+    /// A tree of depth 0: the root only, already complete. Verifying it samples the target at
+    /// the root (a plain decoding step; used for rows that draft nothing in a batch).
+    pub(crate) fn root_only(kind: TreeKind, root_token: Option<i64>) -> Self {
+        let root = Node {
+            token: root_token.unwrap_or(-1),
+            parent: -1,
+            depth: 0,
+            order: 0,
+            phi: 0.0,
+            score: 0.0,
+            q: None,
+            first_child: 1,
+            n_children: 0,
+        };
+        DraftTree { kind, shape: Vec::new(), nodes: vec![root], dists: Vec::new(), level: 0, frontier: Vec::new(), rng: Rng::new(0), truncate: false }
+    }
+
     pub fn depth(&self) -> usize {
         self.shape.len()
     }

@@ -1,9 +1,18 @@
-//! Flattening for one tree-attention forward (rsd.md §8): BFS order with the root first, position
-//! ids prefix_len − 1 + depth, an ancestor-or-self mask built row by row as
-//! mask[i] = mask[parent(i)] OR onehot(i), parents, and root-to-leaf retrieve indices.
+//! Flattening for one tree-attention forward (docs/generation.md, "Tree attention"): BFS order with
+//! the root first, position ids prefix_len − 1 + depth, parents, root-to-leaf retrieve indices,
+//! and ancestor-or-self mask rows.
+//!
+//! The mask is never built whole unless a caller asks for it: a T-node tree has a T × T mask, but
+//! a forward over a range of rows (one new level against the cached ones) needs only those rows,
+//! and each row is its node's ancestor chain (depth + 1 entries), found by walking parent links.
+
+use std::ops::Range;
 
 use super::arena::DraftTree;
 use crate::{Error, Result};
+
+/// Largest mask (rows × columns entries) one call builds: 2^28 booleans, 256 MiB.
+pub const MAX_MASK_ENTRIES: usize = 1 << 28;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flat {
@@ -12,55 +21,177 @@ pub struct Flat {
     pub positions: Vec<i64>,
     pub depths: Vec<i64>,
     pub parents: Vec<i64>,
-    /// Row-major (n × n) booleans.
-    pub mask: Vec<bool>,
     /// Row-major (leaves × (max_depth + 1)), −1 padded.
     pub retrieve: Vec<i64>,
     pub retrieve_cols: usize,
     pub expanded: Vec<bool>,
 }
 
+/// Position of the root for `prefix_len` committed tokens (root included), checked so that
+/// `root + depth` fits an i64 position id for every node of a tree of depth `max_depth`.
+pub fn root_position(prefix_len: usize, max_depth: usize) -> Result<i64> {
+    if prefix_len == 0 {
+        return Err(Error::invalid(
+            "prefix_len",
+            "must be at least 1 (the root is the last committed token)",
+        ));
+    }
+    match i64::try_from(prefix_len - 1) {
+        Ok(r) if r.checked_add(max_depth as i64).is_some() => Ok(r),
+        _ => Err(Error::invalid(
+            "prefix_len",
+            format!("is {prefix_len}; positions prefix_len - 1 + depth must fit a 64-bit signed integer"),
+        )),
+    }
+}
+
+/// Checks a mask request of `rows` × `cols` entries against [`MAX_MASK_ENTRIES`].
+pub fn check_mask_size(rows: usize, cols: usize) -> Result<()> {
+    match rows.checked_mul(cols) {
+        Some(n) if n <= MAX_MASK_ENTRIES => Ok(()),
+        _ => Err(Error::too_large(
+            "rows",
+            format!("a {rows} × {cols} mask exceeds the limit of {MAX_MASK_ENTRIES} entries; ask for fewer rows"),
+        )),
+    }
+}
+
 impl DraftTree {
     /// Flattens the tree built so far. `prefix_len` counts the committed tokens, root included.
     pub fn flatten(&self, prefix_len: usize) -> Result<Flat> {
-        if prefix_len == 0 {
-            return Err(Error::invalid("prefix_len", "must be at least 1 (the root is the last committed token)"));
-        }
+        let max_depth = self.nodes.last().map_or(0, |x| x.depth);
+        let root = root_position(prefix_len, max_depth)?;
         let n = self.nodes.len();
-        let mut mask = vec![false; n * n];
-        let (mut tokens, mut positions, mut depths, mut parents, mut expanded) =
-            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
-        for (i, node) in self.nodes.iter().enumerate() {
-            if node.parent >= 0 {
-                let p = node.parent as usize;
-                // Parents precede children in BFS order, so row p is final.
-                let (before, row) = mask.split_at_mut(i * n);
-                row[..n].copy_from_slice(&before[p * n..p * n + n]);
-            }
-            mask[i * n + i] = true;
+        let (mut tokens, mut positions, mut depths, mut parents, mut expanded) = (
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+            Vec::with_capacity(n),
+        );
+        for node in &self.nodes {
             tokens.push(node.token);
-            positions.push((prefix_len - 1 + node.depth) as i64);
+            positions.push(root + node.depth as i64);
             depths.push(node.depth as i64);
             parents.push(node.parent);
             expanded.push(node.q.is_some());
         }
-        let max_depth = self.nodes.last().map_or(0, |x| x.depth);
         let cols = max_depth + 1;
         let mut retrieve = Vec::new();
         for (i, node) in self.nodes.iter().enumerate() {
             if node.n_children == 0 {
                 let mut path = vec![-1i64; cols];
-                let mut v = i;
-                loop {
+                for v in self.ancestors(i) {
                     path[self.nodes[v].depth] = v as i64;
-                    if v == 0 {
-                        break;
-                    }
-                    v = self.nodes[v].parent as usize;
                 }
                 retrieve.extend(path);
             }
         }
-        Ok(Flat { n, tokens, positions, depths, parents, mask, retrieve, retrieve_cols: cols, expanded })
+        Ok(Flat {
+            n,
+            tokens,
+            positions,
+            depths,
+            parents,
+            retrieve,
+            retrieve_cols: cols,
+            expanded,
+        })
+    }
+
+    /// Node `i` and its ancestors, up to the root.
+    pub fn ancestors(&self, i: usize) -> impl Iterator<Item = usize> + '_ {
+        chain(move |v| self.nodes[v].parent, i)
+    }
+
+    /// Ancestor-or-self mask of the nodes `rows` over node columns `0..cols`, row-major
+    /// (`rows.len()` × `cols`): entry [i, j] is true iff node j is node `rows.start + i` or one
+    /// of its ancestors. `cols` must cover the rows (`cols ≥ rows.end`; ancestors come first in
+    /// BFS order, so they are all covered).
+    pub fn mask_rows(&self, rows: Range<usize>, cols: usize) -> Result<Vec<bool>> {
+        ancestor_mask(self.nodes.len(), |i| self.nodes[i].parent, rows, cols)
+    }
+}
+
+impl Flat {
+    /// [`DraftTree::mask_rows`] of the flattened tree.
+    pub fn mask_rows(&self, rows: Range<usize>, cols: usize) -> Result<Vec<bool>> {
+        ancestor_mask(self.n, |i| self.parents[i], rows, cols)
+    }
+}
+
+/// Node `i` and its ancestors through `parent` (−1 at the root).
+fn chain(parent: impl Fn(usize) -> i64, i: usize) -> impl Iterator<Item = usize> {
+    let mut v = Some(i);
+    std::iter::from_fn(move || {
+        let cur = v?;
+        let p = parent(cur);
+        v = (p >= 0).then_some(p as usize);
+        Some(cur)
+    })
+}
+
+/// The one ancestor-mask builder: row i marks node i and every ancestor reached through
+/// `parent` (−1 at the root).
+fn ancestor_mask(
+    n: usize,
+    parent: impl Fn(usize) -> i64,
+    rows: Range<usize>,
+    cols: usize,
+) -> Result<Vec<bool>> {
+    if rows.start > rows.end || rows.end > n {
+        return Err(Error::invalid(
+            "rows",
+            format!(
+                "{}..{} is not a range of the tree's {n} nodes",
+                rows.start, rows.end
+            ),
+        ));
+    }
+    if cols < rows.end || cols > n {
+        return Err(Error::invalid(
+            "cols",
+            format!(
+                "is {cols}; must lie in {}..={n} (the rows and their ancestors)",
+                rows.end
+            ),
+        ));
+    }
+    check_mask_size(rows.len(), cols)?;
+    let mut mask = vec![false; rows.len() * cols];
+    for (r, i) in rows.enumerate() {
+        for v in chain(&parent, i) {
+            mask[r * cols + v] = true;
+        }
+    }
+    Ok(mask)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tree::TreeKind;
+
+    #[test]
+    fn positions_never_wrap_and_big_masks_are_refused() {
+        assert_eq!(root_position(1, 4).unwrap(), 0);
+        assert_eq!(root_position(0, 0).unwrap_err().arg(), "prefix_len");
+        let max = i64::MAX as usize;
+        assert_eq!(root_position(max + 1, 0).unwrap(), i64::MAX);
+        assert_eq!(root_position(max + 1, 1).unwrap_err().arg(), "prefix_len");
+        assert!(root_position(usize::MAX, 0).is_err());
+        let mut t = DraftTree::new(TreeKind::RsdC, vec![1], Some(3), 0).unwrap();
+        t.expand(&[crate::tree::DistRef::D64(&[0.0, 1.0])]).unwrap();
+        assert_eq!(
+            t.flatten(max).unwrap().positions,
+            vec![i64::MAX - 1, i64::MAX]
+        );
+        assert_eq!(t.flatten(max + 1).unwrap_err().arg(), "prefix_len");
+        assert!(check_mask_size(1 << 14, 1 << 14).is_ok());
+        assert!(matches!(
+            check_mask_size(1 << 15, 1 << 14),
+            Err(crate::Error::TooLarge { .. })
+        ));
+        assert!(check_mask_size(usize::MAX, 2).is_err());
     }
 }

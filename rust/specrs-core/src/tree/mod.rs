@@ -5,6 +5,7 @@
 //! Markov models for tests (`exact`).
 
 pub mod arena;
+pub mod batch;
 pub mod build;
 pub mod dist;
 pub mod exact;
@@ -16,9 +17,10 @@ pub mod shape;
 pub mod walk;
 
 pub use arena::{DraftTree, Node};
+pub use batch::{SlotInputs, TreeBatch};
 pub use dist::{Dist, DistRef};
 pub use flatten::Flat;
 pub use kind::TreeKind;
-pub use walk::Step;
+pub use walk::{Step, Walk};
 #[cfg(test)]
 mod tests;

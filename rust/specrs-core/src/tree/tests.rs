@@ -166,6 +166,7 @@ fn flatten_matches_a_slow_reference_on_random_trees() {
             let t = build(kind, shape, &q, v, 0, s);
             let f = t.flatten(9).unwrap();
             let n = t.len();
+            let mask = t.mask_rows(0..n, n).unwrap();
             for i in 0..n {
                 // Ancestors by walking parent pointers.
                 let mut anc = vec![false; n];
@@ -176,11 +177,17 @@ fn flatten_matches_a_slow_reference_on_random_trees() {
                     x = t.nodes[x as usize].parent;
                     depth += 1;
                 }
-                assert_eq!(&f.mask[i * n..(i + 1) * n], &anc[..]);
+                assert_eq!(&mask[i * n..(i + 1) * n], &anc[..]);
+                // A range of rows is the same rows of the whole mask, over fewer columns.
+                let cols = (i + 1).max(n / 2).min(n);
+                assert_eq!(t.mask_rows(i..i + 1, cols).unwrap(), &anc[..cols]);
                 assert_eq!(f.positions[i], 9 - 1 + depth - 1);
                 // Row sum − 1 of the full mask (8 cached columns) equals the position.
                 assert_eq!(8 + anc.iter().filter(|&&a| a).count() as i64 - 1, f.positions[i]);
             }
+            assert_eq!(t.mask_rows(1..1, 1).unwrap(), Vec::<bool>::new());
+            assert_eq!(t.mask_rows(0..n, n - 1).unwrap_err().arg(), "cols");
+            assert_eq!(t.mask_rows(2..1, n).unwrap_err().arg(), "rows");
             let leaves = (0..n).filter(|&i| t.nodes[i].n_children == 0).count();
             assert_eq!(f.retrieve.len(), leaves * f.retrieve_cols);
         }

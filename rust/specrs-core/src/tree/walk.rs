@@ -8,6 +8,18 @@ use super::dist::{align, check, DistRef};
 use super::node::{self, NodeOutcome};
 use crate::{Error, Result, Rng, Verifier};
 
+/// A verification walk in progress: the target rows are handed over one node at a time
+/// ([`DraftTree::walk_node`]), so a caller whose rows live elsewhere (a GPU) moves only the rows
+/// of the nodes the walk visits (at most depth + 1), not the whole tree's.
+#[derive(Debug, Clone)]
+pub struct Walk {
+    rng: Rng,
+    /// The node whose target row is needed next; None when the step is complete.
+    pub node: Option<usize>,
+    /// The step so far (complete once `node` is None).
+    pub step: Step,
+}
+
 /// One verification step.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
@@ -59,43 +71,66 @@ impl DraftTree {
         self.kind.node_verifier(self.nodes[v].n_children)
     }
 
+    /// Starts a verification walk at the root (see [`Walk`]).
+    pub fn walk(&self, seed: u64) -> Walk {
+        let l = self.nodes.last().map_or(0, |x| x.depth);
+        Walk {
+            rng: Rng::new(seed),
+            node: Some(0),
+            step: Step {
+                tokens: Vec::new(),
+                path: Vec::new(),
+                keep: vec![0],
+                bonus: false,
+                depth_accepted: vec![false; l],
+                depth_tried: vec![false; l],
+                n_nodes: self.nodes.len() - 1,
+            },
+        }
+    }
+
+    /// Runs the node verifier at `w.node` with the target row `p` = p(·|path(w.node)), and moves
+    /// the walk into the accepted child (or ends it). Returns the next node whose target row is
+    /// needed, or None when the step is complete. On error the walk is left unchanged.
+    pub fn walk_node(&self, w: &mut Walk, p: DistRef<'_>) -> Result<Option<usize>> {
+        let Some(v) = w.node else {
+            return Err(Error::invalid("probs", "the verification walk is already complete"));
+        };
+        let (a, ch) = self.node_inputs(v, p)?;
+        let node = &self.nodes[v];
+        let mut rng = w.rng.clone();
+        let NodeOutcome { token, child } = node::sample(self.verifier_at(v), a, &ch, &mut rng)?;
+        w.rng = rng;
+        let step = &mut w.step;
+        if node.n_children > 0 {
+            step.depth_tried[node.depth] = true;
+        }
+        step.tokens.push(token);
+        w.node = match child {
+            Some(k) => {
+                let c = node.first_child + k;
+                step.depth_accepted[node.depth] = true;
+                step.path.push(c);
+                step.keep.push(c);
+                Some(c)
+            }
+            None => {
+                step.bonus = node.n_children == 0;
+                None
+            }
+        };
+        Ok(w.node)
+    }
+
     /// Samples one verification step. `p(i)` is the target distribution at node i; `rows` is the
     /// number of rows given (must equal the number of nodes). Only rows on the walk are read.
     pub fn verify<'a>(&self, rows: usize, p: impl Fn(usize) -> DistRef<'a>, seed: u64) -> Result<Step> {
         self.check_rows(rows)?;
-        let mut rng = Rng::new(seed);
-        let l = self.nodes.last().map_or(0, |x| x.depth);
-        let mut step = Step {
-            tokens: Vec::new(),
-            path: Vec::new(),
-            keep: vec![0],
-            bonus: false,
-            depth_accepted: vec![false; l],
-            depth_tried: vec![false; l],
-            n_nodes: self.nodes.len() - 1,
-        };
-        let mut v = 0usize;
-        loop {
-            let (a, ch) = self.node_inputs(v, p(v))?;
-            let node = &self.nodes[v];
-            if node.n_children > 0 {
-                step.depth_tried[node.depth] = true;
-            }
-            let NodeOutcome { token, child } = node::sample(self.verifier_at(v), a, &ch, &mut rng)?;
-            step.tokens.push(token);
-            match child {
-                Some(k) => {
-                    v = node.first_child + k;
-                    step.depth_accepted[node.depth] = true;
-                    step.path.push(v);
-                    step.keep.push(v);
-                }
-                None => {
-                    step.bonus = node.n_children == 0;
-                    return Ok(step);
-                }
-            }
+        let mut w = self.walk(seed);
+        while let Some(v) = w.node {
+            self.walk_node(&mut w, p(v))?;
         }
+        Ok(w.step)
     }
 
     /// Exact law of the emitted tokens of one step on this tree: (tokens, probability) pairs.
