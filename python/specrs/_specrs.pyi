@@ -160,9 +160,10 @@ class FlatTree:
 
     `T` = number of nodes including the root. With `prefix_len` committed tokens (root included)
     the cache holds `prefix_len - 1` positions; node i sits at position
-    `prefix_len - 1 + depth[i]` (rsd.md §8). `mask[i, j]` is True iff j is an ancestor of i or
-    j == i. A Hugging Face 4-D custom mask is `full_mask(cache_len)[None, None]` (True = attend),
-    with `position_ids = positions[None]`.
+    `prefix_len - 1 + depth[i]` (docs/generation.md). `mask[i, j]` is True iff j is an ancestor of
+    i or j == i; it is built on first access (T × T): use `mask_rows` for a range of rows. A
+    Hugging Face 4-D custom mask is `full_mask(cache_len)[None, None]` (True = attend), with
+    `position_ids = positions[None]`.
     """
 
     @property
@@ -174,32 +175,38 @@ class FlatTree:
     @property
     def parents(self) -> NDArray[np.int64]: ...  # (T,) parent flat index; -1 for the root
     @property
-    def mask(self) -> NDArray[np.bool_]: ...  # (T, T) ancestor-or-self mask
+    def mask(self) -> NDArray[np.bool_]: ...  # (T, T) ancestor-or-self mask, built on first access
     @property
     def retrieve(self) -> NDArray[np.int64]: ...  # (n_leaves, max_depth + 1) root-to-leaf flat indices, -1 padded
     @property
     def expanded(self) -> NDArray[np.bool_]: ...  # (T,) True for nodes whose draft distribution was given (fed to the draft)
+    def mask_rows(self, start: int, stop: int, cache_len: int = 0) -> NDArray[np.bool_]:
+        """Rows `start..stop` of `full_mask(cache_len)`: (stop - start, cache_len + T)."""
     def full_mask(self, cache_len: int) -> NDArray[np.bool_]:
         """(T, cache_len + T) boolean mask: all True over the cached prefix, then `mask`."""
 
 @final
 class TreeStep:
-    """Result of `DraftTree.verify` for one step (one target call).
+    """Result of `DraftTree.verify` (or of one row of `TreeBatch`) for one step (one target call),
+    as plain Python values.
 
     `tokens` = the accepted draft tokens then one correction/bonus token (1..depth+1 tokens).
     `path` = flat indices of the accepted nodes (root excluded). `keep` = flat indices whose target
     KV must be kept: the root then `path` (the last emitted token has no KV yet; it is the next
-    step's root). New cache = cache[:, :prefix_len-1] ++ tree_kv[:, keep].
-    `depth_accepted[d]` (d = 0..max_depth-1) is True iff a depth-(d+1) node was accepted;
-    `depth_tried[d]` is True iff the walk reached a depth-d node that has children.
+    step's root). New cache = cache[:, :prefix_len-1] ++ tree_kv[:, keep]. `keep_slots` = `keep`
+    as positions of the forward that scored the tree (a `TreeBatch`'s slots; `keep` itself for a
+    `DraftTree`). `depth_accepted[d]` (d = 0..max_depth-1) is True iff a depth-(d+1) node was
+    accepted; `depth_tried[d]` is True iff the walk reached a depth-d node that has children.
     """
 
     @property
-    def tokens(self) -> NDArray[np.int64]: ...
+    def tokens(self) -> list[int]: ...
     @property
-    def path(self) -> NDArray[np.int64]: ...
+    def path(self) -> list[int]: ...
     @property
-    def keep(self) -> NDArray[np.int64]: ...
+    def keep(self) -> list[int]: ...
+    @property
+    def keep_slots(self) -> list[int]: ...
     @property
     def accepted(self) -> int: ...  # number of accepted draft tokens = len(tokens) - 1
     @property
@@ -207,9 +214,9 @@ class TreeStep:
     @property
     def bonus(self) -> bool: ...  # True when the last token was drawn at a node with no children
     @property
-    def depth_accepted(self) -> NDArray[np.bool_]: ...
+    def depth_accepted(self) -> list[bool]: ...
     @property
-    def depth_tried(self) -> NDArray[np.bool_]: ...
+    def depth_tried(self) -> list[bool]: ...
     @property
     def n_nodes(self) -> int: ...  # draft tokens the target scored (root excluded)
 
@@ -266,21 +273,77 @@ class DraftTree:
     def done(self) -> bool: ...  # True when no level is left to expand
     def frontier(self) -> NDArray[np.int64]:
         """Flat ids of the nodes whose draft distributions `expand` needs next (empty when done)."""
-    def expand(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> NDArray[np.int64]:
+    def expand(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> range:
         """Adds one level: `probs[i]` is q(·|path(frontier()[i])) (dense (F, V) or sparse with
-        `token_ids`). Returns the flat ids of the new nodes. Errors name `probs`/`token_ids`
+        `token_ids`). Returns the flat ids of the new nodes (a contiguous range). Errors name `probs`/`token_ids`
         (wrong row count or shape, not a distribution), `branching`/`beam_width` (more distinct
         children than the support of q; more than 2 per node for spechub)."""
     def tokens(self) -> NDArray[np.int64]: ...  # (n_nodes,) token per node; root = root_token or -1
     def parents(self) -> NDArray[np.int64]: ...  # (n_nodes,) -1 for the root
     def flatten(self, prefix_len: int) -> FlatTree:
-        """Flattened tree (may be called on a partial tree, e.g. to run the draft on the frontier)."""
+        """Flattened tree (may be called on a partial tree, e.g. to run the draft on the frontier).
+        Errors name `prefix_len` (0, or positions prefix_len - 1 + depth beyond 2**63 - 1)."""
+    def mask_rows(self, start: int, stop: int, cols: int | None = None) -> NDArray[np.bool_]:
+        """Ancestor-or-self mask of nodes `start..stop` over node columns `0..cols` (default: every
+        node), (stop - start, cols); without building the other rows. `SizeLimitError` above
+        2**28 entries."""
     def verify(self, probs: ArrayLike, token_ids: ArrayLike | None = None, rng: object = None) -> TreeStep:
         """Walks down with the node-level verifier of the kind (rrs_wor / rrs / greedy / match /
         spechub):
         `probs[i]` is the target p(·|path(i)) for every node i (root first; shape (n_nodes, V) or
         sparse). Only rows on the walked path are read beyond the shape check. Every token
         emitted has exactly the target's law (proof: rsd.md §2.2, §6.2; mdsd.md §4.2, §5)."""
+
+@final
+class TreeBatch:
+    """The draft trees of a batch of sequences for one decoding step each, in shared slots so that
+    one forward serves every row (docs/generation.md, "Batches"); what `specrs.generate` uses.
+
+    Row r draws every tree and verification from one stream seeded `seeds[r]` (None, int or
+    Generator each), so a row's results do not depend on the other rows. A step: `begin` (root
+    token, committed length and depth per row; depth 0 = no draft, the step samples p at the
+    root), then while not `done`: `expand` with the draft rows of each row's frontier (`probs[r,
+    i]`, i < `frontier_sizes()[r]`; the slots of the last level in order); then one target
+    forward over `inputs(0)` and verification (`verify` with every slot's row, or `walk_begin` /
+    `walk_feed` handing over one row per row and round: at most depth + 1 rounds); `steps()`
+    gives one `TreeStep` per row. Level l has as many slots as its widest row; a row's nodes take
+    its first slots and the rest are padding (a dummy input that attends only to itself).
+    """
+
+    def __new__(cls, kind: _TreeKind, shape: Sequence[int], seeds: Sequence[object], *, truncate: bool = False) -> TreeBatch: ...
+    def __len__(self) -> int: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def shape(self) -> tuple[int, ...]: ...  # full branching vector ((W,) * L for rsd_s); () = target only
+    @property
+    def done(self) -> bool: ...  # no row has a level left to expand
+    @property
+    def levels(self) -> int: ...  # levels built (1 after begin: the roots)
+    @property
+    def slots(self) -> int: ...  # slots of every level built
+    def level_slots(self, level: int) -> tuple[int, int]: ...  # [start, stop) slots of a level
+    def frontier_sizes(self) -> list[int]: ...  # per row (0 when its tree is complete)
+    def select(self, rows: Sequence[int]) -> None:
+        """Keeps the rows listed, in that order (finished rows leave); their streams continue."""
+    def begin(self, roots: Sequence[int], prefix_lens: Sequence[int], depths: Sequence[int]) -> None: ...
+    def expand(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> None:
+        """`probs`: (rows, F, V) dense or (rows, F, K) sparse with `token_ids`, F ≥ every frontier;
+        errors name `probs[row r]`. After an error only `begin` may follow."""
+    def inputs(
+        self, start: int, stop: int | None = None, *, frontier_only: bool = False, pad_token: int = 0
+    ) -> Tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.bool_]]:
+        """(tokens (rows, W), positions (rows, W), real (rows, W), mask (rows, W, C)) of a forward
+        over levels `start..stop` (default: to the last): positions = root position + depth;
+        `mask[r, i, j]` = slot j holds an ancestor-or-self of slot i's node (C = every slot up
+        to the end of the range). `frontier_only`: slots of complete rows count as padding."""
+    def verify(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> list[TreeStep]:
+        """`probs`: (rows, S, V) or sparse, S ≥ `slots`: the target rows of every slot."""
+    def walk_begin(self) -> list[int | None]: ...  # the slot each row's walk needs (None: done)
+    def walk_feed(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> list[int | None]:
+        """`probs[r]` (rows × V, or sparse) is the target row of the slot row r needs (ignored for
+        rows that are done); returns the slots needed next."""
+    def steps(self) -> list[TreeStep]: ...
 
 def tree_shapes(kind: _TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
     """All shapes whose tree scores at most `budget` draft tokens (branching vectors with

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import numpy as np
 
 from specrs._specrs import (
     DraftTree,
     FlatTree,
+    TreeBatch,
     TreeStep,
     best_shape,
     tree_exact_law,
@@ -36,7 +36,7 @@ from specrs._specrs import (
     tree_shapes,
 )
 
-__all__ = ["DraftTree", "FlatTree", "TreeStep", "TreeStats", "best_shape", "tree_shapes"]
+__all__ = ["DraftTree", "FlatTree", "TreeBatch", "TreeStep", "TreeStats", "best_shape", "tree_shapes"]
 
 # Test hooks (exact enumeration on toy Markov models); importable but not re-exported.
 _TEST_HOOKS = (tree_exact_law, tree_exact_trees)
@@ -84,8 +84,8 @@ class TreeStats:
 
     def add(self, step: TreeStep) -> None:
         """Counts one verification step (``DraftTree.verify``'s result)."""
-        acc = np.asarray(step.depth_accepted)
-        tried = np.asarray(step.depth_tried)
+        acc = step.depth_accepted
+        tried = step.depth_tried
         self.steps += 1
         self.emitted += step.emitted
         self.accepted += step.accepted
@@ -98,6 +98,19 @@ class TreeStats:
             self.depth_accepted[d] += int(acc[d])
             self.depth_tried[d] += int(tried[d])
             self.depth_drafted[d] += 1
+
+    def merge(self, other: TreeStats) -> None:
+        """Adds another run's counters (e.g. the rows of a batch)."""
+        self.steps += other.steps
+        self.emitted += other.emitted
+        self.accepted += other.accepted
+        self.nodes += other.nodes
+        n = max(len(other.depth_accepted), len(self.depth_accepted))
+        for mine, theirs in ((self.depth_accepted, other.depth_accepted), (self.depth_tried, other.depth_tried),
+                             (self.depth_drafted, other.depth_drafted)):
+            mine.extend([0] * (n - len(mine)))
+            for d, x in enumerate(theirs):
+                mine[d] += x
 
     def add_target_only(self) -> None:
         """Counts one step without a draft tree (plain autoregressive decoding): one target call,

@@ -5,7 +5,7 @@ use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use specrs_core::tree::exact;
-use specrs_core::tree::{shape, DistRef, DraftTree, TreeKind};
+use specrs_core::tree::{shape, DistRef, DraftTree, TreeBatch, TreeKind};
 
 use crate::arrays::{probs, slice, token_ids, Probs};
 use crate::error::{PyError, SpecrsResult};
@@ -13,7 +13,10 @@ use crate::rng::seed_from;
 
 fn nonneg(arg: &str, x: i64) -> SpecrsResult<usize> {
     if x < 0 {
-        return Err(PyError::invalid(arg, format!("is {x}; must be non-negative")));
+        return Err(PyError::invalid(
+            arg,
+            format!("is {x}; must be non-negative"),
+        ));
     }
     Ok(x as usize)
 }
@@ -22,47 +25,75 @@ fn arr1_i64<'py>(py: Python<'py>, v: Vec<i64>) -> Bound<'py, PyArray1<i64>> {
     PyArray1::from_vec(py, v)
 }
 
-fn arr2<'py, T: numpy::Element>(py: Python<'py>, v: Vec<T>, rows: usize, cols: usize) -> SpecrsResult<Bound<'py, PyAny>> {
+fn arr2<'py, T: numpy::Element>(
+    py: Python<'py>,
+    v: Vec<T>,
+    rows: usize,
+    cols: usize,
+) -> SpecrsResult<Bound<'py, PyAny>> {
     let a = PyArray1::from_vec(py, v);
     Ok(a.reshape([rows, cols])?.into_any())
 }
 
-/// Borrowed rows of a dense (rows, V) or sparse (rows, K) + ids array.
+/// Borrowed rows of a dense (..., V) or sparse (..., K) + ids array: `lead` are the leading
+/// dimensions (rows, or rows × slots for a batch), `cols` the last.
 struct Rows<'py> {
     probs: Probs<'py>,
     ids: Option<numpy::PyReadonlyArrayDyn<'py, i64>>,
-    rows: usize,
+    lead: Vec<usize>,
     cols: usize,
 }
 
-fn rows<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, ids: Option<&Bound<'py, PyAny>>) -> SpecrsResult<Rows<'py>> {
+impl Rows<'_> {
+    fn count(&self) -> usize {
+        self.lead.iter().product()
+    }
+}
+
+/// Borrows `p` (and `ids`) with `ndims` allowed dimensions (e.g. 1 or 2 for one tree's rows).
+fn rows<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    ids: Option<&Bound<'py, PyAny>>,
+    ndims: &[usize],
+    what: &str,
+) -> SpecrsResult<Rows<'py>> {
     let pr = probs(py, p, "probs")?;
     let shape = pr.shape();
-    let (r, c) = match shape.len() {
-        1 => (1, shape[0]),
-        2 => (shape[0], shape[1]),
-        _ => return Err(PyError::invalid("probs", format!("must be 1-D or 2-D (rows, V), got shape {shape:?}"))),
-    };
+    if !ndims.contains(&shape.len()) {
+        return Err(PyError::invalid(
+            "probs",
+            format!("must be {what}, got shape {shape:?}"),
+        ));
+    }
     let ids = match ids {
         None => None,
         Some(o) if o.is_none() => None,
         Some(o) => {
             let a = token_ids(py, o, "token_ids")?;
             let s = a.shape().to_vec();
-            let want: Vec<usize> = if shape.len() == 1 { vec![c] } else { vec![r, c] };
-            if s != want {
-                return Err(PyError::invalid("token_ids", format!("has shape {s:?} but `probs` has shape {want:?}; they must match")));
+            if s != shape {
+                return Err(PyError::invalid(
+                    "token_ids",
+                    format!("has shape {s:?} but `probs` has shape {shape:?}; they must match"),
+                ));
             }
             Some(a)
         }
     };
-    if c == 0 {
+    let cols = shape[shape.len() - 1];
+    if cols == 0 {
         return Err(PyError::invalid("probs", "has no columns"));
     }
-    Ok(Rows { probs: pr, ids, rows: r, cols: c })
+    Ok(Rows {
+        probs: pr,
+        ids,
+        lead: shape[..shape.len() - 1].to_vec(),
+        cols,
+    })
 }
 
-/// Calls `$body` with `$v: Vec<DistRef>` over the rows.
+/// Calls `$body` with `$v: Vec<DistRef>` over the rows (flattened leading dimensions).
 macro_rules! with_rows {
     ($rw:expr, |$v:ident| $body:expr) => {{
         let ids: Option<&[i64]> = match &$rw.ids {
@@ -75,7 +106,11 @@ macro_rules! with_rows {
                 let s = slice(a, "probs")?;
                 let $v: Vec<DistRef<'_>> = match ids {
                     None => s.chunks(c).map(DistRef::D32).collect(),
-                    Some(ids) => s.chunks(c).zip(ids.chunks(c)).map(|(p, i)| DistRef::S32(i, p)).collect(),
+                    Some(ids) => s
+                        .chunks(c)
+                        .zip(ids.chunks(c))
+                        .map(|(p, i)| DistRef::S32(i, p))
+                        .collect(),
                 };
                 $body
             }
@@ -83,12 +118,20 @@ macro_rules! with_rows {
                 let s = slice(a, "probs")?;
                 let $v: Vec<DistRef<'_>> = match ids {
                     None => s.chunks(c).map(DistRef::D64).collect(),
-                    Some(ids) => s.chunks(c).zip(ids.chunks(c)).map(|(p, i)| DistRef::S64(i, p)).collect(),
+                    Some(ids) => s
+                        .chunks(c)
+                        .zip(ids.chunks(c))
+                        .map(|(p, i)| DistRef::S64(i, p))
+                        .collect(),
                 };
                 $body
             }
         }
     }};
+}
+
+fn usize_list(v: impl IntoIterator<Item = usize>) -> Vec<i64> {
+    v.into_iter().map(|x| x as i64).collect()
 }
 
 /// A draft tree built level by level (see the `.pyi` stub for the full contract).
@@ -112,7 +155,10 @@ fn resolve_shape(
     }
     if let Some(b) = budget {
         if branching.is_some() || beam_width.is_some() {
-            return Err(PyError::invalid("budget", "give either `budget` or an explicit shape (`branching` / `beam_width`), not both"));
+            return Err(PyError::invalid(
+                "budget",
+                "give either `budget` or an explicit shape (`branching` / `beam_width`), not both",
+            ));
         }
         let b = nonneg("budget", b)?;
         return Ok(shape::best(kind, b, depth, acceptance.as_deref())?);
@@ -132,14 +178,28 @@ fn resolve_shape(
     if beam_width.is_some() {
         return Err(PyError::invalid("beam_width", format!("only rsd-s takes `beam_width`; {} takes `branching`", kind.as_str())));
     }
-    let b = branching.ok_or_else(|| PyError::invalid("branching", format!("{} needs `branching` (or `budget`)", kind.as_str())))?;
-    let b: Vec<usize> = b.into_iter().map(|x| nonneg("branching", x)).collect::<SpecrsResult<_>>()?;
+    let b = branching.ok_or_else(|| {
+        PyError::invalid(
+            "branching",
+            format!("{} needs `branching` (or `budget`)", kind.as_str()),
+        )
+    })?;
+    let b: Vec<usize> = b
+        .into_iter()
+        .map(|x| nonneg("branching", x))
+        .collect::<SpecrsResult<_>>()?;
     if b.is_empty() {
-        return Err(PyError::invalid("branching", "is empty; the tree needs depth ≥ 1"));
+        return Err(PyError::invalid(
+            "branching",
+            "is empty; the tree needs depth ≥ 1",
+        ));
     }
     if let Some(d) = depth {
         if d != b.len() {
-            return Err(PyError::invalid("depth", format!("is {d} but `branching` has {} levels", b.len())));
+            return Err(PyError::invalid(
+                "depth",
+                format!("is {d} but `branching` has {} levels", b.len()),
+            ));
         }
     }
     Ok(b)
@@ -207,37 +267,51 @@ impl PyDraftTree {
         arr1_i64(py, self.inner.nodes.iter().map(|n| n.parent).collect())
     }
 
-    /// Adds one level; returns the new node ids.
+    /// Adds one level; returns the new node ids (a contiguous range).
     #[pyo3(signature = (probs, token_ids=None))]
     fn expand<'py>(
         &mut self,
         py: Python<'py>,
         probs: &Bound<'py, PyAny>,
         token_ids: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<Bound<'py, PyArray1<i64>>> {
-        let rw = rows(py, probs, token_ids)?;
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let rw = rows(py, probs, token_ids, &[1, 2], "1-D or 2-D (rows, V)")?;
         let tree = &mut self.inner;
         let new: Vec<usize> = (|| -> SpecrsResult<Vec<usize>> {
             with_rows!(rw, |v| Ok(py.detach(|| tree.expand(&v))?))
         })()?;
-        Ok(arr1_i64(py, new.into_iter().map(|x| x as i64).collect()))
+        let (a, b) = (
+            new.first().copied().unwrap_or(0),
+            new.last().map_or(0, |x| x + 1),
+        );
+        py.import("builtins")?.getattr("range")?.call1((a, b))
     }
 
     fn flatten(&self, py: Python<'_>, prefix_len: i64) -> PyResult<PyFlatTree> {
         let pl = nonneg("prefix_len", prefix_len)?;
         let f = self.inner.flatten(pl).map_err(PyError::from)?;
-        let n = f.n;
-        let leaves = f.retrieve.len().checked_div(f.retrieve_cols).unwrap_or(0);
-        Ok(PyFlatTree {
-            n,
-            tokens: arr1_i64(py, f.tokens).into_any().unbind(),
-            positions: arr1_i64(py, f.positions).into_any().unbind(),
-            depths: arr1_i64(py, f.depths).into_any().unbind(),
-            parents: arr1_i64(py, f.parents).into_any().unbind(),
-            mask: arr2(py, f.mask, n, n)?.unbind(),
-            retrieve: arr2(py, f.retrieve, leaves, f.retrieve_cols)?.unbind(),
-            expanded: PyArray1::from_vec(py, f.expanded).into_any().unbind(),
-        })
+        PyFlatTree::new(py, f)
+    }
+
+    /// Ancestor-or-self mask rows `start..stop` over node columns `0..cols` (default: all nodes).
+    #[pyo3(signature = (start, stop, cols=None))]
+    fn mask_rows<'py>(
+        &self,
+        py: Python<'py>,
+        start: i64,
+        stop: i64,
+        cols: Option<i64>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (a, b) = (nonneg("start", start)?, nonneg("stop", stop)?);
+        let c = cols
+            .map(|c| nonneg("cols", c))
+            .transpose()?
+            .unwrap_or(self.inner.len());
+        let m = self
+            .inner
+            .mask_rows(a..b.max(a), c)
+            .map_err(PyError::from)?;
+        Ok(arr2(py, m, b.max(a) - a, c)?)
     }
 
     /// One verification step with target distributions at every node.
@@ -249,14 +323,15 @@ impl PyDraftTree {
         token_ids: Option<&Bound<'py, PyAny>>,
         rng: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<PyTreeStep> {
-        let rw = rows(py, probs, token_ids)?;
+        let rw = rows(py, probs, token_ids, &[1, 2], "1-D or 2-D (rows, V)")?;
         let seed = seed_from(py, rng)?;
         let tree = &self.inner;
-        let n = rw.rows;
+        let n = rw.count();
         let step = (|| -> SpecrsResult<specrs_core::tree::Step> {
             with_rows!(rw, |v| Ok(py.detach(|| tree.verify(n, |i| v[i], seed))?))
         })()?;
-        Ok(PyTreeStep { s: step })
+        let slots = step.keep.clone();
+        Ok(PyTreeStep { s: step, slots })
     }
 
     fn __repr__(&self) -> String {
@@ -271,17 +346,55 @@ impl PyDraftTree {
     }
 }
 
-/// One flattened tree (arrays are created once; see the stub).
+/// One flattened tree (arrays are created once; the dense mask only on first access).
 #[pyclass(name = "FlatTree", module = "specrs._specrs")]
 pub struct PyFlatTree {
-    n: usize,
+    flat: specrs_core::tree::Flat,
     tokens: Py<PyAny>,
     positions: Py<PyAny>,
     depths: Py<PyAny>,
     parents: Py<PyAny>,
-    mask: Py<PyAny>,
     retrieve: Py<PyAny>,
     expanded: Py<PyAny>,
+    mask: std::sync::OnceLock<Py<PyAny>>,
+}
+
+impl PyFlatTree {
+    fn new(py: Python<'_>, f: specrs_core::tree::Flat) -> PyResult<Self> {
+        let leaves = f.retrieve.len().checked_div(f.retrieve_cols).unwrap_or(0);
+        Ok(PyFlatTree {
+            tokens: arr1_i64(py, f.tokens.clone()).into_any().unbind(),
+            positions: arr1_i64(py, f.positions.clone()).into_any().unbind(),
+            depths: arr1_i64(py, f.depths.clone()).into_any().unbind(),
+            parents: arr1_i64(py, f.parents.clone()).into_any().unbind(),
+            retrieve: arr2(py, f.retrieve.clone(), leaves, f.retrieve_cols)?.unbind(),
+            expanded: PyArray1::from_vec(py, f.expanded.clone())
+                .into_any()
+                .unbind(),
+            flat: f,
+            mask: std::sync::OnceLock::new(),
+        })
+    }
+
+    fn rows_mask(
+        &self,
+        rows: std::ops::Range<usize>,
+        cache_len: usize,
+    ) -> SpecrsResult<(Vec<bool>, usize)> {
+        let n = self.flat.n;
+        let r = rows.len();
+        specrs_core::tree::flatten::check_mask_size(r, cache_len.saturating_add(n))?;
+        let m = self.flat.mask_rows(rows, n)?;
+        if cache_len == 0 {
+            return Ok((m, n));
+        }
+        let w = cache_len + n;
+        let mut out = vec![true; r * w];
+        for i in 0..r {
+            out[i * w + cache_len..(i + 1) * w].copy_from_slice(&m[i * n..(i + 1) * n]);
+        }
+        Ok((out, w))
+    }
 }
 
 #[pymethods]
@@ -303,8 +416,14 @@ impl PyFlatTree {
         self.parents.clone_ref(py)
     }
     #[getter]
-    fn mask(&self, py: Python<'_>) -> Py<PyAny> {
-        self.mask.clone_ref(py)
+    fn mask(&self, py: Python<'_>) -> PyResult<Py<PyAny>> {
+        if let Some(m) = self.mask.get() {
+            return Ok(m.clone_ref(py));
+        }
+        let n = self.flat.n;
+        let (m, _) = self.rows_mask(0..n, 0)?;
+        let a = arr2(py, m, n, n)?.unbind();
+        Ok(self.mask.get_or_init(|| a).clone_ref(py))
     }
     #[getter]
     fn retrieve(&self, py: Python<'_>) -> Py<PyAny> {
@@ -315,43 +434,62 @@ impl PyFlatTree {
         self.expanded.clone_ref(py)
     }
 
+    /// Rows `start..stop` of `full_mask(cache_len)`, without building the others.
+    #[pyo3(signature = (start, stop, cache_len=0))]
+    fn mask_rows<'py>(
+        &self,
+        py: Python<'py>,
+        start: i64,
+        stop: i64,
+        cache_len: i64,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (a, b, c) = (
+            nonneg("start", start)?,
+            nonneg("stop", stop)?,
+            nonneg("cache_len", cache_len)?,
+        );
+        let (m, w) = self.rows_mask(a..b.max(a), c)?;
+        Ok(arr2(py, m, b.max(a) - a, w)?)
+    }
+
     /// (T, cache_len + T) boolean mask: True over the cached prefix, then the ancestor mask.
     fn full_mask<'py>(&self, py: Python<'py>, cache_len: i64) -> PyResult<Bound<'py, PyAny>> {
         let c = nonneg("cache_len", cache_len)?;
-        let n = self.n;
-        let m = self.mask.bind(py).cast::<numpy::PyArrayDyn<bool>>().map_err(PyErr::from)?.readonly();
-        let ms = m.as_slice().map_err(|_| PyError::invalid("mask", "must be C-contiguous"))?;
-        let mut out = vec![true; n * (c + n)];
-        for i in 0..n {
-            out[i * (c + n) + c..(i + 1) * (c + n)].copy_from_slice(&ms[i * n..(i + 1) * n]);
-        }
-        Ok(arr2(py, out, n, c + n)?)
+        let (m, w) = self.rows_mask(0..self.flat.n, c)?;
+        Ok(arr2(py, m, self.flat.n, w)?)
     }
 
     fn __len__(&self) -> usize {
-        self.n
+        self.flat.n
     }
 }
 
-/// Result of one verification step.
+/// Result of one verification step (plain Python values).
 #[pyclass(name = "TreeStep", module = "specrs._specrs")]
 pub struct PyTreeStep {
     s: specrs_core::tree::Step,
+    /// `keep` as positions of the forward that scored the tree (slots of a `TreeBatch`; for a
+    /// single tree, the node ids themselves).
+    slots: Vec<usize>,
 }
 
 #[pymethods]
 impl PyTreeStep {
     #[getter]
-    fn tokens<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        arr1_i64(py, self.s.tokens.clone())
+    fn tokens(&self) -> Vec<i64> {
+        self.s.tokens.clone()
     }
     #[getter]
-    fn path<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        arr1_i64(py, self.s.path.iter().map(|&x| x as i64).collect())
+    fn path(&self) -> Vec<i64> {
+        usize_list(self.s.path.iter().copied())
     }
     #[getter]
-    fn keep<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<i64>> {
-        arr1_i64(py, self.s.keep.iter().map(|&x| x as i64).collect())
+    fn keep(&self) -> Vec<i64> {
+        usize_list(self.s.keep.iter().copied())
+    }
+    #[getter]
+    fn keep_slots(&self) -> Vec<i64> {
+        usize_list(self.slots.iter().copied())
     }
     #[getter]
     fn accepted(&self) -> usize {
@@ -366,20 +504,268 @@ impl PyTreeStep {
         self.s.bonus
     }
     #[getter]
-    fn depth_accepted<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<bool>> {
-        PyArray1::from_vec(py, self.s.depth_accepted.clone())
+    fn depth_accepted(&self) -> Vec<bool> {
+        self.s.depth_accepted.clone()
     }
     #[getter]
-    fn depth_tried<'py>(&self, py: Python<'py>) -> Bound<'py, PyArray1<bool>> {
-        PyArray1::from_vec(py, self.s.depth_tried.clone())
+    fn depth_tried(&self) -> Vec<bool> {
+        self.s.depth_tried.clone()
     }
     #[getter]
     fn n_nodes(&self) -> usize {
         self.s.n_nodes
     }
     fn __repr__(&self) -> String {
-        format!("TreeStep(tokens={:?}, accepted={}, keep={:?})", self.s.tokens, self.s.path.len(), self.s.keep)
+        format!(
+            "TreeStep(tokens={:?}, accepted={}, keep={:?})",
+            self.s.tokens,
+            self.s.path.len(),
+            self.s.keep
+        )
     }
+}
+
+/// (tokens, positions, real, mask) arrays of `TreeBatch.inputs`.
+type SlotArrays<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
+/// Draft trees of a batch of sequences in shared slots (see the stub and `tree::batch`).
+#[pyclass(name = "TreeBatch", module = "specrs._specrs")]
+pub struct PyTreeBatch {
+    inner: TreeBatch,
+}
+
+fn index_list(arg: &str, v: Vec<i64>) -> SpecrsResult<Vec<usize>> {
+    v.into_iter().map(|x| nonneg(arg, x)).collect()
+}
+
+#[pymethods]
+impl PyTreeBatch {
+    #[new]
+    #[pyo3(signature = (kind, shape, seeds, *, truncate=false))]
+    fn new(
+        py: Python<'_>,
+        kind: &str,
+        shape: Vec<i64>,
+        seeds: Vec<Bound<'_, PyAny>>,
+        truncate: bool,
+    ) -> PyResult<Self> {
+        let kind = crate::names::tree_kind(py, kind)?;
+        let shape = shape_vec(shape)?;
+        let seeds: Vec<u64> = seeds
+            .iter()
+            .map(|s| seed_from(py, Some(s)))
+            .collect::<SpecrsResult<_>>()?;
+        Ok(PyTreeBatch {
+            inner: TreeBatch::new(kind, shape, &seeds, truncate).map_err(PyError::from)?,
+        })
+    }
+
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    #[getter]
+    fn kind(&self) -> &'static str {
+        self.inner.kind.as_str()
+    }
+
+    #[getter]
+    fn shape<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyTuple>> {
+        PyTuple::new(py, self.inner.shape.iter().copied())
+    }
+
+    #[getter]
+    fn done(&self) -> bool {
+        self.inner.done()
+    }
+
+    #[getter]
+    fn levels(&self) -> usize {
+        self.inner.levels()
+    }
+
+    #[getter]
+    fn slots(&self) -> usize {
+        self.inner.slots()
+    }
+
+    fn level_slots(&self, level: i64) -> PyResult<(usize, usize)> {
+        let l = nonneg("level", level)?;
+        if l >= self.inner.levels() {
+            return Err(PyError::invalid(
+                "level",
+                format!("is {l} but {} levels are built", self.inner.levels()),
+            )
+            .into());
+        }
+        let r = self.inner.level_slots(l);
+        Ok((r.start, r.end))
+    }
+
+    fn frontier_sizes(&self) -> Vec<usize> {
+        self.inner.frontier_sizes()
+    }
+
+    fn select(&mut self, rows: Vec<i64>) -> PyResult<()> {
+        let rows = index_list("rows", rows)?;
+        Ok(self.inner.select(&rows).map_err(PyError::from)?)
+    }
+
+    fn begin(&mut self, roots: Vec<i64>, prefix_lens: Vec<i64>, depths: Vec<i64>) -> PyResult<()> {
+        let pl = index_list("prefix_lens", prefix_lens)?;
+        let d = index_list("depths", depths)?;
+        Ok(self.inner.begin(&roots, &pl, &d).map_err(PyError::from)?)
+    }
+
+    /// Expands one level: `probs[r, i]` is q at row r's i-th frontier node (r < rows, i <
+    /// frontier size; extra columns of i are ignored).
+    #[pyo3(signature = (probs, token_ids=None))]
+    fn expand<'py>(
+        &mut self,
+        py: Python<'py>,
+        probs: &Bound<'py, PyAny>,
+        token_ids: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
+        let rw = rows(py, probs, token_ids, &[3], "3-D (rows, frontier, V)")?;
+        let (b, f) = (rw.lead[0], rw.lead[1]);
+        check_batch_rows(b, self.inner.len())?;
+        let need = self.inner.frontier_sizes().into_iter().max().unwrap_or(0);
+        if f < need {
+            return Err(PyError::invalid(
+                "probs",
+                format!("has {f} frontier columns but a row has {need} frontier nodes"),
+            )
+            .into());
+        }
+        let tb = &mut self.inner;
+        (|| -> SpecrsResult<()> {
+            with_rows!(rw, |v| Ok(py.detach(|| tb.expand(|r, i| v[r * f + i]))?))
+        })()?;
+        Ok(())
+    }
+
+    /// (tokens, positions, real, mask) of a forward over levels `start..stop` (default: to the
+    /// last level built): (rows, W) int64, (rows, W) int64, (rows, W) bool, (rows, W, C) bool.
+    #[pyo3(signature = (start, stop=None, *, frontier_only=false, pad_token=0))]
+    fn inputs<'py>(
+        &self,
+        py: Python<'py>,
+        start: i64,
+        stop: Option<i64>,
+        frontier_only: bool,
+        pad_token: i64,
+    ) -> PyResult<SlotArrays<'py>> {
+        let a = nonneg("start", start)?;
+        let b = stop
+            .map(|s| nonneg("stop", s))
+            .transpose()?
+            .unwrap_or(self.inner.levels());
+        let x = self
+            .inner
+            .inputs(a..b, frontier_only, pad_token)
+            .map_err(PyError::from)?;
+        let (r, w, c) = (x.rows, x.width, x.cols);
+        let mask = PyArray1::from_vec(py, x.mask)
+            .reshape([r, w, c])?
+            .into_any();
+        Ok((
+            arr2(py, x.tokens, r, w)?,
+            arr2(py, x.positions, r, w)?,
+            arr2(py, x.real, r, w)?,
+            mask,
+        ))
+    }
+
+    /// Verifies every row with target rows `probs[r, s]` (rows × slots × V, or sparse) and
+    /// returns one `TreeStep` per row.
+    #[pyo3(signature = (probs, token_ids=None))]
+    fn verify<'py>(
+        &mut self,
+        py: Python<'py>,
+        probs: &Bound<'py, PyAny>,
+        token_ids: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Vec<PyTreeStep>> {
+        let rw = rows(py, probs, token_ids, &[3], "3-D (rows, slots, V)")?;
+        let (b, s) = (rw.lead[0], rw.lead[1]);
+        check_batch_rows(b, self.inner.len())?;
+        if s < self.inner.slots() {
+            return Err(PyError::invalid(
+                "probs",
+                format!(
+                    "has {s} slot columns but the trees use {}",
+                    self.inner.slots()
+                ),
+            )
+            .into());
+        }
+        let tb = &mut self.inner;
+        (|| -> SpecrsResult<()> {
+            with_rows!(rw, |v| Ok(py.detach(|| tb.verify(|r, j| v[r * s + j]))?))
+        })()?;
+        self.steps()
+    }
+
+    /// Starts the verification walks; returns the slot each row needs (None: done).
+    fn walk_begin(&mut self) -> PyResult<Vec<Option<usize>>> {
+        self.inner.walk_begin().map_err(PyError::from)?;
+        Ok(self.inner.walk_needs())
+    }
+
+    /// Feeds each row that needs one its target row `probs[r]` (rows × V, or sparse); returns
+    /// the slots needed next.
+    #[pyo3(signature = (probs, token_ids=None))]
+    fn walk_feed<'py>(
+        &mut self,
+        py: Python<'py>,
+        probs: &Bound<'py, PyAny>,
+        token_ids: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Vec<Option<usize>>> {
+        let rw = rows(py, probs, token_ids, &[2], "2-D (rows, V)")?;
+        check_batch_rows(rw.lead[0], self.inner.len())?;
+        let needs = self.inner.walk_needs();
+        let tb = &mut self.inner;
+        (|| -> SpecrsResult<()> {
+            with_rows!(rw, |v| Ok(py.detach(|| -> specrs_core::Result<()> {
+                for (r, need) in needs.iter().enumerate() {
+                    if need.is_some() {
+                        tb.walk_row(r, v[r])?;
+                    }
+                }
+                Ok(())
+            })?))
+        })()?;
+        Ok(self.inner.walk_needs())
+    }
+
+    /// One `TreeStep` per row (every walk must be complete).
+    fn steps(&self) -> PyResult<Vec<PyTreeStep>> {
+        (0..self.inner.len())
+            .map(|r| {
+                let (s, slots) = self.inner.step(r).map_err(PyError::from)?;
+                Ok(PyTreeStep { s, slots })
+            })
+            .collect()
+    }
+
+    fn __repr__(&self) -> String {
+        format!(
+            "TreeBatch(kind={:?}, shape={:?}, rows={}, levels={})",
+            self.inner.kind.as_str(),
+            self.inner.shape,
+            self.inner.len(),
+            self.inner.levels()
+        )
+    }
+}
+
+fn check_batch_rows(got: usize, want: usize) -> SpecrsResult<()> {
+    if got != want {
+        return Err(PyError::invalid(
+            "probs",
+            format!("has {got} rows but the batch has {want}"),
+        ));
+    }
+    Ok(())
 }
 
 #[pyfunction]
@@ -412,7 +798,10 @@ fn table(py: Python<'_>, obj: &Bound<'_, PyAny>, arg: &str) -> SpecrsResult<(Vec
     let a = probs(py, obj, arg)?;
     let s = a.shape();
     if s.len() != 2 || s[0] != s[1] {
-        return Err(PyError::invalid(arg, format!("must be a square (V, V) table, got shape {s:?}")));
+        return Err(PyError::invalid(
+            arg,
+            format!("must be a square (V, V) table, got shape {s:?}"),
+        ));
     }
     let v: Vec<f64> = match &a {
         Probs::F32(x) => slice(x, arg)?.iter().map(|&y| y as f64).collect(),
@@ -442,10 +831,15 @@ fn tree_exact_law<'py>(
     let (p, v) = table(py, p_table, "p_table")?;
     let (q, vq) = table(py, q_table, "q_table")?;
     if v != vq {
-        return Err(PyError::invalid("q_table", format!("is {vq}×{vq} but `p_table` is {v}×{v}")).into());
+        return Err(
+            PyError::invalid("q_table", format!("is {vq}×{vq} but `p_table` is {v}×{v}")).into(),
+        );
     }
-    let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
-    let law = py.detach(|| exact::emitted_law(kind, &shape, &p, &q, v, root, truncate)).map_err(PyError::from)?;
+    let root =
+        specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
+    let law = py
+        .detach(|| exact::emitted_law(kind, &shape, &p, &q, v, root, truncate))
+        .map_err(PyError::from)?;
     let cols = shape.len() + 1;
     let mut seqs = vec![-1i64; law.len() * cols];
     for (r, (s, _)) in law.iter().enumerate() {
@@ -453,7 +847,10 @@ fn tree_exact_law<'py>(
     }
     let probs: Vec<f64> = law.iter().map(|x| x.1).collect();
     let n = law.len();
-    Ok((arr2(py, seqs, n, cols)?, PyArray1::from_vec(py, probs).into_any()))
+    Ok((
+        arr2(py, seqs, n, cols)?,
+        PyArray1::from_vec(py, probs).into_any(),
+    ))
 }
 
 /// A tree as (parent id, token) per non-root node.
@@ -473,17 +870,59 @@ fn tree_exact_trees<'py>(
     let kind = crate::names::tree_kind(py, kind)?;
     let shape = shape_vec(shape)?;
     let (q, v) = table(py, q_table, "q_table")?;
-    let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
-    let trees = py.detach(|| exact::tree_law(kind, &shape, &q, v, root, truncate)).map_err(PyError::from)?;
+    let root =
+        specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
+    let trees = py
+        .detach(|| exact::tree_law(kind, &shape, &q, v, root, truncate))
+        .map_err(PyError::from)?;
     let keys = trees.iter().map(|(t, _)| exact::key(t)).collect();
     let probs: Vec<f64> = trees.iter().map(|x| x.1).collect();
     Ok((keys, PyArray1::from_vec(py, probs).into_any()))
 }
 
+/// The `k` largest entries of each row of a float32 (rows, V) array: (values, ids), largest
+/// first, ties to the lower id (the generation loop's top-k candidates on a CPU).
+#[pyfunction]
+fn _top_k_rows<'py>(
+    py: Python<'py>,
+    logits: &Bound<'py, PyAny>,
+    k: i64,
+) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    let a = probs(py, logits, "logits")?;
+    let shape = a.shape();
+    if shape.len() != 2 {
+        return Err(PyError::invalid(
+            "logits",
+            format!("must be 2-D (rows, V), got shape {shape:?}"),
+        )
+        .into());
+    }
+    let k = nonneg("k", k)?;
+    let (r, v) = (shape[0], shape[1]);
+    match &a {
+        Probs::F32(x) => {
+            let s = slice(x, "logits")?;
+            let (vals, ids) = py
+                .detach(|| specrs_core::tree::dist::top_k_rows(s, v, k))
+                .map_err(PyError::from)?;
+            Ok((arr2(py, vals, r, k)?, arr2(py, ids, r, k)?))
+        }
+        Probs::F64(x) => {
+            let s = slice(x, "logits")?;
+            let (vals, ids) = py
+                .detach(|| specrs_core::tree::dist::top_k_rows(s, v, k))
+                .map_err(PyError::from)?;
+            Ok((arr2(py, vals, r, k)?, arr2(py, ids, r, k)?))
+        }
+    }
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_top_k_rows, m)?)?;
     m.add_class::<PyDraftTree>()?;
     m.add_class::<PyFlatTree>()?;
     m.add_class::<PyTreeStep>()?;
+    m.add_class::<PyTreeBatch>()?;
     m.add_function(wrap_pyfunction!(tree_shapes, m)?)?;
     m.add_function(wrap_pyfunction!(best_shape, m)?)?;
     m.add_function(wrap_pyfunction!(tree_exact_law, m)?)?;
