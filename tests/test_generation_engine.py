@@ -1,11 +1,12 @@
-"""The decoding loop's draft-tree adapter (specrs.generation._engine over the Rust DraftTree):
-every builder + node verifier is exact as the loop drives it.
+"""The decoding loop's tree hand-over (``specrs.trees.TreeBatch``) driven exactly as the loop
+drives it: each level's frontier rows gathered by slot from ``inputs()``, verification through
+``walk_begin``/``walk_feed`` (one target row per row and round), dense and sparse float32 rows,
+rows of one batch with different roots, depths and supports.
 
-Toy first-order Markov target/draft tables (p(b | a), q(b | a)) over a small vocabulary; a depth-2
-tree is built through the adapter (sparse rows, `truncate`, the loop's mirror tree) and verified
-many times, and the law of the first two emitted tokens is compared with p(x1 | root) p(x2 | x1)
-by a χ² test (the second token is drawn from p when a step emits only one). A negative control
-shows the test detects a step whose emitted law is off.
+Toy first-order Markov target/draft tables (p(b | a), q(b | a)) make the exact law of one step's
+emitted tokens computable by the Rust tracer (``tree_exact_law``); the sampled steps of every
+row must follow it (χ²), and a negative control shows the same test rejects a step verified
+against a slightly wrong target.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
-torch = pytest.importorskip("torch")
+from specrs._specrs import tree_exact_law
+from specrs.trees import TreeBatch
 
-from specrs.generation._engine import RustDraftTree, new_draft_tree  # noqa: E402
-from specrs.generation._warp import SparseRows  # noqa: E402
-
-V = 4
+V = 5
 
 
 def tables(seed):
@@ -27,65 +26,103 @@ def tables(seed):
     p = g.dirichlet(np.ones(V) * 0.7, size=V)
     q = 0.5 * p + 0.5 * g.dirichlet(np.ones(V) * 0.7, size=V)
     q[:, -1] = 0.0  # the draft misses one token entirely: residual paths must cover it
+    q[2, :2] = 0.0  # a narrow draft row: truncated levels below token 2
     q /= q.sum(1, keepdims=True)
-    return p, q
+    return p.astype(np.float32), q.astype(np.float32)
 
 
-def two_token_law_pvalue(builder, branching, width, seed, n=6000, verify_with=None):
-    """`verify_with`: target table handed to the verifier (default: p itself)."""
+def rows_of(table, tokens, sparse):
+    """Rows table[tokens] as the loop hands them over: dense float32, or sparse (top-V order)."""
+    dense = np.ascontiguousarray(table[tokens])
+    if not sparse:
+        return dense, None
+    ids = np.argsort(-dense, axis=-1, kind="stable")
+    return np.ascontiguousarray(np.take_along_axis(dense, ids, -1)), np.ascontiguousarray(ids.astype(np.int64))
+
+
+def run_steps(kind, shape, roots, depths, n, seed, sparse, verify_with=None):
+    """`n` steps of a TreeBatch whose row r has root `roots[r]` and depth `depths[r]`; returns
+    per row a Counter of emitted token tuples."""
     p, q = tables(seed)
-    pv = p if verify_with is None else verify_with
-    rng = np.random.default_rng(seed + 100)
-    root = 1
-    counts = np.zeros((V, V))
-    accepted = 0
+    pv = p if verify_with is None else verify_with(p, q)
+    tb = TreeBatch(kind, list(shape), [seed * 100 + r for r in range(len(roots))], truncate=True)
+    counts = [dict() for _ in roots]
     for _ in range(n):
-        t = new_draft_tree(builder, branching, width, len(branching), root, rng)
-        assert isinstance(t, RustDraftTree)
-        while t.frontier():
-            t.expand(SparseRows(np.tile(np.arange(V), (len(t.frontier()), 1)),
-                                np.stack([q[t.tree.tokens[v]] for v in t.frontier()])))
-        assert t.t.tokens().tolist() == t.tree.tokens  # the loop's mirror is the Rust tree
-        path, x = t.verify(torch.tensor(np.stack([pv[tok] for tok in t.tree.tokens])))
-        out = [t.tree.tokens[j] for j in path] + [x]
-        accepted += len(path)
-        if len(out) == 1:
-            out.append(int(rng.choice(V, p=p[x])))
-        counts[out[0], out[1]] += 1
-    exp = n * p[root][:, None] * p
-    keep = exp > 0
-    assert counts[~keep].sum() == 0
-    stat = ((counts[keep] - exp[keep]) ** 2 / exp[keep]).sum()
-    return chi2.sf(stat, keep.sum() - 1), accepted / n
+        tb.begin(list(roots), [7] * len(roots), list(depths))
+        last = np.array(roots)[:, None]  # level 0: every frontier is its root
+        while not tb.done:
+            probs, ids = rows_of(q, last, sparse)
+            tb.expand(probs, ids)
+            if tb.done:
+                break
+            tok, _, real, _ = tb.inputs(tb.levels - 1, frontier_only=True)
+            last = np.where(real, tok, 0)  # padding slots: any row (never read)
+        tok, _, real, _ = tb.inputs(0)
+        needs = tb.walk_begin()
+        while any(s is not None for s in needs):
+            prev = np.array([tok[r, s if s is not None else 0] for r, s in enumerate(needs)])
+            probs, ids = rows_of(pv, prev, sparse)
+            needs = tb.walk_feed(probs, ids)
+        for r, st in enumerate(tb.steps()):
+            counts[r][tuple(st.tokens)] = counts[r].get(tuple(st.tokens), 0) + 1
+            assert st.keep_slots[0] == 0 and len(st.keep_slots) == st.accepted + 1
+    return counts, p, q
+
+
+def pvalue(counts, kind, shape, p, q, root, depth):
+    seqs, probs = tree_exact_law(kind, list(shape[:depth]) or [1], p.astype(np.float64), q.astype(np.float64), root,
+                                 truncate=True)
+    if depth == 0:  # a target-only row: one token drawn from p(. | root)
+        law = {(x,): float(p[root, x]) for x in range(V) if p[root, x] > 0}
+    else:
+        law = {tuple(int(t) for t in s if t >= 0): float(pr) for s, pr in zip(seqs, probs) if pr > 0}
+    n = sum(counts.values())
+    assert set(counts) <= set(law), "a step emitted a sequence outside the exact law's support"
+    obs, exp, ro, re_ = [], [], 0, 0.0
+    for k, pr in law.items():
+        if pr * n >= 5:
+            obs.append(counts.get(k, 0))
+            exp.append(pr * n)
+        else:
+            ro, re_ = ro + counts.get(k, 0), re_ + pr * n
+    if re_ > 0:
+        obs.append(ro)
+        exp.append(re_)
+    obs, exp = np.array(obs, float), np.array(exp, float)
+    return chi2.sf(((obs - exp) ** 2 / exp).sum(), len(obs) - 1)
 
 
 CASES = [
-    ("wor", (1, 1), 0),  # SD chain
-    ("wor", (3, 2), 0),  # RSD-C
-    ("iid", (3, 2), 0),  # SpecInfer
-    ("greedy", (3, 2), 0),
-    ("spechub", (2, 2), 0),
-    ("spechub", (2, 1), 0),
-    ("topk", (2, 2), 0),
-    ("sbs", (2, 2), 2),  # RSD-S, beam width 2
-    ("sbs", (3, 3), 3),
+    ("rsd-c", (1, 1)),  # SD chain
+    ("rsd-c", (3, 2)),  # RSD-C
+    ("iid", (2, 2)),  # SpecInfer
+    ("greedy", (3, 2)),
+    ("spechub", (2, 2)),
+    ("topk", (2, 2)),
+    ("rsd-s", (2, 2)),  # RSD-S, beam width 2
+    ("rsd-s", (3, 3)),
 ]
 
 
-@pytest.mark.parametrize("builder,branching,width", CASES)
-@pytest.mark.parametrize("seed", [0, 1])
-def test_two_token_law_is_the_target_law(builder, branching, width, seed):
-    pv, acc = two_token_law_pvalue(builder, branching, width, seed)
-    assert pv > 1e-3
-    assert acc > 0.3  # the toy draft is close enough to the target that speculation happens
+@pytest.mark.parametrize("kind,shape", CASES)
+def test_every_row_of_a_batch_emits_the_exact_step_law(kind, shape):
+    """Rows: root 1 at full depth, root 2 (narrow draft row: truncated levels) at full depth,
+    root 3 at depth 1 and root 0 at depth 0 (target only), in one batch; dense rows for even
+    seeds, sparse for odd ones."""
+    roots, depths = [1, 2, 3, 0], [2, 2, 1, 0]
+    for seed in (0, 1):
+        counts, p, q = run_steps(kind, shape, roots, depths, 1500, seed, sparse=seed == 1)
+        for r in range(len(roots)):
+            assert pvalue(counts[r], kind, shape, p, q, roots[r], depths[r]) > 1e-4, (kind, seed, r)
 
 
-@pytest.mark.parametrize("builder,branching", [("wor", (3, 2)), ("spechub", (2, 2))])
-def test_a_biased_step_is_caught(builder, branching):
-    """Negative control: verifying against a slightly wrong target (p mixed 15% with q) emits a
-    law off the target's, and the same χ² test rejects it."""
+@pytest.mark.parametrize("kind,shape", [("rsd-c", (3, 2)), ("spechub", (2, 2))])
+def test_a_biased_step_is_caught(kind, shape):
+    """Negative control: verifying against p mixed 15% with q emits a law off the target's, and
+    the same χ² test rejects it."""
     pvs = []
-    for s in (0, 1):
-        p, q = tables(s)
-        pvs.append(two_token_law_pvalue(builder, branching, 0, s, verify_with=0.85 * p + 0.15 * q)[0])
-    assert min(pvs) < 1e-3
+    for seed in (0, 1):
+        counts, p, q = run_steps(kind, shape, [1], [2], 1500, seed, sparse=False,
+                                 verify_with=lambda p, q: (0.85 * p + 0.15 * q).astype(np.float32))
+        pvs.append(pvalue(counts[0], kind, shape, p, q, 1, 2))
+    assert min(pvs) < 1e-4

@@ -1,50 +1,105 @@
-"""The speculative decoding loop over a Hugging Face target/draft pair."""
+"""The speculative decoding loop over a Hugging Face target/draft pair, for one prompt or a
+left-padded batch (docs/generation.md).
+
+Division of labour: the Rust ``specrs.trees.TreeBatch`` owns every draft tree (building, the
+slot layout, the ancestor masks, verification, what to keep); this module owns the tensors
+(forwards, warping, the KV caches) and moves to the host only the rows the tree needs: each
+level's frontier draft rows, and on verification one target row per walked node.
+"""
 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from specrs._rng import as_generator
-from specrs._specrs import SpecrsError
+from specrs._specrs import SpecrsError, stream_seed
+from specrs.trees import TreeBatch
 
-from . import _engine
-from ._methods import BUILDERS, TreeShape, resolve_shape
-from ._models import (
-    cache_kwarg, check_model, check_pair, check_warping, forward, input_embedder, lm_split, max_positions,
-    new_cache, probe_tree_mask, prune_cache,
-)
+from ._inputs import check_prompts, check_warping, config_settings, positive_int, token_id_set
+from ._methods import TreeShape, resolve_shape, tree_kind
+from ._models import BatchCache, Runner, check_model, check_pair, max_positions, probe_tree_mask
 from ._stats import GenerationStats
-from ._tree import tree_attention_inputs
-from ._warp import to_sparse, warp_probs
+from ._warp import warp
 
 
 @dataclass
 class GenerationResult:
-    """``sequences``: (1, prompt + new) token ids; ``new_tokens``: the generated ids; ``stats``."""
+    """``sequences``: (rows, prompt + new) token ids (a batch: left-padded prompts as given, then
+    each row's new tokens, right-padded with ``pad_token_id``); ``new_tokens``: the generated ids
+    (a list for one prompt, a list per row for a batch); ``stats``: the whole call's statistics
+    (summed over rows); ``row_stats``: one per row."""
 
     sequences: torch.Tensor
-    new_tokens: list[int]
+    new_tokens: list
     stats: GenerationStats
+    row_stats: list[GenerationStats] = field(default_factory=list)
 
 
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+class _Clock:
+    """Time inside the models' forwards. On CUDA: events (no synchronisation until the end of
+    the call); elsewhere the host clock (the forward has finished when it returns)."""
+
+    def __init__(self, device: torch.device):
+        self.cuda = device.type == "cuda"
+        self.host = {"draft": 0.0, "target": 0.0}
+        self.events: list[tuple[str, object, object]] = []
+
+    def run(self, which: str, f, *a):
+        if self.cuda:
+            s, e = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+            s.record()
+            out = f(*a)
+            e.record()
+            self.events.append((which, s, e))
+            return out
+        t = time.perf_counter()
+        out = f(*a)
+        self.host[which] += time.perf_counter() - t
+        return out
+
+    def totals(self) -> dict:
+        out = dict(self.host)
+        for which, s, e in self.events:
+            out[which] += s.elapsed_time(e) / 1e3
+        return out
+
+
+def _h2d(a: np.ndarray, device: torch.device) -> torch.Tensor:
+    """A host array on ``device``: a view on the CPU; a page-locked copy sent without
+    synchronising elsewhere."""
+    t = torch.from_numpy(a)
+    if device.type == "cpu":
+        return t
+    return t.pin_memory().to(device, non_blocking=True)
+
+
+def row_seeds(rng, rows: int, single: bool) -> list[int]:
+    """The seed of each row's random stream: ``rng`` itself (resolved to a u64 as everywhere in
+    specrs) for a single prompt; for a batch, row r uses ``specrs.stream_seed(seed, r)``, so row r
+    of a batch equals a single-prompt run with ``rng=specrs.stream_seed(seed, r)``. A list gives
+    each row's ``rng`` explicitly."""
+    from specrs._rng import resolve_seed
+
+    if isinstance(rng, (list, tuple)):
+        if len(rng) != rows:
+            raise SpecrsError(f"rng: {len(rng)} per-row seeds given for {rows} rows")
+        return [resolve_seed(r) for r in rng]
+    seed = resolve_seed(rng)
+    return [seed] if single else [stream_seed(seed, r) for r in range(rows)]
 
 
 class SpeculativeGenerator:
     """Reusable speculative sampler for a target/draft pair of causal LMs sharing a tokenizer.
 
-    Each step drafts a tree level by level with the draft model (one draft forward per depth over
-    that depth's nodes, tree-masked against the draft's KV cache), scores the whole flattened tree
-    with **one** target forward (4-D ancestor mask, position = root position + depth, rsd.md §8),
-    verifies it top-down with the method's node verifier (exact: the output law is the target's,
-    warped by temperature/top-k/top-p, identically for p and q), and prunes both KV caches to the
-    accepted path.
+    Each step drafts a tree per row level by level with the draft model (one draft forward per
+    depth for the whole batch, tree-masked against the draft's KV cache), scores every row's tree
+    with **one** target forward (4-D ancestor mask, position = root position + depth), verifies
+    each row top-down with the method's node verifier (exact: every row's output law is the
+    target's, warped by temperature/top-k/top-p/min-p identically for p and q), and keeps in both
+    caches only each row's accepted path.
 
     Methods (shape parameters in brackets, see :func:`specrs.generation.resolve_shape`):
     ``autoregressive`` (target only), ``sd`` (Leviathan et al. 2023; [depth]), ``specinfer``
@@ -53,22 +108,34 @@ class SpeculativeGenerator:
     beam search tree + RRS without replacement; [width, depth]), ``greedy`` (Hu et al. 2025;
     [width, depth, branching]), ``spechub`` (Sun et al. 2024; width ≤ 2), ``topk`` (deterministic
     top-k tree; [width, depth, branching]). ``budget`` = B fixes the number of tree tokens the target
-    scores per call instead. Every tree is built and verified by the Rust core (``specrs.DraftTree``,
-    through :mod:`specrs.generation._engine`).
+    scores per call instead.
 
-    The loop works on one sequence (batch size 1); per-row positions, masks and caches are kept
-    separate (``_Row``) so that batching can be added around it.
+    Sampling settings: ``temperature`` (0 = greedy), ``top_k``, ``top_p``, ``min_p``;
+    ``do_sample=False`` means greedy; a ``generation_config`` (``transformers.GenerationConfig``)
+    supplies any of them not given here (see :data:`specrs.generation.SUPPORTED_CONFIG`).
     """
 
     def __init__(
         self, target, draft=None, *, method: str = "rsd-s", depth: int | None = None, width: int | None = None,
-        branching=None, budget: int | None = None, temperature: float = 1.0, top_k: int | None = None,
-        top_p: float | None = None,
+        branching=None, budget: int | None = None, temperature: float | None = None, top_k: int | None = None,
+        top_p: float | None = None, min_p: float | None = None, do_sample: bool | None = None,
+        generation_config=None,
     ):
         check_model(target, "target")
         self.shape: TreeShape = resolve_shape(method, depth, width, branching, budget)
         self.method = method
-        self.warping = check_warping(temperature, top_k, top_p)
+        cfg = config_settings(generation_config)
+        self.config = cfg
+        given = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p, "do_sample": do_sample}
+        s = {k: (v if v is not None else cfg.get(k)) for k, v in given.items()}
+        if s["do_sample"] is not None and not isinstance(s["do_sample"], (bool, np.bool_)):
+            raise SpecrsError(f"do_sample must be True or False, got {s['do_sample']!r}")
+        t = 1.0 if s["temperature"] is None else s["temperature"]
+        if s["do_sample"] is False:
+            t = 0.0  # greedy, as Hugging Face's do_sample=False (temperature and filters ignored)
+        self.warping = check_warping(t, s["top_k"], s["top_p"], s["min_p"])
+        self.t = Runner(target)
+        self.d = None
         if method != "autoregressive":
             if draft is None:
                 raise SpecrsError(f"draft: method {method!r} needs a draft model")
@@ -76,200 +143,313 @@ class SpeculativeGenerator:
             check_pair(target, draft)
             probe_tree_mask(target, "target")
             probe_tree_mask(draft, "draft")
+            self.d = Runner(draft)
         self.target, self.draft = target, draft
-        self.device = next(target.parameters()).device
-        self._tkw = cache_kwarg(target)
-        self._dkw = cache_kwarg(draft) if draft is not None else None
-        self._temb = input_embedder(target)
-        self._tree_ok = method != "autoregressive"  # the target passed probe_tree_mask
-        self._demb = input_embedder(draft) if draft is not None else None
-        self._tsplit = lm_split(target)
-        self._dsplit = lm_split(draft) if draft is not None else None
+        self.device = self.t.device
+        self.kind = tree_kind(method)
         self._max_pos = min(
-            (m for m in (max_positions(target), max_positions(draft) if draft is not None else None) if m),
+            (m for m in (max_positions(target), max_positions(draft) if self.d is not None else None) if m),
             default=None,
         )
 
     # -- public ---------------------------------------------------------------------------------
 
-    def generate(self, input_ids, *, max_new_tokens: int = 64, rng=None, eos_token_id: int | None = None,
-                 progress=None) -> GenerationResult:
-        """Generate up to ``max_new_tokens`` tokens after ``input_ids`` (list of ids, 1-D tensor or a
-        (1, n) tensor). ``progress(n)`` is called with the number of tokens added at each step
-        (e.g. ``tqdm.update``). Same ``rng`` seed → same output."""
-        prompt = self._check_prompt(input_ids)
-        if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 1:
-            raise SpecrsError(f"max_new_tokens must be a positive integer, got {max_new_tokens!r}")
-        if self._max_pos is not None and len(prompt) + max_new_tokens > self._max_pos:
+    def generate(self, input_ids, attention_mask=None, *, max_new_tokens: int | None = None, rng=None,
+                 eos_token_id=None, pad_token_id: int | None = None, streamer=None, progress=None,
+                 stopping_criteria=None, _prompt_streamed: bool = False) -> GenerationResult:
+        """Generate up to ``max_new_tokens`` tokens (default: the generation config's, else 64)
+        after each prompt.
+
+        ``input_ids``: a list of ids or a 1-D tensor (one prompt), a (batch, length) tensor with
+        ``attention_mask`` (left padding), a list of lists (ragged prompts), or a tokenizer's
+        ``BatchEncoding``/dict. ``eos_token_id``: an id or a list of ids ending a row.
+        ``streamer`` (one prompt only): a ``transformers`` streamer, given the prompt then each
+        step's tokens. ``progress(n)``: called with the number of tokens added at each step (e.g.
+        ``tqdm.update``). ``stopping_criteria``: callables ``(input_ids, scores) -> bool tensor``
+        (HF's ``StoppingCriteriaList``), checked after every committed token of a row on its
+        sequence (``scores`` is None): the row stops at that token, as with plain decoding.
+        ``rng``: see :func:`row_seeds`; same seed, same output.
+        """
+        v = self.t.vocab
+        prompts = check_prompts(input_ids, attention_mask, v)
+        if max_new_tokens is None:
+            max_new_tokens = self.config.get("max_new_tokens", 64)
+        max_new_tokens = positive_int("max_new_tokens", max_new_tokens)
+        eos = token_id_set("eos_token_id", eos_token_id if eos_token_id is not None else self.config.get("eos_token_id"), v)
+        pad = pad_token_id if pad_token_id is not None else self.config.get("pad_token_id")
+        if pad is None:
+            pad = min(eos) if eos else 0
+        pad = next(iter(token_id_set("pad_token_id", pad, v)))
+        longest = max(len(r) for r in prompts.rows)
+        if self._max_pos is not None and longest + max_new_tokens > self._max_pos:
             raise SpecrsError(
-                f"max_new_tokens: prompt ({len(prompt)}) + max_new_tokens ({max_new_tokens}) exceeds the "
+                f"max_new_tokens: prompt ({longest}) + max_new_tokens ({max_new_tokens}) exceeds the "
                 f"models' {self._max_pos} positions"
             )
-        row = _Row(self, prompt, as_generator(rng))
-        t0 = time.perf_counter()
-        row.prefill()
-        while row.stats.new_tokens < max_new_tokens:
-            added = row.step(max_new_tokens - row.stats.new_tokens, eos_token_id)
-            if progress is not None:
-                progress(len(added))
-            if eos_token_id is not None and added and added[-1] == eos_token_id:
-                break
-        _sync(self.device)
-        row.stats.wall_time = time.perf_counter() - t0
-        seq = torch.tensor([row.ids], dtype=torch.long)
-        return GenerationResult(seq, row.ids[len(prompt):], row.stats)
-
-    # -- helpers --------------------------------------------------------------------------------
-
-    def _check_prompt(self, input_ids) -> list[int]:
-        if isinstance(input_ids, torch.Tensor):
-            if input_ids.ndim == 2:
-                if input_ids.shape[0] != 1:
-                    raise SpecrsError(f"input_ids: batch size {input_ids.shape[0]} > 1 is not supported yet; pass one row")
-                input_ids = input_ids[0]
-            if input_ids.ndim != 1 or input_ids.dtype.is_floating_point:
-                raise SpecrsError("input_ids must be a 1-D or (1, n) integer tensor or a list of token ids")
-            ids = input_ids.tolist()
-        else:
-            try:
-                ids = [int(x) for x in input_ids]
-            except (TypeError, ValueError):
-                raise SpecrsError("input_ids must be a 1-D or (1, n) integer tensor or a list of token ids") from None
-        if not ids:
-            raise SpecrsError("input_ids: the prompt is empty; give at least one token")
-        v = int(self.target.config.vocab_size)
-        bad = [x for x in ids if not 0 <= x < v]
-        if bad:
-            raise SpecrsError(f"input_ids: token id {bad[0]} is outside the vocabulary [0, {v})")
-        return ids
+        if streamer is not None and len(prompts.rows) > 1:
+            raise SpecrsError("streamer: a streamer takes one sequence (batch size 1), as in transformers")
+        if self.d is None and len({len(r) for r in prompts.rows}) > 1:
+            probe_tree_mask(self.target, "target")  # left padding needs the 4-D masks
+        seeds = row_seeds(rng, len(prompts.rows), prompts.single)
+        if stopping_criteria is not None and not all(callable(c) for c in stopping_criteria):
+            raise SpecrsError("stopping_criteria must be a list of callables (input_ids, scores) -> bool tensor")
+        run = _Batch(self, prompts.rows, seeds, max_new_tokens, eos, streamer, progress, stopping_criteria)
+        run.prompt_streamed = _prompt_streamed
+        run.run()
+        return run.result(prompts, pad)
 
 
-class _Row:
-    """Decoding state of one sequence.
+class _Batch:
+    """Decoding state of a batch.
 
-    Invariant between steps: ``ids`` are the committed tokens; the target cache holds the KV of
-    ``ids[:-1]``; the draft cache holds the KV of ``ids[:len(ids) - len(d_pending)]`` where
-    ``d_pending`` (usually 1 or 2 tokens) are the last committed tokens it has not seen.
+    Invariant between steps, per row b: ``ids[b]`` are its committed tokens; the target cache
+    holds the KV of ``ids[b][:-1]``; the draft cache holds the KV of all but the last
+    ``len(pending[b])`` (1 or 2) of them. Rows leave the batch when they finish.
     """
 
-    def __init__(self, gen: SpeculativeGenerator, prompt: list[int], rng: np.random.Generator):
+    def __init__(self, gen: SpeculativeGenerator, prompts: list[list[int]], seeds: list[int], max_new: int,
+                 eos: frozenset[int], streamer, progress, stopping):
         self.g = gen
-        self.ids = list(prompt)
-        self.rng = rng
-        self.stats = GenerationStats(method=gen.method, shape=gen.shape.describe(), prompt_tokens=len(prompt))
-        self.t_cache = new_cache(gen.target)
-        self.d_cache = new_cache(gen.draft) if gen.draft is not None else None
-        self.d_pending = [prompt[-1]]
+        self.max_new, self.eos = max_new, eos
+        self.streamer, self.progress, self.stopping = streamer, progress, list(stopping or [])
+        self.prompt_streamed = False
+        self.stopped: set[int] = set()  # original rows a stopping criterion ended
+        self.prompts = prompts
+        self.ids = [list(p) for p in prompts]
+        self.row = list(range(len(prompts)))  # original index of each active row
+        self.out: list[list[int]] = [[] for _ in prompts]  # new tokens per original row
+        self.stats = [GenerationStats(method=gen.method, shape=gen.shape.describe(), prompt_tokens=len(p))
+                      for p in prompts]
+        self.pending = [[p[-1]] for p in prompts]
+        shape = list(gen.shape.branching) if gen.d is not None else []
+        self.tb = TreeBatch(gen.kind or "rsd-c", shape, seeds, truncate=True)
+        self.clock = _Clock(gen.device)
+        self.target_calls = self.draft_calls = 0
+        self.wall = 0.0
 
-    def _t(self, f, *a):
-        _sync(self.g.device)
-        t = time.perf_counter()
-        out = f(*a)
-        _sync(self.g.device)
-        return out, time.perf_counter() - t
+    # -- forwards -------------------------------------------------------------------------------
 
-    def _target(self, ids, pos, mask):
-        g = self.g
-        out, dt = self._t(lambda: warp_probs(
-            forward(g.target, g._tkw, ids, pos, mask, self.t_cache, g._temb, g._tree_ok, g._tsplit), g.warping))
-        self.stats.target_time += dt
-        return out
-
-    def _draft(self, ids, pos, mask):
-        g = self.g
-        out, dt = self._t(lambda: warp_probs(
-            forward(g.draft, g._dkw, ids, pos, mask, self.d_cache, g._demb, True, g._dsplit), g.warping))
-        self.stats.draft_time += dt
-        self.stats.draft_calls += 1
+    def _forward(self, which: str, runner: Runner, cache: BatchCache, ids, pos, mask) -> torch.Tensor:
+        dev = self.g.device
+        out = self.clock.run(which, runner.hidden, _h2d(ids, dev), _h2d(pos, dev), mask, cache.cache)
+        for r in self.row:
+            if which == "draft":
+                self.stats[r].draft_calls += 1
+            else:
+                self.stats[r].target_calls += 1
+        if which == "draft":
+            self.draft_calls += 1
+        else:
+            self.target_calls += 1
         return out
 
     def prefill(self) -> None:
-        n = len(self.ids)
-        if n < 2:
+        """Both caches get the KV of every prompt but its last token (left-padded)."""
+        g, dev = self.g, self.g.device
+        t = max(len(p) for p in self.prompts)
+        pads = [t - len(p) for p in self.prompts]
+        caches = [BatchCache(g.target, pads, dev)] + ([BatchCache(g.draft, pads, dev)] if g.d is not None else [])
+        self.tc, self.dc = caches[0], (caches[1] if len(caches) > 1 else None)
+        if t < 2:
             return
-        dev = self.g.device
-        ids = torch.tensor([self.ids[:-1]], device=dev)
-        pos = torch.arange(n - 1, device=dev)[None]
-        t = time.perf_counter()
-        g = self.g
-        forward(g.target, g._tkw, ids, pos, None, self.t_cache, g._temb, g._tree_ok, g._tsplit)
-        self.stats.target_time += time.perf_counter() - t
-        if self.g.draft is not None:
-            t = time.perf_counter()
-            forward(g.draft, g._dkw, ids, pos, None, self.d_cache, g._demb, True, g._dsplit)
-            self.stats.draft_time += time.perf_counter() - t
-            self.stats.draft_calls += 1
+        b = len(self.prompts)
+        ids = np.zeros((b, t - 1), dtype=np.int64)
+        pos = np.zeros((b, t - 1), dtype=np.int64)
+        for r, (p, pad) in enumerate(zip(self.prompts, pads)):
+            ids[r, pad:] = p[:-1]
+            pos[r, pad:] = np.arange(len(p) - 1)
+        cols = np.arange(t - 1)
+        m = (cols[None, :, None] >= cols[None, None, :]) & (cols[None, None, :] >= np.array(pads)[:, None, None])
+        m |= np.eye(t - 1, dtype=bool)[None]  # a padding query sees itself (no all-masked row)
+        mask = _h2d(np.ascontiguousarray(m[:, None]), dev)
+        runners = [("target", g.t, self.tc)] + ([("draft", g.d, self.dc)] if g.d is not None else [])
+        for which, runner, cache in runners:
+            self._forward(which, runner, cache, ids, pos, mask)
+            cache.end = [t - 1] * b
 
-    def step(self, remaining: int, eos: int | None) -> list[int]:
-        """One draft-and-verify iteration; returns the tokens committed (≤ ``remaining``)."""
-        g, dev, n = self.g, self.g.device, len(self.ids)
-        # Never draft deeper than the tokens still wanted (keeps positions within max_new_tokens).
-        depth = min(g.shape.depth, remaining - 1)
-        if g.method == "autoregressive" or depth == 0:
-            p = self._target(torch.tensor([[self.ids[-1]]], device=dev), torch.tensor([[n - 1]], device=dev), None)
-            ids, probs = to_sparse(p[-1:]).row(0)
-            x = int(ids[self.rng.choice(len(probs), p=probs)])  # plain target sampling (numpy)
-            self.stats.record_step(None)
-            if self.d_cache is not None:
-                self.d_pending.append(x)  # the draft has not seen it
-            return self._commit([x], remaining, eos)
+    # -- one step -------------------------------------------------------------------------------
 
-        dt = _engine.new_draft_tree(
-            BUILDERS[g.method], g.shape.branching, g.shape.width, depth, self.ids[-1], self.rng
-        )
-        tree = dt.tree
+    def step(self) -> None:
+        g, tb, dev = self.g, self.tb, self.g.device
+        b = len(self.ids)
+        n = [len(x) for x in self.ids]
+        rem = [self.max_new - len(self.out[r]) for r in self.row]
+        # Never draft deeper than the tokens a row still wants (keeps positions in range).
+        depth = [min(g.shape.depth, r - 1) if g.d is not None else 0 for r in rem]
+        tb.begin([x[-1] for x in self.ids], n, depth)
+        drafted = g.d is not None and any(depth)
+        if drafted:
+            d_start, p_len = self._draft_tree(n)
+        # One target forward over every row's tree.
+        tok, pos, real, tmask = tb.inputs(0)
+        t_start = self.tc.length
+        vt = self.tc.valid()
+        tm = _h2d(tmask, dev)
+        realt = _h2d(real, dev)
+        mask = torch.cat([vt[:, None, :] & realt[:, :, None], tm], -1)[:, None]
+        h = self._forward("target", g.t, self.tc, tok, pos, mask)
+        steps = self._verify(h)
+        t_keep, d_keep = [], []
+        added = 0
+        for i, st in enumerate(steps):
+            r = self.row[i]
+            self.stats[r].record_step(st)
+            t_keep.append(st.keep_slots)
+            toks = st.tokens
+            if g.d is not None:
+                if drafted:
+                    k = len(self.pending[i])
+                    fed = min(st.accepted, max(depth[i] - 1, 0))  # path nodes the draft has seen
+                    slots = st.keep_slots
+                    d_keep.append(list(range(p_len - k, p_len)) + [p_len - 1 + s for s in slots[1:1 + fed]])
+                    self.pending[i] = toks[fed:]  # the unseen accepted leaf (if any), then the new token
+                else:
+                    d_keep.append([])
+                    self.pending[i] = self.pending[i] + toks
+            added += self._commit(i, toks)
+        self.tc.commit(t_start, t_keep)
+        if self.dc is not None and drafted:
+            self.dc.commit(d_start, d_keep)
+        if self.progress is not None:
+            self.progress(added)
 
-        # Level 0: the draft catches up on its pending committed tokens; its last row is q(.|prefix).
-        k = len(self.d_pending)
-        q = self._draft(
-            torch.tensor([self.d_pending], device=dev), torch.arange(n - k, n, device=dev)[None], None
-        )[-1:]
-        n_fed = 1  # tree nodes in the draft cache (the root)
-        while True:
-            dt.expand(to_sparse(q))  # only the warped supports of the frontier's q cross to the CPU
-            frontier = dt.frontier()
-            if not frontier:
+    def _draft_tree(self, n: list[int]) -> tuple[int, int]:
+        """Level 0 (the pending tokens, the root last) and one draft forward per later level;
+        returns (draft cache length before the step, pending width)."""
+        g, tb, dev, dc = self.g, self.tb, self.g.device, self.dc
+        b = len(n)
+        p_len = max(len(p) for p in self.pending)
+        tok = np.zeros((b, p_len), dtype=np.int64)
+        pos = np.zeros((b, p_len), dtype=np.int64)
+        real = np.zeros((b, p_len), dtype=bool)
+        for i, p in enumerate(self.pending):
+            k = len(p)
+            tok[i, p_len - k:] = p
+            pos[i, p_len - k:] = np.arange(n[i] - k, n[i])
+            real[i, p_len - k:] = True
+        start = dc.length
+        vd = dc.valid()
+        realt = _h2d(real, dev)
+        causal = torch.ones((p_len, p_len), dtype=torch.bool, device=dev).tril_()
+        own = (causal[None] & realt[:, None, :]) | torch.eye(p_len, dtype=torch.bool, device=dev)[None]
+        mask = torch.cat([vd[:, None, :] & realt[:, :, None], own], -1)[:, None]
+        h = self._forward("draft", g.d, dc, tok, pos, mask)
+        q = warp(g.d.logits(h[:, -1:]), g.warping)  # q(·|prefix) at every root
+        tb.expand(*q.host())
+        pend = realt[:, None, : p_len - 1] if p_len > 1 else None  # pending tokens before the root
+        while not tb.done:
+            tok, pos, real, tmask = tb.inputs(tb.levels - 1, frontier_only=True)
+            realt = _h2d(real, dev)
+            parts = [vd[:, None, :].expand(-1, real.shape[1], -1)]
+            if pend is not None:
+                parts.append(pend.expand(-1, real.shape[1], -1))
+            parts = [x & realt[:, :, None] for x in parts] + [_h2d(tmask, dev)]
+            h = self._forward("draft", g.d, dc, tok, pos, torch.cat(parts, -1)[:, None])
+            q = warp(g.d.logits(h), g.warping)
+            tb.expand(*q.host())
+        return start, p_len
+
+    def _verify(self, h: torch.Tensor) -> list:
+        """Every row's verification walk: one round per depth, each moving to the host one
+        target row per row (the head runs on those rows only)."""
+        g, tb = self.g, self.tb
+        needs = tb.walk_begin()
+        rows = torch.arange(len(needs), device=self.g.device)
+        while any(s is not None for s in needs):
+            slots = torch.tensor([s if s is not None else 0 for s in needs], dtype=torch.long)
+            hr = h[rows, slots.to(self.g.device, non_blocking=True)]
+            logits = self.clock.run("target", g.t.logits, hr)
+            needs = tb.walk_feed(*warp(logits, g.warping).host())
+        return tb.steps()
+
+    def _commit(self, i: int, toks: list[int]) -> int:
+        r = self.row[i]
+        rem = self.max_new - len(self.out[r])
+        toks = toks[:rem]
+        for j, x in enumerate(toks):
+            if x in self.eos:
+                toks = toks[: j + 1]
                 break
-            # Later levels: one draft forward over the new frontier with the tree mask.
-            ids_t, pos_t, mask_t = tree_attention_inputs(tree, frontier, n - 1, n_fed, n - 1, dev)
-            q = self._draft(ids_t, pos_t, mask_t)
-            n_fed += len(frontier)
+        if self.stopping:
+            for j in range(len(toks)):
+                seq = torch.tensor([self.ids[i] + toks[: j + 1]], dtype=torch.long, device=self.g.device)
+                if any(bool(torch.as_tensor(c(seq, None)).reshape(-1)[0]) for c in self.stopping):
+                    toks = toks[: j + 1]
+                    self.stopped.add(r)
+                    break
+        self.ids[i] += toks
+        self.out[r] += toks
+        self.stats[r].new_tokens += len(toks)
+        if self.streamer is not None and toks:
+            self.streamer.put(torch.tensor([toks], dtype=torch.long))
+        return len(toks)
 
-        # One target forward over the root and the whole tree.
-        rows = list(range(len(tree)))
-        ids_t, pos_t, mask_t = tree_attention_inputs(tree, rows, n - 1, 0, n - 1, dev)
-        p_all = self._target(ids_t, pos_t, mask_t)
-        path, x = dt.verify(p_all)
-        self.stats.record_step(dt.step)
+    def _finished(self, i: int) -> bool:
+        r = self.row[i]
+        out = self.out[r]
+        return len(out) >= self.max_new or bool(out and out[-1] in self.eos) or r in self.stopped
 
-        # Prune both caches to prefix + root + accepted path (rsd.md §8).
-        prune_cache(self.t_cache, n, [n - 1 + j for j in path])
-        fed = [j for j in path if j < n_fed]
-        prune_cache(self.d_cache, n, [n - 1 + j for j in fed])
-        self.d_pending = ([tree.tokens[path[-1]]] if len(fed) < len(path) else []) + [x]
-        return self._commit([tree.tokens[j] for j in path] + [x], remaining, eos)
+    def run(self) -> None:
+        t0 = time.perf_counter()
+        if self.streamer is not None and not self.prompt_streamed:
+            self.streamer.put(torch.tensor([self.prompts[0]], dtype=torch.long))
+        self.prefill()
+        while self.ids:
+            self.step()
+            keep = [i for i in range(len(self.ids)) if not self._finished(i)]
+            if len(keep) < len(self.ids):
+                self._select(keep)
+        if self.streamer is not None:
+            self.streamer.end()
+        if self.g.device.type == "cuda":
+            torch.cuda.synchronize(self.g.device)
+        self.wall = time.perf_counter() - t0
 
-    def _commit(self, toks: list[int], remaining: int, eos: int | None) -> list[int]:
-        toks = toks[:remaining]
-        if eos is not None and eos in toks:
-            toks = toks[: toks.index(eos) + 1]
-        self.ids += toks
-        self.stats.new_tokens += len(toks)
-        return toks
+    def _select(self, keep: list[int]) -> None:
+        self.row = [self.row[i] for i in keep]
+        self.ids = [self.ids[i] for i in keep]
+        self.pending = [self.pending[i] for i in keep]
+        if keep:
+            self.tb.select(keep)
+            self.tc.select(keep)
+            if self.dc is not None:
+                self.dc.select(keep)
+
+    def result(self, prompts, pad: int) -> GenerationResult:
+        times = self.clock.totals()
+        for s in self.stats:  # a row's times are the batch's
+            s.wall_time, s.draft_time, s.target_time = self.wall, times["draft"], times["target"]
+        total = GenerationStats.total(self.stats, target_calls=self.target_calls, draft_calls=self.draft_calls)
+        longest = max(len(p) for p in self.prompts)
+        width = longest + max(len(o) for o in self.out)
+        seq = torch.full((len(self.prompts), width), pad, dtype=torch.long)
+        for r, (p, o) in enumerate(zip(self.prompts, self.out)):
+            seq[r, longest - len(p): longest] = torch.tensor(p)
+            if o:
+                seq[r, longest: longest + len(o)] = torch.tensor(o)
+        if prompts.single:
+            return GenerationResult(seq, self.out[0], total, self.stats)
+        return GenerationResult(seq, self.out, total, self.stats)
 
 
-def generate(target, draft, input_ids, *, method: str = "rsd-s", max_new_tokens: int = 64, temperature: float = 1.0,
-             top_k: int | None = None, top_p: float | None = None, rng=None, depth: int | None = None,
-             width: int | None = None, branching=None, budget: int | None = None, eos_token_id: int | None = None,
-             progress=None) -> GenerationResult:
-    """Sample a continuation of ``input_ids`` from ``target`` with speculative decoding.
+def generate(target, draft, input_ids, attention_mask=None, *, method: str = "rsd-s", max_new_tokens: int | None = None,
+             temperature: float | None = None, top_k: int | None = None, top_p: float | None = None,
+             min_p: float | None = None, do_sample: bool | None = None, generation_config=None, rng=None,
+             depth: int | None = None, width: int | None = None, branching=None, budget: int | None = None,
+             eos_token_id=None, pad_token_id: int | None = None, streamer=None, progress=None,
+             stopping_criteria=None) -> GenerationResult:
+    """Sample continuations of ``input_ids`` from ``target`` with speculative decoding.
 
-    One-shot form of :class:`SpeculativeGenerator` (see it for the methods and the tree shapes).
-    The output has exactly the law of autoregressive sampling from the target with the same
-    warping (temperature 0 → the target's greedy continuation).
+    One-shot form of :class:`SpeculativeGenerator` (see it for the methods, tree shapes and
+    sampling settings, and :meth:`SpeculativeGenerator.generate` for the inputs). Each row's output
+    has exactly the law of autoregressive sampling from the target with the same warping
+    (temperature 0 / ``do_sample=False`` → the target's greedy continuation).
     """
     gen = SpeculativeGenerator(
         target, draft, method=method, depth=depth, width=width, branching=branching, budget=budget,
-        temperature=temperature, top_k=top_k, top_p=top_p,
+        temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, do_sample=do_sample,
+        generation_config=generation_config,
     )
-    return gen.generate(input_ids, max_new_tokens=max_new_tokens, rng=rng, eos_token_id=eos_token_id, progress=progress)
+    return gen.generate(input_ids, attention_mask, max_new_tokens=max_new_tokens, rng=rng, eos_token_id=eos_token_id,
+                        pad_token_id=pad_token_id, streamer=streamer, progress=progress,
+                        stopping_criteria=stopping_criteria)

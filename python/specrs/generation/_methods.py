@@ -8,16 +8,15 @@ from specrs._specrs import SpecrsError
 
 METHODS = ("autoregressive", "sd", "specinfer", "rsd-c", "rsd-s", "greedy", "spechub", "topk")
 
-#: method -> tree builder of :mod:`._engine` (each one a kind of the Rust ``specrs.DraftTree``)
-BUILDERS = {
-    "sd": "wor",
-    "specinfer": "iid",
-    "rsd-c": "wor",
-    "rsd-s": "sbs",
-    "greedy": "greedy",
-    "spechub": "spechub",
-    "topk": "topk",
-}
+#: method -> kind of :class:`specrs.trees.TreeBatch` / :class:`specrs.DraftTree`
+TREE_KIND = {"sd": "rsd-c", "specinfer": "iid", "rsd-c": "rsd-c", "rsd-s": "rsd-s", "greedy": "greedy",
+             "spechub": "spechub", "topk": "topk"}
+
+
+def tree_kind(method: str) -> str | None:
+    """The tree kind a method drafts with (None: target only)."""
+    return TREE_KIND.get(method)
+
 
 DEFAULT_DEPTH = 4
 DEFAULT_WIDTH = 2
@@ -116,14 +115,10 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
     return TreeShape(method, branching)
 
 
-_CORE_KIND = {"specinfer": "iid", "rsd-c": "rsd-c", "rsd-s": "rsd-s", "greedy": "greedy", "spechub": "spechub",
-              "topk": "topk"}
-
-
 def _best_shape(method: str, budget: int) -> TreeShape:
     from specrs.trees import best_shape
 
-    shape = tuple(int(b) for b in best_shape(_CORE_KIND[method], budget))
+    shape = tuple(int(b) for b in best_shape(TREE_KIND[method], budget))
     if method == "rsd-s":
         return TreeShape(method, shape, shape[0])
     return TreeShape(method, shape)

@@ -1,36 +1,14 @@
-"""Model-facing helpers: validation, tree-mask probing, forwards and KV-cache pruning."""
+"""Model-facing helpers: checks, the once-per-model tree-mask probe, batched forwards and the
+KV caches of a batch (docs/generation.md)."""
 
 from __future__ import annotations
 
 import inspect
-import math
+import weakref
 
 import torch
 
 from specrs._specrs import SpecrsError
-
-from ._warp import Warping
-
-
-def check_warping(temperature, top_k, top_p) -> Warping:
-    """Validate the sampling settings (shared by p and q)."""
-    try:
-        t = float(temperature)
-    except (TypeError, ValueError):
-        raise SpecrsError(f"temperature must be a number ≥ 0, got {temperature!r}") from None
-    if not math.isfinite(t) or t < 0:
-        raise SpecrsError(f"temperature must be a finite number ≥ 0, got {temperature!r}")
-    if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
-        raise SpecrsError(f"top_k must be a positive integer or None, got {top_k!r}")
-    if top_p is not None:
-        try:
-            tp = float(top_p)
-        except (TypeError, ValueError):
-            raise SpecrsError(f"top_p must be in (0, 1] or None, got {top_p!r}") from None
-        if not (0.0 < tp <= 1.0):
-            raise SpecrsError(f"top_p must be in (0, 1] or None, got {top_p!r}")
-        top_p = tp
-    return Warping(t, top_k, top_p)
 
 
 def _param(model):
@@ -65,7 +43,7 @@ def check_model(model, name: str) -> None:
 
 
 def check_pair(target, draft) -> None:
-    """Same vocabulary, device and dtype (rsd.md §1: p and q must live on the same token space)."""
+    """Same vocabulary, device and dtype (p and q must live on the same token space)."""
     vt, vd = vocab_size(target), vocab_size(draft)
     if vt != vd:
         raise SpecrsError(f"draft has vocabulary size {vd} but target has {vt}; the pair must share a tokenizer")
@@ -107,9 +85,8 @@ def input_embedder(model):
 
     Feeding ``inputs_embeds = embed(input_ids)`` is what every HF causal LM does first with
     ``input_ids`` (so the logits are the same), but it skips transformers' per-call
-    "padding without an attention mask" check on ``input_ids``, whose tracing probe
-    (``torch.cuda.is_current_stream_capturing``) alone costs ~40 µs per forward on a CUDA build
-    running on CPU, comparable to the bundled 1-layer draft's own compute.
+    "padding without an attention mask" check on ``input_ids``, whose tracing probe alone costs
+    ~40 µs per forward on a CUDA build running on CPU.
     """
     get = getattr(model, "get_input_embeddings", None)
     if get is None:
@@ -122,84 +99,99 @@ def input_embedder(model):
     return emb if isinstance(emb, torch.nn.Module) and "inputs_embeds" in params else None
 
 
+def _split_table():
+    """LM class -> (base attribute path, head attribute) for classes whose forward is exactly
+    ``logits = lm_head(base(...).last_hidden_state)`` (transformers 5.x; checked by exact class,
+    so a subclass or wrapper uses the full forward). Heads with soft-capping or logit scales
+    (Gemma, Cohere, ...) are not listed: their forward does more."""
+    import transformers
+
+    table = {}
+    for cls, base in [
+        ("GPT2LMHeadModel", "transformer"), ("LlamaForCausalLM", "model"), ("Qwen2ForCausalLM", "model"),
+        ("MistralForCausalLM", "model"), ("GPTNeoXForCausalLM", "gpt_neox"), ("OPTForCausalLM", "model.decoder"),
+    ]:
+        c = getattr(transformers, cls, None)
+        if c is not None:
+            table[c] = base
+    return table
+
+
 def lm_split(model):
     """``(base, head)`` such that the model's logits are exactly ``head(base(...).last_hidden_state)``,
-    or None.
-
-    Only for LM classes whose forward is known to do nothing else (matched by exact class, so a
-    subclass or a wrapper falls back to the full forward): skipping the LM wrapper's decorators and
-    its output dataclass saves ~5% of a small model's per-call cost. Other heads (logit soft-capping,
-    logit scales, ...) must go through the model's own forward to keep the law exact.
-    """
-    try:
-        from transformers import GPT2LMHeadModel
-    except ImportError:  # pragma: no cover - transformers is a dependency of the torch side
+    or None. With it the head runs only on the rows a step reads (the tree's walked nodes), and the
+    LM wrapper's decorators and output dataclass are skipped."""
+    base_path = _split_table().get(type(model))
+    if base_path is None or getattr(model.config, "add_cross_attention", False):
         return None
-    # GPT2LMHeadModel.forward (transformers 5.x): transformer(...) -> lm_head(last_hidden_state)
-    if type(model) is GPT2LMHeadModel and not getattr(model.config, "add_cross_attention", False):
-        return model.transformer, model.lm_head
-    return None
+    base = model
+    for part in base_path.split("."):
+        base = getattr(base, part, None)
+        if base is None:
+            return None
+    head = getattr(model, "lm_head", None)
+    return (base, head) if isinstance(head, torch.nn.Module) else None
 
 
-@torch.inference_mode()  # ~5-10% less per-call overhead than no_grad for these small models
-def forward(model, kw: str, ids, pos, mask, cache, embed=None, causal_4d: bool = False, split=None) -> torch.Tensor:
-    """Logits (R, V) of one row; ``mask`` is None (plain causal) or a boolean (1, 1, R, S) mask.
-    ``embed``: the model's input embedding (:func:`input_embedder`), to pass ``inputs_embeds``.
-    ``causal_4d`` (only for models that passed :func:`probe_tree_mask`): give the plain causal case
-    as a ready 4-D mask too, which transformers takes as is (its 2-D path re-derives the mask and
-    probes for tracing at every call). ``split``: :func:`lm_split` of the model."""
-    if mask is None and causal_4d:
-        past, r = cache.get_seq_length(), ids.shape[1]
-        mask = torch.ones((r, past + r), dtype=torch.bool, device=ids.device)
-        if r > 1:
-            mask[:, past:] = torch.ones((r, r), dtype=torch.bool, device=ids.device).tril_()
-        mask = mask[None, None]
-    elif mask is None:
-        # A plain 2-D mask: also avoids transformers' per-call "padding without a mask" check,
-        # which costs more than a forward of the bundled draft on CPU.
-        mask = torch.ones((1, cache.get_seq_length() + ids.shape[1]), dtype=torch.long, device=ids.device)
-    kwargs = {kw: cache, "position_ids": pos, "use_cache": True, "attention_mask": mask}
-    if split is not None and embed is not None:
-        base, head = split
-        return head(base(inputs_embeds=embed(ids), **kwargs).last_hidden_state[0])
-    if embed is not None:
-        return model(inputs_embeds=embed(ids), **kwargs).logits[0]
-    return model(input_ids=ids, **kwargs).logits[0]
+class Runner:
+    """One model prepared for the decoding loop: cache keyword, input embedder, base/head split.
 
-
-@torch.inference_mode()  # the cache tensors are inference tensors (written in place below)
-def prune_cache(cache, n: int, tail: list[int]) -> None:
-    """Keep sequence positions ``0..n-1`` followed by ``tail`` (increasing, all ≥ n) in every layer's
-    keys and values.
-
-    The accepted tail is copied down in place over positions ``n..n+len(tail)-1`` and the cache is
-    then cut to a view: no copy of the committed prefix (which a full ``index_select`` would make
-    at every step, O(sequence length)).
+    :meth:`hidden` runs a forward over new positions of a batch and returns what :meth:`logits`
+    turns into logits: the last hidden states when the model splits into base and head (so the
+    head runs only on the rows that are read), else the logits themselves.
     """
-    m = n + len(tail)
-    contiguous = tail == list(range(n, m))
-    idx = None
-    for layer in cache.layers:
-        if layer.keys is None or layer.keys.numel() == 0:
-            continue
-        if not contiguous:  # the common chain case (all or nothing accepted) needs no copy at all
-            if idx is None:
-                idx = torch.tensor(tail, dtype=torch.long, device=layer.keys.device)
-            # index_select reads into a new tensor before the write, so overlapping ranges are safe
-            layer.keys[..., n:m, :] = layer.keys.index_select(-2, idx)
-            layer.values[..., n:m, :] = layer.values.index_select(-2, idx)
-        layer.keys = layer.keys[..., :m, :]
-        layer.values = layer.values[..., :m, :]
+
+    def __init__(self, model):
+        self.model = model
+        self.kw = cache_kwarg(model)
+        self.embed = input_embedder(model)
+        self.split = lm_split(model)
+        self.vocab = vocab_size(model)
+        self.device = _param(model).device
+
+    @torch.inference_mode()  # ~5-10% less per-call overhead than no_grad for small models
+    def hidden(self, ids: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor, cache) -> torch.Tensor:
+        """``ids``, ``pos``: (B, R) int64; ``mask``: (B, 1, R, S + R) bool (True = attend) against
+        the S cached positions. Returns (B, R, H) hidden states or (B, R, V) logits."""
+        kwargs = {self.kw: cache, "position_ids": pos, "use_cache": True, "attention_mask": mask}
+        if self.split is not None and self.embed is not None:
+            return self.split[0](inputs_embeds=self.embed(ids), **kwargs).last_hidden_state
+        if self.embed is not None:
+            return self.model(inputs_embeds=self.embed(ids), **kwargs).logits
+        return self.model(input_ids=ids, **kwargs).logits
+
+    @torch.inference_mode()
+    def logits(self, h: torch.Tensor) -> torch.Tensor:
+        """Logits (..., V) of rows of :meth:`hidden`'s output."""
+        if self.split is not None and self.embed is not None:
+            return self.split[1](h)
+        return h
+
+
+# model -> (attn implementation, dtype, device) it passed the probe with
+_PROBED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _attn_impl(model) -> str:
+    return str(getattr(model.config, "_attn_implementation", None) or "default")
 
 
 @torch.no_grad()
 def probe_tree_mask(model, name: str) -> None:
-    """Check that ``model`` honours a custom 4-D attention mask with explicit position ids.
+    """Check that ``model`` honours a custom 4-D attention mask with explicit position ids (two
+    small forwards), once per model and attention setting.
 
     Row 2 of the probe attends to token 0 and itself only, at position 1, so its logits must equal
-    those of the plain sequence [t0, t2] at its last position (rsd.md §8 test of the mask).
+    those of the plain sequence [t0, t2] at its last position.
     """
-    dev = _param(model).device
+    p = _param(model)
+    key = (_attn_impl(model), p.dtype, p.device)
+    try:
+        if _PROBED.get(model) == key:
+            return
+    except TypeError:  # not weak-referenceable: probe every time
+        pass
+    dev = p.device
     v = vocab_size(model)
     ids = torch.tensor([[1 % v, 2 % v, 3 % v]], device=dev)
     mask = torch.tensor([[1, 0, 0], [1, 1, 0], [1, 0, 1]], dtype=torch.bool, device=dev)[None, None]
@@ -211,8 +203,90 @@ def probe_tree_mask(model, name: str) -> None:
         raise SpecrsError(f"{name}: the model does not accept a 4-D tree attention mask ({type(exc).__name__}: {exc})") from None
     scale = max(float(ref.abs().max()), 1.0)
     if not torch.allclose(tree, ref, atol=2e-3 * scale, rtol=1e-3):
-        impl = getattr(model.config, "_attn_implementation", "?")
+        impl = _attn_impl(model)
+        hint = ("load it with attn_implementation='sdpa' or 'eager'" if impl not in ("sdpa", "eager")
+                else "it runs with attention that ignores custom masks (a wrapper or a patched forward?)")
         raise SpecrsError(
             f"{name}: the model ignores a custom 4-D attention mask (attn_implementation={impl!r}); "
-            "tree attention needs 'eager' or 'sdpa'"
+            f"tree attention needs a model that honours it: {hint}"
         )
+    try:
+        _PROBED[model] = key
+    except TypeError:
+        pass
+
+
+class BatchCache:
+    """A model's KV cache for a batch whose rows hold different numbers of tokens.
+
+    Row b's committed tokens occupy physical positions ``pad[b] .. end[b]`` (left padding
+    before, nothing between); positions past ``end[b]`` (up to the longest row) are holes that
+    every query masks out. A step appends its new positions after the longest row for all rows at
+    once; :meth:`commit` then moves each row's kept positions down to follow its own ``end[b]``,
+    so holes never accumulate: the cache is as long as its longest row, as in plain batched
+    decoding.
+    """
+
+    def __init__(self, model, pad: list[int], device: torch.device):
+        self.cache = new_cache(model)
+        self.device = device
+        self.pad = list(pad)
+        self.end = list(pad)
+        self._valid = None
+
+    @property
+    def length(self) -> int:
+        return self.cache.get_seq_length()
+
+    def valid(self) -> torch.Tensor:
+        """(B, S) bool: the committed positions of each row (rebuilt after each commit)."""
+        if self._valid is None or self._valid.shape[1] != self.length:
+            s = self.length
+            lim = torch.tensor([self.pad, self.end], dtype=torch.long).to(self.device, non_blocking=True)
+            cols = torch.arange(s, device=self.device)
+            self._valid = (cols >= lim[0][:, None]) & (cols < lim[1][:, None])
+        return self._valid
+
+    @torch.inference_mode()  # the cache tensors are inference tensors (written in place below)
+    def commit(self, start: int, keep: list[list[int]]) -> None:
+        """Row b keeps the new positions ``start + keep[b][i]`` (increasing, appended this step),
+        moved to ``end[b] + i``; everything else appended since ``start`` is dropped."""
+        rows, src, dst = [], [], []
+        for b, k in enumerate(keep):
+            e = self.end[b]
+            if k and not (e == start and k == list(range(len(k)))):  # already in place
+                rows += [b] * len(k)
+                src += [start + j for j in k]
+                dst += range(e, e + len(k))
+            self.end[b] = e + len(k)
+        m = max(self.end)
+        if src:
+            r, s, d = (torch.tensor(x, dtype=torch.long).to(self.device, non_blocking=True) for x in (rows, src, dst))
+        for layer in self.cache.layers:
+            if layer.keys is None or layer.keys.numel() == 0:
+                continue
+            if src:
+                # The gather reads into a new tensor before the scatter, so overlaps are safe.
+                layer.keys[r, :, d] = layer.keys[r, :, s]
+                layer.values[r, :, d] = layer.values[r, :, s]
+            layer.keys = layer.keys[..., :m, :]
+            layer.values = layer.values[..., :m, :]
+        self._valid = None
+
+    @torch.inference_mode()
+    def select(self, rows: list[int]) -> None:
+        """Keeps the batch rows listed (finished rows leave the batch)."""
+        idx = torch.tensor(rows, dtype=torch.long).to(self.device, non_blocking=True)
+        self.pad = [self.pad[r] for r in rows]
+        self.end = [self.end[r] for r in rows]
+        # Drop the columns no remaining row uses: left padding below every row's prompt, holes
+        # past every row's end.
+        lo, hi = min(self.pad), max(self.end)
+        for layer in self.cache.layers:
+            if layer.keys is None or layer.keys.numel() == 0:
+                continue
+            layer.keys = layer.keys.index_select(0, idx)[..., lo:hi, :]
+            layer.values = layer.values.index_select(0, idx)[..., lo:hi, :]
+        self.pad = [x - lo for x in self.pad]
+        self.end = [x - lo for x in self.end]
+        self._valid = None

@@ -15,18 +15,20 @@ def _zero_nan(x: float) -> float:
 
 @dataclass
 class GenerationStats:
-    """Statistics of one generation call (one sequence).
+    """Statistics of one generation call: of one sequence (``GenerationResult.row_stats``), or of
+    the whole call summed over its rows (``GenerationResult.stats``, see :meth:`total`).
 
     The per-step counters and metrics are those of a :class:`specrs.trees.TreeStats` (``tree``;
     definitions, vLLM names and formulas there); this class adds what only generation has (the
     prompt, truncated output, model calls and timings) and exposes the tree metrics under
     generation-level names. Where ``TreeStats`` gives nan (nothing counted yet) these give 0.0.
 
-    * ``steps`` (``tree.steps``): draft-and-verify iterations = target forward calls in the
-      decoding loop (the prompt prefill is not counted). For ``autoregressive`` one step emits
-      one token (``TreeStats.add_target_only``).
-    * ``target_calls`` = ``steps`` + 1 (the prefill), ``draft_calls``: draft forwards
-      (one per tree level per step, plus the prefill).
+    * ``steps`` (``tree.steps``): draft-and-verify iterations of the sequence (summed over rows
+      for a batch). For ``autoregressive`` one step emits one token.
+    * ``target_calls``, ``draft_calls``: model forwards the sequence took part in (one target
+      forward per step plus the prompt prefill; one draft forward per tree level per step plus the
+      prefill); for a batch's total, the batch's forwards (every row shares them).
+    * ``rows``: sequences counted (1 for a row).
     * ``drafted_tokens`` (``tree.nodes``, vLLM ``num_draft_tokens``), ``accepted_tokens``
       (``tree.accepted``, vLLM ``num_accepted_tokens``), ``emitted_tokens`` (``tree.emitted``):
       before truncation at ``max_new_tokens``/EOS; ``new_tokens``: tokens actually returned.
@@ -39,15 +41,18 @@ class GenerationStats:
       (``tree.depth_drafted``).
     * ``wall_time`` (s) from the first forward to the last token, prefill included;
       ``tokens_per_second`` = new_tokens / wall_time; ``draft_time`` and ``target_time``: time
-      inside the draft/target forwards and their logit warping (the rest is tree building,
-      verification, cache pruning and Python overhead: ``other_time``).
+      inside the draft/target models (forwards and output heads; CUDA events on a GPU); the rest,
+      ``other_time``, is specrs' own work (warping, trees, verification, cache upkeep). A row of
+      a batch reports the batch's times.
     """
 
     method: str = ""
     shape: str = ""
     prompt_tokens: int = 0
     new_tokens: int = 0
+    target_calls: int = 0
     draft_calls: int = 0
+    rows: int = 1
     wall_time: float = 0.0
     draft_time: float = 0.0
     target_time: float = 0.0
@@ -60,13 +65,21 @@ class GenerationStats:
         else:
             self.tree.add(step)
 
+    @classmethod
+    def total(cls, rows: list[GenerationStats], *, target_calls: int, draft_calls: int) -> GenerationStats:
+        """The statistics of a batch: the rows' counters summed, the batch's forwards and times."""
+        out = cls(method=rows[0].method, shape=rows[0].shape, target_calls=target_calls, draft_calls=draft_calls,
+                  rows=len(rows), wall_time=rows[0].wall_time, draft_time=rows[0].draft_time,
+                  target_time=rows[0].target_time)
+        for r in rows:
+            out.prompt_tokens += r.prompt_tokens
+            out.new_tokens += r.new_tokens
+            out.tree.merge(r.tree)
+        return out
+
     @property
     def steps(self) -> int:
         return self.tree.steps
-
-    @property
-    def target_calls(self) -> int:
-        return self.steps + 1
 
     @property
     def drafted_tokens(self) -> int:
@@ -114,7 +127,7 @@ class GenerationStats:
 
     def as_dict(self) -> dict:
         keys = [
-            "method", "shape", "prompt_tokens", "new_tokens", "steps", "target_calls", "draft_calls",
+            "method", "shape", "rows", "prompt_tokens", "new_tokens", "steps", "target_calls", "draft_calls",
             "drafted_tokens", "accepted_tokens", "block_efficiency", "acceptance_rate",
             "mean_accepted_length", "acceptance_by_depth", "wall_time", "tokens_per_second",
             "draft_time", "target_time", "other_time",

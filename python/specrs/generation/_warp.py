@@ -1,112 +1,178 @@
-"""Logit warping shared by the target and the draft, and the sparse hand-over to the CPU.
+"""Logit warping shared by the target and the draft, and the hand-over of rows to the Rust core.
 
-Speculative sampling is lossless only if the draft law q used to *draw* the drafts is the
-law the verifier is told about, and the target law p is the law plain sampling would use
-(rsd.md §1). Both therefore go through :func:`warp_probs` with the same settings:
+Speculative sampling is lossless only if the draft law q used to *draw* the drafts is the law
+the verifier is told about, and the target law p is the law plain sampling would use
+(docs/generation.md, "Warping"). Both go through :func:`warp` with the same settings, in
+Hugging Face's order (``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ``TopPLogitsWarper``,
+``MinPLogitsWarper``):
 
-* temperature T > 0: ``softmax(logits / T)``; T = 0 means greedy decoding: the one-hot
-  vector of the arg-max (lowest token id on ties, as ``torch.argmax``);
-* top-k (HF ``TopKLogitsWarper``): keep the k largest logits (ties at the k-th value kept);
-* top-p (HF ``TopPLogitsWarper``): keep the smallest set of most probable tokens whose mass
-  reaches p (the token crossing the threshold is kept), then renormalise.
+* temperature T > 0: ``logits / T``; T = 0 means greedy decoding: the one-hot vector of the
+  arg-max (lowest token id on ties, as ``torch.argmax``);
+* top-k: keep the k largest logits (ties at the k-th value kept);
+* top-p: keep the most probable tokens while the mass strictly before a token is < p (the token
+  crossing the threshold is kept);
+* min-p: keep tokens whose probability is ≥ min_p × the largest probability;
 
-After warping the support is often tiny, so only the support crosses to the CPU
-(:func:`to_sparse`): per row the ``s`` largest probabilities and their token ids, where ``s`` is
-the largest support size among the rows sent (zero-probability padding elsewhere).
+then renormalise.
+
+**Dense or sparse, by the settings** (never by counting zeros): without top-k/top-p/min-p
+the support is the whole vocabulary and rows stay dense (``(..., V)`` float32, the softmax output
+as is); with them (or T = 0) only a few candidates can survive, so the rows are the top ``K``
+candidates (``K`` = k + 1 for top-k, 1 for greedy, :data:`SPARSE_CAP` for top-p/min-p alone):
+float32 probabilities (zero where the rules drop a candidate) and their token ids. The last
+candidate tells whether ``K`` was enough: if it survives the rules (a tie at the k-th logit, or
+a top-p/min-p set wider than the cap) the rows are recomputed dense, so the sparse form is
+always the exact warped law. Nothing is renormalised on the host: the Rust core validates each
+row and sums what it uses.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+#: Candidates kept for top-p / min-p without top-k (rows whose support is wider go dense).
+SPARSE_CAP = 1024
+
 
 @dataclass(frozen=True)
 class Warping:
-    """Sampling settings applied identically to p and q."""
+    """Sampling settings applied identically to p and q (``top_p`` None or < 1, ``min_p`` None
+    or > 0 once validated)."""
 
     temperature: float = 1.0
     top_k: int | None = None
     top_p: float | None = None
+    min_p: float | None = None
 
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0
 
-
-def warp_probs(logits: torch.Tensor, w: Warping) -> torch.Tensor:
-    """Warped probabilities (float32, same shape as ``logits``: ``(..., V)``)."""
-    logits = logits.float()
-    if w.greedy:
-        out = torch.zeros_like(logits)
-        return out.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
-    if w.temperature != 1.0:  # x / 1 == x exactly: skip a full-vocabulary pass
-        logits = logits / w.temperature
-    if w.top_k is not None and w.top_k < logits.shape[-1]:
-        kth = torch.topk(logits, w.top_k, dim=-1).values[..., -1:]
-        logits = logits.masked_fill(logits < kth, float("-inf"))
-    if w.top_p is not None and w.top_p < 1.0:
-        sorted_logits, order = torch.sort(logits, dim=-1, descending=False)
-        cum = sorted_logits.softmax(-1).cumsum(-1)
-        # Remove the ascending-order prefix whose mass is <= 1 - top_p; always keep the top token.
-        remove = cum <= (1.0 - w.top_p)
-        remove[..., -1] = False
-        logits = logits.masked_fill(remove.scatter(-1, order, remove), float("-inf"))
-    return logits.softmax(-1)
+    def candidates(self, vocab: int) -> int | None:
+        """Number of sparse candidates per row, or None for dense rows (the rule above)."""
+        if self.greedy:
+            return 1
+        k = None
+        if self.top_k is not None and self.top_k < vocab:
+            k = self.top_k + 1
+        elif self.top_p is not None or self.min_p is not None:
+            k = SPARSE_CAP
+        return None if k is None or k >= vocab else k
 
 
 @dataclass
-class SparseRows:
-    """Rows of distributions restricted to their supports (CPU, numpy).
+class Rows:
+    """Warped rows on the model's device: dense ``probs`` (..., V) float32, or sparse ``probs``
+    (..., K) float32 with ``ids`` (..., K) int64. A sparse form also carries ``overflow`` (...,)
+    bool (the K-th candidate survived: the rows must be recomputed dense from ``logits``), so that
+    the check rides on the one transfer instead of costing a synchronisation of its own."""
 
-    ``ids[r, j]`` is a token id and ``probs[r, j]`` its probability (float64, renormalised in
-    float64 so that each row sums to 1 exactly up to rounding); padding entries have probability 0.
-    """
+    probs: torch.Tensor
+    ids: torch.Tensor | None = None
+    overflow: torch.Tensor | None = None
+    logits: torch.Tensor | None = None  # the scaled logits (for the dense fallback)
+    warping: Warping | None = None
 
-    ids: np.ndarray
-    probs: np.ndarray
+    def host(self) -> tuple[np.ndarray, np.ndarray | None]:
+        """The rows as numpy arrays for the Rust core: views on the CPU (no copy); on an
+        accelerator one transfer into page-locked memory and one synchronisation."""
+        parts = [t for t in (self.probs, self.ids, self.overflow) if t is not None]
+        if self.probs.device.type == "cpu":
+            out = [t.numpy() for t in parts]
+        else:
+            bufs = [torch.empty(t.shape, dtype=t.dtype, pin_memory=True) for t in parts]
+            for b, t in zip(bufs, parts):
+                b.copy_(t, non_blocking=True)
+            torch.cuda.current_stream(self.probs.device).synchronize()
+            out = [b.numpy() for b in bufs]
+        if self.overflow is not None and out[2].any():
+            assert self.logits is not None and self.warping is not None
+            with torch.inference_mode():
+                dense = _dense(self.logits, self.warping, inplace=True)
+            return Rows(dense).host()
+        return out[0], out[1] if self.ids is not None else None
 
-    def row(self, r: int) -> tuple[np.ndarray, np.ndarray]:
-        keep = self.probs[r] > 0
-        return self.ids[r][keep], self.probs[r][keep]
+
+def _scaled(logits: torch.Tensor, w: Warping, inplace: bool = False) -> torch.Tensor:
+    """logits / T in float32 (HF's ``scores / temperature``); in place when allowed."""
+    if logits.dtype != torch.float32:
+        logits, inplace = logits.float(), True
+    if w.temperature == 1.0:  # x / 1 == x exactly: skip a full-vocabulary pass
+        return logits
+    return logits.div_(w.temperature) if inplace else logits / w.temperature
 
 
-_ARANGE: dict = {}
+def _filter_sorted(vals: torch.Tensor, w: Warping) -> torch.Tensor:
+    """Keep-mask of the rules on candidates sorted by decreasing logit (every rule keeps a
+    prefix of that order). ``vals``: (..., K) scaled logits, the row's K largest."""
+    keep = torch.ones_like(vals, dtype=torch.bool)
+    if w.top_k is not None and w.top_k < vals.shape[-1]:
+        keep &= vals >= vals[..., w.top_k - 1 : w.top_k]
+    logits = vals.masked_fill(~keep, -math.inf)
+    if w.top_p is not None:
+        p = logits.softmax(-1)
+        before = p.cumsum(-1) - p  # mass strictly before each candidate
+        keep &= before < w.top_p
+        keep[..., 0] = True
+        logits = logits.masked_fill(~keep, -math.inf)
+    if w.min_p is not None:
+        p = logits.softmax(-1)
+        keep &= p >= w.min_p * p[..., :1]
+        keep[..., 0] = True
+    return keep
 
 
-def _dense_ids(rows: int, v: int) -> np.ndarray:
-    """Cached (rows, v) int64 token-id table 0..v-1 (C-contiguous, read-only)."""
-    a = _ARANGE.get((rows, v))
-    if a is None:
-        a = np.ascontiguousarray(np.broadcast_to(np.arange(v, dtype=np.int64), (rows, v)))
-        a.setflags(write=False)
-        _ARANGE[(rows, v)] = a
-    return a
+def _dense(scaled: torch.Tensor, w: Warping, inplace: bool) -> torch.Tensor:
+    """Dense warped probabilities from scaled logits (T > 0)."""
+    if w.top_k is None and w.top_p is None and w.min_p is None:
+        # In place: a fresh (rows, V) buffer costs more in page faults than the softmax itself.
+        return torch.softmax(scaled, -1, out=scaled) if inplace else scaled.softmax(-1)
+    vals, order = torch.sort(scaled, dim=-1, descending=True, stable=True)
+    keep = _filter_sorted(vals, w)
+    drop = torch.empty_like(keep).scatter_(-1, order, ~keep)
+    return scaled.masked_fill(drop, -math.inf).softmax(-1)
 
 
-def to_sparse(probs: torch.Tensor) -> SparseRows:
-    """Copy only the supports of ``probs`` (rows × V, on any device) to the CPU.
+def warp_probs(logits: torch.Tensor, w: Warping) -> torch.Tensor:
+    """Dense warped probabilities (float32, same shape as ``logits``: ``(..., V)``); the
+    reference for :func:`warp` and the fallback of its sparse form. ``logits`` is not modified."""
+    if w.greedy:
+        out = torch.zeros(logits.shape, dtype=torch.float32, device=logits.device)
+        return out.scatter_(-1, logits.argmax(-1, keepdim=True), 1.0)
+    return _dense(_scaled(logits, w), w, inplace=False)
 
-    On the CPU a full-support row (temperature sampling without top-k/top-p) skips the sort and
-    is handed over as is; the support size costs one device sync (one ``.item()``) per call.
-    """
-    v = probs.shape[-1]
-    if probs.numel() == 0:
-        s = 1
-    elif probs.device.type == "cpu":
-        a = probs.numpy()
-        # whole-array count first (C speed); the per-row maximum only when some entry is zero
-        s = v if np.count_nonzero(a) == a.size else int((a > 0).sum(-1).max())
-    else:
-        s = int((probs > 0).sum(-1).max().item())
-    s = max(s, 1)
-    if s < v:
-        vals, ids = torch.topk(probs, s, dim=-1)
-        ids = ids.cpu().numpy().astype(np.int64)
-    else:
-        vals, ids = probs, _dense_ids(probs.shape[0], v)
-    vals = vals.cpu().numpy().astype(np.float64)
-    vals /= vals.sum(-1, keepdims=True)
-    return SparseRows(ids=ids, probs=vals)
+
+def _top_k(x: torch.Tensor, k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The k largest of each row, largest first: the Rust kernel on a CPU (one pass per row,
+    about twice as fast as ``torch.topk`` at V = 49,152), ``torch.topk`` on an accelerator."""
+    if x.device.type != "cpu":
+        return torch.topk(x, k, dim=-1)
+    from specrs._specrs import _top_k_rows
+
+    flat = x.reshape(-1, x.shape[-1]).contiguous()
+    vals, ids = _top_k_rows(flat.numpy(), k)
+    shape = (*x.shape[:-1], k)
+    return torch.from_numpy(vals).reshape(shape), torch.from_numpy(ids).reshape(shape)
+
+
+@torch.inference_mode()  # the models' outputs are inference tensors, modified in place here
+def warp(logits: torch.Tensor, w: Warping) -> Rows:
+    """Warped rows of ``logits`` (..., V), dense or sparse by :meth:`Warping.candidates`.
+    Consumes ``logits`` (scaled and normalised in place when it is float32)."""
+    v = logits.shape[-1]
+    k = w.candidates(v)
+    if w.greedy:
+        ids = logits.argmax(-1, keepdim=True)
+        return Rows(torch.ones(ids.shape, dtype=torch.float32, device=logits.device), ids)
+    scaled = _scaled(logits, w, inplace=True)
+    if k is None:
+        return Rows(_dense(scaled, w, inplace=True))
+    vals, ids = _top_k(scaled, k)
+    keep = _filter_sorted(vals, w)
+    # The K-th candidate surviving means K were not enough (a tie at the k-th logit, or a wide
+    # top-p/min-p set): Rows.host() then recomputes these rows dense from the scaled logits.
+    return Rows(vals.masked_fill(~keep, -math.inf).softmax(-1), ids, keep[..., -1], scaled, w)
