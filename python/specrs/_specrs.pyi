@@ -345,6 +345,22 @@ class TreeBatch:
         rows that are done); returns the slots needed next."""
     def steps(self) -> list[TreeStep]: ...
 
+def method_shape(
+    method: str,
+    *,
+    depth: int | None = None,
+    width: int | None = None,
+    branching: Sequence[int] | None = None,
+    budget: int | None = None,
+) -> Tuple[tuple[int, ...], int]:
+    """(branching vector, tree size) of a generation method's draft tree (the core's
+    `tree::shape::for_method`: the method's shape family at (depth, width), an explicit
+    branching, or a target budget); `((), 0)` for `autoregressive`."""
+
+def _top_k_rows(logits: ArrayLike, k: int) -> Tuple[NDArray[np.floating], NDArray[np.int64]]:
+    """The k largest entries of each row of a (rows, V) float array, largest first, ties to the
+    lower id: (values (rows, k), ids (rows, k))."""
+
 def tree_shapes(kind: _TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
     """All shapes whose tree scores at most `budget` draft tokens (branching vectors with
     Σ_l Π_{j≤l} b_j ≤ budget, non-increasing, entries ≤ 2 for spechub; (W,)*L with W·L ≤ budget

@@ -5,7 +5,7 @@ use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use specrs_core::tree::exact;
-use specrs_core::tree::{shape, DistRef, DraftTree, TreeBatch, TreeKind};
+use specrs_core::tree::{shape, DistRef, DraftTree, TreeBatch};
 
 use crate::arrays::{probs, slice, token_ids, Probs};
 use crate::error::{PyError, SpecrsResult};
@@ -140,69 +140,21 @@ pub struct PyDraftTree {
     inner: DraftTree,
 }
 
-#[allow(clippy::too_many_arguments)]
-fn resolve_shape(
-    kind: TreeKind,
+/// The shape arguments as the core's `ShapeSpec` (negative numbers refused, naming the argument).
+fn shape_spec(
     branching: Option<Vec<i64>>,
-    beam_width: Option<i64>,
+    width: (&str, Option<i64>),
     depth: Option<i64>,
     budget: Option<i64>,
     acceptance: Option<Vec<f64>>,
-) -> SpecrsResult<Vec<usize>> {
-    let depth = depth.map(|d| nonneg("depth", d)).transpose()?;
-    if depth == Some(0) {
-        return Err(PyError::invalid("depth", "must be at least 1"));
-    }
-    if let Some(b) = budget {
-        if branching.is_some() || beam_width.is_some() {
-            return Err(PyError::invalid(
-                "budget",
-                "give either `budget` or an explicit shape (`branching` / `beam_width`), not both",
-            ));
-        }
-        let b = nonneg("budget", b)?;
-        return Ok(shape::best(kind, b, depth, acceptance.as_deref())?);
-    }
-    if kind == TreeKind::RsdS {
-        if branching.is_some() {
-            return Err(PyError::invalid("branching", "rsd-s takes `beam_width` and `depth`, not `branching`"));
-        }
-        let w = beam_width.ok_or_else(|| PyError::invalid("beam_width", "rsd-s needs `beam_width` (or `budget`)"))?;
-        let w = nonneg("beam_width", w)?;
-        if w == 0 {
-            return Err(PyError::invalid("beam_width", "must be at least 1"));
-        }
-        let l = depth.ok_or_else(|| PyError::invalid("depth", "rsd-s needs `depth` (or `budget`)"))?;
-        return Ok(vec![w; l]);
-    }
-    if beam_width.is_some() {
-        return Err(PyError::invalid("beam_width", format!("only rsd-s takes `beam_width`; {} takes `branching`", kind.as_str())));
-    }
-    let b = branching.ok_or_else(|| {
-        PyError::invalid(
-            "branching",
-            format!("{} needs `branching` (or `budget`)", kind.as_str()),
-        )
-    })?;
-    let b: Vec<usize> = b
-        .into_iter()
-        .map(|x| nonneg("branching", x))
-        .collect::<SpecrsResult<_>>()?;
-    if b.is_empty() {
-        return Err(PyError::invalid(
-            "branching",
-            "is empty; the tree needs depth ≥ 1",
-        ));
-    }
-    if let Some(d) = depth {
-        if d != b.len() {
-            return Err(PyError::invalid(
-                "depth",
-                format!("is {d} but `branching` has {} levels", b.len()),
-            ));
-        }
-    }
-    Ok(b)
+) -> SpecrsResult<shape::ShapeSpec> {
+    Ok(shape::ShapeSpec {
+        branching: branching.map(|b| b.into_iter().map(|x| nonneg("branching", x)).collect::<SpecrsResult<_>>()).transpose()?,
+        width: width.1.map(|w| nonneg(width.0, w)).transpose()?,
+        depth: depth.map(|d| nonneg("depth", d)).transpose()?,
+        budget: budget.map(|b| nonneg("budget", b)).transpose()?,
+        acceptance,
+    })
 }
 
 #[pymethods]
@@ -223,7 +175,8 @@ impl PyDraftTree {
         rng: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let kind = crate::names::tree_kind(py, kind)?;
-        let shape = resolve_shape(kind, branching, beam_width, depth, budget, acceptance)?;
+        let spec = shape_spec(branching, ("beam_width", beam_width), depth, budget, acceptance)?;
+        let shape = shape::for_tree(kind, &spec).map_err(PyError::from)?;
         let seed = seed_from(py, rng)?;
         let mut inner = DraftTree::new(kind, shape, root_token, seed).map_err(PyError::from)?;
         inner.truncate = truncate;
@@ -880,6 +833,25 @@ fn tree_exact_trees<'py>(
     Ok((keys, PyArray1::from_vec(py, probs).into_any()))
 }
 
+/// The draft-tree shape of a generation method and its size (tree tokens the target scores per
+/// call): `(branching, tree_size)`; `()` and 0 for a method without a draft.
+#[pyfunction]
+#[pyo3(signature = (method, *, depth=None, width=None, branching=None, budget=None))]
+fn method_shape<'py>(
+    py: Python<'py>,
+    method: &str,
+    depth: Option<i64>,
+    width: Option<i64>,
+    branching: Option<Vec<i64>>,
+    budget: Option<i64>,
+) -> PyResult<(Bound<'py, PyTuple>, usize)> {
+    let m = specrs_core::names::Method::parse("method", method).map_err(PyError::from)?;
+    let spec = shape_spec(branching, ("width", width), depth, budget, None)?;
+    let s = shape::for_method(m, &spec).map_err(PyError::from)?;
+    let size = m.row().tree_kind.map_or(0, |k| shape::tree_size(k, &s));
+    Ok((PyTuple::new(py, s)?, size))
+}
+
 /// The `k` largest entries of each row of a float32 (rows, V) array: (values, ids), largest
 /// first, ties to the lower id (the generation loop's top-k candidates on a CPU).
 #[pyfunction]
@@ -919,6 +891,7 @@ fn _top_k_rows<'py>(
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(_top_k_rows, m)?)?;
+    m.add_function(wrap_pyfunction!(method_shape, m)?)?;
     m.add_class::<PyDraftTree>()?;
     m.add_class::<PyFlatTree>()?;
     m.add_class::<PyTreeStep>()?;

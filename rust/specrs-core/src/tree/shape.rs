@@ -3,6 +3,7 @@
 //! branching and W·L for RSD-S.
 
 use super::kind::TreeKind;
+use crate::names::{Method, ShapeFamily};
 use crate::{Error, Result};
 
 /// Largest budget `shapes` enumerates.
@@ -129,6 +130,137 @@ pub fn best(kind: TreeKind, budget: usize, depth: Option<usize>, acceptance: Opt
     best.map(|b| b.2).ok_or_else(|| Error::invalid("budget", "no shape fits"))
 }
 
+/// A tree shape as the APIs ask for it; every field optional. The one place the shape rules
+/// live: `DraftTree(kind, ...)` resolves through [`for_tree`], generation methods through
+/// [`for_method`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ShapeSpec {
+    pub branching: Option<Vec<usize>>,
+    pub width: Option<usize>,
+    pub depth: Option<usize>,
+    pub budget: Option<usize>,
+    pub acceptance: Option<Vec<f64>>,
+}
+
+fn at_least_one(arg: &str, x: Option<usize>) -> Result<()> {
+    match x {
+        Some(0) => Err(Error::invalid(arg, "must be at least 1")),
+        _ => Ok(()),
+    }
+}
+
+fn check_branching(kind: TreeKind, b: &[usize]) -> Result<()> {
+    if b.is_empty() {
+        return Err(Error::invalid("branching", "is empty; the tree needs depth ≥ 1"));
+    }
+    if let Some(l) = b.iter().position(|&x| x == 0) {
+        return Err(Error::invalid("branching", format!("is 0 at depth {}; every level needs at least one child", l + 1)));
+    }
+    if let Some(&x) = b.iter().find(|&&x| x > kind.max_branching()) {
+        return Err(Error::invalid(
+            "branching",
+            format!("{x} children per node; {} draws at most {} (width ≤ {})", kind.as_str(), kind.max_branching(), kind.max_branching()),
+        ));
+    }
+    Ok(())
+}
+
+/// The shape of a `DraftTree`: `budget` (with optional `depth`: the [`best`] shape), or for
+/// RSD-S `width` beams (the `beam_width` argument) at each of `depth` levels, or for every other
+/// kind an explicit `branching` (with `depth`, if given, equal to its length).
+pub fn for_tree(kind: TreeKind, spec: &ShapeSpec) -> Result<Vec<usize>> {
+    at_least_one("depth", spec.depth)?;
+    if let Some(b) = spec.budget {
+        if spec.branching.is_some() || spec.width.is_some() {
+            return Err(Error::invalid("budget", "give either `budget` or an explicit shape (`branching` / `beam_width`), not both"));
+        }
+        return best(kind, b, spec.depth, spec.acceptance.as_deref());
+    }
+    if kind == TreeKind::RsdS {
+        if spec.branching.is_some() {
+            return Err(Error::invalid("branching", "rsd-s takes `beam_width` and `depth`, not `branching`"));
+        }
+        let w = spec.width.ok_or_else(|| Error::invalid("beam_width", "rsd-s needs `beam_width` (or `budget`)"))?;
+        if w == 0 {
+            return Err(Error::invalid("beam_width", "must be at least 1"));
+        }
+        let l = spec.depth.ok_or_else(|| Error::invalid("depth", "rsd-s needs `depth` (or `budget`)"))?;
+        return Ok(vec![w; l]);
+    }
+    if spec.width.is_some() {
+        return Err(Error::invalid("beam_width", format!("only rsd-s takes `beam_width`; {} takes `branching`", kind.as_str())));
+    }
+    let b = spec.branching.clone().ok_or_else(|| Error::invalid("branching", format!("{} needs `branching` (or `budget`)", kind.as_str())))?;
+    check_branching(kind, &b)?;
+    if let Some(d) = spec.depth {
+        if d != b.len() {
+            return Err(Error::invalid("depth", format!("is {d} but `branching` has {} levels", b.len())));
+        }
+    }
+    Ok(b)
+}
+
+/// The tree a generation method drafts (empty for a method without a draft):
+///
+/// * fixed length (default): the method's shape family (registry, `names::ShapeFamily`) at
+///   `depth` L and `width` k (defaults from the method's row): `chain` (1,)*L, `beam` (k,)*L,
+///   `fan` (k, 1, …, 1); or an explicit per-depth `branching` (fan and chain methods; a chain
+///   only of 1s);
+/// * fixed target budget B (tree tokens per target call): a chain of B; with `width` k the
+///   other methods keep k' = min(k, B) chains (or beams) of depth ⌊B / k'⌋; without `width` they
+///   take the [`best`] shape for B. Every shape scores at most B tree tokens.
+pub fn for_method(method: Method, spec: &ShapeSpec) -> Result<Vec<usize>> {
+    let row = method.row();
+    let Some(kind) = row.tree_kind else {
+        return Ok(Vec::new());
+    };
+    at_least_one("depth", spec.depth)?;
+    at_least_one("width", spec.width)?;
+    at_least_one("budget", spec.budget)?;
+    if spec.budget.is_some() && (spec.branching.is_some() || spec.depth.is_some()) {
+        return Err(Error::invalid("budget", "budget fixes the tree shape: give budget or depth/branching, not both"));
+    }
+    let shape = match (row.shape, spec.budget) {
+        (ShapeFamily::Chain, budget) => {
+            if let Some(b) = &spec.branching {
+                if b.iter().any(|&x| x != 1) {
+                    return Err(Error::invalid("branching", format!("{} drafts a single chain; use depth or budget", row.name)));
+                }
+            }
+            let l = budget.or(spec.depth).or(spec.branching.as_ref().map(|b| b.len())).unwrap_or(row.default_depth);
+            vec![1; l]
+        }
+        (_, Some(b)) if spec.width.is_none() => best(kind, b, None, spec.acceptance.as_deref())?,
+        (ShapeFamily::Beam, budget) => {
+            if spec.branching.is_some() {
+                return Err(Error::invalid("branching", format!("{} takes width (beams per depth) and depth instead", row.name)));
+            }
+            let w = spec.width.unwrap_or(row.default_width);
+            match budget {
+                Some(b) => vec![w.min(b); b / w.min(b)],
+                None => vec![w; spec.depth.unwrap_or(row.default_depth)],
+            }
+        }
+        (family, budget) => match (&spec.branching, budget) {
+            (Some(b), _) => {
+                if let Some(d) = spec.depth {
+                    if d != b.len() {
+                        return Err(Error::invalid("depth", format!("is {d} but `branching` has {} levels", b.len())));
+                    }
+                }
+                b.clone()
+            }
+            (None, Some(b)) => {
+                let w = spec.width.unwrap_or(row.default_width).min(b);
+                family.shape(b / w, w)
+            }
+            (None, None) => family.shape(spec.depth.unwrap_or(row.default_depth), spec.width.unwrap_or(row.default_width)),
+        },
+    };
+    check_branching(kind, &shape)?;
+    Ok(shape)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,6 +304,50 @@ mod tests {
         assert!(shapes(TreeKind::RsdC, 0, None).is_err());
         assert!(shapes(TreeKind::RsdC, 3, Some(0)).is_err());
         assert_eq!(shapes(TreeKind::RsdC, 2, Some(3)).unwrap_err().arg(), "budget");
+    }
+
+    #[test]
+    fn method_shapes_follow_their_family_and_fit_the_budget() {
+        let spec = |depth, width, budget| ShapeSpec { depth, width, budget, ..Default::default() };
+        assert_eq!(for_method(Method::Autoregressive, &spec(Some(3), None, None)).unwrap(), Vec::<usize>::new());
+        assert_eq!(for_method(Method::Sd, &ShapeSpec::default()).unwrap(), vec![1; 4]);
+        assert_eq!(for_method(Method::Sd, &spec(None, None, Some(5))).unwrap(), vec![1; 5]);
+        assert_eq!(for_method(Method::RsdS, &spec(Some(3), Some(4), None)).unwrap(), vec![4; 3]);
+        assert_eq!(for_method(Method::RsdS, &spec(None, Some(4), Some(10))).unwrap(), vec![4; 2]);
+        assert_eq!(for_method(Method::RsdC, &spec(Some(3), Some(3), None)).unwrap(), vec![3, 1, 1]);
+        assert_eq!(for_method(Method::RsdC, &spec(None, Some(4), Some(8))).unwrap(), vec![4, 1]);
+        assert_eq!(for_method(Method::RsdC, &spec(None, Some(20), Some(3))).unwrap(), vec![3]);
+        let b = ShapeSpec { branching: Some(vec![3, 2]), ..Default::default() };
+        assert_eq!(for_method(Method::Greedy, &b).unwrap(), vec![3, 2]);
+        assert_eq!(for_method(Method::SpecHub, &b).unwrap_err().arg(), "branching");
+        assert_eq!(for_method(Method::Sd, &b).unwrap_err().arg(), "branching");
+        assert_eq!(for_method(Method::RsdS, &b).unwrap_err().arg(), "branching");
+        assert_eq!(for_method(Method::RsdC, &ShapeSpec { depth: Some(3), ..b.clone() }).unwrap_err().arg(), "depth");
+        assert_eq!(for_method(Method::RsdC, &ShapeSpec { budget: Some(3), ..b }).unwrap_err().arg(), "budget");
+        assert_eq!(for_method(Method::RsdC, &spec(Some(0), None, None)).unwrap_err().arg(), "depth");
+        assert_eq!(for_method(Method::RsdC, &spec(None, None, Some(0))).unwrap_err().arg(), "budget");
+        for m in Method::ALL {
+            let Some(kind) = m.row().tree_kind else { continue };
+            for budget in [1, 3, 8, 16] {
+                for width in [None, Some(2), Some(4)] {
+                    if m == Method::SpecHub && width == Some(4) {
+                        assert!(for_method(m, &spec(None, width, Some(budget))).is_err() || budget < 4);
+                        continue;
+                    }
+                    let s = for_method(m, &spec(None, width, Some(budget))).unwrap();
+                    let n = tree_size(kind, &s);
+                    assert!(1 <= n && n <= budget, "{m:?} B={budget} w={width:?}: {s:?}");
+                }
+            }
+            assert_eq!(for_method(m, &ShapeSpec::default()).unwrap(), m.row().default_shape(), "{m:?}");
+        }
+        // A DraftTree's rules: explicit shapes, rsd-s by beam width and depth.
+        let t = |branching: Option<Vec<usize>>, width, depth| ShapeSpec { branching, width, depth, ..Default::default() };
+        assert_eq!(for_tree(TreeKind::RsdS, &t(None, Some(2), Some(3))).unwrap(), vec![2; 3]);
+        assert_eq!(for_tree(TreeKind::RsdS, &t(None, Some(2), None)).unwrap_err().arg(), "depth");
+        assert_eq!(for_tree(TreeKind::RsdC, &t(None, Some(2), Some(3))).unwrap_err().arg(), "beam_width");
+        assert_eq!(for_tree(TreeKind::RsdC, &t(Some(vec![2, 1]), None, Some(3))).unwrap_err().arg(), "depth");
+        assert_eq!(for_tree(TreeKind::SpecHub, &t(Some(vec![3]), None, None)).unwrap_err().arg(), "branching");
     }
 
     #[test]
