@@ -78,7 +78,7 @@ def test_bad_inputs_raise_naming_the_argument(gpt2_pair):
     _raises("draft has vocabulary size 65", g, t, GPT2LMHeadModel(GPT2Config(vocab_size=65, n_embd=8, n_layer=1, n_head=2)), [1])
     _raises("draft has dtype torch.float64", g, t, GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=8, n_layer=1, n_head=2)).double(), [1])
     _raises("input_ids: the prompt is empty", g, t, d, [])
-    _raises("input_ids: the prompt of row 0 is empty", g, t, d, torch.zeros((1, 0), dtype=torch.long))
+    _raises("input_ids: the prompt of row 0 is empty", g, t, d, torch.zeros((2, 0), dtype=torch.long))
     _raises("input_ids: token id 64", g, t, d, [64])
     _raises("input_ids: token id -1", g, t, d, torch.tensor([[1, -1]]))
     # bools and floats are not token ids (no silent truncation)
@@ -139,14 +139,14 @@ def test_tokenizer_outputs_are_accepted(gpt2_pair):
     tok.chat_template = "{% for m in messages %}{{ m['role'] }} : {{ m['content'] }} {% endfor %}assistant :"
     one = tok("hello world", return_tensors="pt")
     ref = specrs.generate(t, d, one["input_ids"][0], max_new_tokens=5, temperature=0.0).new_tokens
-    assert specrs.generate(t, d, one, max_new_tokens=5, temperature=0.0).new_tokens == [ref]
+    assert specrs.generate(t, d, one, max_new_tokens=5, temperature=0.0).new_tokens == ref  # one row: one prompt
     batch = tok(["hello world how are you", "you"], return_tensors="pt", padding=True)
     assert batch["attention_mask"][1].tolist() == [0, 0, 0, 0, 1]
     res = specrs.generate(t, d, batch, max_new_tokens=5, temperature=0.0)
     assert res.new_tokens[1] == specrs.generate(t, d, [words.index("you")], max_new_tokens=5, temperature=0.0).new_tokens
     chat = tok.apply_chat_template([{"role": "user", "content": "hello"}], return_tensors="pt", return_dict=True)
     res = specrs.generate(t, d, chat, max_new_tokens=4, temperature=0.0)
-    assert res.new_tokens[0] == specrs.generate(t, d, chat["input_ids"][0], max_new_tokens=4, temperature=0.0).new_tokens
+    assert res.new_tokens == specrs.generate(t, d, chat["input_ids"][0], max_new_tokens=4, temperature=0.0).new_tokens
 
 
 def test_model_without_tree_mask_support_is_rejected(gpt2_pair):

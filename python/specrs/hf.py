@@ -172,7 +172,7 @@ def speculative(
                                budget=budget, **settings)
     mask = model_kwargs.get("attention_mask")
     rows = input_ids if mask is None else {"input_ids": input_ids, "attention_mask": mask}
-    res = gen.generate(rows, max_new_tokens=max_new, rng=[rng] if input_ids.shape[0] == 1 else rng,
+    res = gen.generate(rows, max_new_tokens=max_new, rng=rng,
                        eos_token_id=eos or None, pad_token_id=pad, streamer=streamer, stopping_criteria=criteria,
                        _prompt_streamed=True)
     new = res.new_tokens if isinstance(res.new_tokens[0], list) else [res.new_tokens]

@@ -78,9 +78,9 @@ def _h2d(a: np.ndarray, device: torch.device) -> torch.Tensor:
 
 def row_seeds(rng, rows: int, single: bool) -> list[int]:
     """The seed of each row's random stream: ``rng`` itself (resolved to a u64 as everywhere in
-    specrs) for a single prompt; for a batch, row r uses ``specrs.stream_seed(seed, r)``, so row r
-    of a batch equals a single-prompt run with ``rng=specrs.stream_seed(seed, r)``. A list gives
-    each row's ``rng`` explicitly."""
+    specrs) for a single prompt (or a batch of one row); for a batch of two or more rows, row r
+    uses ``specrs.stream_seed(seed, r)``, so row r of a batch equals a single-prompt run with
+    ``rng=specrs.stream_seed(seed, r)``. A list gives each row's ``rng`` explicitly."""
     from specrs._rng import resolve_seed
 
     if isinstance(rng, (list, tuple)):

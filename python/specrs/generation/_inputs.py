@@ -78,7 +78,8 @@ def token_id_set(name: str, v, vocab: int) -> frozenset[int]:
 @dataclass
 class Prompts:
     """A validated batch: ``rows[b]`` are the real tokens of row b; ``single`` when the input
-    was one sequence (a list or a 1-D tensor): results are then given for that one row."""
+    is one sequence (a list of ids, a 1-D tensor, or a batch of one row such as a tokenizer's
+    ``(1, n)`` output): results are then given for that one row."""
 
     rows: list[list[int]]
     single: bool
@@ -167,7 +168,7 @@ def check_prompts(input_ids, attention_mask, vocab: int) -> Prompts:
         bad = [x for x in r if not 0 <= x < vocab]
         if bad:
             raise SpecrsError(f"input_ids: token id {bad[0]} is outside the vocabulary [0, {vocab})")
-    return Prompts(rows, single)
+    return Prompts(rows, single or len(rows) == 1)
 
 
 #: GenerationConfig fields specrs applies (to p and to q, identically at every tree node).
