@@ -271,7 +271,6 @@ class _Batch:
 
     def step(self) -> None:
         g, tb, dev = self.g, self.tb, self.g.device
-        b = len(self.ids)
         n = [len(x) for x in self.ids]
         rem = [self.max_new - len(self.out[r]) for r in self.row]
         # Never draft deeper than the tokens a row still wants (keeps positions in range).

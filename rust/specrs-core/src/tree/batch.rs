@@ -74,10 +74,7 @@ impl TreeBatch {
             return Err(Error::invalid("seeds", "the batch needs at least one row"));
         }
         if seeds.len() > MAX_ROWS {
-            return Err(Error::too_large(
-                "seeds",
-                format!("{} rows; the limit is {MAX_ROWS}", seeds.len()),
-            ));
+            return Err(Error::too_large("seeds", format!("{} rows; the limit is {MAX_ROWS}", seeds.len())));
         }
         // Validates the shape as a tree would (an empty shape is a target-only step).
         if !shape.is_empty() {
@@ -85,22 +82,9 @@ impl TreeBatch {
         }
         let rows = seeds
             .iter()
-            .map(|&s| Row {
-                rng: Rng::new(s),
-                tree: DraftTree::root_only(kind, None),
-                level_first: vec![0],
-                walk: None,
-            })
+            .map(|&s| Row { rng: Rng::new(s), tree: DraftTree::root_only(kind, None), level_first: vec![0], walk: None })
             .collect();
-        Ok(TreeBatch {
-            kind,
-            shape,
-            truncate,
-            rows,
-            broken: false,
-            level_off: vec![0, 1],
-            root_pos: vec![0; seeds.len()],
-        })
+        Ok(TreeBatch { kind, shape, truncate, rows, broken: false, level_off: vec![0, 1], root_pos: vec![0; seeds.len()] })
     }
 
     pub fn len(&self) -> usize {
@@ -113,10 +97,7 @@ impl TreeBatch {
 
     fn check_usable(&self) -> Result<()> {
         if self.broken {
-            return Err(Error::invalid(
-                "probs",
-                "an earlier expand failed; start a new step with begin()",
-            ));
+            return Err(Error::invalid("probs", "an earlier expand failed; start a new step with begin()"));
         }
         Ok(())
     }
@@ -128,10 +109,7 @@ impl TreeBatch {
             return Err(Error::invalid("rows", "must keep at least one row"));
         }
         if let Some(&r) = keep.iter().find(|&&r| r >= self.rows.len()) {
-            return Err(Error::invalid(
-                "rows",
-                format!("row {r} is out of range for a batch of {}", self.rows.len()),
-            ));
+            return Err(Error::invalid("rows", format!("row {r} is out of range for a batch of {}", self.rows.len())));
         }
         let mut seen = vec![false; self.rows.len()];
         for &r in keep {
@@ -139,10 +117,7 @@ impl TreeBatch {
                 return Err(Error::invalid("rows", format!("row {r} is listed twice")));
             }
         }
-        let mut old: Vec<Option<Row>> = std::mem::take(&mut self.rows)
-            .into_iter()
-            .map(Some)
-            .collect();
+        let mut old: Vec<Option<Row>> = std::mem::take(&mut self.rows).into_iter().map(Some).collect();
         let mut rows: Vec<Row> = keep.iter().filter_map(|&r| old[r].take()).collect();
         for row in &mut rows {
             row.tree = DraftTree::root_only(self.kind, None);
@@ -160,23 +135,13 @@ impl TreeBatch {
     /// of the shape (0: no draft, the step samples the target at the root).
     pub fn begin(&mut self, roots: &[i64], prefix_lens: &[usize], depths: &[usize]) -> Result<()> {
         let b = self.rows.len();
-        for (arg, n) in [
-            ("roots", roots.len()),
-            ("prefix_lens", prefix_lens.len()),
-            ("depths", depths.len()),
-        ] {
+        for (arg, n) in [("roots", roots.len()), ("prefix_lens", prefix_lens.len()), ("depths", depths.len())] {
             if n != b {
-                return Err(Error::invalid(
-                    arg,
-                    format!("has {n} entries but the batch has {b} rows"),
-                ));
+                return Err(Error::invalid(arg, format!("has {n} entries but the batch has {b} rows")));
             }
         }
         if let Some(&d) = depths.iter().find(|&&d| d > self.shape.len()) {
-            return Err(Error::invalid(
-                "depths",
-                format!("depth {d} exceeds the shape's {} levels", self.shape.len()),
-            ));
+            return Err(Error::invalid("depths", format!("depth {d} exceeds the shape's {} levels", self.shape.len())));
         }
         let mut pos = Vec::with_capacity(b);
         for (&pl, &d) in prefix_lens.iter().zip(depths) {
@@ -221,16 +186,7 @@ impl TreeBatch {
 
     /// Frontier size of each row (0 for a row whose tree is complete).
     pub fn frontier_sizes(&self) -> Vec<usize> {
-        self.rows
-            .iter()
-            .map(|r| {
-                if r.tree.done() {
-                    0
-                } else {
-                    r.tree.frontier.len()
-                }
-            })
-            .collect()
+        self.rows.iter().map(|r| if r.tree.done() { 0 } else { r.tree.frontier.len() }).collect()
     }
 
     /// Expands one level of every unfinished row: `q(r, i)` is the draft distribution of row r's
@@ -239,10 +195,7 @@ impl TreeBatch {
     pub fn expand<'a>(&mut self, q: impl Fn(usize, usize) -> DistRef<'a>) -> Result<()> {
         self.check_usable()?;
         if self.done() {
-            return Err(Error::invalid(
-                "probs",
-                "every tree is complete; no frontier is left to expand",
-            ));
+            return Err(Error::invalid("probs", "every tree is complete; no frontier is left to expand"));
         }
         let mut width = 0;
         for (r, row) in self.rows.iter_mut().enumerate() {
@@ -253,8 +206,7 @@ impl TreeBatch {
             let qs: Vec<DistRef<'a>> = (0..f).map(|i| q(r, i)).collect();
             match row.tree.expand(&qs) {
                 Ok(new) => {
-                    row.level_first
-                        .push(new.first().copied().unwrap_or(row.tree.len()));
+                    row.level_first.push(new.first().copied().unwrap_or(row.tree.len()));
                     width = width.max(new.len());
                 }
                 Err(e) => {
@@ -283,11 +235,7 @@ impl TreeBatch {
             return None;
         }
         let first = row.level_first[l];
-        let end = row
-            .level_first
-            .get(l + 1)
-            .copied()
-            .unwrap_or(row.tree.len());
+        let end = row.level_first.get(l + 1).copied().unwrap_or(row.tree.len());
         let node = first + (s - self.level_off[l]);
         (node < end).then_some(node)
     }
@@ -296,22 +244,12 @@ impl TreeBatch {
     /// every level, for the target): tokens, positions, real-slot flags and mask rows against every
     /// slot up to the end of the range. With `frontier_only`, slots of rows whose tree is complete
     /// count as padding (the draft needs only the nodes it will expand).
-    pub fn inputs(
-        &self,
-        levels: Range<usize>,
-        frontier_only: bool,
-        pad_token: i64,
-    ) -> Result<SlotInputs> {
+    pub fn inputs(&self, levels: Range<usize>, frontier_only: bool, pad_token: i64) -> Result<SlotInputs> {
         self.check_usable()?;
         if levels.start >= levels.end || levels.end > self.levels() {
             return Err(Error::invalid(
                 "levels",
-                format!(
-                    "{}..{} is not a range of the {} levels built",
-                    levels.start,
-                    levels.end,
-                    self.levels()
-                ),
+                format!("{}..{} is not a range of the {} levels built", levels.start, levels.end, self.levels()),
             ));
         }
         let slots = self.level_off[levels.start]..self.level_off[levels.end];
@@ -372,11 +310,7 @@ impl TreeBatch {
     }
 
     fn need(&self, r: usize) -> Option<usize> {
-        self.rows[r]
-            .walk
-            .as_ref()
-            .and_then(|w| w.node)
-            .map(|v| self.slot(r, v))
+        self.rows[r].walk.as_ref().and_then(|w| w.node).map(|v| self.slot(r, v))
     }
 
     /// The slot whose target row each row's walk needs next (None: that row's step is complete).
@@ -386,14 +320,8 @@ impl TreeBatch {
 
     /// Feeds row r's walk the target row of the slot it needs.
     pub fn walk_row(&mut self, r: usize, p: DistRef<'_>) -> Result<()> {
-        let row = self
-            .rows
-            .get_mut(r)
-            .ok_or_else(|| Error::invalid("rows", format!("row {r} is out of range")))?;
-        let mut w = row
-            .walk
-            .take()
-            .ok_or_else(|| Error::invalid("probs", "no verification walk was started"))?;
+        let row = self.rows.get_mut(r).ok_or_else(|| Error::invalid("rows", format!("row {r} is out of range")))?;
+        let mut w = row.walk.take().ok_or_else(|| Error::invalid("probs", "no verification walk was started"))?;
         let res = row.tree.walk_node(&mut w, p).map_err(|e| batch_row(e, r));
         row.walk = Some(w);
         res.map(|_| ())
@@ -402,19 +330,13 @@ impl TreeBatch {
     /// Row r's verification step once its walk is complete, and the slots to keep (the root's,
     /// then the accepted path's).
     pub fn step(&self, r: usize) -> Result<(Step, Vec<usize>)> {
-        let row = self
-            .rows
-            .get(r)
-            .ok_or_else(|| Error::invalid("rows", format!("row {r} is out of range")))?;
+        let row = self.rows.get(r).ok_or_else(|| Error::invalid("rows", format!("row {r} is out of range")))?;
         match &row.walk {
             Some(w) if w.node.is_none() => {
                 let keep = w.step.keep.iter().map(|&v| self.slot(r, v)).collect();
                 Ok((w.step.clone(), keep))
             }
-            _ => Err(Error::invalid(
-                "rows",
-                format!("row {r} has not finished its verification walk"),
-            )),
+            _ => Err(Error::invalid("rows", format!("row {r} has not finished its verification walk"))),
         }
     }
 
@@ -428,10 +350,7 @@ impl TreeBatch {
 /// `probs[row r]` with "node i" in the message.
 fn batch_row(e: Error, r: usize) -> Error {
     let split = |arg: &str| match arg.find('[') {
-        Some(k) => (
-            arg[..k].to_string(),
-            Some(arg[k + 1..].trim_end_matches(']').replace("row ", "")),
-        ),
+        Some(k) => (arg[..k].to_string(), Some(arg[k + 1..].trim_end_matches(']').replace("row ", ""))),
         None => (arg.to_string(), None),
     };
     let re = |arg: String, msg: String| {
@@ -474,14 +393,7 @@ mod tests {
         let mut b = TreeBatch::new(TreeKind::RsdC, vec![3, 2], &[11, 12, 13], true).unwrap();
         b.begin(&[1, 2, 3], &[5, 9, 7], &[2, 2, 1]).unwrap();
         while !b.done() {
-            b.expand(|r, _| {
-                if r == 1 {
-                    DistRef::D64(&narrow)
-                } else {
-                    DistRef::D64(&q)
-                }
-            })
-            .unwrap();
+            b.expand(|r, _| if r == 1 { DistRef::D64(&narrow) } else { DistRef::D64(&q) }).unwrap();
         }
         assert_eq!(b.levels(), 3);
         // Level widths: 3 (rows 0 and 2), then 6 (row 0; row 1 has 2 × 2 = 4; row 2 stopped).
@@ -499,12 +411,8 @@ mod tests {
                         assert!(all.real[i]);
                         assert_eq!(all.tokens[i], t.nodes[node].token);
                         assert_eq!(all.positions[i], f.positions[node]);
-                        let want: Vec<usize> = (0..all.cols)
-                            .filter(|&c| {
-                                b.node_at(r, c)
-                                    .is_some_and(|n| t.ancestors(node).any(|a| a == n))
-                            })
-                            .collect();
+                        let want: Vec<usize> =
+                            (0..all.cols).filter(|&c| b.node_at(r, c).is_some_and(|n| t.ancestors(node).any(|a| a == n))).collect();
                         let got: Vec<usize> = (0..all.cols).filter(|&c| m[c]).collect();
                         assert_eq!(got, want, "row {r} slot {s}");
                     }
@@ -553,42 +461,16 @@ mod tests {
             assert_eq!((step.tokens, keep, step.n_nodes), (vec![1], vec![0], 0));
         }
         assert_eq!(b.begin(&[0], &[3, 3], &[0, 0]).unwrap_err().arg(), "roots");
-        assert_eq!(
-            b.begin(&[0, 0], &[3, 3], &[0, 3]).unwrap_err().arg(),
-            "depths"
-        );
-        assert_eq!(
-            b.begin(&[0, 0], &[0, 3], &[0, 1]).unwrap_err().arg(),
-            "prefix_len"
-        );
-        assert_eq!(
-            TreeBatch::new(TreeKind::RsdS, vec![2, 3], &[1], false)
-                .unwrap_err()
-                .arg(),
-            "beam_width"
-        );
-        assert_eq!(
-            TreeBatch::new(TreeKind::RsdS, vec![2], &[], false)
-                .unwrap_err()
-                .arg(),
-            "seeds"
-        );
+        assert_eq!(b.begin(&[0, 0], &[3, 3], &[0, 3]).unwrap_err().arg(), "depths");
+        assert_eq!(b.begin(&[0, 0], &[0, 3], &[0, 1]).unwrap_err().arg(), "prefix_len");
+        assert_eq!(TreeBatch::new(TreeKind::RsdS, vec![2, 3], &[1], false).unwrap_err().arg(), "beam_width");
+        assert_eq!(TreeBatch::new(TreeKind::RsdS, vec![2], &[], false).unwrap_err().arg(), "seeds");
         b.begin(&[0, 0], &[3, 3], &[1, 1]).unwrap();
-        let e = b.expand(|r, _| {
-            if r == 1 {
-                DistRef::D64(&[0.5, 0.6, 0.0])
-            } else {
-                DistRef::D64(&[0.5, 0.5, 0.0])
-            }
-        });
+        let e = b.expand(|r, _| if r == 1 { DistRef::D64(&[0.5, 0.6, 0.0]) } else { DistRef::D64(&[0.5, 0.5, 0.0]) });
         let e = e.unwrap_err();
         assert_eq!(e.arg(), "probs[row 1]");
         assert!(e.to_string().contains("frontier node 0: sums to"), "{e}");
-        assert_eq!(
-            b.inputs(0..1, false, 0).unwrap_err().arg(),
-            "probs",
-            "unusable until begin"
-        );
+        assert_eq!(b.inputs(0..1, false, 0).unwrap_err().arg(), "probs", "unusable until begin");
         b.begin(&[0, 0], &[3, 3], &[1, 1]).unwrap();
         assert!(b.inputs(0..1, false, 0).is_ok());
     }
