@@ -10,6 +10,7 @@ level's frontier draft rows, and on verification one target row per walked node.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING, Any, cast
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +24,9 @@ from ._methods import TreeShape, resolve_shape, tree_kind
 from ._models import BatchCache, Runner, check_model, check_pair, max_positions, probe_tree_mask
 from ._stats import GenerationStats
 from ._warp import warp
+
+if TYPE_CHECKING:
+    from specrs._specrs import _TreeKind
 
 
 @dataclass
@@ -45,7 +49,7 @@ class _Clock:
     def __init__(self, device: torch.device):
         self.cuda = device.type == "cuda"
         self.host = {"draft": 0.0, "target": 0.0}
-        self.events: list[tuple[str, object, object]] = []
+        self.events: list[tuple[str, Any, Any]] = []  # (model, start, end) CUDA events
 
     def run(self, which: str, f, *a):
         if self.cuda:
@@ -222,7 +226,7 @@ class _Batch:
                       for p in prompts]
         self.pending = [[p[-1]] for p in prompts]
         shape = list(gen.shape.branching) if gen.d is not None else []
-        self.tb = TreeBatch(gen.kind or "rsd-c", shape, seeds, truncate=True)
+        self.tb = TreeBatch(cast("_TreeKind", gen.kind or "rsd-c"), shape, seeds, truncate=True)
         self.clock = _Clock(gen.device)
         self.target_calls = self.draft_calls = 0
         self.wall = 0.0
@@ -248,8 +252,8 @@ class _Batch:
         g, dev = self.g, self.g.device
         t = max(len(p) for p in self.prompts)
         pads = [t - len(p) for p in self.prompts]
-        caches = [BatchCache(g.target, pads, dev)] + ([BatchCache(g.draft, pads, dev)] if g.d is not None else [])
-        self.tc, self.dc = caches[0], (caches[1] if len(caches) > 1 else None)
+        self.tc = BatchCache(g.target, pads, dev)
+        self.dc = BatchCache(g.draft, pads, dev) if g.d is not None else None
         if t < 2:
             return
         b = len(self.prompts)
@@ -262,7 +266,9 @@ class _Batch:
         m = (cols[None, :, None] >= cols[None, None, :]) & (cols[None, None, :] >= np.array(pads)[:, None, None])
         m |= np.eye(t - 1, dtype=bool)[None]  # a padding query sees itself (no all-masked row)
         mask = _h2d(np.ascontiguousarray(m[:, None]), dev)
-        runners = [("target", g.t, self.tc)] + ([("draft", g.d, self.dc)] if g.d is not None else [])
+        runners: list[tuple[str, Runner, BatchCache]] = [("target", g.t, self.tc)]
+        if g.d is not None and self.dc is not None:
+            runners.append(("draft", g.d, self.dc))
         for which, runner, cache in runners:
             self._forward(which, runner, cache, ids, pos, mask)
             cache.end = [t - 1] * b
@@ -316,6 +322,7 @@ class _Batch:
         """Level 0 (the pending tokens, the root last) and one draft forward per later level;
         returns (draft cache length before the step, pending width)."""
         g, tb, dev, dc = self.g, self.tb, self.g.device, self.dc
+        assert dc is not None and g.d is not None  # only called with a draft
         b = len(n)
         p_len = max(len(p) for p in self.pending)
         tok = np.zeros((b, p_len), dtype=np.int64)

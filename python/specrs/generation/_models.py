@@ -251,7 +251,9 @@ class BatchCache:
     def commit(self, start: int, keep: list[list[int]]) -> None:
         """Row b keeps the new positions ``start + keep[b][i]`` (increasing, appended this step),
         moved to ``end[b] + i``; everything else appended since ``start`` is dropped."""
-        rows, src, dst = [], [], []
+        rows: list[int] = []
+        src: list[int] = []
+        dst: list[int] = []
         for b, k in enumerate(keep):
             e = self.end[b]
             if k and not (e == start and k == list(range(len(k)))):  # already in place
