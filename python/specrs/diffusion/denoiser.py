@@ -35,11 +35,22 @@ def _config_get(model, key):
 def label_support(model) -> int | None:
     """Number of class ids the model embeds (labels must lie in 0..support−1), or None if unknown.
 
-    Read from ``model.num_class_embeds`` or ``model.config.num_class_embeds`` (the diffusers name).
+    Read from ``config.num_class_embeds`` (``UNet2DModel``), from the size of the label table of a
+    DiT (``DiTTransformer2DModel``: ``num_embeds_ada_norm`` classes plus its null row), or from a
+    plain ``num_class_embeds`` attribute.
     """
     n, has = _config_get(model, "num_class_embeds")
-    if not has:  # plain modules/callables: an attribute (diffusers models deprecate attribute access)
-        n = getattr(model, "num_class_embeds", None)
+    if has:
+        return int(n) if n is not None else None
+    n_ada, has_ada = _config_get(model, "num_embeds_ada_norm")
+    if has_ada and n_ada is not None and hasattr(model, "modules"):
+        from diffusers.models.embeddings import LabelEmbedding
+
+        for m in model.modules():
+            if isinstance(m, LabelEmbedding):
+                return int(m.embedding_table.num_embeddings)
+    # plain modules/callables: an attribute (diffusers models deprecate attribute access)
+    n = getattr(model, "num_class_embeds", None)
     return int(n) if n is not None else None
 
 

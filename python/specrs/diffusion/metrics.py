@@ -1,4 +1,4 @@
-"""Sample quality on digits: Fréchet distance in classifier features and class accuracy.
+"""Sample quality: Fréchet distance in classifier features and class accuracy.
 
 Fréchet distance between Gaussians fitted to two feature sets (Heusel et al., 2017, "GANs Trained
 by a Two Time-Scale Update Rule…", the FID formula):
@@ -7,7 +7,8 @@ by a Two Time-Scale Update Rule…", the FID formula):
 
 computed in float64 with symmetric eigendecompositions only (tr((Σ_a^{1/2} Σ_b Σ_a^{1/2})^{1/2}) is
 the sum of the square roots of that PSD matrix's eigenvalues), so no scipy is needed. Features are
-the last hidden layer of :class:`specrs.diffusion.models.DigitsClassifier` (in place of Inception).
+the last hidden layer of the pair's classifier (:class:`~specrs.diffusion.models.DigitsClassifier`,
+:class:`~specrs.diffusion.models.FashionClassifier`), in place of Inception.
 """
 
 from __future__ import annotations
@@ -58,17 +59,22 @@ class SampleQuality:
 
 
 class RealReference:
-    """Feature statistics of the 1,797 real digits under ``classifier`` (computed once)."""
+    """Feature statistics (μ, Σ) of real images under ``classifier``: computed once from ``real``
+    (default: the 1,797 digits), or given directly as ``stats`` (e.g. shipped with a pair)."""
 
-    def __init__(self, classifier, real: torch.Tensor | None = None):
+    def __init__(self, classifier, real: torch.Tensor | None = None, stats=None):
+        self.classifier = classifier
+        if stats is not None:
+            self.mu, self.cov = (np.asarray(s, dtype=np.float64) for s in stats)
+            return
         if real is None:
             from specrs.diffusion.training import digits_data
 
             real, _ = digits_data()
-        self.classifier = classifier
         dev = next(classifier.parameters()).device
         with torch.no_grad():
-            feats = classifier.features(real.to(dev)).double().cpu().numpy()
+            feats = torch.cat([classifier.features(real[i: i + 2000].to(dev)).double().cpu()
+                               for i in range(0, real.shape[0], 2000)]).numpy()
         self.mu, self.cov = gaussian_stats(feats)
 
     def quality(self, samples: torch.Tensor, labels=None) -> SampleQuality:
@@ -76,13 +82,13 @@ class RealReference:
 
 
 def sample_quality(samples: torch.Tensor, classifier, real_stats, labels=None) -> SampleQuality:
-    """FD of ``samples`` (n, 1, 8, 8) against ``real_stats`` = (μ, Σ) and class accuracy vs ``labels``.
+    """FD of ``samples`` (n, *image shape) against ``real_stats`` = (μ, Σ) and class accuracy vs ``labels``.
 
     Samples are clamped to the data range [−1, 1] first (what an image would store)."""
     dev = next(classifier.parameters()).device
     x = samples.detach().float().clamp(-1, 1).to(dev)
     with torch.no_grad():
-        feats = classifier.features(x)
+        feats = torch.cat([classifier.features(x[i: i + 2000]) for i in range(0, x.shape[0], 2000)])
         pred = classifier.head(feats).argmax(-1).cpu()
     mu, cov = gaussian_stats(feats.double().cpu().numpy())
     fd = frechet_distance(mu, cov, *real_stats)

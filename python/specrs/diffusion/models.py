@@ -17,7 +17,7 @@ import math
 import torch
 from torch import nn
 
-__all__ = ["MLPDenoiser", "DigitsClassifier", "timestep_embedding"]
+__all__ = ["MLPDenoiser", "DigitsClassifier", "FashionClassifier", "timestep_embedding"]
 
 
 def timestep_embedding(t: torch.Tensor, dim: int, max_period: float = 10000.0) -> torch.Tensor:
@@ -96,6 +96,28 @@ class DigitsClassifier(nn.Module):
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         return self.body(x.reshape(x.shape[0], -1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class FashionClassifier(nn.Module):
+    """Small CNN on 28×28 Fashion-MNIST in [−1, 1] (two 3×3 conv + max-pool stages, then a hidden
+    layer); ``features(x)`` is that hidden layer, the embedding of the Fréchet distance."""
+
+    def __init__(self, channels=(32, 64), feat_dim: int = 64, num_classes: int = 10):
+        super().__init__()
+        c1, c2 = channels
+        self.config = {"channels": list(channels), "feat_dim": feat_dim, "num_classes": num_classes}
+        self.body = nn.Sequential(
+            nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+            nn.Flatten(), nn.Linear(c2 * 7 * 7, feat_dim), nn.ReLU())
+        self.head = nn.Linear(feat_dim, num_classes)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """x: (B, 1, 28, 28) -> (B, feat_dim)."""
+        return self.body(x.reshape(x.shape[0], 1, 28, 28))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.head(self.features(x))

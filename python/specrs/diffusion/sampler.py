@@ -14,6 +14,7 @@ import copy
 import inspect
 import math
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
@@ -23,7 +24,8 @@ from specrs._specrs import SpecrsError
 from specrs.diffusion.denoiser import accepts_labels, call_denoiser, guided_eps, label_support, model_device_dtype
 from specrs.diffusion.switch import step_counts, two_model_fractions, validate_fractions
 
-__all__ = ["StitchResult", "stitched_sample", "tstitch_sample", "torch_generator", "param_count"]
+__all__ = ["StitchResult", "stitched_sample", "tstitch_sample", "torch_generator", "param_count", "check_stitchable",
+           "model_sample_shape", "Stitchability", "report_nonfinite"]
 
 
 @dataclass
@@ -69,7 +71,9 @@ def param_count(model) -> int | None:
         return None
 
 
-def _infer_sample_shape(model):
+def model_sample_shape(model) -> tuple[int, ...] | None:
+    """The (C, H, W) a denoiser declares (``sample_shape``, or diffusers' ``config.in_channels`` and
+    ``config.sample_size``), or None for a plain callable."""
     shape = getattr(model, "sample_shape", None)
     if shape is not None:
         return tuple(int(s) for s in shape)
@@ -97,64 +101,180 @@ def _labels_tensor(class_labels, batch_size, device):
     return labels.to(device=device, dtype=torch.long)
 
 
-def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], scheduler, num_inference_steps: int, *,
-                    batch_size: int | None = None, sample_shape: Sequence[int] | None = None, class_labels=None,
-                    guidance_scale: float = 1.0, null_label: int | None = None, noise: torch.Tensor | None = None,
-                    rng=None, step_kwargs: dict | None = None, device=None, dtype=None,
-                    check_shapes: bool = True, progress: bool = False) -> StitchResult:
-    """Sample with ``denoisers[0]`` on the first steps, then ``denoisers[1]``, … (T-Stitch).
+def _int_arg(name: str, value, minimum: int | None = None) -> int:
+    """``value`` as a Python int: ints and numpy integer scalars; bools, floats and strings refused."""
+    import numbers
 
-    Parameters
-    ----------
-    denoisers: models in the order they run (small first): ``UNet2DModel``-style modules or
-        callables ``(x_t, t, class_labels) -> eps`` (ε-prediction, or whatever the scheduler's
-        ``prediction_type`` expects).
-    fractions: one per denoiser, ≥ 0, summing to 1; model k runs n_k steps with
-        n_k = round(N·F_k) − round(N·F_{k−1}) (cumulative rounding; F_k the cumulative fraction).
-    scheduler: any diffusers scheduler (DDPM, DDIM, DPMSolverMultistep, Euler, UniPC, …); a deep
-        copy is stepped, so the caller's object is not mutated.
-    num_inference_steps: N ≥ 1 (the split is made over ``len(scheduler.timesteps)``, which is N for
-        single-evaluation schedulers).
-    batch_size, sample_shape: output shape (batch_size, *sample_shape); inferred from ``noise``,
-        ``class_labels`` and the models' ``sample_shape`` / ``config.{in_channels,sample_size}``.
-    class_labels: 1-D integer labels (or one int for the whole batch) for conditional models.
-    guidance_scale: classifier-free guidance scale s; 1 = plain conditional sampling;
-        ε = ε_∅ + s(ε_c − ε_∅) computed inside the active model.
-    null_label: the unconditional id; default ``model.null_label`` or ``label_support − 1``.
-    noise: the initial x_T (before ``init_noise_sigma`` scaling); otherwise drawn from ``rng``.
-    rng: None, int seed, numpy Generator/RandomState or ``torch.Generator``; drives the initial
-        noise and the scheduler's noise (DDPM, DDIM η > 0, SDE solvers). Same seed → same output.
-    step_kwargs: extra keywords for ``scheduler.step`` (e.g. ``{"eta": 1.0}`` for DDIM).
-    device, dtype: default: those of the last denoiser's parameters (CPU / float32 for callables).
-    check_shapes: probe each denoiser once on a batch of one before sampling and fail early if
-        its output shape differs from its input shape (also checked at every step).
-    """
-    # ---------------- validation: everything fails here, before the first step ----------------
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise SpecrsError(f"{name}: must be an integer, got {value!r} ({type(value).__name__})")
+    value = int(value)
+    if minimum is not None and value < minimum:
+        raise SpecrsError(f"{name}: must be ≥ {minimum}, got {value}")
+    return value
+
+
+_FLOAT_DTYPES = {"float16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16,
+                 "float32": torch.float32, "float": torch.float32, "float64": torch.float64, "double": torch.float64}
+
+
+def _resolve_dtype(dtype) -> torch.dtype | None:
+    if dtype is None:
+        return None
+    if isinstance(dtype, str):
+        key = dtype.removeprefix("torch.")
+        if key in _FLOAT_DTYPES:
+            return _FLOAT_DTYPES[key]
+    elif isinstance(dtype, torch.dtype) and dtype.is_floating_point:
+        return dtype
+    raise SpecrsError(f"dtype: must be a floating torch dtype (float16, bfloat16, float32, float64), got {dtype!r}")
+
+
+def _resolve_device(device) -> torch.device | None:
+    if device is None:
+        return None
+    try:
+        return torch.device(device)
+    except (TypeError, RuntimeError, ValueError):
+        raise SpecrsError(f"device: not a torch device: {device!r}") from None
+
+
+def _sample_shape_arg(sample_shape) -> tuple[int, ...]:
+    if isinstance(sample_shape, (str, bytes)) or not isinstance(sample_shape, Sequence) and not isinstance(
+            sample_shape, torch.Size):
+        raise SpecrsError(f"sample_shape: must be a sequence of positive integers (C, H, W), got {sample_shape!r}")
+    shape = tuple(_int_arg("sample_shape", s, 1) for s in sample_shape)
+    if not shape:
+        raise SpecrsError("sample_shape: must not be empty")
+    return shape
+
+
+@dataclass
+class Stitchability:
+    """What :func:`check_stitchable` found: the shape every model declares (None if none does),
+    each model's class-label support (None where unknown) and whether they take class labels."""
+
+    sample_shape: tuple[int, ...] | None
+    label_supports: list
+    conditional: bool
+
+
+def check_stitchable(denoisers: Sequence[Any]) -> Stitchability:
+    """Refuse, before any sampling, a set of denoisers that cannot share one trajectory: different
+    declared sample shapes (C, H, W), different class-label spaces (``num_class_embeds`` / a DiT's
+    label table), or some with and some without a class embedding (T-Stitch needs one input space
+    and one conditioning; the same id must mean the same class, and the null label null, in all)."""
     if isinstance(denoisers, (str, bytes)) or not isinstance(denoisers, Sequence) or len(denoisers) == 0:
         raise SpecrsError("denoisers: must be a non-empty sequence of models or callables")
     for k, m in enumerate(denoisers):
         if not callable(m):
             raise SpecrsError(f"denoisers: entry {k} is not callable")
+    shapes = [model_sample_shape(m) for m in denoisers]
+    known_shapes = sorted({s for s in shapes if s is not None})
+    if len(known_shapes) > 1:
+        raise SpecrsError(f"denoisers: the models declare different sample shapes {shapes}; stitched models "
+                          f"must share one input space")
+    supports = [label_support(m) for m in denoisers]
+    known = sorted({s for s in supports if s is not None})
+    if len(known) > 1:
+        raise SpecrsError(f"class_labels: the denoisers embed different numbers of classes "
+                          f"(num_class_embeds {supports}); stitched models must share the class-label support")
+    takes = [accepts_labels(m) for m in denoisers]
+    if any(takes) and not all(takes) and known:
+        raise SpecrsError(f"denoisers: models {[k for k, t in enumerate(takes) if not t]} have no class embedding "
+                          f"while others do; stitched models must share the conditioning")
+    return Stitchability(sample_shape=known_shapes[0] if known_shapes else None, label_supports=supports,
+                         conditional=bool(known))
+
+
+NONFINITE_MODES = ("raise", "warn", "ignore")
+
+
+def report_nonfinite(bad_steps: Sequence[int], schedule: Sequence[int], timesteps: Sequence[int], mode: str,
+                     what: str = "ε") -> None:
+    """Raise (``mode="raise"``) or warn (``"warn"``) about steps whose network output was not finite."""
+    if not bad_steps or mode == "ignore":
+        return
+    i = bad_steps[0]
+    msg = (f"denoisers: denoiser {schedule[i]} returned a non-finite {what} (NaN or inf) at step {i} "
+           f"(timestep {timesteps[i]}); {len(bad_steps)} of {len(schedule)} steps were non-finite, so the "
+           f"samples are not finite")
+    if mode == "raise":
+        raise SpecrsError(msg)
+    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+
+
+def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], scheduler, num_inference_steps: int, *,
+                    batch_size: int | None = None, sample_shape: Sequence[int] | None = None, class_labels=None,
+                    guidance_scale: float = 1.0, null_label: int | None = None, noise: torch.Tensor | None = None,
+                    rng=None, step_kwargs: dict | None = None, device=None, dtype=None,
+                    check_shapes: bool = True, progress: bool = False, nonfinite: str = "raise") -> StitchResult:
+    """Sample with ``denoisers[0]`` on the first steps, then ``denoisers[1]``, … (T-Stitch).
+
+    Parameters
+    ----------
+    denoisers: models in the order they run (small first): diffusers ``UNet2DModel`` /
+        ``DiTTransformer2DModel``-style modules or callables ``(x_t, t, class_labels) -> eps``
+        (ε-prediction, or whatever the scheduler's ``prediction_type`` expects). They must declare
+        the same sample shape and class-label space (:func:`check_stitchable`).
+    fractions: one per denoiser, ≥ 0, summing to 1; model k runs n_k steps with
+        n_k = round(N·F_k) − round(N·F_{k−1}) (cumulative rounding; F_k the cumulative fraction).
+    scheduler: any diffusers scheduler (DDPM, DDIM, DPMSolverMultistep, Euler, UniPC, …); a deep
+        copy is stepped, so the caller's object is not mutated.
+    num_inference_steps: N ≥ 1, an int or numpy integer (the split is made over
+        ``len(scheduler.timesteps)``, which is N for single-evaluation schedulers).
+    batch_size, sample_shape: output shape (batch_size, *sample_shape); inferred from ``noise``,
+        ``class_labels`` and the models' ``sample_shape`` / ``config.{in_channels,sample_size}``.
+    class_labels: 1-D integer labels (or one int for the whole batch) for conditional models.
+    guidance_scale: classifier-free guidance scale s; 1 = plain conditional sampling;
+        ε = ε_∅ + s(ε_c − ε_∅) computed inside the active model.
+    null_label: the unconditional id (an integer); default ``model.null_label`` or
+        ``label_support − 1``.
+    noise: the initial x_T (before ``init_noise_sigma`` scaling); otherwise drawn from ``rng``.
+    rng: None, int seed, numpy Generator/RandomState or ``torch.Generator``; drives the initial
+        noise and the scheduler's noise (DDPM, DDIM η > 0, SDE solvers). Same seed → same output.
+    step_kwargs: extra keywords for ``scheduler.step`` (e.g. ``{"eta": 1.0}`` for DDIM).
+    device, dtype: default: those of the last denoiser's parameters (CPU / float32 for callables);
+        ``dtype`` a floating torch dtype or its name.
+    check_shapes: probe each denoiser once on a batch of one before sampling and fail early if
+        its output shape differs from its input shape (also checked at every step).
+    nonfinite: what to do when a denoiser returns NaN/inf (then the samples are not finite):
+        ``"raise"`` (default) a :class:`SpecrsError` naming the denoiser and the first such step,
+        ``"warn"`` a ``RuntimeWarning`` (the samples are returned), ``"ignore"``. The check costs
+        one ``isfinite`` per step and a single device sync at the end.
+    """
+    # ---------------- validation: everything fails here, before the first step ----------------
+    stitch = check_stitchable(denoisers)
     fractions = validate_fractions(fractions, len(denoisers))
-    if isinstance(num_inference_steps, bool) or not isinstance(num_inference_steps, int) or num_inference_steps < 1:
-        raise SpecrsError(f"num_inference_steps: must be a positive integer, got {num_inference_steps!r}")
+    num_inference_steps = _int_arg("num_inference_steps", num_inference_steps, 1)
     for attr in ("set_timesteps", "step", "timesteps"):
         if not hasattr(scheduler, attr):
             raise SpecrsError(f"scheduler: not a diffusers scheduler (no {attr!r})")
+    if isinstance(guidance_scale, bool):
+        raise SpecrsError(f"guidance_scale: must be a number, got {guidance_scale!r}")
     try:
         guidance_scale = float(guidance_scale)
     except (TypeError, ValueError):
         raise SpecrsError(f"guidance_scale: must be a number, got {guidance_scale!r}") from None
     if not math.isfinite(guidance_scale):
         raise SpecrsError("guidance_scale: must be finite")
+    if nonfinite not in NONFINITE_MODES:
+        raise SpecrsError(f"nonfinite: expected one of {NONFINITE_MODES}, got {nonfinite!r}")
+    if step_kwargs is not None and not isinstance(step_kwargs, dict):
+        raise SpecrsError(f"step_kwargs: must be a dict of scheduler.step keywords, got {type(step_kwargs).__name__}")
 
     dev0, dt0 = model_device_dtype(denoisers[-1])
-    device = torch.device(device) if device is not None else (dev0 or torch.device("cpu"))
-    dtype = dtype or dt0 or torch.float32
+    device = _resolve_device(device) or dev0 or torch.device("cpu")
+    dtype = _resolve_dtype(dtype) or dt0 or torch.float32
+    if batch_size is not None:
+        batch_size = _int_arg("batch_size", batch_size, 1)
+    if sample_shape is not None:
+        sample_shape = _sample_shape_arg(sample_shape)
 
     if noise is not None:
         if not isinstance(noise, torch.Tensor) or noise.ndim < 2:
             raise SpecrsError("noise: must be a tensor of shape (batch, *sample_shape)")
+        if not (noise.is_floating_point() and bool(torch.isfinite(noise).all())):
+            raise SpecrsError("noise: must be a finite floating-point tensor")
         if batch_size is not None and noise.shape[0] != batch_size:
             raise SpecrsError(f"noise: batch {noise.shape[0]} differs from batch_size {batch_size}")
         if sample_shape is not None and tuple(noise.shape[1:]) != tuple(sample_shape):
@@ -166,33 +286,25 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
         batch_size = labels.shape[0]
     if batch_size is None:
         batch_size = 1
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise SpecrsError(f"batch_size: must be a positive integer, got {batch_size!r}")
     if sample_shape is None:
-        for m in reversed(denoisers):
-            sample_shape = _infer_sample_shape(m)
-            if sample_shape is not None:
-                break
+        sample_shape = stitch.sample_shape
         if sample_shape is None:
             raise SpecrsError("sample_shape: cannot be inferred from the denoisers; pass sample_shape or noise")
-    sample_shape = tuple(int(s) for s in sample_shape)
+    elif stitch.sample_shape is not None and tuple(sample_shape) != stitch.sample_shape:
+        raise SpecrsError(f"sample_shape: {tuple(sample_shape)} differs from the shape the denoisers declare "
+                          f"{stitch.sample_shape}")
 
     null = None
     cfg = labels is not None and guidance_scale != 1.0
     if guidance_scale != 1.0 and labels is None:
         raise SpecrsError("guidance_scale: classifier-free guidance needs class_labels")
+    if null_label is not None:
+        null_label = _int_arg("null_label", null_label, 0)
     if labels is not None:
-        supports = []
+        supports = stitch.label_supports
         for k, m in enumerate(denoisers):
             if not accepts_labels(m):
                 raise SpecrsError(f"class_labels: denoiser {k} has no class embedding (config.num_class_embeds is None)")
-            supports.append(label_support(m))
-        known = sorted({s for s in supports if s is not None})
-        if len(known) > 1:
-            # Stitched models must share the conditioning (T-Stitch requirement): the same id must
-            # mean the same class, and the null label must be null in every model.
-            raise SpecrsError(f"class_labels: the denoisers embed different numbers of classes "
-                              f"(num_class_embeds {supports}); stitched models must share the class-label support")
         if cfg:
             if null_label is None:
                 for m, s in zip(denoisers, supports):
@@ -230,7 +342,13 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
             for k, m in enumerate(denoisers):
                 if counts[k] == 0:
                     continue
-                out = call_denoiser(m, probe, timesteps[0], probe_labels)
+                try:
+                    out = call_denoiser(m, probe, timesteps[0], probe_labels)
+                except (RuntimeError, TypeError, ValueError, IndexError) as exc:
+                    if isinstance(exc, SpecrsError):
+                        raise
+                    raise SpecrsError(f"denoisers: denoiser {k} fails on an input of shape {tuple(probe.shape)} "
+                                      f"{dtype} on {device}: {type(exc).__name__}: {exc}") from exc
                 if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(probe.shape):
                     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
                     raise SpecrsError(f"denoisers: denoiser {k} returns shape {got} for input shape "
@@ -246,6 +364,7 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
 
     # ---------------------------------- the sampling loop ----------------------------------
     nfe = [0] * len(denoisers)
+    bad = torch.zeros(len(timesteps), dtype=torch.bool, device=device)  # per-step "ε not finite", no sync
     iterator = enumerate(timesteps)
     if progress:
         from tqdm.auto import tqdm
@@ -259,13 +378,19 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
             eps = guided_eps(denoisers[k], x_in, t, labels, guidance_scale, null)
             if eps.shape != x.shape:
                 raise SpecrsError(f"denoisers: denoiser {k} returned shape {tuple(eps.shape)} for input {tuple(x.shape)}")
+            if nonfinite != "ignore":
+                bad[i] = ~torch.isfinite(eps).all()
             nfe[k] += 1
             x = sched.step(eps, t, x, **step_kw).prev_sample
     if x.device.type == "cuda":
         torch.cuda.synchronize(x.device)
     wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-    return StitchResult(samples=x, nfe=tuple(nfe), schedule=schedule, timesteps=[int(t) for t in timesteps],
-                        wall_time=wall, cpu_time=cpu, guidance_scale=guidance_scale)
+    ts_list = [int(t) for t in timesteps]
+    bad_steps = bad.nonzero().flatten().tolist() if nonfinite != "ignore" else []
+    report_nonfinite(bad_steps, schedule, ts_list, nonfinite)
+    return StitchResult(samples=x, nfe=tuple(nfe), schedule=schedule, timesteps=ts_list,
+                        wall_time=wall, cpu_time=cpu, guidance_scale=guidance_scale,
+                        extra={"nonfinite_steps": bad_steps} if bad_steps else {})
 
 
 def tstitch_sample(small, large, r: float, scheduler, num_inference_steps: int, **kwargs) -> StitchResult:
