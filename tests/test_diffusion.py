@@ -353,9 +353,108 @@ def test_pipeline_wrapper_bad_inputs(unets):
     big = diffusers.UNet2DModel(sample_size=16, in_channels=1, out_channels=1, block_out_channels=(8, 16),
                                 down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
                                 layers_per_block=1, norm_num_groups=8)
-    with pytest.raises(specrs.SpecrsError, match="unets"):
+    with pytest.raises(specrs.SpecrsError, match="denoisers: the models declare different sample shapes"):
         StitchedUNet([big, l], [0.5, 0.5], sched)
     proxy = StitchedUNet([s, l], [0.5, 0.5], sched)
     sched.set_timesteps(4)
     with pytest.raises(specrs.SpecrsError, match="timestep"):
         proxy(torch.zeros(1, 1, 8, 8), torch.tensor(7))
+
+
+# ------------------------------------------------------------------ argument validation (issue 9 §5)
+
+def test_integer_arguments_accept_numpy_integers_and_refuse_the_rest():
+    np = pytest.importorskip("numpy")
+    noise, labels = noise_and_labels(2)
+    want = tstitch_sample(SMALL, LARGE, 0.5, SCHEDULERS["ddim"](), 6, noise=noise, class_labels=labels,
+                          guidance_scale=2.0, null_label=10, rng=0)
+    for steps, null in ((np.int64(6), np.int64(10)), (np.int32(6), np.uint8(10)), (6, np.int16(10))):
+        got = tstitch_sample(SMALL, LARGE, 0.5, SCHEDULERS["ddim"](), steps, noise=noise, class_labels=labels,
+                             guidance_scale=2.0, null_label=null, rng=0)
+        assert torch.equal(got.samples, want.samples)
+    assert tstitch_sample(SMALL, LARGE, 0.5, SCHEDULERS["ddim"](), 2, batch_size=np.int64(3), rng=0).samples.shape[0] == 3
+    for bad in (6.0, 5.5, True, "6", None, [6]):
+        _err("num_inference_steps", num_inference_steps=bad)
+    for bad in (3.7, 10.0, True, "10", -1, 11):
+        _err("null_label", guidance_scale=2.0, null_label=bad)
+    for bad in (2.0, True, "2", 0, -3):
+        _err("batch_size", class_labels=None, batch_size=bad)
+
+
+def test_sample_shape_dtype_device_and_noise_are_checked_before_sampling():
+    calls = []
+
+    def counting(x, t, c):
+        calls.append(1)
+        return LARGE(x, t, c)
+
+    counting.sample_shape = SHAPE
+    for bad in ((1, 9, 9), ("a", 8, 8), (1, 8.0, 8), (0, 8, 8), (1, -8, 8), 8, "1,8,8", ()):
+        _err("sample_shape", denoisers=[SMALL, counting], sample_shape=bad, class_labels=None, batch_size=1)
+    for bad in ("int32", torch.int64, torch.bool, "floaty", 3, float):
+        _err("dtype", dtype=bad)
+    _err("device", device="not-a-device")
+    _err("device", device=7)
+    _err("device", device=3.5)
+    _err("noise", noise=torch.zeros(2, 1, 8, 8, dtype=torch.long))
+    nan_noise = torch.zeros(2, 1, 8, 8)
+    nan_noise[1, 0, 3, 3] = float("nan")
+    _err("noise", noise=nan_noise)
+    _err("step_kwargs", step_kwargs=[("eta", 1.0)])
+    _err("guidance_scale", guidance_scale=True)
+    _err("nonfinite", nonfinite="silent")
+    # a dtype the models cannot run is a clear error from the probe, not a raw torch error
+    _err("denoiser 0 fails on an input", dtype=torch.float64)
+    assert calls == []  # nothing above reached the sampling loop
+    res = tstitch_sample(SMALL, LARGE, 0.5, SCHEDULERS["ddim"](), 4, batch_size=2, dtype="float32", rng=0)
+    assert res.samples.dtype == torch.float32
+
+
+def _nan_from(step_timestep):
+    def f(x, t, c):
+        out = LARGE(x, t, c)
+        if int(t.reshape(-1)[0]) <= step_timestep:
+            out = out.clone()
+            out[0, 0, 0, 0] = float("nan")
+        return out
+
+    f.sample_shape, f.num_class_embeds = SHAPE, 11
+    return f
+
+
+def test_a_nan_from_a_denoiser_raises_or_warns():
+    sched = SCHEDULERS["ddim"]()  # 10 steps: timesteps 900, 800, …, 0
+    kw = dict(class_labels=[1, 2], rng=0)
+    with pytest.raises(specrs.SpecrsError, match=r"denoiser 1 returned a non-finite ε .* at step 7 \(timestep 200\)"):
+        tstitch_sample(SMALL, _nan_from(200), 0.3, sched, 10, **kw)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        res = tstitch_sample(SMALL, _nan_from(200), 0.3, sched, 10, nonfinite="warn", **kw)
+    assert res.extra["nonfinite_steps"] == [7, 8, 9] and not torch.isfinite(res.samples).all()
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        res = tstitch_sample(SMALL, _nan_from(200), 0.3, sched, 10, nonfinite="ignore", **kw)
+    assert "nonfinite_steps" not in res.extra
+    # steps taken by the small model only: no NaN reaches the large model's steps
+    assert tstitch_sample(SMALL, _nan_from(200), 1.0, sched, 10, **kw).nfe == (10, 0)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["num_inference_steps", "batch_size", "null_label", "sample_shape", "dtype", "guidance_scale",
+                        "class_labels", "device", "noise", "fractions"]),
+       st.one_of(st.none(), st.booleans(), st.integers(-2**70, 2**70), st.floats(allow_nan=True), st.text(max_size=4),
+                 st.binary(max_size=3), st.lists(st.integers(-3, 20), max_size=4),
+                 st.lists(st.floats(-2, 2), max_size=3), st.just(torch.float16), st.just(torch.int8)))
+def test_fuzzed_arguments_give_results_or_a_specrs_error(name, value):
+    """Whatever one argument is, the sampler either samples or raises SpecrsError (never a raw
+    TypeError/RuntimeError from torch)."""
+    kw = dict(batch_size=2, class_labels=[1, 2], guidance_scale=1.5)
+    kw[name] = value
+    fractions = kw.pop("fractions", [0.5, 0.5])
+    try:
+        res = stitched_sample([SMALL, LARGE], fractions, SCHEDULERS["ddim"](), kw.pop("num_inference_steps", 2), rng=0,
+                              **kw)
+    except specrs.SpecrsError:
+        return
+    assert torch.isfinite(res.samples).all()

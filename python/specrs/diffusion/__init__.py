@@ -7,21 +7,41 @@ first (noisy) fraction r of the steps and the large one on the rest.
 * :func:`tstitch_sample` / :func:`stitched_sample` — the stitched sampler over any diffusers
   scheduler, two or more models, CFG inside the active model;
 * :func:`step_counts` / :func:`step_assignment` — the exact switch rule (cumulative rounding);
-* :func:`stitch_pipeline` / :class:`StitchedUNet` — stitching inside a stock diffusers pipeline;
-* :func:`load_digits_pair` — the shipped small/large denoisers on scikit-learn digits;
+* :func:`stitch_pipeline` / :class:`StitchedDenoiser` — stitching inside stock diffusers pipelines
+  (``DDPMPipeline``, ``DDIMPipeline``, ``DiTPipeline``);
+* :func:`load_pair` — the shipped pairs: ``"digits"`` (MLPs on 8×8 digits), ``"fashion-dit"`` and
+  ``"fashion-unet"`` (diffusers DiT / UNet pairs on 28×28 Fashion-MNIST) and the cross-architecture
+  ``"fashion-unet-dit"`` / ``"fashion-dit-unet"``;
 * :mod:`specrs.diffusion.metrics`, :mod:`specrs.diffusion.evaluate` — FD, accuracy, sweeps.
 """
 
-from specrs.diffusion.assets import DigitsPair, digits_scheduler, load_digits_pair, load_model, save_model
+from specrs.diffusion.assets import (
+    PAIRS,
+    DiffusionPair,
+    DigitsPair,
+    digits_scheduler,
+    load_digits_pair,
+    load_model,
+    load_pair,
+    save_model,
+)
 from specrs.diffusion.metrics import RealReference, frechet_distance, sample_quality
-from specrs.diffusion.models import DigitsClassifier, MLPDenoiser
-from specrs.diffusion.pipeline import StitchedUNet, stitch_pipeline
-from specrs.diffusion.sampler import StitchResult, param_count, stitched_sample, torch_generator, tstitch_sample
+from specrs.diffusion.models import DigitsClassifier, FashionClassifier, MLPDenoiser
+from specrs.diffusion.pipeline import StitchedDenoiser, StitchedUNet, dit_pipeline, stitch_pipeline
+from specrs.diffusion.sampler import (
+    StitchResult,
+    check_stitchable,
+    param_count,
+    stitched_sample,
+    torch_generator,
+    tstitch_sample,
+)
 from specrs.diffusion.switch import step_assignment, step_counts
 
 __all__ = [
-    "tstitch_sample", "stitched_sample", "StitchResult", "step_counts", "step_assignment",
-    "StitchedUNet", "stitch_pipeline", "load_digits_pair", "digits_scheduler", "DigitsPair",
-    "MLPDenoiser", "DigitsClassifier", "load_model", "save_model", "frechet_distance", "sample_quality",
-    "RealReference", "param_count", "torch_generator",
+    "tstitch_sample", "stitched_sample", "StitchResult", "step_counts", "step_assignment", "check_stitchable",
+    "StitchedDenoiser", "StitchedUNet", "stitch_pipeline", "dit_pipeline", "load_pair", "PAIRS", "DiffusionPair",
+    "load_digits_pair", "digits_scheduler", "DigitsPair", "MLPDenoiser", "DigitsClassifier", "FashionClassifier",
+    "load_model", "save_model", "frechet_distance", "sample_quality", "RealReference", "param_count",
+    "torch_generator",
 ]

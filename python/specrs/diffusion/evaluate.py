@@ -1,8 +1,9 @@
-"""T-Stitch sweeps on the digits pair: quality (FD, accuracy), NFE split, cost and wall time.
+"""T-Stitch sweeps on a pair: quality (FD, accuracy), NFE split, cost and wall time.
 
 For every seed the initial noise and labels are shared by all fractions r (common random numbers),
-so differences between fractions are not drowned by sampling noise. Cost is the
-hardware-independent Σ_k params_k × NFE_k per sample (each NFE is one network evaluation per sample;
+so differences between fractions are not drowned by sampling noise. Costs are the
+hardware-independent Σ_k params_k × NFE_k and Σ_k FLOPs_k × NFE_k per sample (each NFE is one
+network evaluation per sample;
 CFG doubles it).
 """
 
@@ -17,9 +18,10 @@ import torch
 
 from specrs._specrs import SpecrsError
 from specrs.diffusion.metrics import RealReference
-from specrs.diffusion.sampler import param_count, stitched_sample, torch_generator, tstitch_sample
+from specrs.diffusion.sampler import check_stitchable, param_count, stitched_sample, torch_generator, tstitch_sample
 
-__all__ = ["SweepRow", "SweepSummary", "run_sweep", "summarize", "headline", "real_floor"]
+__all__ = ["SweepRow", "SweepSummary", "run_sweep", "summarize", "headline", "real_floor", "model_flops",
+           "alternating_speedup", "SpeedRow"]
 
 
 @dataclass
@@ -37,6 +39,7 @@ class SweepRow:
     n_samples: int
     cpu_time: float
     guidance: float
+    cost_gflop: float = math.nan
 
 
 @dataclass
@@ -53,13 +56,31 @@ class SweepSummary:
     fd_rel: float
     cpu_time: float
     cpu_speedup: float
+    cost_gflop: float = math.nan
+
+
+def model_flops(model, sample_shape: Sequence[int], label: int | None = 0) -> float:
+    """FLOPs of one forward pass on one sample (torch's FLOP counter: 2 per multiply-add of every
+    matmul/convolution/attention; elementwise work not counted); NaN for a plain callable."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from specrs.diffusion.denoiser import call_denoiser, model_device_dtype
+
+    device, dtype = model_device_dtype(model)
+    if device is None:
+        return math.nan
+    x = torch.zeros((1, *sample_shape), device=device, dtype=dtype)
+    labels = torch.tensor([label], device=device) if label is not None else None
+    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+        call_denoiser(model, x, torch.tensor(500, device=device), labels)
+    return float(counter.get_total_flops())
 
 
 def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object], fractions: Sequence[float],
               steps: int, n_samples: int, seeds: Sequence[int], *, guidance: float = 1.0, scheduler_name: str = "",
               reference: RealReference | None = None, keep: int = 0, step_kwargs=None, progress=None,
-              reverse: bool = False):
-    """Sample ``n_samples`` (labels i mod 10) at each r and seed; returns (rows, kept samples).
+              reverse: bool = False, num_classes: int = 10):
+    """Sample ``n_samples`` (labels i mod ``num_classes``) at each r and seed; returns (rows, kept samples).
 
     ``kept[r]`` holds the first ``keep`` samples of the first seed (for grids); ``progress`` is an
     optional callable invoked after each (seed, r) run. ``reverse=True`` is the ordering control:
@@ -71,10 +92,11 @@ def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object],
     reference = reference or RealReference(classifier)
     p_small, p_large = param_count(small) or 0, param_count(large) or 0
     mult = 2 if guidance != 1.0 else 1
-    labels = torch.arange(n_samples) % 10
+    labels = torch.arange(n_samples) % num_classes
     rows, kept = [], {}
     device = next(large.parameters()).device if hasattr(large, "parameters") else torch.device("cpu")
-    shape = getattr(large, "sample_shape", (1, 8, 8))
+    shape = check_stitchable([small, large]).sample_shape or (1, 8, 8)
+    f_small, f_large = model_flops(small, shape), model_flops(large, shape)
     # One unmeasured run of both models first: the first calls pay allocator/kernel warm-up,
     # which would otherwise be charged to whichever fraction comes first.
     tstitch_sample(small, large, 0.5, scheduler_factory(), 2, class_labels=labels.to(device), rng=0,
@@ -95,7 +117,8 @@ def run_sweep(small, large, classifier, scheduler_factory: Callable[[], object],
             rows.append(SweepRow(r=float(r), seed=int(seed), scheduler=scheduler_name, steps=steps, nfe_small=ns,
                                  nfe_large=nl, fd=q.fd, accuracy=q.accuracy, wall_time=res.wall_time,
                                  cost_mparams_nfe=mult * (p_small * ns + p_large * nl) / 1e6, n_samples=n_samples,
-                                 guidance=guidance, cpu_time=res.cpu_time))
+                                 guidance=guidance, cpu_time=res.cpu_time,
+                                 cost_gflop=mult * (f_small * ns + f_large * nl) / 1e9))
             if keep and seed == seeds[0]:
                 kept[float(r)] = res.samples[:keep].cpu()
             if progress:
@@ -125,7 +148,8 @@ def summarize(rows: Sequence[SweepRow]) -> list[SweepSummary]:
                                 accuracy=statistics.fmean(x.accuracy for x in g), wall_time=wall,
                                 speedup=base_wall / wall if wall > 0 else math.nan,
                                 cost_mparams_nfe=g[0].cost_mparams_nfe, fd_rel=statistics.fmean(fd) / base_fd,
-                                cpu_time=cpu, cpu_speedup=base_cpu / cpu if cpu > 0 else math.nan))
+                                cpu_time=cpu, cpu_speedup=base_cpu / cpu if cpu > 0 else math.nan,
+                                cost_gflop=g[0].cost_gflop))
     return out
 
 
@@ -159,6 +183,58 @@ def real_floor(classifier, n_samples: int, seeds: Sequence[int], reference: Real
             idx = torch.randint(0, x.shape[0], (n_samples,), generator=g)
         fds.append(reference.quality(x[idx]).fd)
     return statistics.fmean(fds)
+
+
+@dataclass
+class SpeedRow:
+    """Median wall and process-CPU seconds of one stitched run at ``r`` and of the large model alone
+    (r = 0) over ``repeats`` alternating rounds; speed-ups are the ratios of the medians."""
+
+    r: float
+    nfe_small: int
+    nfe_large: int
+    wall: float
+    cpu: float
+    base_wall: float
+    base_cpu: float
+    repeats: int
+    n_samples: int
+
+    @property
+    def wall_speedup(self) -> float:
+        return self.base_wall / self.wall
+
+    @property
+    def cpu_speedup(self) -> float:
+        return self.base_cpu / self.cpu
+
+
+def alternating_speedup(small, large, fractions: Sequence[float], scheduler_factory: Callable[[], object], steps: int,
+                        n_samples: int, repeats: int = 5, *, guidance: float = 1.0, num_classes: int = 10,
+                        step_kwargs=None) -> list[SpeedRow]:
+    """Wall-time speed-up of T-Stitch at each r in ``fractions`` over the large model alone, timed
+    in the same process with the runs *alternating* (r = 0, r₁, r = 0, r₂, …, ``repeats`` rounds,
+    same noise and labels) so that a shared machine's drifting load hits both alike."""
+    shape = check_stitchable([small, large]).sample_shape or (1, 8, 8)
+    device = next(large.parameters()).device if hasattr(large, "parameters") else torch.device("cpu")
+    labels = (torch.arange(n_samples) % num_classes).to(device)
+    noise = torch.randn((n_samples, *shape), generator=torch_generator(0))
+    kw = dict(class_labels=labels, noise=noise, rng=1, guidance_scale=guidance, step_kwargs=step_kwargs)
+    tstitch_sample(small, large, 0.5, scheduler_factory(), 2, **kw)  # warm-up of both models
+    base: list[tuple[float, float]] = []
+    runs: dict[float, list[tuple[float, float]]] = {float(r): [] for r in fractions}
+    nfe: dict[float, tuple] = {}
+    for _ in range(repeats):
+        for r in runs:
+            res0 = tstitch_sample(small, large, 0.0, scheduler_factory(), steps, **kw)
+            base.append((res0.wall_time, res0.cpu_time))
+            res = tstitch_sample(small, large, r, scheduler_factory(), steps, **kw)
+            runs[r].append((res.wall_time, res.cpu_time))
+            nfe[r] = res.nfe
+    bw, bc = statistics.median(w for w, _ in base), statistics.median(c for _, c in base)
+    return [SpeedRow(r=r, nfe_small=nfe[r][0], nfe_large=nfe[r][1], wall=statistics.median(w for w, _ in v),
+                     cpu=statistics.median(c for _, c in v), base_wall=bw, base_cpu=bc, repeats=repeats,
+                     n_samples=n_samples) for r, v in runs.items()]
 
 
 def rows_as_dicts(rows) -> list[dict]:

@@ -20,7 +20,7 @@ from typing import Any, Sequence
 
 import torch
 
-from specrs._specrs import SpecrsError
+from specrs._specrs import SizeLimitError, SpecrsError
 from specrs.diffusion.denoiser import accepts_labels, call_denoiser, guided_eps, label_support, model_device_dtype
 from specrs.diffusion.switch import step_counts, two_model_fractions, validate_fractions
 
@@ -132,10 +132,14 @@ def _resolve_dtype(dtype) -> torch.dtype | None:
 def _resolve_device(device) -> torch.device | None:
     if device is None:
         return None
+    if isinstance(device, bool):
+        raise SpecrsError(f"device: not a torch device: {device!r}")
     try:
-        return torch.device(device)
-    except (TypeError, RuntimeError, ValueError):
-        raise SpecrsError(f"device: not a torch device: {device!r}") from None
+        dev = torch.device(device)
+        torch.empty(0, device=dev)  # an unavailable device (no driver, bad index) fails here, not mid-run
+    except (TypeError, RuntimeError, ValueError, AssertionError) as exc:
+        raise SpecrsError(f"device: not a usable torch device: {device!r} ({exc})") from None
+    return dev
 
 
 def _sample_shape_arg(sample_shape) -> tuple[int, ...]:
@@ -187,6 +191,10 @@ def check_stitchable(denoisers: Sequence[Any]) -> Stitchability:
 
 
 NONFINITE_MODES = ("raise", "warn", "ignore")
+
+# Largest batch_size × prod(sample_shape) one call may allocate (2**31 elements: 8 GiB of float32 per
+# state tensor); above it the call raises SizeLimitError before allocating anything.
+MAX_SAMPLE_ELEMENTS = 2**31
 
 
 def report_nonfinite(bad_steps: Sequence[int], schedule: Sequence[int], timesteps: Sequence[int], mode: str,
@@ -241,6 +249,10 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
         ``"raise"`` (default) a :class:`SpecrsError` naming the denoiser and the first such step,
         ``"warn"`` a ``RuntimeWarning`` (the samples are returned), ``"ignore"``. The check costs
         one ``isfinite`` per step and a single device sync at the end.
+
+    Every bad argument raises :class:`SpecrsError` naming it before the first step;
+    batch_size × prod(sample_shape) above ``MAX_SAMPLE_ELEMENTS`` (2**31) raises
+    :class:`SizeLimitError` before anything is allocated.
     """
     # ---------------- validation: everything fails here, before the first step ----------------
     stitch = check_stitchable(denoisers)
@@ -294,6 +306,10 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
         raise SpecrsError(f"sample_shape: {tuple(sample_shape)} differs from the shape the denoisers declare "
                           f"{stitch.sample_shape}")
 
+    if batch_size * math.prod(sample_shape) > MAX_SAMPLE_ELEMENTS:
+        raise SizeLimitError(f"batch_size: {batch_size} samples of shape {tuple(sample_shape)} exceed the limit of "
+                             f"{MAX_SAMPLE_ELEMENTS} elements per call (MAX_SAMPLE_ELEMENTS); sample in smaller batches")
+
     null = None
     cfg = labels is not None and guidance_scale != 1.0
     if guidance_scale != 1.0 and labels is None:
@@ -328,9 +344,13 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
 
     sched = copy.deepcopy(scheduler)
     try:
-        sched.set_timesteps(num_inference_steps, device=device)
-    except TypeError:
-        sched.set_timesteps(num_inference_steps)
+        try:
+            sched.set_timesteps(num_inference_steps, device=device)
+        except TypeError:
+            sched.set_timesteps(num_inference_steps)
+    except (ValueError, RuntimeError) as exc:  # e.g. more steps than the scheduler's training timesteps
+        raise SpecrsError(f"num_inference_steps: {type(scheduler).__name__} refuses {num_inference_steps} steps: "
+                          f"{exc}") from None
     timesteps = sched.timesteps
     counts = step_counts(fractions, len(timesteps))
     schedule = [k for k, c in enumerate(counts) for _ in range(c)]
