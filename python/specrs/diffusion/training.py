@@ -79,7 +79,7 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
     ema = copy.deepcopy(model).requires_grad_(False)
-    start, running, curve, cpu_before, wall_before = 0, None, [], 0.0, 0.0
+    start, running, curve, cpu_before, wall_before, resumes = 0, None, [], 0.0, 0.0, []
     if checkpoint is not None and Path(checkpoint).is_file():
         state = torch.load(checkpoint, weights_only=False)
         model.load_state_dict(state["model"])
@@ -88,6 +88,8 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
         gen.set_state(state["gen"])
         start, running, curve = state["it"], state["running"], state["curve"]
         cpu_before, wall_before = state["cpu"], state["wall"]
+        # A resume may change ``iters`` (a shorter or longer cosine schedule from here on): recorded.
+        resumes = [*state.get("resumes", []), {"at": start, "iters": iters, "iters_before": state.get("iters")}]
         if log:
             log(f"  resumed at iter {start}/{iters} from {checkpoint}")
     t0, c0 = time.perf_counter(), time.process_time()
@@ -96,6 +98,7 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
     def save(it_done: int) -> None:
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                     "gen": gen.get_state(), "it": it_done, "running": running, "curve": curve,
+                    "iters": iters, "resumes": resumes,
                     "cpu": cpu_before + time.process_time() - c0,
                     "wall": wall_before + time.perf_counter() - t0}, str(checkpoint) + ".tmp")
         Path(str(checkpoint) + ".tmp").replace(checkpoint)
@@ -134,7 +137,7 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
     info = {"iters": iters, "batch": batch, "lr": lr, "warmup": warmup, "p_uncond": p_uncond, "ema_decay": ema_decay,
             "final_loss": running, "seconds": wall_before + time.perf_counter() - t0,
             "cpu_seconds": cpu_before + time.process_time() - c0, "torch_threads": torch.get_num_threads(),
-            "params": sum(p.numel() for p in model.parameters()), "config": model_config(model), "curve": curve}
+            "params": sum(p.numel() for p in model.parameters()), "config": model_config(model), "curve": curve, "resumes": resumes}
     return ema.eval(), info
 
 
