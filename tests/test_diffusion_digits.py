@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import csv
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -69,11 +67,10 @@ def test_dpm_solver_pp_keeps_working_across_the_switch(pair, reference):
     assert q[0.4].accuracy > 0.95
 
 
-def test_training_script_end_to_end(tmp_path):
+def test_training_script_end_to_end(tmp_path, run_script):
     out = tmp_path / "pair"
-    cmd = [sys.executable, str(ROOT / "scripts" / "train_digits_pair.py"), "--out", str(out), "--small-iters", "30",
-           "--large-iters", "30", "--clf-iters", "30", "--batch", "64", "--large-hidden", "64", "--small-hidden", "32"]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=120)
+    assert run_script("train_digits_pair", ["--out", out, "--small-iters", "30", "--large-iters", "30", "--clf-iters",
+                                            "30", "--batch", "64", "--large-hidden", "64", "--small-hidden", "32"]) == 0
     info = json.loads((out / "training.json").read_text())
     assert info["small"]["iters"] == 30 and info["large"]["params"] > info["small"]["params"]
     p = load_digits_pair(out)

@@ -8,8 +8,6 @@ from __future__ import annotations
 import gzip
 import itertools
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -154,12 +152,11 @@ def test_resumed_training_equals_an_uninterrupted_run(tmp_path):
     assert info2["cpu_seconds"] > 0 and model_config(whole)["_class_name"] == "DiTTransformer2DModel"
 
 
-def test_training_script_on_the_shipped_slice(tmp_path):
+def test_training_script_on_the_shipped_slice(tmp_path, run_script):
     """All parts of scripts/train_fashion_pairs.py, a few iterations each, then every pair loads."""
     out = tmp_path / "fashion"
-    cmd = [sys.executable, str(ROOT / "scripts" / "train_fashion_pairs.py"), "--data", str(SLICE), "--out", str(out),
-           "--iters", "2", "--batch", "4", "--clf-iters", "2"]
-    subprocess.run(cmd, check=True, capture_output=True, timeout=600)
+    assert run_script("train_fashion_pairs", ["--data", SLICE, "--out", out, "--iters", "2", "--batch", "4",
+                                              "--clf-iters", "2"]) == 0
     clf = json.loads((out / "classifier.json").read_text())
     assert clf["iters"] == 2 and clf["reference"] == {"split": "test", "n": 128}
     for family in ("dit", "unet"):
