@@ -150,6 +150,11 @@ def test_resumed_training_equals_an_uninterrupted_run(tmp_path):
         assert torch.equal(a, b)
     assert [c[:2] for c in info["curve"]] == [c[:2] for c in info2["curve"]]
     assert info2["cpu_seconds"] > 0 and model_config(whole)["_class_name"] == "DiTTransformer2DModel"
+    assert info["resumes"] == [] and info2["resumes"] == [{"at": 3, "iters": 6, "iters_before": 6}]
+    # a checkpoint past the requested schedule is refused, not re-stamped with the shorter count
+    with pytest.raises(specrs.SpecrsError, match="iters"):
+        train_denoiser(build_denoiser(cfg), x, y, iters=2, batch=8, checkpoint=ckpt, log=None)
+    assert torch.load(ckpt, weights_only=False)["it"] == 6
 
 
 def test_training_script_on_the_shipped_slice(tmp_path, run_script):

@@ -101,7 +101,7 @@ def _labels_tensor(class_labels, batch_size, device):
     return labels.to(device=device, dtype=torch.long)
 
 
-def _int_arg(name: str, value, minimum: int | None = None) -> int:
+def _int_arg(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
     """``value`` as a Python int: ints and numpy integer scalars; bools, floats and strings refused."""
     import numbers
 
@@ -110,6 +110,8 @@ def _int_arg(name: str, value, minimum: int | None = None) -> int:
     value = int(value)
     if minimum is not None and value < minimum:
         raise SpecrsError(f"{name}: must be ≥ {minimum}, got {value}")
+    if maximum is not None and value > maximum:
+        raise SpecrsError(f"{name}: must be ≤ {maximum}, got {value}")
     return value
 
 
@@ -315,7 +317,8 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
     if guidance_scale != 1.0 and labels is None:
         raise SpecrsError("guidance_scale: classifier-free guidance needs class_labels")
     if null_label is not None:
-        null_label = _int_arg("null_label", null_label, 0)
+        # a label id: it must fit the int64 label tensors
+        null_label = _int_arg("null_label", null_label, 0, torch.iinfo(torch.int64).max)
     if labels is not None:
         supports = stitch.label_supports
         for k, m in enumerate(denoisers):
@@ -331,7 +334,6 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
                         break
             if null_label is None:
                 raise SpecrsError("null_label: cannot be inferred (no model has num_class_embeds); pass null_label")
-            null = torch.full_like(labels, int(null_label))
         lo, hi = int(labels.min()), int(labels.max())
         for k, s in enumerate(supports):
             if s is None:
@@ -341,6 +343,8 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
                                   f"(num_class_embeds={s}); got range [{lo}, {hi}]")
             if cfg and not (0 <= int(null_label) < s):
                 raise SpecrsError(f"null_label: {null_label} is outside [0, {s - 1}] for denoiser {k}")
+        if cfg:
+            null = torch.full_like(labels, int(null_label))
 
     sched = copy.deepcopy(scheduler)
     try:

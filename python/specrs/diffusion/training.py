@@ -87,6 +87,8 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
         opt.load_state_dict(state["opt"])
         gen.set_state(state["gen"])
         start, running, curve = state["it"], state["running"], state["curve"]
+        if start > iters:  # saving would stamp the later state with the earlier iteration count
+            raise SpecrsError(f"iters: {checkpoint} is at iteration {start}, past iters = {iters}")
         cpu_before, wall_before = state["cpu"], state["wall"]
         # A resume may change ``iters`` (a shorter or longer cosine schedule from here on): recorded.
         resumes = [*state.get("resumes", []), {"at": start, "iters": iters, "iters_before": state.get("iters")}]
