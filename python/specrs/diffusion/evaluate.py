@@ -246,7 +246,7 @@ def read_rows(path) -> list[SweepRow]:
     import csv
     from dataclasses import fields
 
-    types = {f.name: f.type for f in fields(SweepRow)}
+    types = {f.name: str(f.type) for f in fields(SweepRow)}  # annotations are strings here (PEP 563)
     conv = {"float": float, "int": int, "str": str}
     with open(path, newline="") as f:
         return [SweepRow(**{k: conv[types[k]](v) for k, v in row.items()}) for row in csv.DictReader(f)]

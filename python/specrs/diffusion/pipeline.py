@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import inspect
 import weakref
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import nn
@@ -39,7 +39,7 @@ from specrs._specrs import SpecrsError
 from specrs.diffusion.sampler import NONFINITE_MODES, check_stitchable, report_nonfinite
 from specrs.diffusion.switch import step_counts, validate_fractions
 
-__all__ = ["StitchedDenoiser", "StitchedUNet", "stitch_pipeline", "PixelDecoder", "dit_pipeline",
+__all__ = ["StitchedDenoiser", "StitchedUNet", "stitch_pipeline", "dit_pipeline",
            "DENOISER_COMPONENTS"]
 
 DENOISER_COMPONENTS = ("unet", "transformer")
@@ -59,7 +59,7 @@ class StitchedDenoiser(nn.Module):
         super().__init__()
         stitch = check_stitchable(list(denoisers) if not isinstance(denoisers, nn.Module) else denoisers)
         self.fractions = validate_fractions(fractions, len(denoisers))
-        configs = [getattr(u, "config", None) for u in denoisers]
+        configs: list[Any] = [getattr(u, "config", None) for u in denoisers]
         if any(c is None or not hasattr(c, "in_channels") or not hasattr(c, "sample_size") for c in configs):
             raise SpecrsError("denoisers: every model must be a diffusers model with config.in_channels and "
                               "config.sample_size (what a pipeline reads)")
@@ -79,7 +79,7 @@ class StitchedDenoiser(nn.Module):
         self.null_label_alias = null_label_alias
         self.nonfinite = nonfinite
         self._scheduler = scheduler
-        self._pipeline_ref = None
+        self._pipeline_ref: weakref.ReferenceType | None = None
         self._last_index = -1
         self.nfe = [0] * len(denoisers)
         self._bad: list = []
@@ -113,6 +113,11 @@ class StitchedDenoiser(nn.Module):
         self._bad, self.nonfinite_steps = [], []
 
     # -- dispatch ------------------------------------------------------------------------------
+    def _support(self) -> int:
+        if self.label_support is None:
+            raise SpecrsError("class_labels: no denoiser declares its label space (config.num_class_embeds)")
+        return int(self.label_support)
+
     def _check_labels(self, labels) -> torch.Tensor:
         if not self.conditional:
             raise SpecrsError("class_labels: the denoisers have no class embedding")
@@ -120,8 +125,9 @@ class StitchedDenoiser(nn.Module):
         if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or t.ndim > 1:
             raise SpecrsError(f"class_labels: must be one integer id or a 1-D sequence of ids, got dtype {t.dtype} "
                               f"shape {tuple(t.shape)}")
-        if t.numel() == 0 or int(t.min()) < 0 or int(t.max()) >= self.label_support:
-            raise SpecrsError(f"class_labels: ids must lie in [0, {self.label_support - 1}]")
+        support = self._support()
+        if t.numel() == 0 or int(t.min()) < 0 or int(t.max()) >= support:
+            raise SpecrsError(f"class_labels: ids must lie in [0, {support - 1}]")
         return t.long()
 
     def step_index(self, timestep) -> int:
@@ -155,7 +161,7 @@ class StitchedDenoiser(nn.Module):
             if self.class_labels is None:
                 raise SpecrsError("class_labels: the pipeline passes no class labels but the denoisers are "
                                   "class-conditional; pass class_labels to stitch_pipeline (the null label "
-                                  f"{self.label_support - 1} for unconditional samples)")
+                                  f"{self._support() - 1} for unconditional samples)")
             labels = self.class_labels.to(sample.device)
             if labels.ndim == 0:
                 return labels.expand(sample.shape[0])

@@ -79,10 +79,10 @@ def model_sample_shape(model) -> tuple[int, ...] | None:
         return tuple(int(s) for s in shape)
     cfg = getattr(model, "config", None)
     get = (lambda k: cfg.get(k)) if isinstance(cfg, dict) else (lambda k: getattr(cfg, k, None))
-    if cfg is not None and get("sample_size") is not None and get("in_channels") is not None:
-        size = get("sample_size")
+    size, channels = (get("sample_size"), get("in_channels")) if cfg is not None else (None, None)
+    if size is not None and channels is not None:
         size = (size, size) if isinstance(size, int) else tuple(size)
-        return (int(get("in_channels")), *map(int, size))
+        return (int(channels), *map(int, size))
     return None
 
 
@@ -334,6 +334,7 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
                         break
             if null_label is None:
                 raise SpecrsError("null_label: cannot be inferred (no model has num_class_embeds); pass null_label")
+        null_id = int(null_label) if cfg and null_label is not None else -1
         lo, hi = int(labels.min()), int(labels.max())
         for k, s in enumerate(supports):
             if s is None:
@@ -341,10 +342,10 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
             if lo < 0 or hi >= s:
                 raise SpecrsError(f"class_labels: values must lie in [0, {s - 1}] for denoiser {k} "
                                   f"(num_class_embeds={s}); got range [{lo}, {hi}]")
-            if cfg and not (0 <= int(null_label) < s):
+            if cfg and not (0 <= null_id < s):
                 raise SpecrsError(f"null_label: {null_label} is outside [0, {s - 1}] for denoiser {k}")
         if cfg:
-            null = torch.full_like(labels, int(null_label))
+            null = torch.full_like(labels, null_id)
 
     sched = copy.deepcopy(scheduler)
     try:
