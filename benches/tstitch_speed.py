@@ -7,7 +7,8 @@ and the median process CPU time (single-threaded torch: CPU time counts only thi
 so it is far less disturbed by other jobs on the machine); speed-up = time(large only) / time(r).
 
     python benches/tstitch_speed.py --pair digits --fractions 0.3,0.4,1 --scheduler ddim --steps 50 --samples 2000
-    python benches/tstitch_speed.py --pair fashion-dit --fractions 0.4 --scheduler dpm++ --steps 20 --samples 256
+    python benches/tstitch_speed.py --pair fashion-dit --fractions 0.4 --scheduler dpm++ --steps 20 --samples 256 \
+        --weights /tmp/fashion   # the Fashion-MNIST pairs are not shipped: scripts/train_fashion_pairs.py --out
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=7)
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--guidance", type=float, default=1.0)
+    p.add_argument("--weights", default=None, help="directory of a trained pair (default: the shipped one)")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from specrs.diffusion import load_pair
@@ -36,7 +38,7 @@ def main() -> None:
     from specrs.diffusion.report import speed_table
     from specrs.diffusion.sampler import param_count
 
-    pair = load_pair(args.pair)
+    pair = load_pair(args.pair, args.weights)
     fr = [float(f) for f in args.fractions.split(",")]
     rows = alternating_speedup(pair.small, pair.large, fr, lambda: pair.scheduler(args.scheduler), args.steps,
                                args.samples, args.repeats, guidance=args.guidance, num_classes=pair.num_classes)

@@ -184,6 +184,16 @@ def test_training_script_on_the_shipped_slice(tmp_path, run_script):
 SHIPPED = (FASHION / "dit" / "large.safetensors").is_file() and (FASHION / "unet" / "large.safetensors").is_file()
 
 
+@pytest.mark.skipif(SHIPPED, reason="the Fashion-MNIST weights are in this checkout")
+def test_unshipped_fashion_pairs_say_how_to_get_them(tmp_path):
+    for name in PAIRS:
+        if name != "digits":
+            with pytest.raises(specrs.SpecrsError, match="train_fashion_pairs.py"):
+                load_pair(name)
+    with pytest.raises(specrs.SpecrsError, match="no dit/large.safetensors in"):
+        load_pair("fashion-dit", tmp_path)
+
+
 @pytest.mark.skipif(not SHIPPED, reason="Fashion-MNIST weights not in this checkout")
 def test_shipped_fashion_pairs_are_within_budget_and_consistent():
     total = sum(f.stat().st_size for f in FASHION.rglob("*") if f.is_file())

@@ -194,7 +194,13 @@ def load_pair(name: str = "digits", directory=None, device="cpu") -> DiffusionPa
     if not isinstance(name, str) or name not in PAIRS:
         raise SpecrsError(f"name: unknown pair {name!r}; expected one of {sorted(PAIRS)}")
     sub, small_file, large_file = PAIRS[name]
+    shipped = directory is None
     directory = Path(directory) if directory is not None else default_asset_dir(sub)
+    if not (directory / large_file).is_file():
+        how = ("the Fashion-MNIST weights are not shipped: train them with 'python scripts/train_fashion_pairs.py "
+               "--out DIR' and pass directory=DIR (specrs stitch --weights DIR)" if shipped and sub == "fashion"
+               else f"no {large_file} in {directory}")
+        raise SpecrsError(f"name: cannot load pair {name!r}: {how}")
     if name == "digits":
         info = _read_json(directory / "training.json")
     else:
