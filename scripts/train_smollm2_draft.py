@@ -338,6 +338,124 @@ def stage_train(args) -> None:
     log("train: done at step", curve[-1]["step"])
 
 
+# ---------------------------------------------------------------------------- train (eagle kind)
+def eagle_batch(split: dict, idx) -> tuple:
+    """Rows of a feature-conditioned draft from cached chunks ``idx``: row p reads the target's
+    features at p and token p+1, and is labelled with the target at p+1.
+    Returns tokens (B, T−1), features (B, T−1, 3d) f32, teacher h (B, T−1, d) f32, argmax (B, T−1)."""
+    import torch
+
+    ids = torch.from_numpy(split["ids"][idx].astype(np.int64))
+    f = split["feat"][idx]  # (B, T, 3, d) f16
+    feats = torch.from_numpy(f[:, :-1].reshape(f.shape[0], f.shape[1] - 1, -1).astype(np.float32))
+    h = torch.from_numpy(split["h"][idx][:, 1:].astype(np.float32))
+    am = torch.from_numpy(split["argmax"][idx][:, 1:].astype(np.int64))
+    return ids[:, 1:], feats, h, am
+
+
+def eagle_hits(draft, split: dict, depths: int) -> list[np.ndarray]:
+    """Per depth s, (chunks, T−1) bool: the draft's depth-s greedy proposal at row p equals the
+    target's argmax at p+1 (rows p < s are not real predictions: False, excluded by callers)."""
+    import torch
+
+    out = [[] for _ in range(depths)]
+    sub = draft.subset_ids
+    with torch.inference_mode():
+        for b in range(0, split["ids"].shape[0], BATCH):
+            tok, feats, _, am = eagle_batch(split, slice(b, b + BATCH))
+            for s, lg in enumerate(draft.unrolled_logits(tok, feats, depths)):
+                out[s].append((sub[lg.argmax(-1)] == am).numpy())
+    return [np.concatenate(o) for o in out]
+
+
+def stage_train_eagle(args) -> None:
+    import torch
+
+    from specrs.models import load_pair
+    from specrs.models._eagle import build_eagle_draft, save_eagle_draft
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    target, _, tok = load_pair("smollm2", draft=None)
+    n_files = len(glob.glob(os.path.join(args.work, "label", "train", "*.npz")))
+    limit = min(n_files, args.label_chunks // BATCH)
+    train = load_split(args.work, "train", limit=limit)
+    val = load_split(args.work, "val")
+    forced = sorted({0, 1, 2, *tok.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>", "<|endoftext|>"])})
+    meta = json.load(open(os.path.join(args.work, "corpus.json")))
+    tokens = np.load(os.path.join(args.work, "tokens.npy"), mmap_mode="r")
+    raw = np.concatenate([tokens[s : s + CHUNK] for _, s in meta["train"]])
+    subset = choose_subset(train, raw, args.subset, forced)
+    log(f"train[eagle]: {train['ids'].shape[0]} chunks; subset {len(subset)} covers val argmax {np.isin(val['argmax'], subset).mean():.4f}")
+    draft = build_eagle_draft(target, subset, feature_layers=FEATURE_LAYERS, seed=args.seed)
+    draft.train()
+    W_S = draft.lm_head.rows.detach().float()  # (S, d) the target's rows: teacher = softmax(W_S h)
+    remap = torch.full((49152,), -1, dtype=torch.long)
+    remap[torch.from_numpy(subset)] = torch.arange(len(subset))
+    params = [p for p in draft.parameters() if p.requires_grad]
+    log("trainable parameters", sum(p.numel() for p in params))
+    opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=args.weight_decay)
+    n = train["ids"].shape[0]
+    rng = np.random.default_rng(args.seed)
+    curve: list = []
+    t_start, cpu_start = time.time(), time.process_time()
+    depth_w = [args.depth_decay**s for s in range(args.depths)]
+
+    def evaluate():
+        draft.eval()
+        hits = eagle_hits(draft, val, 2)
+        draft.train()
+        return float(hits[0].mean()), float(hits[1][:, 1:].mean())
+
+    def save(step):
+        save_eagle_draft(draft, os.path.join(args.work, "eagle"), extra={
+            "training": {"steps": step, "lr": args.lr, "schedule": args.schedule, "ce_weight": args.ce_weight,
+                         "depths": args.depths, "depth_decay": args.depth_decay, "weight_decay": args.weight_decay,
+                         "feature_noise": args.feature_noise, "train_chunks": int(n), "chunk": CHUNK,
+                         "batch": args.train_batch, "seed": args.seed, "threads": args.threads,
+                         "wall_minutes": (time.time() - t_start) / 60, "cpu_minutes": (time.process_time() - cpu_start) / 60},
+            "curve": curve})
+
+    steps = args.steps
+    for step in range(steps + 1):
+        if step % args.eval_every == 0 or step == steps:
+            a0, a1 = evaluate()
+            rec = {"step": step, "minutes": (time.time() - t_start) / 60, "cpu_minutes": (time.process_time() - cpu_start) / 60,
+                   "val_agreement": a0, "val_agreement_depth1": a1}
+            curve.append(rec)
+            log("train[eagle]:", json.dumps(rec))
+            save(step)
+            if step == steps or (args.max_cpu_minutes and rec["cpu_minutes"] >= args.max_cpu_minutes):
+                break
+        lr = args.lr * min(1.0, (step + 1) / 50)
+        if args.schedule == "cosine":
+            lr *= 0.5 * (1 + math.cos(math.pi * step / steps))
+        for grp in opt.param_groups:
+            grp["lr"] = lr
+        tok_b, feats, h, am = eagle_batch(train, rng.integers(0, n, args.train_batch))
+        if args.feature_noise:  # EAGLE's robustness trick: uniform noise on the target features
+            feats = feats + (torch.rand_like(feats) - 0.5) * args.feature_noise * feats.abs().mean()
+        with torch.no_grad():
+            p = torch.softmax(h @ W_S.T, dim=-1)  # (B, R, S) the teacher renormalised over S
+        in_s = remap[am] >= 0
+        target_idx = remap[am].clamp(min=0)[..., None]
+        loss = torch.zeros(())
+        for s, logits in enumerate(draft.unrolled_logits(tok_b, feats, args.depths)):
+            logq = torch.log_softmax(logits.float(), dim=-1)
+            kl = -(p * logq).sum(-1)  # cross-entropy to p (KL up to p's constant entropy)
+            ce = -logq.gather(-1, target_idx)[..., 0]
+            m = in_s.clone()
+            m[:, :s] = False  # rows p < s have no real depth-s input
+            loss = loss + depth_w[s] * ((kl + args.ce_weight * ce) * m).sum() / m.sum().clamp(min=1)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        if step % 50 == 0:
+            log(f"step {step} loss {loss.item():.4f} lr {lr:.2e}")
+    log("train[eagle]: done at step", curve[-1]["step"])
+
+
 # ----------------------------------------------------------------------------------------- eval
 def wilson(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
     """Wilson score 95% interval of a binomial proportion."""
@@ -429,11 +547,116 @@ def stage_eval(args) -> None:
         json.dump(report, f, indent=1)
 
 
+def hit_table(hit: np.ndarray, domain: np.ndarray) -> dict:
+    """Agreement (with a Wilson 95% interval) of a (chunks, positions) hit matrix, overall and per domain."""
+    out = {}
+    for name, rows in [("all", np.ones(len(hit), bool))] + [(d, domain == i) for i, d in enumerate(DOMAINS)]:
+        h, n = int(hit[rows].sum()), int(hit[rows].size)
+        out[name] = {"agreement": h / n, "ci95": wilson(h, n), "positions": n}
+    return out
+
+
+def time_eagle_step(target, eagle, threads: int, ctx: int = 256, reps: int = 40) -> dict:
+    """Median seconds of the target's 1-token decode step (HF, KV cache at ``ctx``) and of one
+    draft row at the same context (embedding, fc over the features, layer, subset head, argmax,
+    id map), interleaved in alternating order."""
+    import statistics
+
+    import torch
+    from transformers import DynamicCache
+
+    from specrs.models._eagle import crop_hf_cache
+
+    torch.set_num_threads(threads)
+    g = torch.Generator().manual_seed(0)
+    prefix = torch.randint(0, 49152, (1, ctx), generator=g)
+    cache_t = DynamicCache(config=target.config)
+    with torch.inference_mode():
+        out = target(input_ids=prefix, past_key_values=cache_t, use_cache=True, output_hidden_states=True)
+        feats = eagle.target_features(out.hidden_states)
+        cache_e = eagle.new_cache()
+        eagle.step(prefix[:, 1:], feats[:, :-1], cache_e)
+    tok, pos = torch.tensor([[17]]), torch.tensor([[ctx]])
+    f1 = feats[:, -1:]
+
+    def run_target():
+        with torch.inference_mode():
+            lg = target(input_ids=tok, position_ids=pos, past_key_values=cache_t, use_cache=True).logits
+            int(lg[0, -1].argmax())
+        crop_hf_cache(cache_t, ctx)
+
+    def run_eagle():
+        with torch.inference_mode():
+            lg, _ = eagle.step(tok, f1, cache_e)
+            int(eagle.subset_ids[lg[0, -1].argmax()])
+        cache_e.crop(ctx - 1)
+
+    fns = {"target": run_target, "eagle": run_eagle}
+    times: dict = {k: [] for k in fns}
+    for r in range(reps + 3):
+        for k in (list(fns) if r % 2 == 0 else list(fns)[::-1]):
+            t0 = time.perf_counter()
+            fns[k]()
+            if r >= 3:
+                times[k].append(time.perf_counter() - t0)
+    return {k: statistics.median(v) for k, v in times.items()}
+
+
+def stage_eval_eagle(args) -> None:
+    import torch
+
+    from specrs.models import PromptLookupDraft, load_pair
+    from specrs.models._draft import load_smollm2_draft
+    from specrs.models._eagle import load_eagle_draft
+
+    torch.set_num_threads(args.threads)
+    target, _, _ = load_pair("smollm2", draft=None)
+    eagle = load_eagle_draft(target, args.draft_dir or os.path.join(args.work, "eagle"))
+    test = load_split(args.work, "test")
+    dom = test["domain"]
+    hits = eagle_hits(eagle, test, 3)
+    # row p predicts the target at p+1: the same 22,950 positions (t ≥ 1) as the standalone eval
+    report: dict = {"test_chunks": int(test["ids"].shape[0]), "eagle": {
+        "depth0": hit_table(hits[0], dom), "depth1": hit_table(hits[1][:, 1:], dom), "depth2": hit_table(hits[2][:, 2:], dom)}}
+    # a greedy chain accepts its 2nd proposal only after its 1st: depth-1 hit at p given depth-0 hit at p−1
+    both, first = hits[0][:, :-1] & hits[1][:, 1:], hits[0][:, :-1]
+    report["eagle"]["depth1_given_depth0"] = {"agreement": float(both.sum() / first.sum()), "ci95": wilson(int(both.sum()), int(first.sum())), "positions": int(first.sum())}
+    # same positions, same run: the shipped standalone draft and prompt lookup
+    standalone = load_smollm2_draft(target)
+    preds = []
+    with torch.inference_mode():
+        for b in range(0, test["ids"].shape[0], BATCH):
+            ids = torch.from_numpy(test["ids"][b : b + BATCH].astype(np.int64))
+            preds.append(standalone.subset_ids[standalone.subset_logits(ids).argmax(-1)].numpy())
+    sa = np.concatenate(preds)[:, 1:] == test["argmax"][:, 1:]
+    look = np.stack([PromptLookupDraft(max_ngram=3, min_ngram=1).predict_next(row) for row in test["ids"]])[:, 1:]
+    report["standalone"] = hit_table(sa, dom)
+    report["lookup_min1"] = hit_table(look == test["argmax"][:, 1:], dom)
+    report["lookup_min1+eagle"] = hit_table(np.where(look >= 0, look == test["argmax"][:, 1:], hits[0]), dom)
+    report["subset_covers_target_argmax"] = hit_table(np.isin(test["argmax"][:, 1:], eagle.subset_ids.numpy()), dom)
+    diff = hits[0].astype(int) - sa.astype(int)  # paired difference, eagle − standalone, per position
+    se = diff.std(ddof=1) / math.sqrt(diff.size)
+    report["eagle_minus_standalone"] = {"mean": float(diff.mean()), "ci95": [float(diff.mean() - 1.96 * se), float(diff.mean() + 1.96 * se)]}
+    for k, v in report.items():
+        rows = v.items() if k == "eagle" else [(k, v)] if isinstance(v, dict) and "all" in v else []
+        for name, r in rows:
+            if "all" in r:
+                log(f"eval {name:>22}: " + "  ".join(f"{d} {x['agreement']:.4f} [{x['ci95'][0]:.4f}, {x['ci95'][1]:.4f}] n={x['positions']}" for d, x in r.items()))
+    log("eval depth1|depth0:", json.dumps(report["eagle"]["depth1_given_depth0"]), "eagle−standalone:", json.dumps(report["eagle_minus_standalone"]))
+    for threads in (1, 2):
+        t = time_eagle_step(target, eagle, threads)
+        report[f"cost_threads{threads}"] = {"target_ms": 1e3 * t["target"], "eagle_ms": 1e3 * t["eagle"], "ratio": t["eagle"] / t["target"]}
+        log(f"eval cost, {threads} thread(s):", json.dumps(report[f"cost_threads{threads}"]))
+    with open(os.path.join(args.work, "eval_eagle.json"), "w") as f:
+        json.dump(report, f, indent=1)
+
+
 def stage_save(args) -> None:
     import shutil
 
-    src = os.path.join(args.work, "draft")
-    dst = os.path.join(ROOT, "python", "specrs", "assets", "models", "smollm2-draft")
+    eagle = args.kind == "eagle"
+    src = os.path.join(args.work, "eagle" if eagle else "draft")
+    dst = os.path.join(ROOT, "python", "specrs", "assets", "models", "smollm2-eagle" if eagle else "smollm2-draft")
     os.makedirs(dst, exist_ok=True)
     for f in ("config.json", "model.safetensors"):
         shutil.copy(os.path.join(src, f), os.path.join(dst, f))
@@ -443,6 +666,12 @@ def stage_save(args) -> None:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("stage", choices=["corpus", "label", "train", "eval", "save", "all"])
+    ap.add_argument("--kind", choices=["standalone", "eagle"], default="standalone",
+                    help="train/eval/save: the standalone draft or the feature-conditioned (EAGLE-style) one")
+    ap.add_argument("--depths", type=int, default=3, help="eagle: draft depths unrolled in training (training-time test)")
+    ap.add_argument("--depth-decay", type=float, default=0.8, help="eagle: loss weight of depth s is decay**s")
+    ap.add_argument("--weight-decay", type=float, default=0.0)
+    ap.add_argument("--feature-noise", type=float, default=0.0, help="eagle: uniform noise on the target features, relative to their mean |value|")
     ap.add_argument("--draft-dir", default=None, help="eval: the draft to evaluate (default: WORK/draft)")
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "smollm2-draft"))
     ap.add_argument("--workers", type=int, default=2)
@@ -455,6 +684,7 @@ def main(argv=None) -> int:
     ap.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     ap.add_argument("--train-batch", type=int, default=4, help="chunks of 256 tokens per step")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) at the first evaluation past this wall time")
+    ap.add_argument("--max-cpu-minutes", type=float, default=0, help="eagle: stop (and save) at the first evaluation past this CPU time")
     ap.add_argument("--ce-weight", type=float, default=0.5)
     ap.add_argument("--subset", type=int, default=8192)
     ap.add_argument("--init-layers", default="0,1", help="target layers the draft's blocks start from")
@@ -467,7 +697,10 @@ def main(argv=None) -> int:
     os.makedirs(args.work, exist_ok=True)
     stages = ["corpus", "label", "train", "eval", "save"] if args.stage == "all" else [args.stage]
     for s in stages:
-        {"corpus": stage_corpus, "label": stage_label, "train": stage_train, "eval": stage_eval, "save": stage_save}[s](args)
+        if args.kind == "eagle" and s in ("train", "eval"):
+            {"train": stage_train_eagle, "eval": stage_eval_eagle}[s](args)
+        else:
+            {"corpus": stage_corpus, "label": stage_label, "train": stage_train, "eval": stage_eval, "save": stage_save}[s](args)
     return 0
 
 

@@ -289,6 +289,137 @@ def test_cli_pair_defaults_chat_and_hf_compare(capsys):
     assert main(["generate", "--pair", "bundled", "--target", "x", "--draft", "x"]) == 2
 
 
+# ------------------------------------------------------------------- feature-conditioned draft
+def _eagle_setup(seed=0, scale=1.0):
+    from specrs.models import build_eagle_draft
+
+    target = tiny_llama(seed=seed)
+    with torch.no_grad():  # scale > 1: sharper laws, so that greedy text does not repeat one token
+        for name, p in target.named_parameters():
+            if "norm" not in name:
+                p.mul_(scale)
+    draft = build_eagle_draft(target, torch.arange(0, 300, 3), feature_layers=(0, 1, 2), seed=seed).eval()
+    ids = torch.randint(0, 300, (2, 14), generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        feats = draft.target_features(target(input_ids=ids, output_hidden_states=True).hidden_states)
+    return target, draft, ids[:, 1:], feats[:, :-1]  # row p: token x_{p+1}, features of p
+
+
+def test_eagle_features_are_the_inputs_of_the_feature_layers():
+    target, draft, _, _ = _eagle_setup()
+    ids = torch.randint(0, 300, (1, 9))
+    seen = []
+    hooks = [target.model.layers[i].register_forward_pre_hook(lambda m, a, kw: seen.append(a[0] if a else kw["hidden_states"]), with_kwargs=True)
+             for i in draft.feature_layers]
+    with torch.no_grad():
+        out = target(input_ids=ids, output_hidden_states=True)
+    for h in hooks:
+        h.remove()
+    assert torch.equal(draft.target_features(out.hidden_states), torch.cat(seen, dim=-1))
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_eagle_training_time_test_scores_what_the_chain_computes(seed):
+    """Depth-s row p of the unrolled training forward equals a real chain: exact rows 0..p−s in the
+    cache, then s steps on the draft's own hidden states."""
+    _, draft, tok, feats = _eagle_setup(seed)
+    with torch.no_grad():
+        unrolled = draft.unrolled_logits(tok, feats, 3)
+        for s in range(3):
+            for p in range(s, tok.shape[1]):
+                cache = draft.new_cache()
+                logits, g = draft.step(tok[:, : p - s + 1], feats[:, : p - s + 1], cache)
+                for j in range(1, s + 1):
+                    logits, g = draft.step(tok[:, p - s + j : p - s + j + 1], g[:, -1:], cache, from_target=False)
+                assert len(cache) == p + 1
+                torch.testing.assert_close(logits[:, -1], unrolled[s][:, p], atol=1e-5, rtol=1e-5)
+
+
+def test_eagle_cache_extends_and_crops_like_a_full_forward():
+    _, draft, tok, feats = _eagle_setup()
+    with torch.no_grad():
+        full, _ = draft.step(tok, feats, draft.new_cache())
+        cache = draft.new_cache()
+        a, _ = draft.step(tok[:, :5], feats[:, :5], cache)
+        draft.step(tok[:, 5:9], torch.zeros_like(feats[:, 5:9]), cache)  # rows written from wrong features
+        cache.crop(5)  # ... dropped again
+        b, _ = draft.step(tok[:, 5:], feats[:, 5:], cache)
+    torch.testing.assert_close(torch.cat([a, b], 1), full, atol=1e-5, rtol=1e-5)
+    with pytest.raises(SpecrsError, match="n must"):
+        cache.crop(99)
+
+
+def test_eagle_proposals_law_and_round_trip(tmp_path):
+    from specrs.models import load_eagle_draft, save_eagle_draft
+
+    target, draft, tok, feats = _eagle_setup()
+    with torch.no_grad():
+        props = draft.propose(tok[:, :6], feats[:, :6], draft.new_cache(), 4)
+        assert props.shape == (2, 4) and bool(torch.isin(props, draft.subset_ids).all())
+        sub, _ = draft.step(tok, feats, draft.new_cache())
+        q = torch.softmax(draft.vocab_logits(sub), -1)
+        assert float(q[..., draft.subset_ids].sum(-1).min()) == pytest.approx(1.0, abs=1e-6)
+        assert int((q > 0).sum(-1).max()) <= draft.subset_ids.numel()
+        save_eagle_draft(draft, str(tmp_path / "e"))
+        back = load_eagle_draft(target, str(tmp_path / "e"))
+        assert back.embed is target.model.embed_tokens and torch.equal(back.subset_ids, draft.subset_ids)
+        torch.testing.assert_close(back.unrolled_logits(tok, feats, 2)[1], draft.unrolled_logits(tok, feats, 2)[1], atol=2e-3, rtol=2e-3)
+    files = {f for f in os.listdir(tmp_path / "e")}
+    assert files == {"config.json", "model.safetensors"}
+
+
+def test_eagle_errors(tmp_path):
+    from specrs.models import build_eagle_draft, load_eagle_draft
+
+    target, draft, tok, feats = _eagle_setup()
+    with pytest.raises(SpecrsError, match="inputs must have"):
+        draft.step(tok, feats[..., :64], draft.new_cache())
+    with pytest.raises(SpecrsError, match="must agree"):
+        draft.step(tok[:, :3], feats, draft.new_cache())
+    with pytest.raises(SpecrsError, match="k must"):
+        draft.propose(tok, feats, draft.new_cache(), 0)
+    with pytest.raises(SpecrsError, match="feature_layers"):
+        build_eagle_draft(target, torch.arange(10), feature_layers=(0, 7))
+    with pytest.raises(SpecrsError, match="config.json missing"):
+        load_eagle_draft(target, str(tmp_path))
+    (tmp_path / "config.json").write_text(json.dumps({"specrs": {"kind": "subset-head"}}))
+    with pytest.raises(SpecrsError, match="not a feature-conditioned"):
+        load_eagle_draft(target, str(tmp_path))
+    with pytest.raises(SpecrsError, match="eagle"):
+        load_pair("bundled", draft="eagle")
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_eagle_greedy_chain_reference_is_the_targets_greedy_decoding(seed):
+    """Lossless with real accepts: the draft's chain is overwritten by the target's own greedy
+    continuation with one random token corrupted per round, so rounds accept 0..k tokens and the
+    cache crops are exercised."""
+    from specrs.models import greedy_chain_reference
+
+    target, draft, _, _ = _eagle_setup(seed, scale=8.0)
+    target.generation_config.eos_token_id = None
+    ids = torch.randint(3, 300, (1, 7), generator=torch.Generator().manual_seed(seed))
+    ref = target.generate(ids, max_new_tokens=40, do_sample=False)[0, 7:].tolist()
+    assert len(set(ref)) >= 8  # a real continuation, not one repeated token
+    rng = np.random.default_rng(seed)
+    inner = draft.propose
+
+    def oracle(rows_tok, feats, cache, k):
+        out = inner(rows_tok, feats, cache, k)  # exercises the draft's cache as in a real round
+        done = len(cache) - (k - 1) - ids.shape[1] + 1  # tokens emitted before this round
+        want = torch.tensor([(ref + [0] * k)[done : done + k]])
+        if rng.random() < 0.7:
+            want[0, rng.integers(k)] = (want[0, 0] + 1) % 300
+        return want if rng.random() < 0.9 else out
+
+    draft.propose = oracle
+    out, stats = greedy_chain_reference(target, draft, ids, max_new_tokens=40, k=3)
+    assert out == ref
+    assert stats["rounds"] < 39 and max(stats["accepted"]) == 3 and min(stats["accepted"]) == 0
+    with pytest.raises(SpecrsError, match="input_ids"):
+        greedy_chain_reference(target, draft, ids[0], max_new_tokens=4)
+
+
 # ------------------------------------------------------------------------- the real SmolLM2 pair
 @pytest.fixture(scope="module")
 def smollm2_target():

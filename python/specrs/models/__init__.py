@@ -25,7 +25,9 @@ from ._tokenizer import ByteTokenizer
 _LAZY = {  # torch-importing names, loaded on first use
     "PromptLookupDraft": "._lookup", "fast_head": "._fast_head", "ColumnHead": "._fast_head",
     "SubsetHead": "._draft", "build_subset_draft": "._draft", "save_subset_draft": "._draft",
-    "load_subset_draft": "._draft",
+    "load_subset_draft": "._draft", "EagleDraft": "._eagle", "EagleCache": "._eagle",
+    "build_eagle_draft": "._eagle", "save_eagle_draft": "._eagle", "load_eagle_draft": "._eagle",
+    "greedy_chain_reference": "._eagle",
 }
 
 
@@ -38,9 +40,11 @@ def __getattr__(name: str):
     return getattr(importlib.import_module(module, __name__), name)
 
 PAIRS = ("smollm2", "bundled")
+#: Draft kinds of ``load_pair``: the standalone default, the feature-conditioned one, or none.
+DRAFTS = ("default", "eagle", None)
 
 __all__ = [
-    "PAIRS", "load_pair", "load_target", "cache_dir", "convert_gguf", "smollm2_path", "smollm2_gguf_path",
+    "PAIRS", "DRAFTS", "load_pair", "load_target", "cache_dir", "convert_gguf", "smollm2_path", "smollm2_gguf_path",
     "ByteTokenizer", *_LAZY,
 ]
 
@@ -77,14 +81,19 @@ def load_pair(name: str = "smollm2", *, device=None, dtype=None, draft: str | No
     """(target, draft, tokenizer) of a named pair, in eval mode, on ``device`` in ``dtype``
     (default: CPU, fp32).
 
-    ``draft=None`` skips the draft (returned as None). The SmolLM2 draft shares the target's input
-    embedding module (same tensor, no copy), so move the pair with this function, not one model.
+    ``draft=None`` skips the draft (returned as None). ``draft="eagle"`` (SmolLM2 only) returns the
+    feature-conditioned :class:`EagleDraft`, which reads the target's hidden states and so needs a
+    generation loop that passes them (docs/models.md); the default is the standalone draft, an
+    ordinary Hugging Face causal LM. Both share the target's input embedding module (same tensor,
+    no copy), so move the pair with this function, not one model.
     """
     dtype = _check_dtype(dtype)
     if name not in PAIRS:
         raise SpecrsError(f"name must be one of {PAIRS}, got {name!r}")
-    if draft not in ("default", None):
-        raise SpecrsError(f"draft must be 'default' or None, got {draft!r}")
+    if draft not in DRAFTS:
+        raise SpecrsError(f"draft must be one of {DRAFTS}, got {draft!r}")
+    if draft == "eagle" and name != "smollm2":
+        raise SpecrsError(f"draft='eagle' exists only for the 'smollm2' pair, got {name!r}")
     if name == "bundled":
         from specrs.generation._bundled import load_bundled_pair
 
@@ -96,7 +105,11 @@ def load_pair(name: str = "smollm2", *, device=None, dtype=None, draft: str | No
     target = _place(AutoModelForCausalLM.from_pretrained(path, dtype="float32"), device, dtype)
     tok = AutoTokenizer.from_pretrained(path)
     d = None
-    if draft is not None:
+    if draft == "eagle":
+        from ._eagle import load_smollm2_eagle
+
+        d = load_smollm2_eagle(target)
+    elif draft is not None:
         from ._draft import load_smollm2_draft
 
         d = load_smollm2_draft(target)
