@@ -408,7 +408,7 @@ def stage_train_eagle(args) -> None:
         return float(hits[0].mean()), float(hits[1][:, 1:].mean())
 
     def save(step):
-        save_eagle_draft(draft, os.path.join(args.work, "eagle"), extra={
+        save_eagle_draft(draft, args.out or os.path.join(args.work, "eagle"), extra={
             "training": {"steps": step, "lr": args.lr, "schedule": args.schedule, "ce_weight": args.ce_weight,
                          "depths": args.depths, "depth_decay": args.depth_decay, "weight_decay": args.weight_decay,
                          "feature_noise": args.feature_noise, "train_chunks": int(n), "chunk": CHUNK,
@@ -672,6 +672,7 @@ def main(argv=None) -> int:
     ap.add_argument("--depth-decay", type=float, default=0.8, help="eagle: loss weight of depth s is decay**s")
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--feature-noise", type=float, default=0.0, help="eagle: uniform noise on the target features, relative to their mean |value|")
+    ap.add_argument("--out", default=None, help="train --kind eagle: where to write the draft (default: WORK/eagle)")
     ap.add_argument("--draft-dir", default=None, help="eval: the draft to evaluate (default: WORK/draft)")
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "smollm2-draft"))
     ap.add_argument("--workers", type=int, default=2)

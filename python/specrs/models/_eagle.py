@@ -3,7 +3,7 @@
 One decoder layer of the target's shape (width d, head_dim 64, grouped-query attention, SwiGLU MLP)
 that reads the target's own hidden states instead of recomputing them:
 
-    fused_t = fc([f2_t; f15_t; f27_t])                                 (3d → d)
+    fused_t = fc([n2(f2_t); n15(f15_t); n27(f27_t)])                   (3d → d, n_i RMSNorms)
     a_t     = attn(concat(norm_e(embed(x_{t+1})), norm_h(fused_t)))   (q/k/v over 2d)
     g_t     = fused_t + a_t;  g_t += mlp(norm_m(g_t))
     logits  = W_S · norm_f(g_t)                                         (subset head, −inf off S)
@@ -86,6 +86,9 @@ class EagleDraft(nn.Module):
         self.n_heads, self.n_kv, self.head_dim = nh, nkv, hd
         eps = float(config["rms_norm_eps"])
         self.embed = embed  # the target's module (shared, frozen)
+        # one RMSNorm per feature layer before the fc: the target's residual stream grows ~8× from
+        # layer 2 to 27 and has rare massive activations (|x| ≈ 25,000 on a few positions)
+        self.norm_in = nn.ModuleList(RMSNorm(d, eps) for _ in self.feature_layers)
         self.fc = nn.Linear(len(self.feature_layers) * d, d, bias=False)
         self.norm_e, self.norm_h, self.norm_m, self.norm_f = (RMSNorm(d, eps) for _ in range(4))
         self.q_proj = nn.Linear(2 * d, nh * hd, bias=False)
@@ -111,6 +114,11 @@ class EagleDraft(nn.Module):
         ``hidden_states[i]`` (B, T, d) is the input of target layer i, so this is
         cat(hidden_states[i] for i in feature_layers) → (B, T, len(feature_layers)·d)."""
         return torch.cat([hidden_states[i] for i in self.feature_layers], dim=-1)
+
+    def fuse(self, features: torch.Tensor) -> torch.Tensor:
+        """(..., k·d) target features → (..., d) the fused input fc([norm(f_i)])."""
+        parts = features.chunk(len(self.feature_layers), dim=-1)
+        return self.fc(torch.cat([n(x) for n, x in zip(self.norm_in, parts)], dim=-1))
 
     def _rope(self, x: torch.Tensor, pos: torch.Tensor) -> torch.Tensor:
         """Rotary embedding (Llama's rotate-half convention). x (B, H, R, hd), pos (R,) or (B, R)."""
@@ -172,7 +180,7 @@ class EagleDraft(nn.Module):
         want = self.fc.in_features if from_target else self.fc.out_features
         if inputs.shape[-1] != want:
             raise SpecrsError(f"inputs must have last dimension {want} (from_target={from_target}), got {inputs.shape[-1]}")
-        fused = self.fc(inputs) if from_target else inputs
+        fused = self.fuse(inputs) if from_target else inputs
         n0, R = len(cache), tokens.shape[1]
         pos = torch.arange(n0, n0 + R, device=tokens.device)
         q, k, v = self._qkv(tokens, fused, pos)
@@ -215,7 +223,7 @@ class EagleDraft(nn.Module):
         """
         B, R = tokens.shape
         pos = torch.arange(R, device=tokens.device)
-        fused = self.fc(features)
+        fused = self.fuse(features)
         keys, vals, outs = [], [], []
         idx = torch.arange(R, device=tokens.device)
         for s in range(steps):
