@@ -50,7 +50,7 @@ class RMSNorm(nn.Module):
 class EagleCache:
     """The draft's key/value cache: ``k``, ``v`` (B, H_kv, n, head_dim) for positions 0..n−1."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.k: torch.Tensor | None = None
         self.v: torch.Tensor | None = None
 
@@ -66,7 +66,7 @@ class EagleCache:
         """Keep positions 0..n−1 (drop what was written from the draft's own estimated features)."""
         if n < 0 or n > len(self):
             raise SpecrsError(f"n must lie in [0, {len(self)}], got {n}")
-        if self.k is not None:
+        if self.k is not None and self.v is not None:
             self.k, self.v = self.k[:, :, :n], self.v[:, :, :n]
 
 
