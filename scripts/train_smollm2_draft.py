@@ -18,6 +18,12 @@ Stages (each resumable; all files under --work, default runs/smollm2-draft):
     eval     held-out greedy agreement (by document) with a binomial 95% interval, per domain
     save     write the fp16 draft into the package assets
 
+``--kind eagle`` trains/evaluates/saves the feature-conditioned draft instead (docs/models.md): it
+reads the cached inputs of target layers 2, 15, 27, so training needs no target forward at all.
+Row p of a chunk reads the target's features at p and token p+1 and is labelled with the target at
+p+1; training unrolls ``--depths`` draft steps on the draft's own hidden states. It is shipped in
+``python/specrs/assets/models/smollm2-eagle`` (command in docs/results.md).
+
 Reproduce the shipped weights (run under ``nice``; torch threads are set explicitly):
 
     nice -n 10 .venv/bin/python scripts/train_smollm2_draft.py all
@@ -655,7 +661,7 @@ def stage_save(args) -> None:
     import shutil
 
     eagle = args.kind == "eagle"
-    src = os.path.join(args.work, "eagle" if eagle else "draft")
+    src = args.draft_dir or os.path.join(args.work, "eagle" if eagle else "draft")
     dst = os.path.join(ROOT, "python", "specrs", "assets", "models", "smollm2-eagle" if eagle else "smollm2-draft")
     os.makedirs(dst, exist_ok=True)
     for f in ("config.json", "model.safetensors"):
@@ -673,7 +679,7 @@ def main(argv=None) -> int:
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--feature-noise", type=float, default=0.0, help="eagle: uniform noise on the target features, relative to their mean |value|")
     ap.add_argument("--out", default=None, help="train --kind eagle: where to write the draft (default: WORK/eagle)")
-    ap.add_argument("--draft-dir", default=None, help="eval: the draft to evaluate (default: WORK/draft)")
+    ap.add_argument("--draft-dir", default=None, help="eval/save: the draft to evaluate or ship (default: WORK/draft, or WORK/eagle with --kind eagle)")
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "smollm2-draft"))
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--worker", type=int, default=None, help=argparse.SUPPRESS)
