@@ -112,6 +112,19 @@ def verify(
 def _output_distribution(
     p: npt.ArrayLike, q: npt.ArrayLike, n: int, verifier: str, scheme: Optional[str] = None
 ) -> Tuple[npt.NDArray[np.float64], float]: ...
+def verify_chains(
+    p: npt.NDArray[np.floating],  # (rows, V) target distribution at each drafted position
+    q: npt.NDArray[np.floating],  # (rows, V) draft distribution the drafts were sampled from
+    drafts: npt.ArrayLike,  # (rows,) draft ids; a negative id (placeholder) ends its chain
+    cu_num_drafts: npt.ArrayLike,  # (chains,) cumulative draft counts
+    *,
+    verifier: Literal["sd"] = "sd",
+    seeds: Optional[npt.ArrayLike] = None,  # (chains,) one seed per chain
+    rng: _Rng = None,
+) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(accepted (chains,), tokens (chains,)): drafts accepted per chain and the token after them,
+    or -1 where the whole chain was accepted and the caller's bonus token follows."""
+
 def stream_seed(seed: int, row: int) -> int:
     """Seed of row ``row`` of a batched call seeded with ``seed``."""
 

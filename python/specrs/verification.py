@@ -2,6 +2,8 @@
 
 * :func:`draft` / :func:`draft_explicit` — the n drafts of a position, in draw order.
 * :func:`verify` — one lossless verification step (single position or batched over positions).
+* :func:`verify_chains` — the rejection step of a batch of draft chains of different lengths
+  (a serving engine's layout; one seed per chain).
 * :class:`OptimalVerifier` — the optimal verifier of an explicit draft law (plan solved once).
 * :func:`output_distribution` — the exact law of the emitted token and the acceptance
   probability, by enumerating the draft tuples (small vocabularies): the ground truth the tests
@@ -15,12 +17,13 @@ from typing import NamedTuple, Optional
 
 import numpy as np
 
-from specrs._specrs import OptimalVerifier, _output_distribution, draft, draft_explicit, stream_seed, verify
+from specrs._specrs import OptimalVerifier, _output_distribution, draft, draft_explicit, stream_seed, verify, verify_chains
 
 __all__ = [
     "draft",
     "draft_explicit",
     "verify",
+    "verify_chains",
     "OptimalVerifier",
     "output_distribution",
     "OutputLaw",

@@ -17,6 +17,7 @@ pub mod validate;
 
 // Areas (one module each; see the README's layout table).
 pub mod bounds; // optimal acceptance α* per draft scheme, verifier acceptance rates
+pub mod chain; // batched verification of draft chains drafted elsewhere (a serving engine's rejection step)
 pub mod exact; // exact output law of a verifier by enumeration
 pub mod flow; // explicit joint draft law: max-flow, min cut, optimal transport plan
 pub mod sample; // draft samplers

@@ -8,6 +8,7 @@ use pyo3::prelude::*;
 
 mod arrays;
 mod bounds;
+mod chain;
 mod error;
 mod flow;
 mod names;
@@ -29,5 +30,6 @@ fn _specrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     flow::register(m)?;
     verify::register(m)?;
     tree::register(m)?;
+    chain::register(m)?;
     Ok(())
 }

@@ -1,0 +1,159 @@
+//! Verification of draft *chains* that someone else drafted: the rejection step of a serving
+//! engine (vLLM's `rejection_sample`), batched over requests whose chains have different lengths.
+//!
+//! A chain of γ drafts x₁..x_γ comes with the target rows p_i = p(· | x_{<i}) and the draft rows
+//! q_i = q(· | x_{<i}) at every drafted position (one target pass over the chain gives the p_i).
+//! The verifier accepts a prefix x₁..x_τ and emits one more token y, so that (x₁..x_τ, y) has
+//! exactly the target's law. Here y is a residual sample when τ < γ; when the whole chain is
+//! accepted it is the *bonus* token, a sample of p_{γ+1}, which the caller draws (vLLM samples
+//! it with the request's own generator): the outcome then carries `token: None`.
+//!
+//! **Placeholders.** A negative draft id ends the chain (vLLM pads drafts with −1). Its row's p is
+//! still the target at that position, so when every real draft before it is accepted, y is drawn
+//! from that p row (the bonus of the shorter chain); its q row is never read.
+//!
+//! Verifiers: `sd` — token-wise speculative sampling (Leviathan et al. 2023; Chen et al. 2023):
+//! position by position, the one-draft verifier of [`crate::verify`] (the very same code), until
+//! the first rejection, whose residual norm((p_i − q_i)₊) gives y.
+//!
+//! Randomness: a chain's decisions come from one stream; the batched call takes one seed per
+//! chain, so that a request's outcome depends on its own seed only, not on its place in the
+//! batch (a serving engine seeds per request).
+
+use rayon::prelude::*;
+
+use crate::names::Verifier;
+use crate::verify::source::Source;
+use crate::verify::verify_with;
+use crate::{validate, Error, Real, Result, Rng};
+
+/// What a chain verification emitted: `accepted` drafts (a prefix of the chain), then `token`,
+/// or `None` when every draft was accepted and the chain had no row left: the caller's bonus
+/// token (a sample of the target after the last draft) follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ChainOutcome {
+    pub accepted: usize,
+    pub token: Option<usize>,
+}
+
+/// The verifiers that work on chains, for error messages.
+pub const CHAIN_VERIFIERS: &[Verifier] = &[Verifier::Sd];
+
+fn check_verifier(verifier: Verifier) -> Result<()> {
+    if CHAIN_VERIFIERS.contains(&verifier) {
+        return Ok(());
+    }
+    let names: Vec<&str> = CHAIN_VERIFIERS.iter().map(|v| v.as_str()).collect();
+    Err(Error::invalid(
+        "verifier",
+        format!("the {} verifier does not verify draft chains; chains support: {}", verifier.as_str(), names.join(", ")),
+    ))
+}
+
+/// Verifies one chain: `drafts` has one id per row of `p`, `q` (row-major, rows × `v`); see the
+/// module docs for placeholders and the bonus. Errors name the row (`p[row 2]`).
+pub fn verify_chain<T: Real>(verifier: Verifier, p: &[T], q: &[T], drafts: &[i64], v: usize, rng: &mut Rng) -> Result<ChainOutcome> {
+    check_verifier(verifier)?;
+    check_rows(p, q, drafts.len(), v)?;
+    run_chain(verifier, p, q, drafts, v, 0, rng)
+}
+
+/// [`verify_chain`] for a batch of chains stored back to back: chain b owns rows
+/// `cu_num_drafts[b-1]..cu_num_drafts[b]` (cumulative counts, as vLLM's `cu_num_draft_tokens`) and
+/// draws from `Rng::new(seeds[b])`. Chains run in parallel on the rayon pool; the result does not
+/// depend on the thread count. An error names the first bad row by its index in the batch.
+pub fn verify_chains<T: Real>(
+    verifier: Verifier,
+    p: &[T],
+    q: &[T],
+    drafts: &[i64],
+    cu_num_drafts: &[usize],
+    v: usize,
+    seeds: &[u64],
+) -> Result<Vec<ChainOutcome>> {
+    check_verifier(verifier)?;
+    check_rows(p, q, drafts.len(), v)?;
+    validate::same_len("cu_num_drafts", cu_num_drafts.len(), "seeds", seeds.len())?;
+    let mut start = 0;
+    for (b, &end) in cu_num_drafts.iter().enumerate() {
+        if end < start || end > drafts.len() {
+            return Err(Error::invalid(
+                "cu_num_drafts",
+                format!("entry {b} is {end}: cumulative draft counts must be non-decreasing and at most {}", drafts.len()),
+            ));
+        }
+        start = end;
+    }
+    if start != drafts.len() {
+        return Err(Error::invalid("cu_num_drafts", format!("ends at {start} but there are {} draft rows", drafts.len())));
+    }
+    (0..cu_num_drafts.len())
+        .into_par_iter()
+        .map(|b| {
+            let (lo, hi) = (if b == 0 { 0 } else { cu_num_drafts[b - 1] }, cu_num_drafts[b]);
+            let mut rng = Rng::new(seeds[b]);
+            run_chain(verifier, &p[lo * v..hi * v], &q[lo * v..hi * v], &drafts[lo..hi], v, lo, &mut rng)
+        })
+        .collect()
+}
+
+/// Row `i` of a row-major (rows × v) matrix.
+fn row<T>(m: &[T], i: usize, v: usize) -> &[T] {
+    &m[i * v..(i + 1) * v]
+}
+
+fn check_rows<T>(p: &[T], q: &[T], rows: usize, v: usize) -> Result<()> {
+    if v == 0 {
+        return Err(Error::invalid("p", "has an empty vocabulary"));
+    }
+    if p.len() != rows * v || q.len() != rows * v {
+        return Err(Error::invalid(
+            "drafts",
+            format!("has {rows} rows but `p` and `q` need shape ({rows}, V): got {} and {} entries for V = {v}", p.len(), q.len()),
+        ));
+    }
+    Ok(())
+}
+
+/// The chain rule itself, written against [`Source`] so that the tests enumerate this code.
+/// `first_row` is the chain's first row in the caller's batch, for error messages.
+pub(crate) fn run_chain<T: Real, S: Source>(
+    verifier: Verifier,
+    p: &[T],
+    q: &[T],
+    drafts: &[i64],
+    v: usize,
+    first_row: usize,
+    src: &mut S,
+) -> Result<ChainOutcome> {
+    let real = drafts.iter().position(|&x| x < 0).unwrap_or(drafts.len());
+    // Every row the chain owns is checked, read or not: a bad row is an upstream bug to report.
+    for i in 0..real {
+        validate::pair(row(p, i, v), row(q, i, v)).map_err(|e| e.in_row(first_row + i))?;
+    }
+    if real < drafts.len() {
+        validate::distribution("p", row(p, real, v)).map_err(|e| e.in_row(first_row + real))?;
+    }
+    match verifier {
+        Verifier::Sd => {
+            for (i, &x) in drafts[..real].iter().enumerate() {
+                let x = validate::token_id("drafts", x, v).map_err(|e| e.in_row(first_row + i))?;
+                let out = verify_with(Verifier::Sd, None, row(p, i, v), row(q, i, v), &[x], src).map_err(|e| e.in_row(first_row + i))?;
+                if out.accepted.is_none() {
+                    return Ok(ChainOutcome { accepted: i, token: Some(out.token) });
+                }
+            }
+        }
+        _ => unreachable!("checked by check_verifier"),
+    }
+    if real == drafts.len() {
+        return Ok(ChainOutcome { accepted: real, token: None });
+    }
+    // Every real draft accepted before a placeholder: the next token is a sample of that row's p.
+    let pr = row(p, real, v);
+    let sum = validate::distribution("p", pr).map_err(|e| e.in_row(first_row + real))?;
+    Ok(ChainOutcome { accepted: real, token: Some(src.pick(pr, pr, sum, &[], |x, _| x)) })
+}
+
+#[cfg(test)]
+mod tests;
