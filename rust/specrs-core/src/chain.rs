@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::names::Verifier;
 use crate::verify::source::Source;
-use crate::verify::verify_with;
+use crate::verify::{run, Ctx, Sums};
 use crate::{validate, Error, Real, Result, Rng};
 
 /// What a chain verification emitted: `accepted` drafts (a prefix of the chain), then `token`,
@@ -127,18 +127,37 @@ pub(crate) fn run_chain<T: Real, S: Source>(
     src: &mut S,
 ) -> Result<ChainOutcome> {
     let real = drafts.iter().position(|&x| x < 0).unwrap_or(drafts.len());
-    // Every row the chain owns is checked, read or not: a bad row is an upstream bug to report.
-    for i in 0..real {
-        validate::pair(row(p, i, v), row(q, i, v)).map_err(|e| e.in_row(first_row + i))?;
+    // Every row the chain owns is checked once, up front, read or not (a bad row is an upstream
+    // bug to report); the verifier then runs on the checked rows without a second pass.
+    let mut ids = Vec::with_capacity(real);
+    let mut sums = Vec::with_capacity(real);
+    for (i, &x) in drafts[..real].iter().enumerate() {
+        let (pi, qi) = (row(p, i, v), row(q, i, v));
+        let at = |e: Error| e.in_row(first_row + i);
+        let (ps, qs) = validate::pair(pi, qi).map_err(at)?;
+        let x = validate::token_id("drafts", x, v).map_err(at)?;
+        if qi[x].to_f64() <= 0.0 {
+            return Err(at(Error::invalid(
+                "drafts",
+                format!("token {x} has q = 0, so the draft distribution q could not have produced it"),
+            )));
+        }
+        ids.push([x]);
+        sums.push(Sums { p: ps.sum, q: qs.sum });
     }
-    if real < drafts.len() {
-        validate::distribution("p", row(p, real, v)).map_err(|e| e.in_row(first_row + real))?;
-    }
+    let bonus_row = if real < drafts.len() {
+        let pr = row(p, real, v);
+        Some((pr, validate::distribution("p", pr).map_err(|e| e.in_row(first_row + real))?))
+    } else {
+        None
+    };
     match verifier {
         Verifier::Sd => {
-            for (i, &x) in drafts[..real].iter().enumerate() {
-                let x = validate::token_id("drafts", x, v).map_err(|e| e.in_row(first_row + i))?;
-                let out = verify_with(Verifier::Sd, None, row(p, i, v), row(q, i, v), &[x], src).map_err(|e| e.in_row(first_row + i))?;
+            for i in 0..real {
+                let cx = Ctx { p: row(p, i, v), q: row(q, i, v), sums: sums[i], drafts: &ids[i] };
+                let out = run(Verifier::Sd, &cx, 0, src)?;
+                // A residual token equal to the draft (only where rounding left the residual
+                // empty) continues the chain: the next rows are conditioned on that very token.
                 if out.accepted.is_none() {
                     return Ok(ChainOutcome { accepted: i, token: Some(out.token) });
                 }
@@ -146,13 +165,11 @@ pub(crate) fn run_chain<T: Real, S: Source>(
         }
         _ => unreachable!("checked by check_verifier"),
     }
-    if real == drafts.len() {
-        return Ok(ChainOutcome { accepted: real, token: None });
-    }
-    // Every real draft accepted before a placeholder: the next token is a sample of that row's p.
-    let pr = row(p, real, v);
-    let sum = validate::distribution("p", pr).map_err(|e| e.in_row(first_row + real))?;
-    Ok(ChainOutcome { accepted: real, token: Some(src.pick(pr, pr, sum, &[], |x, _| x)) })
+    Ok(match bonus_row {
+        None => ChainOutcome { accepted: real, token: None },
+        // Every real draft accepted before a placeholder: the next token is a sample of its row's p.
+        Some((pr, sum)) => ChainOutcome { accepted: real, token: Some(src.pick(pr, pr, sum, &[], |x, _| x)) },
+    })
 }
 
 #[cfg(test)]

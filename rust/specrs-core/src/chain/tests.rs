@@ -4,6 +4,7 @@
 //! one by one, and bad input is an error naming its row.
 
 use super::*;
+use crate::verify::verify_with;
 
 /// Replays `run_chain` along one scripted list of decisions (a coin is choice 0 = reject or
 /// 1 = accept; a pick is the chosen index) and queues every alternative it meets past the script,
