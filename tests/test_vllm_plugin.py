@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import subprocess
 import sys
 from types import SimpleNamespace
 
@@ -19,7 +20,8 @@ from specrs.vllm._bounds import chain_bounds
 
 
 def test_importing_specrs_and_the_plugin_never_imports_vllm():
-    assert "vllm" not in sys.modules
+    code = "import sys, specrs, specrs.vllm; assert 'vllm' not in sys.modules, 'vllm imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
 
 
 # -- settings -----------------------------------------------------------------------------
@@ -235,6 +237,14 @@ def test_sd_step_verifies_sampled_requests_with_their_own_seeds():
     assert again[0].tolist() == out[0].tolist()
 
 
+def test_a_sampled_request_without_drafts_gets_its_bonus_token():
+    rng = np.random.default_rng(11)
+    args = _inputs(rng, [2, 0, 3])
+    stats = _Recorder()
+    out = RejectionStep(_never, _options.Options(verifier="sd"), stats)(*args, _metadata([1.0, 1.0, 1.0]))
+    assert out[1].tolist() == [101, -1, -1, -1]
+
+
 def test_mixed_batch_keeps_vllms_greedy_rule_for_greedy_requests():
     rng = np.random.default_rng(4)
     args = _inputs(rng, [2, 3, 1])
@@ -323,8 +333,8 @@ def test_counters_round_trip_through_the_stats_files_and_the_collector(tmp_path)
     assert len(rec) == 1 and np.array_equal(rec[0]["p"], p) and np.array_equal(rec[0]["token_bound"], b.token_bound)
     pytest.importorskip("prometheus_client")
     fams = {m.name: m for m in _stats.Collector(str(tmp_path)).collect()}
-    assert "specrs:spec_decode_token_acceptance_bound" in fams
-    e = {s.labels["verifier"]: s.value for s in fams["specrs:spec_decode_expected_accepted_tokens"].samples}
+    assert "vllm:spec_decode_specrs_token_acceptance_bound" in fams
+    e = {s.labels["verifier"]: s.value for s in fams["vllm:spec_decode_specrs_expected_accepted_tokens"].samples}
     assert e["block"] == pytest.approx(2 * b.expected_block.sum())
     json.dumps(got)  # the dict stays JSON-serialisable
 

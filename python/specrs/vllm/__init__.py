@@ -5,7 +5,7 @@ A ``vllm.general_plugins`` entry point (``specrs = specrs.vllm:register``), iner
 * ``SPECRS_VLLM=metrics`` — per step, from the rows vLLM verifies, the single-draft acceptance
   bound Σ min(p, q), the achieved acceptance, and the expected accepted length under token-wise
   and block verification (the on-path optimum of Sun et al., ICLR 2025), exported as Prometheus
-  counters ``specrs:spec_decode_*`` beside vLLM's ``vllm:spec_decode_*`` and logged as a summary
+  counters ``vllm:spec_decode_specrs_*`` beside vLLM's ``vllm:spec_decode_*`` and logged as a summary
   at shutdown;
 * ``SPECRS_VLLM=sd`` / ``block`` — specrs' lossless verifiers as the rejection step (batched,
   one seed per request from the request's generator); combine with ``metrics``

@@ -7,29 +7,28 @@ stats, which have no room for new fields; a file per worker in a directory named
 end (``SPECRS_VLLM_STATS_DIR``, inherited by every process vLLM starts) works for every process
 layout on one machine. Files are rewritten atomically at most once a second and at shutdown.
 
-Counter names (Prometheus, vLLM's style; divide by the matching count for a rate):
+Counter names (Prometheus, in vLLM's namespace with a ``specrs_`` infix, so that they sit beside
+``vllm:spec_decode_*`` and ``LLM.get_metrics()``, which lists only ``vllm:`` names, shows them;
+divide by the matching count for a rate). Prefix ``vllm:spec_decode_specrs_``, then:
 
-=================================================  ===============================================
-``specrs:spec_decode_num_drafts``                  verified chains of sampled requests
-``specrs:spec_decode_num_draft_tokens``            their draft tokens
-``specrs:spec_decode_num_accepted_tokens``         accepted draft tokens (what the verifier did)
-``specrs:spec_decode_token_acceptance_bound``      Σ over draft tokens of Σ_v min(p, q)
-``specrs:spec_decode_expected_accepted_tokens``    Σ over chains of E[accepted | chain], label
-                                                   ``verifier`` = ``sd`` (token-wise) or ``block``
-``specrs:spec_decode_optimal_acceptance``          Σ over draft tokens of α*(p, q, n), label ``n``
-``…_per_pos`` (``num_draft_tokens``,               the same per draft position, label ``position``
-``num_accepted_tokens``, ``token_acceptance_bound``)
-``specrs:spec_decode_num_greedy_draft_tokens``     draft tokens of greedy requests (vLLM's rule)
-``specrs:spec_decode_num_greedy_accepted_tokens``  … and how many were accepted
-``specrs:spec_decode_num_steps``                   rejection steps the plugin handled
-``specrs:spec_decode_plugin_seconds``              wall time of the plugin's own work
-``specrs:spec_decode_vllm_rejection_seconds``      wall time in vLLM's own rejection code
-=================================================  ===============================================
+* ``num_drafts``, ``num_draft_tokens``, ``num_accepted_tokens`` — chains of sampled requests, their
+  draft tokens, and the accepted ones (what the verifier did);
+* ``token_acceptance_bound`` — Σ over draft tokens of Σ_v min(p, q);
+* ``expected_accepted_tokens{verifier="sd"|"block"}`` — Σ over chains of E[accepted | chain] under
+  token-wise SD and under block verification;
+* ``optimal_acceptance{n}`` — Σ over draft tokens of α*(p, q, n) (opt-in ``alpha_n``);
+* ``num_draft_tokens_per_pos``, ``num_accepted_tokens_per_pos``, ``token_acceptance_bound_per_pos``
+  ``{position}`` — the same per draft position;
+* ``num_greedy_draft_tokens``, ``num_greedy_accepted_tokens`` — greedy requests (vLLM's rule);
+* ``num_steps``, ``plugin_seconds``, ``vllm_rejection_seconds`` — rejection steps handled, wall
+  time of the plugin's own work and of vLLM's rejection code.
 
 E.g. rate(``…_token_acceptance_bound_total``) / rate(``…_num_draft_tokens_total``) is the mean
 single-draft acceptance the drafter makes available, and 1 + rate(``…_expected_accepted_tokens_total
 {verifier="block"}``) / rate(``…_num_drafts_total``) the mean acceptance length (vLLM's convention,
-bonus token included) that block verification would reach on the same drafts.
+bonus token included) that block verification would reach on the same drafts. (``LLM.get_metrics()``
+rounds counter values down to integers; :func:`read_stats` and ``specrs.vllm.worker_stats`` give
+the exact sums.)
 """
 
 from __future__ import annotations
@@ -51,7 +50,7 @@ logger = logging.getLogger("vllm.specrs")  # under vLLM's logger: its handlers a
 
 #: Environment variable naming the directory of the per-worker stats files.
 STATS_DIR_ENV = "SPECRS_VLLM_STATS_DIR"
-PREFIX = "specrs:spec_decode_"
+PREFIX = "vllm:spec_decode_specrs_"
 _COUNTERS = (
     "num_steps",
     "num_drafts",

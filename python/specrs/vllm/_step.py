@@ -100,11 +100,14 @@ class RejectionStep:
             greedy_flags = [False] * batch
         else:
             greedy_flags = (md.temperature == 0).tolist()  # vLLM's GREEDY_TEMPERATURE
-        sampled = [r for r in range(batch) if not greedy_flags[r] and num_draft_tokens[r] > 0]
+        # Sampled requests without drafts (e.g. just prefilled) are chains of length 0: they get
+        # their bonus token, like every other chain.
+        sampled = [r for r in range(batch) if not greedy_flags[r]]
         greedy = [r for r in range(batch) if greedy_flags[r] and num_draft_tokens[r] > 0]
 
+        sampled_rows = sum(num_draft_tokens[r] for r in sampled)
         t_vllm = 0.0
-        if not opts.replaces_rejection or not sampled:
+        if not opts.replaces_rejection or not sampled_rows:
             t1 = time.perf_counter()
             out = self.original(*args, **kwargs)
             t_vllm = time.perf_counter() - t1
@@ -123,7 +126,7 @@ class RejectionStep:
             g_lens = np.asarray([num_draft_tokens[r] for r in greedy], dtype=np.int64)
             acc = accepted_in_output(out, d_all, starts, g_lens, greedy, max_spec_len)
             self.stats.observe_greedy(int(g_lens.sum()), int(acc.sum()))
-        if sampled:
+        if sampled_rows:
             lens = [num_draft_tokens[r] for r in sampled]
             every = len(sampled) == batch
             if every:
