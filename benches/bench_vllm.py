@@ -18,13 +18,14 @@ own time per rejection step and vLLM's rejection time per step (the plugin's cou
 the metrics rounds, the bounds (Σ min(p, q), expected length under token-wise SD and under block
 verification). Usage::
 
-    .venv-vllm/bin/python benches/bench_vllm.py --draft truncate:2 --prompts 8 --seeds 2 --rounds 3
+    .venv-vllm/bin/python benches/bench_vllm.py --draft smollm2 --prompts 8 --seeds 2 --rounds 3
     .venv-vllm/bin/python benches/bench_vllm.py --draft /path/to/llama-draft --json out.json
 
 ``--target`` defaults to the SmolLM2-135M-Instruct conversion of ``specrs.models`` (its cache
-directory); ``--draft`` is a Hugging Face Llama directory, ``self`` (the target drafts for itself:
-acceptance 1, isolates the overhead) or ``truncate:N`` (the target's first N layers with its norm
-and head, written to a temporary directory: untrained, low acceptance).
+directory); ``--draft`` is a Hugging Face Llama directory, ``smollm2`` (specrs' trained 2-block
+draft as a plain full-vocabulary Llama, see :func:`smollm2_plain_draft`), ``self`` (the target
+drafts for itself: acceptance 1, isolates the overhead) or ``truncate:N`` (the target's first N
+layers with its norm and head: untrained, low acceptance).
 """
 
 from __future__ import annotations
@@ -76,10 +77,37 @@ def truncated_draft(target: str, layers: int) -> str:
     return str(out)
 
 
+def smollm2_plain_draft(target: str) -> str:
+    """specrs' trained SmolLM2 draft (2 blocks; ``specrs.models``) as a plain Llama vLLM can serve:
+    its blocks with the target's embedding, final norm and tied head over the full vocabulary.
+    The shipped draft scores only its 8,192-token subset (−inf elsewhere), which a linear head
+    cannot express; its subset rows are the target's (frozen), so the logits agree on the subset
+    and the other tokens get the target head's own logits. Any draft law is lossless; only the
+    acceptance differs from the subset draft's."""
+    from safetensors.torch import load_file, save_file
+
+    import specrs
+
+    shipped = Path(specrs.__file__).parent / "assets" / "models" / "smollm2-draft"
+    if not (shipped / "model.safetensors").exists():
+        sys.exit("this specrs has no trained SmolLM2 draft (python/specrs/assets/models/smollm2-draft)")
+    out = Path(tempfile.mkdtemp(prefix="specrs-smollm2-draft-"))
+    cfg = json.loads(Path(target, "config.json").read_text())
+    blocks = load_file(str(shipped / "model.safetensors"))
+    layers = 1 + max(int(k.split(".")[2]) for k in blocks if k.startswith("model.layers."))
+    cfg.update(num_hidden_layers=layers, tie_word_embeddings=True)
+    Path(out, "config.json").write_text(json.dumps(cfg))
+    sd = load_file(str(Path(target, "model.safetensors")))
+    state = {k: v for k, v in sd.items() if not k.startswith("model.layers.") and not k.startswith("lm_head")}
+    state.update({k: v.float() for k, v in blocks.items() if k.startswith("model.layers.")})
+    save_file(state, str(Path(out, "model.safetensors")))
+    return str(out)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--target", default=None)
-    ap.add_argument("--draft", default="truncate:2")
+    ap.add_argument("--draft", default="smollm2")
     ap.add_argument("--k", type=int, default=3, help="draft tokens per step")
     ap.add_argument("--prompts", type=int, default=8)
     ap.add_argument("--seeds", type=int, default=2, help="requests per prompt (seeds 0..S-1)")
@@ -106,8 +134,14 @@ def main() -> None:
     from specrs.vllm._patch import block_available
 
     target = args.target or default_target()
-    draft = target if args.draft == "self" else (
-        truncated_draft(target, int(args.draft.split(":")[1])) if args.draft.startswith("truncate:") else args.draft)
+    if args.draft == "self":
+        draft = target
+    elif args.draft == "smollm2":
+        draft = smollm2_plain_draft(target)
+    elif args.draft.startswith("truncate:"):
+        draft = truncated_draft(target, int(args.draft.split(":")[1]))
+    else:
+        draft = args.draft
     configs = [c for c in args.configs.split(",") if c != "block" or block_available()]
     tok = AutoTokenizer.from_pretrained(target)
     prompts = [tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=True)
