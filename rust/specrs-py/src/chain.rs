@@ -13,9 +13,7 @@ use crate::with_pair;
 /// One u64 seed per chain from an integer array (negative entries are an error).
 fn seed_array(py: Python<'_>, obj: &Bound<'_, PyAny>, chains: usize) -> SpecrsResult<Vec<u64>> {
     let np = py.import("numpy")?;
-    let arr = np
-        .call_method1("asarray", (obj,))
-        .map_err(|e| PyError::invalid("seeds", format!("cannot be converted to an array: {e}")))?;
+    let arr = np.call_method1("asarray", (obj,)).map_err(|e| PyError::invalid("seeds", format!("cannot be converted to an array: {e}")))?;
     let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
     if kind != "i" && kind != "u" {
         let name: String = arr.getattr("dtype")?.getattr("name")?.extract()?;

@@ -316,10 +316,13 @@ fn batch_equals_chains_one_by_one_with_their_own_seeds() {
         q.extend(qr);
     }
     drafts[rows - 1] = -1; // a trailing placeholder in the last chain
-    let ends: Vec<usize> = lens.iter().scan(0, |a, &l| {
-        *a += l;
-        Some(*a)
-    }).collect();
+    let ends: Vec<usize> = lens
+        .iter()
+        .scan(0, |a, &l| {
+            *a += l;
+            Some(*a)
+        })
+        .collect();
     let seeds: Vec<u64> = (0..lens.len() as u64).map(|b| 77 + b).collect();
     let batch = verify_chains(Verifier::Sd, &p, &q, &drafts, &ends, v, &seeds).unwrap();
     let mut lo = 0;
