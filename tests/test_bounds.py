@@ -14,10 +14,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import brentq, linprog
+from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 import specrs
+import strategies
 from specrs import SpecrsError
 
 SCHEMES = list(specrs.SCHEMES)
@@ -40,28 +41,32 @@ def law(q, n, scheme):
         for t in itertools.product(sup, repeat=n):
             out[t] = math.prod(q[i] for i in t)
     elif scheme == "wor":
+        # Each draw divides by the mass that remains, summed (1 − Σ drawn cancels on confident rows).
         for t in itertools.permutations(sup, n):
-            pr, used = 1.0, 0.0
-            for i in t:
-                pr *= q[i] / (1.0 - used)
-                used += q[i]
+            pr = 1.0
+            for k, i in enumerate(t):
+                pr *= q[i] / math.fsum(q[j] for j in sup if j not in t[:k])
             out[t] = pr
     elif scheme == "cp":
-        w = {t: math.prod(q[i] for i in t) for t in itertools.combinations(sup, n)}
-        z = sum(w.values())
+        # Log-weights: products of n tiny entries underflow, their ratios do not.
+        lw = {t: math.fsum(math.log(q[i]) for i in t) for t in itertools.combinations(sup, n)}
+        top_lw = max(lw.values())
+        w = {t: math.exp(x - top_lw) for t, x in lw.items()}
+        z = math.fsum(w.values())
         out = {t: x / z for t, x in w.items()}
     elif scheme == "greedy":
         tp = top(q, n - 1)
-        rest = sum(q[i] for i in range(v) if i not in tp)
+        rest = math.fsum(q[i] for i in range(v) if i not in tp)
         for x in sup:
             if x not in tp:
                 out[tuple(tp) + (x,)] = q[x] / rest
     elif scheme == "spechub":
         a = top(q, 1)[0]
+        rest = math.fsum(q[j] for j in sup if j != a)
         for i in sup:
             if i != a:
                 out[(i, a)] = q[i]
-                out[(a, i)] = q[a] * q[i] / (1.0 - q[a])
+                out[(a, i)] = q[a] * (q[i] / rest)
     elif scheme == "topk":
         out[tuple(top(q, n))] = 1.0
     else:
@@ -77,6 +82,10 @@ def by_set(lw):
     return sets
 
 
+# HiGHS' default tolerances (1e-7) leave ~1e-9 errors on rows with 1e-300-sized entries.
+LP_TOL = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10}
+
+
 def lp_alpha(p, lw):
     """Max of Σ S_{i,T} s.t. Σ_T S_{i,T} ≤ p(i), Σ_i S_{i,T} ≤ P(T), S ≥ 0, S_{i,T} = 0 for i ∉ T
     (Hu et al. eq. 9), with draft tuples merged by their token set T."""
@@ -90,7 +99,7 @@ def lp_alpha(p, lw):
             var += 1
     a = coo_matrix((np.ones(len(rows)), (rows, cols)), shape=(v + len(sets), var))
     b = np.concatenate([p, [x for _, x in sets]])
-    res = linprog(-np.ones(var), A_ub=a, b_ub=b, bounds=(0, None), method="highs")
+    res = linprog(-np.ones(var), A_ub=a, b_ub=b, bounds=(0, None), method="highs", options=LP_TOL)
     assert res.status == 0
     return -res.fun
 
@@ -171,7 +180,7 @@ def spechub_out(p, q, t):
         run *= 1.0 - acc
     l_ia = pos(q_ia - p).sum()
     p[other] = pos(p[other] - q_ia[other])
-    q_ai = q[a] * q / (1.0 - q[a])
+    q_ai = q[a] * q / q[other].sum()  # q(a)/(1 − q(a)) with the mass off the hub summed
     q_ai[a] = 0.0
     if i1 == a:
         acc = min(1.0, p[i2] / q_ai[i2])
@@ -214,8 +223,18 @@ def dist(draw, v):
 
 @st.composite
 def instance(draw, vmax=8, nmax=4):
+    """Integer-weight rows, or (one example in two) rows of every regime of `strategies`
+    (confident, float32 softmaxes with 30–60 nat gaps, subnormals) as normalised float64."""
     v = draw(st.integers(1, vmax))
-    return draw(dist(v)), draw(dist(v)), draw(st.integers(1, nmax))
+    if draw(st.booleans()):
+        p, q = draw(dist(v)), draw(dist(v))
+    else:
+        p, q = (strategies.normalised(x) for x in draw(strategies.pairs(vmin=v, vmax=v)))
+    return p, q, draw(st.integers(1, nmax))
+
+
+def confident(q):
+    return float(q.max()) > 1 - 1e-6
 
 
 def valid(q, n, scheme):
@@ -230,7 +249,7 @@ def valid(q, n, scheme):
 # ---- α* ---------------------------------------------------------------------------------
 
 
-@settings(max_examples=120)
+@settings(max_examples=240)
 @given(instance())
 def test_every_scheme_matches_the_lp_and_the_subset_minimum(case):
     p, q, n = case
@@ -316,17 +335,36 @@ def test_large_vocabulary_wor_race_agrees_with_the_n2_closed_form_direction():
 
 
 def rho_ref(p, q, n):
-    def g(r):  # 1 − (1 − β)^n − ρβ without cancellation (Σp = Σq = 1)
-        return pos(p - r * q).sum() - pos(q - p / r).sum() ** n
+    """K-SEQ's ρ* ∈ [1, n], the root of g(ρ) = 1 − (1 − β)^n − ρβ, β = Σ min(p/ρ, q): bisection
+    with the sign of g evaluated exactly in rational arithmetic (on confident rows both float
+    forms of g cancel: 1 − (1 − β)^n for tiny β, 1 − ρβ for β near 1)."""
+    from fractions import Fraction
 
-    if n == 1 or g(1.0) <= 1e-12:  # ρ* = 1, or every ρ is a root (disjoint supports: β ≡ 0)
+    pf = [Fraction(float(x)) for x in p]
+    qf = [Fraction(float(x)) for x in q]
+    sp, sq = sum(pf), sum(qf)
+    pf, qf = [x / sp for x in pf], [x / sq for x in qf]
+
+    def g(r):
+        r = Fraction(r)
+        beta = sum(min(a / r, b) for a, b in zip(pf, qf))
+        return 1 - (1 - beta) ** n - r * beta
+
+    if n == 1 or g(1.0) <= 0:
         return 1.0
-    if g(float(n)) >= 0:  # g(n) <= 0 in exact arithmetic (union bound): the root is n up to rounding
-        return float(n)
-    return brentq(g, 1.0, float(n), xtol=1e-15)
+    lo, hi = 1.0, float(n)
+    for _ in range(80):
+        mid = 0.5 * (lo + hi)
+        if not lo < mid < hi:
+            break
+        if g(mid) > 0:
+            lo = mid
+        else:
+            hi = mid
+    return hi
 
 
-@settings(max_examples=80)
+@settings(max_examples=160)
 @given(instance(vmax=6, nmax=3))
 def test_verifier_acceptance_matches_exact_enumeration(case):
     p, q, n = case
@@ -340,6 +378,8 @@ def test_verifier_acceptance_matches_exact_enumeration(case):
     if n == 2 and s >= 2:
         checks.append(("spechub", "spechub", lambda t: spechub_out(p, q, t)))
     for verifier, scheme, out_fn in checks:
+        if verifier == "rrs_wor" and confident(q):
+            continue  # being rewritten: test_verifiers.py::test_rrs_wor_acceptance_on_confident_rows
         alpha, marginal = enumerate_verifier(p, law(q, n, scheme), out_fn)
         np.testing.assert_allclose(marginal, p, atol=1e-9, err_msg=f"reference {verifier} is lossy")
         got = specrs.verifier_acceptance(p, q, n, verifier=verifier)

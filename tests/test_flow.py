@@ -13,6 +13,7 @@ from scipy.optimize import linprog
 from scipy.sparse import coo_matrix
 
 import specrs
+import strategies
 from specrs._specrs import _scheme_law
 
 SCHEMES = ["iid", "wor", "cp", "greedy", "spechub"]
@@ -41,6 +42,8 @@ def lp_alpha(p, drafts, probs):
         b_ub=np.concatenate([probs, p]),
         bounds=(0, None),
         method="highs",
+        # HiGHS' default tolerances (1e-7) leave ~1e-9 errors on rows with 1e-300-sized entries.
+        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
     )
     assert res.status == 0
     return -res.fun
@@ -132,16 +135,44 @@ def test_scheme_laws_match_the_subset_minimum(pw, qw, n):
     v = min(len(pw), len(qw))
     if sum(pw[:v]) == 0 or sum(qw[:v]) == 0:
         return
-    p, q = normalised(pw[:v]), normalised(qw[:v])
+    check_scheme_laws(normalised(pw[:v]), normalised(qw[:v]), n)
+
+
+@settings(max_examples=120)
+@given(strategies.pairs(vmax=6), st.integers(1, 3))
+def test_scheme_laws_on_confident_rows_match_the_subset_minimum(pq, n):
+    """Rows of every regime of `strategies`: the internal laws are normalised and finite, and the
+    plan is exact (issue 9 §1: the wor law of a float32 softmax summed to 1.000022 and was refused
+    as the user's `probs`)."""
+    p, q = pq
+    check_scheme_laws(strategies.normalised(p), q, n)
+
+
+def check_scheme_laws(p, q, n):
     for scheme in SCHEMES:
         try:
             drafts, probs = _scheme_law(q, n, scheme)
         except specrs.SpecrsError:
             continue  # n above the support of q, or spechub with n != 2
         assert drafts.shape == (len(probs), n) and abs(probs.sum() - 1) < 1e-12
+        assert np.isfinite(probs).all() and (probs > 0).all()
         b = specrs.optimal_acceptance_explicit(p, drafts, probs)
         assert abs(b.value - brute_alpha(p, drafts, probs)) < 1e-9, scheme
+        assert abs(b.value - lp_alpha(p, drafts, probs)) < 1e-9, scheme
         check_plan(b, p, drafts, probs)
+
+
+def test_subnormal_row_probabilities_give_finite_conditionals():
+    # A row of probability 4.9e-315: the accept part used f·(1/w) with 1/w = inf, so
+    # conditional(1) was [0, 0, inf].
+    p = np.array([0.5, 0.25, 0.25])
+    drafts = np.array([[0], [2], [1]])
+    probs = np.array([1.0, 4.9e-315, 0.0])
+    b = specrs.optimal_acceptance_explicit(p, drafts, probs)
+    for r in range(3):
+        c = b.conditional(r)
+        assert np.isfinite(c).all() and abs(c.sum() - 1) < 1e-12, (r, c)
+    check_plan(b, p, drafts, probs)
 
 
 # ---- fixed cases ------------------------------------------------------------------------------

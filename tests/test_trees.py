@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from scipy import stats
 
 import specrs
+import strategies
 from specrs import DraftTree, SpecrsError, TreeStats, best_shape, tree_shapes
 from specrs._specrs import tree_exact_law, tree_exact_trees
 
@@ -446,11 +447,19 @@ def toy_case(draw):
     p = np.array(raw_p).reshape(v, v) + 0.02
     p[:, 0] += 0.05
     p /= p.sum(1, keepdims=True)
-    q = markov(v, draw(st.integers(0, 10**6)))
+    if draw(st.booleans()):
+        q = markov(v, draw(st.integers(0, 10**6)))
+    else:
+        # Draft rows of every regime of `strategies` (confident, float32 softmaxes with 30–60 nat
+        # gaps, subnormals), as float64 rows; a level needs as many tokens as its branching.
+        need = max(shape) if kind not in ("iid",) else 1
+        q = np.stack([draw(strategies.rows(v).filter(lambda r: (r > 0).sum() >= need)) for _ in range(v)])
+        q = q.astype(np.float64)
+        q /= q.sum(1, keepdims=True)
     return kind, shape, p, q, draw(st.integers(0, v - 1))
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=60, deadline=None)
 @given(toy_case())
 def test_exact_law_property(case):
     kind, shape, p, q, root = case
@@ -485,3 +494,35 @@ def test_truncate_on_narrow_warped_supports(kind):
         assert all(c <= 3 for c in np.bincount(t.parents()[1:] + 0))
         counts[tuple(t.verify(p[node_last(t, root)], rng=g).tokens)] += 1
     assert chi2_pvalue(counts, law, n) > 1e-4
+
+
+def softmax_rows(v: int, gap: float) -> np.ndarray:
+    """Row a puts all but ~e^-gap of its mass on token (a + 1) % v: the float32 softmax of one
+    logit `gap` nats above the rest, as a float64 table."""
+    logits = np.zeros((v, v), dtype=np.float32)
+    logits[np.arange(v), (np.arange(v) + 1) % v] = gap
+    z = np.exp(logits - logits.max(1, keepdims=True))
+    return (z / z.sum(1, keepdims=True)).astype(np.float64)
+
+
+@pytest.mark.parametrize("kind,shape", [("rsd-c", (2, 2)), ("rsd-s", (2, 2)), ("rsd-s", (3, 3)), ("greedy", (2, 2)), ("spechub", (2, 2))])
+def test_confident_draft_rows_keep_the_target_law(kind, shape):
+    """q = softmax([36, 0, 0]) rows (issue 9 §1: RSD-C/RSD-S were ~1% off there, z ≈ 10): the exact
+    emitted law is the target law, and sampled steps follow it."""
+    v, root, n = 3, 0, 20_000
+    q = softmax_rows(v, 36.0)
+    p = markov(v, 5)
+    seqs, probs = tree_exact_law(kind, list(shape), p, q, root)
+    got = target_completion(seqs, probs, p, len(shape) + 1)
+    want = target_law(p, root, len(shape) + 1)
+    assert max(abs(got.get(s, 0.0) - w) for s, w in want.items()) < 1e-12
+    law = {tuple(int(x) for x in s if x >= 0): pr for s, pr in zip(seqs, probs)}
+    counts: Counter = Counter()
+    g = np.random.default_rng(9)
+    for _ in range(n):
+        t = build(kind, shape, q, root, g)
+        counts[tuple(t.verify(p[node_last(t, root)], rng=g).tokens.tolist())] += 1
+    assert chi2_pvalue(counts, law, n) > 1e-4
+    # The first emitted token alone, against p(root, ·) (5 sd).
+    first = np.bincount([k[0] for k, c in counts.items() for _ in range(c)], minlength=v) / n
+    assert np.all(np.abs(first - p[root]) <= 5 * np.sqrt(p[root] * (1 - p[root]) / n)), first

@@ -53,11 +53,11 @@ impl Source for Tracer {
         }
     }
 
-    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, adj: &[(usize, f64)], w: F) -> usize {
+    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, ov: &[(usize, f64)], w: F) -> usize {
         if self.force.is_none() {
-            let scale = self.prob / total;
-            let wt = |x: usize| w(p[x].to_f64(), q[x].to_f64()) + adj.iter().filter(|a| a.0 == x).map(|a| a.1).sum::<f64>();
-            self.out = (0..p.len()).map(|x| scale * wt(x)).collect();
+            // prob · (w̃/total), each ratio ≤ 1: no overflow when the residual mass is tiny.
+            let wt = |x: usize| ov.iter().find(|o| o.0 == x).map_or_else(|| w(p[x].to_f64(), q[x].to_f64()), |o| o.1);
+            self.out = (0..p.len()).map(|x| self.prob * (wt(x) / total)).collect();
         } else {
             // The forced coin was never reached on this path: it does not exist.
             self.prob = 0.0;
@@ -138,6 +138,8 @@ pub fn output_distribution<T: Real>(
     for r in 0..law.len() {
         trace(verifier, Some(scheme), p, q, law.row(r), law.probs[r], &mut out)?;
     }
+    // A probability: rounding of the path sums must not push it past 1.
+    out.acceptance = out.acceptance.clamp(0.0, 1.0);
     Ok(out)
 }
 

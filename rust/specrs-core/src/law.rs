@@ -5,6 +5,8 @@
 //! supports only; [`MAX_LAW_TUPLES`] bounds the work with a clear error.
 
 use crate::names::Scheme;
+use crate::sample::Sampler;
+use crate::verify::kernel::top_k_of;
 use crate::{validate, Error, Real, Result};
 
 /// Largest number of tuples [`scheme_law`] will enumerate.
@@ -38,26 +40,6 @@ impl Law {
             self.probs.push(prob);
         }
     }
-}
-
-/// Indices of the `k` largest entries of `q`, largest first; ties go to the lower index, so the
-/// choice is deterministic. O(V + k log k).
-pub fn top_tokens<T: Real>(q: &[T], k: usize) -> Vec<usize> {
-    let k = k.min(q.len());
-    if k == 0 {
-        return Vec::new();
-    }
-    let before = |a: &usize, b: &usize| {
-        let (x, y) = (q[*a].to_f64(), q[*b].to_f64());
-        y.partial_cmp(&x).unwrap_or(std::cmp::Ordering::Equal).then(a.cmp(b))
-    };
-    let mut idx: Vec<usize> = (0..q.len()).collect();
-    if k < idx.len() {
-        idx.select_nth_unstable_by(k - 1, before);
-        idx.truncate(k);
-    }
-    idx.sort_unstable_by(before);
-    idx
 }
 
 /// Validates (q, n) for `scheme` the way every public function does: q a distribution, n ≥ 1,
@@ -110,15 +92,19 @@ fn count_tuples(s: u64, n: u64, scheme: Scheme) -> u64 {
 
 /// The joint law of the n drafts, in draw order, for `scheme`:
 /// - iid: Π_j q(x_j);
-/// - wor: Π_j q(x_j) / (1 − Σ_{l<j} q(x_l)) over distinct tokens (successive sampling);
+/// - wor: Π_j q(x_j) / Σ_{i ∉ {x_1..x_{j−1}}} q(i) over distinct tokens (successive sampling);
 /// - cp: Π_{i∈S} q(i) / e_n(q) over n-subsets S, listed in ascending token order;
-/// - greedy: (top_1, …, top_{n−1}, x) with probability q(x) / (1 − q(top)) for x outside the top;
-/// - spechub (n = 2, hub a = argmax q): (i, a) with q(i) and (a, i) with q(a) q(i) / (1 − q(a));
+/// - greedy: (top_1, …, top_{n−1}, x) with probability q(x) / Σ_{i ∉ top} q(i) for x outside the top;
+/// - spechub (n = 2, hub a = argmax q): (i, a) with q(i) and (a, i) with q(a) · q(i) / Σ_{j≠a} q(j);
 /// - topk: the n largest entries of q, largest first (ties to the lower id), with probability 1.
+///
+/// Every conditional divides by the mass that remains as [`Sampler::rest`] sums it (the law of the
+/// sampler `draft` uses, never 1 − Σ drawn), each factor ≤ 1 is formed before it is multiplied in
+/// (no overflow from subnormal masses), and the probabilities are finally divided by their own
+/// sum, so that the law is normalised to rounding whatever the row.
 pub fn scheme_law<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<Law> {
     check_scheme_args(q, n, scheme)?;
     let qf: Vec<f64> = q.iter().map(|x| x.to_f64()).collect();
-    let total: f64 = qf.iter().sum();
     let support: Vec<usize> = (0..qf.len()).filter(|&i| qf[i] > 0.0).collect();
     let count = count_tuples(support.len() as u64, n as u64, scheme);
     if count > MAX_LAW_TUPLES {
@@ -133,23 +119,19 @@ pub fn scheme_law<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<Law> {
     }
     let mut law = Law { n, tuples: Vec::new(), probs: Vec::new() };
     let mut tuple = Vec::with_capacity(n);
+    let mut s = Sampler::of(&qf);
+    let total = s.rest();
     match scheme {
         Scheme::Iid => iid_rec(&qf, total, &support, n, 1.0, &mut tuple, &mut law),
-        Scheme::Wor => wor_rec(&qf, total, &support, n, 1.0, 0.0, &mut tuple, &mut law),
-        Scheme::Cp => {
-            let mut subsets = Law { n, tuples: Vec::new(), probs: Vec::new() };
-            cp_rec(&qf, &support, 0, n, 1.0, &mut tuple, &mut subsets);
-            let z: f64 = subsets.probs.iter().sum();
-            for r in 0..subsets.len() {
-                law.push(subsets.row(r), subsets.probs[r] / z);
-            }
-        }
+        Scheme::Wor => wor_rec(&mut s, &support, n, 1.0, &mut tuple, &mut law),
+        Scheme::Cp => cp_law(&qf, &support, n, &mut law),
         Scheme::Greedy => {
-            let top = top_tokens(&qf, n - 1);
-            let rest = total - top.iter().map(|&i| qf[i]).sum::<f64>();
+            let top = top_k_of(&qf, n - 1);
+            top.iter().for_each(|&x| s.exclude(x));
+            let rest = s.rest();
             tuple.extend_from_slice(&top);
             for &x in &support {
-                if !top.contains(&x) {
+                if !s.is_excluded(x) {
                     tuple.push(x);
                     law.push(&tuple, qf[x] / rest);
                     tuple.pop();
@@ -157,17 +139,20 @@ pub fn scheme_law<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<Law> {
             }
         }
         Scheme::SpecHub => {
-            let a = top_tokens(&qf, 1)[0];
-            let (qa, rest) = (qf[a] / total, total - qf[a]);
+            let a = top_k_of(&qf, 1)[0];
+            s.exclude(a);
+            let (qa, rest) = (qf[a] / total, s.rest());
             for &i in &support {
                 if i != a {
                     law.push(&[i, a], qf[i] / total);
-                    law.push(&[a, i], qa * qf[i] / rest);
+                    law.push(&[a, i], qa * (qf[i] / rest));
                 }
             }
         }
-        Scheme::TopK => law.push(&top_tokens(&qf, n), 1.0),
+        Scheme::TopK => law.push(&top_k_of(&qf, n), 1.0),
     }
+    let z: f64 = law.probs.iter().sum();
+    law.probs.iter_mut().for_each(|x| *x /= z);
     Ok(law)
 }
 
@@ -178,40 +163,47 @@ fn iid_rec(q: &[f64], total: f64, support: &[usize], left: usize, prob: f64, t: 
     }
     for &x in support {
         t.push(x);
-        iid_rec(q, total, support, left - 1, prob * q[x] / total, t, law);
+        iid_rec(q, total, support, left - 1, prob * (q[x] / total), t, law);
         t.pop();
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-fn wor_rec(
-    q: &[f64],
-    total: f64,
-    support: &[usize],
-    left: usize,
-    prob: f64,
-    used: f64,
-    t: &mut Vec<usize>,
-    law: &mut Law,
-) {
+/// Successive sampling: the drafts so far are excluded from `s`, whose `rest` is the mass left.
+fn wor_rec(s: &mut Sampler<'_, f64>, support: &[usize], left: usize, prob: f64, t: &mut Vec<usize>, law: &mut Law) {
     if left == 0 {
         law.push(t, prob);
         return;
     }
+    let (q, rest) = (s.vals(), s.rest());
     for &x in support {
-        if t.contains(&x) {
+        if s.is_excluded(x) {
             continue;
         }
-        let p = prob * q[x] / (total - used);
+        let p = prob * (q[x] / rest);
         t.push(x);
-        wor_rec(q, total, support, left - 1, p, used + q[x], t, law);
+        s.exclude(x);
+        wor_rec(s, support, left - 1, p, t, law);
+        s.include(x);
         t.pop();
     }
 }
 
-fn cp_rec(q: &[f64], support: &[usize], start: usize, left: usize, w: f64, t: &mut Vec<usize>, law: &mut Law) {
+/// Conditional Poisson: every n-subset of the support with its log-weight Σ_{i∈S} ln q(i)
+/// (products of n tiny entries underflow; their ratios do not), as exp(log-weight − max) before
+/// the final normalisation.
+fn cp_law(q: &[f64], support: &[usize], n: usize, law: &mut Law) {
+    let mut subsets: Vec<(Vec<usize>, f64)> = Vec::new();
+    let mut t = Vec::with_capacity(n);
+    cp_rec(q, support, 0, n, 0.0, &mut t, &mut subsets);
+    let top = subsets.iter().map(|s| s.1).fold(f64::NEG_INFINITY, f64::max);
+    for (t, lw) in subsets {
+        law.push(&t, (lw - top).exp());
+    }
+}
+
+fn cp_rec(q: &[f64], support: &[usize], start: usize, left: usize, lw: f64, t: &mut Vec<usize>, out: &mut Vec<(Vec<usize>, f64)>) {
     if left == 0 {
-        law.push(t, w);
+        out.push((t.clone(), lw));
         return;
     }
     for k in start..support.len() {
@@ -220,7 +212,7 @@ fn cp_rec(q: &[f64], support: &[usize], start: usize, left: usize, w: f64, t: &m
         }
         let x = support[k];
         t.push(x);
-        cp_rec(q, support, k + 1, left - 1, w * q[x], t, law);
+        cp_rec(q, support, k + 1, left - 1, lw + q[x].ln(), t, out);
         t.pop();
     }
 }
@@ -282,7 +274,6 @@ mod tests {
         assert!((0..g.len()).all(|r| g.row(r)[0] == 1));
         let s = scheme_law(&q, 2, Scheme::SpecHub).unwrap();
         assert!((0..s.len()).all(|r| s.row(r).contains(&1)));
-        assert_eq!(top_tokens(&[0.2, 0.4, 0.4], 2), vec![1, 2]);
     }
 
     #[test]

@@ -198,7 +198,6 @@ fn stream_seed(seed: u64, row: u64) -> u64 {
 #[pyclass(name = "OptimalVerifier", module = "specrs", frozen)]
 pub struct PyOptimalVerifier {
     inner: CoreOptimal,
-    probs: Vec<f64>,
 }
 
 #[pymethods]
@@ -213,8 +212,7 @@ impl PyOptimalVerifier {
         let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
         let t = slice(&table, "drafts")?;
         let inner = with_probs!(pa, "p", |ps| py.detach(|| CoreOptimal::from_table(ps, t, n, &pf))?);
-        let total: f64 = pf.iter().sum();
-        Ok(PyOptimalVerifier { inner, probs: pf.iter().map(|x| x / total).collect() })
+        Ok(PyOptimalVerifier { inner })
     }
 
     /// from_scheme(p, q, n, *, scheme)
@@ -232,7 +230,7 @@ impl PyOptimalVerifier {
         with_pair!(pa, qa, |pv, qv| {
             let law = py.detach(|| specrs_core::scheme_law(qv, n, scheme))?;
             let inner = py.detach(|| CoreOptimal::from_law(pv, &law))?;
-            Ok(PyOptimalVerifier { inner, probs: law.probs })
+            Ok(PyOptimalVerifier { inner })
         })
     }
 
@@ -260,7 +258,7 @@ impl PyOptimalVerifier {
         let plan = self.inner.plan();
         let rows = plan.rows();
         let t: Vec<usize> = (0..rows).flat_map(|r| plan.row(r).to_vec()).collect();
-        Ok((ids_2d(py, t, rows, plan.n())?, PyArray1::from_slice(py, &self.probs)))
+        Ok((ids_2d(py, t, rows, plan.n())?, PyArray1::from_slice(py, self.inner.law_probs())))
     }
 
     /// draft(*, rng=None)
@@ -270,7 +268,7 @@ impl PyOptimalVerifier {
     #[pyo3(signature = (*, rng=None))]
     fn draft<'py>(&self, py: Python<'py>, rng: Option<&Bound<'py, PyAny>>) -> SpecrsResult<Bound<'py, PyArray1<i64>>> {
         let seed = seed_from(py, rng)?;
-        let r = sample::draft_explicit_row(&self.probs, &mut Rng::new(seed))?;
+        let r = self.inner.draft_row(&mut Rng::new(seed));
         let v: Vec<i64> = self.inner.plan().row(r).iter().map(|&x| x as i64).collect();
         Ok(PyArray1::from_vec(py, v))
     }
@@ -304,7 +302,7 @@ impl PyOptimalVerifier {
     ///
     /// The exact output law Σ_ī P(ī) π(· | ī) and acceptance, as `OutputLaw(probs, acceptance)`.
     fn output_distribution<'py>(&self, py: Python<'py>) -> SpecrsResult<Bound<'py, PyAny>> {
-        let law = self.inner.output_distribution(&self.probs);
+        let law = self.inner.output_distribution();
         let cls = py.import("specrs.verification")?.getattr("OutputLaw")?;
         Ok(cls.call1((PyArray1::from_vec(py, law.probs), law.acceptance))?)
     }

@@ -6,23 +6,17 @@
 //! ```
 //!
 //! SpecHub's hub-sparse law (n = 2) has the same α* (mdsd.md §5): p(a) + Σ min(p, q') with a =
-//! argmax q. Ties in q are broken towards the lower index, as in [`crate::law::top_tokens`].
+//! argmax q. Ties in q are broken towards the lower index, as in `verify::kernel::top_k`.
 
-use crate::law::top_tokens;
+use crate::verify::kernel::{sum2_with, top_k_of, Share};
 use crate::Real;
 
-pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
-    let top = top_tokens(q, n - 1);
-    let mut in_top = vec![false; q.len()];
-    for &i in &top {
-        in_top[i] = true;
-    }
-    // 1 − q(Top) as the sum of the other tokens: no cancellation when q(Top) is close to 1.
-    let rest: f64 = q.iter().zip(&in_top).filter(|(_, &t)| !t).map(|(&x, _)| x.to_f64() * sq).sum();
-    let mut alpha = 0.0f64;
-    for ((&pi, &qi), &t) in p.iter().zip(q).zip(&in_top) {
-        let pi = pi.to_f64() * sp;
-        alpha += if t { pi } else { pi.min(qi.to_f64() * sq / rest) };
-    }
-    alpha
+pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, _sq: f64) -> f64 {
+    let top = top_k_of(q, n - 1);
+    // q' = q off the top divided by the mass that remains, summed (never 1 − q(Top), which cancels
+    // when q(Top) is close to 1), without overflow for a subnormal mass.
+    let excluded: Vec<(usize, f64)> = top.iter().map(|&t| (t, 0.0)).collect();
+    let q1 = Share::of_mass(sum2_with(q, q, &excluded, |_, y| y));
+    let on_top: Vec<(usize, f64)> = top.iter().map(|&t| (t, p[t].to_f64() * sp)).collect();
+    sum2_with(p, q, &on_top, |x, y| (x * sp).min(q1.of(y)))
 }

@@ -7,6 +7,7 @@
 
 use crate::law::check_n;
 use crate::names::Scheme;
+use crate::verify::kernel::SMALL;
 use crate::{validate, Real, Result};
 
 /// Validates p, q and n for `scheme` and returns the normalising factors (1/Σp, 1/Σq): one
@@ -28,13 +29,19 @@ pub struct Sorted {
 }
 
 pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
-    // The key is the bit pattern of p/q: for non-negative f64 (including +inf) the bits order
-    // exactly like the values, and correctly rounded division keeps the order of the true ratios.
+    // The key is the bit pattern of p/q: for non-negative f64 the bits order exactly like the
+    // values, and correctly rounded division keeps the order of the true ratios. A ratio that
+    // overflows (q subnormal, below p/1.8e308) is keyed by (p·2^-600)/q with the top bit set:
+    // after every finite ratio, still in order among themselves. Their order matters: with
+    // q = (1, 3e-310, 7e-310) the second draft without replacement is one of the two tiny tokens.
     let mut keyed: Vec<(u64, u32)> = Vec::with_capacity(p.len());
     for (i, (&pi, &qi)) in p.iter().zip(q).enumerate() {
         let qi = qi.to_f64() * sq;
         if qi > 0.0 {
-            keyed.push(((pi.to_f64() * sp / qi).to_bits(), i as u32));
+            let pi = pi.to_f64() * sp;
+            let r = pi / qi;
+            let key = if r.is_finite() { r.to_bits() } else { (1 << 63) | ((pi * SMALL) / qi).to_bits() };
+            keyed.push((key, i as u32));
         }
     }
     keyed.sort_unstable();

@@ -4,18 +4,20 @@
 //! | verifier | scheme | α |
 //! |---|---|---|
 //! | sd (n = 1) | iid, wor, cp, greedy | Σ min(p, q) |
-//! | rrs (SpecInfer) | iid | 1 − N(a_{n+1}), a_1 = 0, a_{k+1} = a_k + N(a_k), N(a) = Σ(p − a q)_+ (= 1 − Π(1 − r_k) of Thomas et al. Alg. 9) |
+//! | rrs (SpecInfer) | iid | 1 − N(a_{n+1}), a_1 = 0, a_{k+1} = a_k + N(a_k), N(a) = Σ(p − a q)_+ (= 1 − Π(1 − r_k) of Thomas et al. Alg. 9), by the verifier's own recurrence (`verify::rrs::rejection`) |
 //! | rrs_wor (RSD) | wor | exact enumeration or Monte Carlo, see [`super::rrs_wor`] |
-//! | kseq (SpecTr) | iid | 1 − (1 − β(ρ*))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ* ∈ [1, n] the root of 1 − (1 − β)^n = ρβ |
+//! | kseq (SpecTr) | iid | 1 − (1 − β(ρ))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ the verifier's own solution of 1 − (1 − β)^n ≤ ρβ (`verify::kseq::solve`, within ulps of the root ρ* ∈ [1, n]) |
 //! | greedy (Hu et al.) | greedy | Theorem 7 = α* of the greedy law |
 //! | spechub (n = 2) | spechub | p(a) + Σ min(p, q') = α* of the SpecHub law |
 //! | match | any | Σ_x p(x) Pr[x ∈ drafts]; topk: p(Top_n(q)) = α*_topk |
 //! | optimal | any | α* of the scheme |
 
 use super::{prep, rrs_wor, value_unchecked};
-use crate::law::{scheme_law, top_tokens};
+use crate::law::scheme_law;
 use crate::names::{resolve_scheme, Scheme, Verifier};
 use crate::sample::draft;
+use crate::verify::kernel::top_k_of;
+use crate::verify::{kseq, rrs};
 use crate::{Error, Real, Result, Rng};
 
 /// An acceptance rate: exact (stderr = 0) or a Monte-Carlo estimate with its standard error.
@@ -27,8 +29,9 @@ pub struct Acceptance {
 }
 
 impl Acceptance {
+    /// An exact value, clamped to [0, 1] (a probability; sums may round past the ends).
     fn exact(value: f64) -> Self {
-        Acceptance { value, stderr: 0.0, exact: true }
+        Acceptance { value: value.clamp(0.0, 1.0), stderr: 0.0, exact: true }
     }
 }
 
@@ -67,16 +70,22 @@ pub fn verifier_acceptance<T: Real>(
     if verifier.is_optimal_for(scheme) {
         return Ok(Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq)));
     }
-    let pf: Vec<f64> = p.iter().map(|x| x.to_f64() * sp).collect();
-    let qf: Vec<f64> = q.iter().map(|x| x.to_f64() * sq).collect();
+    let normalised = || -> (Vec<f64>, Vec<f64>) {
+        (p.iter().map(|x| x.to_f64() * sp).collect(), q.iter().map(|x| x.to_f64() * sq).collect())
+    };
     Ok(match verifier {
-        Verifier::Match => match_acceptance(&pf, &qf, n, scheme, mc, row)?,
-        Verifier::Rrs => Acceptance::exact(rrs(&pf, &qf, n)),
+        Verifier::Match => {
+            let (pf, qf) = normalised();
+            match_acceptance(&pf, &qf, n, scheme, mc, row)?
+        }
+        // The verifiers' own recurrence and solver (verify::rrs, verify::kseq), on p and q as given.
+        Verifier::Rrs => Acceptance::exact(1.0 - rrs::rejection(p, q, 1.0 / sp, 1.0 / sq, n)),
         Verifier::Kseq => {
-            let rho = kseq_rho_f64(&pf, &qf, n);
-            Acceptance::exact(-(n as f64 * (-beta(&pf, &qf, rho).min(1.0)).ln_1p()).exp_m1())
+            let (_, _, beta) = kseq::solve(p, q, 1.0 / sp, 1.0 / sq, n);
+            Acceptance::exact(kseq::p_accept(beta, n as f64))
         }
         Verifier::RrsWor => {
+            let (pf, qf) = normalised();
             let curve = rrs_wor::Curve::new(&pf, &qf);
             match rrs_wor::exact_rejection(&curve, n, mc.exact_nodes) {
                 Some(rej) => Acceptance::exact(1.0 - rej),
@@ -132,14 +141,14 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
     Some(match scheme {
         Scheme::TopK => {
             let mut pi = vec![0.0; v];
-            top_tokens(q, n).into_iter().for_each(|i| pi[i] = 1.0);
+            top_k_of(q, n).into_iter().for_each(|i| pi[i] = 1.0);
             pi
         }
         Scheme::Iid => q.iter().map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1()).collect(),
         Scheme::Greedy | Scheme::SpecHub => {
             // spechub: x ≠ hub a is drafted first (q(x)) or after a (q(a) q(x)/(1 − q(a))), in
             // total q(x)/(1 − q(a)): greedy's formula with the hub as its one fixed token.
-            let fixed = top_tokens(q, if scheme == Scheme::SpecHub { 1 } else { n - 1 });
+            let fixed = top_k_of(q, if scheme == Scheme::SpecHub { 1 } else { n - 1 });
             let mut pi = q.to_vec();
             fixed.iter().for_each(|&i| pi[i] = 0.0);
             let rest: f64 = pi.iter().sum();
@@ -154,8 +163,10 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             let rest_max: f64 = (0..v).filter(|&i| i != imax).map(|i| q[i]).sum();
             let om = |y: usize| if y == imax { rest_max } else { 1.0 - q[y] };
             let b_rest: f64 = (0..v).filter(|&y| y != imax && q[y] > 0.0).map(|y| q[y] / om(y)).sum();
-            let b_max = if rest_max > 0.0 { q[imax] / rest_max } else { 0.0 };
-            (0..v).map(|x| if x == imax { q[x] * (1.0 + b_rest) } else { q[x] * (1.0 + b_rest + b_max - q[x] / om(x)) }).collect()
+            // q(x)·q(max)/(1 − q(max)) as q(max)·(q(x)/rest): q(max)/rest overflows for a
+            // subnormal rest, while q(x)/rest ≤ 1 for x ≠ max.
+            let by_max = |x: usize| if rest_max > 0.0 { q[imax] * (q[x] / rest_max) } else { 0.0 };
+            (0..v).map(|x| if x == imax { q[x] * (1.0 + b_rest) } else { q[x] * (1.0 + b_rest - q[x] / om(x)) + by_max(x) }).collect()
         }
         Scheme::Wor => return None,
         Scheme::Cp => {
@@ -191,70 +202,10 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
     })
 }
 
-/// N(a) = Σ (p − a q)_+ in O(V).
-fn big_n(p: &[f64], q: &[f64], a: f64) -> f64 {
-    p.iter().zip(q).map(|(&x, &y)| (x - a * y).max(0.0)).sum()
-}
-
-/// RRS with replacement: p_{k+1} = norm((p_k − q)_+) is (p − a_{k+1} q)_+ / N(a_{k+1}) with
-/// a_{k+1} = a_k + N(a_k), and Pr[reject all] = Π N(a_{k+1})/N(a_k) = N(a_{n+1}).
-fn rrs(p: &[f64], q: &[f64], n: usize) -> f64 {
-    let (mut a, mut nk) = (0.0f64, 1.0f64);
-    for _ in 0..n {
-        a += nk;
-        let next = big_n(p, q, a);
-        if next <= 0.0 {
-            return 1.0;
-        }
-        if next == nk {
-            // Only tokens with q = 0 are left in the residual: N stays p(q = 0) from here on
-            // (and a huge n must not loop).
-            break;
-        }
-        nk = next;
-    }
-    1.0 - nk
-}
-
-fn beta(p: &[f64], q: &[f64], rho: f64) -> f64 {
-    p.iter().zip(q).map(|(&x, &y)| (x / rho).min(y)).sum()
-}
-
-/// K-SEQ's ρ* ∈ [1, n]: the root of g(ρ) = 1 − (1 − β(ρ))^n − ρ β(ρ), found by bisection.
-/// g(1) ≥ 0 and g(n) ≤ 0 (union bound); ρβ(ρ) = Σ min(p, ρq) is increasing and β decreasing, so g
-/// is decreasing and the root is unique. Evaluated without cancellation as
-/// g(ρ) = Σ(p − ρq)_+ − exp(n·ln(1 − β(ρ))) (using Σp = 1), which stays accurate for huge n.
-fn kseq_rho_f64(p: &[f64], q: &[f64], n: usize) -> f64 {
-    let g = |rho: f64| {
-        let (mut over, mut b) = (0.0f64, 0.0f64);
-        for (&x, &y) in p.iter().zip(q) {
-            over += (x - rho * y).max(0.0);
-            b += (x / rho).min(y);
-        }
-        over - (n as f64 * (-b.min(1.0)).ln_1p()).exp()
-    };
-    let (mut lo, mut hi) = (1.0f64, n as f64);
-    if g(lo) <= 0.0 {
-        return lo;
-    }
-    for _ in 0..200 {
-        let mid = 0.5 * (lo + hi);
-        if mid <= lo || mid >= hi {
-            break;
-        }
-        if g(mid) > 0.0 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    0.5 * (lo + hi)
-}
-
-/// K-SEQ's ρ* for (p, q, n) (validated like `verifier_acceptance(.., Kseq)`).
+/// K-SEQ's ρ for (p, q, n): the one the verifier uses (the upper end of the solver's final
+/// bracket, where f(ρ) = 1 − (1 − β(ρ))ⁿ − ρβ(ρ) ≤ 0 holds; within ulps of the root ρ* ∈ [1, n]).
+/// Validated like `verifier_acceptance(.., Kseq)`.
 pub fn kseq_rho<T: Real>(p: &[T], q: &[T], n: usize) -> Result<f64> {
     let (sp, sq) = prep::check(p, q, n, Scheme::Iid)?;
-    let pf: Vec<f64> = p.iter().map(|x| x.to_f64() * sp).collect();
-    let qf: Vec<f64> = q.iter().map(|x| x.to_f64() * sq).collect();
-    Ok(kseq_rho_f64(&pf, &qf, n))
+    Ok(kseq::solve(p, q, 1.0 / sp, 1.0 / sq, n).0)
 }

@@ -41,18 +41,28 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
     }
 }
 
-/// n = 2 closed form.
+/// n = 2 closed form. The largest token's term q_max/(1 − q_max) is huge when the other tokens
+/// are tiny (1 − q_max is their mass, summed): it only ever enters as q_max·(x/(1 − q_max)) with
+/// x ≤ 1 − q_max, and as x·(q(H)/(1 − q_max)) for x = q_max, so no product overflows.
 pub fn pair(s: &Sorted) -> f64 {
     let k = s.q.len();
     let imax = (0..k).max_by(|&a, &b| s.q[a].total_cmp(&s.q[b])).unwrap_or(0);
     let rest_max: f64 = (0..k).filter(|&i| i != imax).map(|i| s.q[i]).sum();
+    let q_max = s.q.get(imax).copied().unwrap_or(0.0);
     let mut best = 0.0f64.min(s.p_total - 1.0); // H = supp q: Q = 1
+    // ca = Σ q_i/(1 − q_i) over the non-max tokens of H.
     let (mut cp, mut cs, mut ca, mut cq) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
+    let mut max_in = false;
     for i in 0..k.saturating_sub(1) {
         let x = s.q[i];
-        let om = if i == imax { rest_max } else { 1.0 - x };
-        cq += x * ca + x * cs / om;
-        ca += x / om;
+        if i == imax {
+            cq += x * ca + x * (cs / rest_max);
+            max_in = true;
+        } else {
+            let om = 1.0 - x; // ≥ 1/2 up to rounding: x is not the largest
+            cq += x * ca + x * cs / om + if max_in { q_max * (x / rest_max) } else { 0.0 };
+            ca += x / om;
+        }
         cs += x;
         cp += s.p[i];
         best = best.min(cp - cq);
@@ -115,25 +125,31 @@ fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
     // Upper bounds of f(H) from a lower bound of Q(H): when j drafts (of mass D ≤ U_j, the mass of
     // the j largest q) are all in H, the next one is in H with probability
     // (s − D)/(1 − D) ≥ (s − U_j)/(1 − U_j). They start `best` near the optimum, so the bound
-    // p(H) − 1 ≤ f(H) prunes the long tail of prefixes that needs the largest t.
+    // p(H) − 1 ≤ f(H) prunes the long tail of prefixes that needs the largest t. 1 − U_j is the
+    // mass outside the j largest, summed; s − U_j is a difference of sums, lowered by their
+    // rounding error so that the bound stays a lower bound (on a confident row, where s − U_j is
+    // as small as that error, it is then 0: no pruning rather than a wrong α*).
     let mut top_q = s.q.clone();
     let m = (n - 1).min(k.saturating_sub(1));
     if m > 0 {
         top_q.select_nth_unstable_by(m - 1, |a, b| b.total_cmp(a));
     }
-    let mut u = vec![0.0f64; n];
     let mut tops: Vec<f64> = top_q[..m].to_vec();
     tops.sort_unstable_by(|a, b| b.total_cmp(a));
-    for j in 1..n {
-        u[j] = u[j - 1] + tops.get(j - 1).copied().unwrap_or(0.0);
+    let (mut u, mut outside) = (vec![0.0f64; n], vec![0.0f64; n]);
+    let below_tops = kernel::sum(&top_q[m..]);
+    for j in 0..n {
+        u[j] = if j == 0 { 0.0 } else { u[j - 1] + tops.get(j - 1).copied().unwrap_or(0.0) };
+        outside[j] = below_tops + kernel::sum(&tops[j.min(m)..]);
     }
     for len in n..k {
         let sh = ss[len];
         let mut qlb = 1.0f64;
-        for &uj in &u {
-            qlb *= ((sh - uj) / (1.0 - uj).max(f64::MIN_POSITIVE)).max(0.0);
+        for (j, (&uj, &out)) in u.iter().zip(&outside).enumerate() {
+            let err = (len + j + 2) as f64 * f64::EPSILON * (sh + uj);
+            qlb *= ((sh - uj - err) / out.max(f64::MIN_POSITIVE)).clamp(0.0, 1.0);
         }
-        best = best.min(pp[len] - qlb.min(1.0));
+        best = best.min(pp[len] - qlb);
     }
     let mut sufmin = vec![f64::INFINITY; k + 1];
     for len in (0..k).rev() {
@@ -144,11 +160,15 @@ fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
     }
     let last = (n..k).rev().find(|&len| lower(len) < best).unwrap_or(n);
 
+    // The race is invariant under scaling every rate by λ (and time by 1/λ). When the mass left
+    // outside the prefixes is tiny, its clocks need t ≈ 40/rest, which overflows for a subnormal
+    // rest: then the rates are taken times λ = 2^600 (exact), so the nodes stay finite.
+    let lam = if rest[last] < 1e-280 { kernel::BIG } else { 1.0 };
     // Quadrature nodes in v = log t.
     // Below v_lo, Pr[N_H(t) ≥ n] ≤ t^n/n! makes the integrand in v at most t^{n+1}/n! (tail
-    // < 1e-15); above v_hi, e^{−r t} < e^{−40}.
-    let v_lo = (1e-15f64).ln() / (n as f64 + 1.0) - 0.5 - widen;
-    let v_hi = (40.0 / rest[last]).ln() + widen;
+    // < 1e-15; rates ≤ λ); above v_hi, e^{−λ·r t} < e^{−40}.
+    let v_lo = (1e-15f64).ln() / (n as f64 + 1.0) - 0.5 - widen - lam.ln();
+    let v_hi = (40.0 / (rest[last] * lam)).ln() + widen;
     let nodes = ((v_hi - v_lo) / h).ceil() as usize + 1;
     let t: Vec<f64> = (0..nodes).map(|j| (v_lo + j as f64 * h).exp()).collect();
     let w: Vec<f64> = t.iter().map(|&tj| h * tj).collect();
@@ -160,7 +180,7 @@ fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
     let mut c = vec![0.0f64; nodes];
     let mut ebuf = vec![0.0f64; nodes];
     for i in 0..last {
-        let qi = s.q[i];
+        let qi = s.q[i] * lam;
         for (cj, &tj) in c.iter_mut().zip(&t) {
             *cj = exp_neg(qi * tj);
         }
@@ -179,7 +199,7 @@ fn race_impl(s: &Sorted, n: usize, h: f64, widen: f64) -> f64 {
         let len = i + 1;
         if len >= n && lower(len) < best {
             // Q(H) = ∫ r e^{−r t} Pr[N_H(t) ≥ n] dt, r = 1 − q(H), trapezoid in log t.
-            let r = rest[len];
+            let r = rest[len] * lam;
             let tail = &dp[n * nodes..];
             for ((e, (&tj, &wj)), &tl) in ebuf.iter_mut().zip(t.iter().zip(&w)).zip(tail) {
                 *e = wj * exp_neg(r * tj) * tl;

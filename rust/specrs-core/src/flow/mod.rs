@@ -51,13 +51,24 @@ pub fn optimal_plan<T: Real, U: Real>(p: &[T], drafts: &[i64], n: usize, probs: 
     Ok(plan)
 }
 
-/// [`optimal_plan`] for a [`Law`] (e.g. from [`crate::scheme_law`]).
+/// [`optimal_plan`] for a [`Law`] (e.g. from [`crate::scheme_law`]). The law is internal data,
+/// not a user argument: its probabilities are divided by their own sum (an enumerated law sums to
+/// 1 only up to rounding) and any error about them names `law`.
 pub fn optimal_plan_law<T: Real>(p: &[T], law: &Law) -> Result<ExplicitPlan> {
-    let (p, probs) = check_inputs(p, law.tuples.len(), law.n, &law.probs)?;
+    let p_sum = validate::distribution("p", p)?;
+    check_sizes(p.len(), law.tuples.len(), law.n, law.probs.len())?;
     let vocab = p.len();
     if let Some(&x) = law.tuples.iter().find(|&&x| x >= vocab) {
-        return Err(Error::invalid("drafts", format!("token id {x} is outside the vocabulary 0..{vocab}")));
+        return Err(Error::invalid("law", format!("token id {x} is outside the vocabulary 0..{vocab}")));
     }
+    let total: f64 = law.probs.iter().sum();
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // negated on purpose: NaN takes the error branch
+    if !(total > 0.0 && total.is_finite()) || law.probs.iter().any(|&x| !(x >= 0.0)) {
+        return Err(Error::invalid("law", format!("row probabilities must be finite, non-negative and not all 0 (sum {total})")));
+    }
+    let p: Vec<f64> = p.iter().map(|x| x.to_f64() / p_sum).collect();
+    let mut probs = pool::f64s_with_capacity(law.probs.len());
+    probs.extend(law.probs.iter().map(|x| x / total));
     let mut ids = pool::usizes_with_capacity(law.tuples.len());
     ids.extend_from_slice(&law.tuples);
     let plan = solve(&p, ids, law.n, &probs);
@@ -68,30 +79,35 @@ pub fn optimal_plan_law<T: Real>(p: &[T], law: &Law) -> Result<ExplicitPlan> {
 /// Validates shapes, sizes and both distributions; returns them normalised, in f64.
 fn check_inputs<T: Real, U: Real>(p: &[T], entries: usize, n: usize, probs: &[U]) -> Result<(Vec<f64>, Vec<f64>)> {
     let p_sum = validate::distribution("p", p)?;
-    if p.len() > MAX_VOCAB {
-        return Err(Error::too_large("p", format!("has {} entries (limit {MAX_VOCAB})", p.len())));
+    check_sizes(p.len(), entries, n, probs.len())?;
+    let q_sum = validate::distribution("probs", probs)?;
+    let p = p.iter().map(|x| x.to_f64() / p_sum).collect();
+    let mut normalised = pool::f64s_with_capacity(probs.len());
+    normalised.extend(probs.iter().map(|x| x.to_f64() / q_sum));
+    Ok((p, normalised))
+}
+
+/// The vocabulary and table size limits, and `entries` = m·n for m = `rows`.
+fn check_sizes(vocab: usize, entries: usize, n: usize, rows: usize) -> Result<()> {
+    if vocab > MAX_VOCAB {
+        return Err(Error::too_large("p", format!("has {vocab} entries (limit {MAX_VOCAB})")));
     }
     if n == 0 {
         return Err(Error::invalid("drafts", "has 0 columns; each row needs at least one draft"));
     }
-    let m = probs.len();
-    if entries % n != 0 || entries / n != m {
+    if entries % n != 0 || entries / n != rows {
         return Err(Error::invalid(
             "probs",
-            format!("has {m} entries but `drafts` has {} entries in rows of {n}", entries),
+            format!("has {rows} entries but `drafts` has {} entries in rows of {n}", entries),
         ));
     }
     if entries > MAX_DRAFT_ENTRIES {
         return Err(Error::too_large(
             "drafts",
-            format!("has {m} rows × {n} drafts = {entries} entries (limit {MAX_DRAFT_ENTRIES})"),
+            format!("has {rows} rows × {n} drafts = {entries} entries (limit {MAX_DRAFT_ENTRIES})"),
         ));
     }
-    let q_sum = validate::distribution("probs", probs)?;
-    let p = p.iter().map(|x| x.to_f64() / p_sum).collect();
-    let mut normalised = pool::f64s_with_capacity(m);
-    normalised.extend(probs.iter().map(|x| x.to_f64() / q_sum));
-    Ok((p, normalised))
+    Ok(())
 }
 
 fn solve(p: &[f64], drafts: Vec<usize>, n: usize, probs: &[f64]) -> ExplicitPlan {

@@ -99,7 +99,10 @@ impl ExplicitPlan {
             } else {
                 (out, 0.0)
             };
-            let inv = 1.0 / denom; // one division per set, not per edge
+            // One division per set, not per edge, unless the set's mass is so small (subnormal)
+            // that its inverse overflows: then f/denom (≤ 1) directly, never f·inf.
+            let inv = 1.0 / denom;
+            let finite = inv.is_finite();
             for e in edges {
                 let f = mf.flow[e];
                 if f > 0.0 {
@@ -107,7 +110,7 @@ impl ExplicitPlan {
                     inflow[y] += f;
                     if live {
                         accept_tokens.push(y);
-                        accept_probs.push(f * inv);
+                        accept_probs.push(if finite { f * inv } else { f / denom });
                     }
                 }
             }
@@ -141,6 +144,8 @@ impl ExplicitPlan {
         // Cut value 1 + p(H) − Q(H), evaluated from the data (a certificate: value ≤ α* ≤ cut).
         let p_h: f64 = cut.iter().map(|&y| p[y]).sum();
         let cut_value = 1.0 + p_h - q_h;
+        // α* is a probability: the flow's sum must not round past 1.
+        let value = value.min(1.0);
         let row_group = std::mem::take(&mut g.row_group);
         g.recycle();
         pool::give_f64(mf.flow);

@@ -110,8 +110,8 @@ impl DistRef<'_> {
 }
 
 /// Entries per block of the block sums that [`checked_blocks`] returns (those of
-/// [`validate::distribution_blocks`]): a without-replacement draw walks ≤ V/BLOCK block sums,
-/// then ≤ BLOCK entries, instead of the whole row.
+/// [`validate::distribution_blocks`]): a draw of `crate::sample::Sampler` walks ≤ V/BLOCK block
+/// sums, then ≤ BLOCK entries, instead of the whole row.
 pub const BLOCK: usize = validate::BLOCK;
 
 /// Validates a row as a distribution (finite, non-negative, Σ = 1 within `T::NORM_TOL`, by the
@@ -143,90 +143,6 @@ pub fn checked_blocks<T: Real>(arg: &str, ids: Option<&[i64]>, vals: &[T]) -> Re
 /// Checks a row without keeping the block sums.
 pub fn check(arg: &str, d: DistRef<'_>) -> Result<()> {
     with_dist!(d, |ids, vals| checked_blocks(arg, ids, vals).map(|_| ()))
-}
-
-/// Index drawn with probability vals[x] (with replacement), via the block sums.
-pub fn draw_iid<T: Real>(vals: &[T], sums: &[f64], rng: &mut crate::Rng) -> Option<(usize, f64)> {
-    let mut s = WorSampler::new(vals, sums.to_vec());
-    s.draw(rng)
-}
-
-/// Successive sampling without replacement from one row (the law of Gumbel-top-k, Kool et al.
-/// 2019): draw i picks entry x with probability q(x) / (1 − Σ_{j<i} q(X_j)) among entries not
-/// drawn yet. One uniform per draw; the block sums make a draw O(V/BLOCK + BLOCK).
-pub struct WorSampler<'a, T: Real> {
-    vals: &'a [T],
-    sums: Vec<f64>,
-    drawn: Vec<usize>,
-    /// Mass not drawn yet, 1 − Σ_{j<i} q(X_j), tracked from the block sums.
-    pub rest: f64,
-}
-
-impl<'a, T: Real> WorSampler<'a, T> {
-    pub fn new(vals: &'a [T], sums: Vec<f64>) -> Self {
-        let rest = sums.iter().sum();
-        WorSampler { vals, sums, drawn: Vec::new(), rest }
-    }
-
-    /// Removes entry `x` before the next draw (greedy drafting removes the top tokens first).
-    pub fn exclude(&mut self, x: usize) {
-        if self.drawn.contains(&x) {
-            return;
-        }
-        self.drawn.push(x);
-        let v = self.vals[x].to_f64();
-        self.recompute_block(x / BLOCK);
-        self.rest = (self.rest - v).max(0.0);
-    }
-
-    fn recompute_block(&mut self, b: usize) {
-        // Recompute the block exactly rather than subtracting, so drawn mass leaves no residue.
-        let start = b * BLOCK;
-        let end = (start + BLOCK).min(self.vals.len());
-        self.sums[b] = (start..end).filter(|y| !self.drawn.contains(y)).map(|y| self.vals[y].to_f64()).sum();
-    }
-
-    /// Next draw (an entry position) and its probability q(x), or None if no mass is left.
-    pub fn draw(&mut self, rng: &mut crate::Rng) -> Option<(usize, f64)> {
-        let total: f64 = self.sums.iter().sum();
-        if total <= 0.0 {
-            return None;
-        }
-        let target = rng.uniform() * total;
-        let mut acc = 0.0;
-        let mut last: Option<usize> = None;
-        let nb = self.sums.len();
-        for b in 0..nb {
-            let s = self.sums[b];
-            if s <= 0.0 {
-                continue;
-            }
-            let start = b * BLOCK;
-            let end = (start + BLOCK).min(self.vals.len());
-            if acc + s <= target && b + 1 < nb {
-                // Rounding: only skip the block if some later block still has mass.
-                if self.sums[b + 1..].iter().any(|&t| t > 0.0) {
-                    acc += s;
-                    continue;
-                }
-            }
-            for x in start..end {
-                let v = self.vals[x].to_f64();
-                if v > 0.0 && !self.drawn.contains(&x) {
-                    acc += v;
-                    last = Some(x);
-                    if target < acc {
-                        break;
-                    }
-                }
-            }
-            break;
-        }
-        let x = last?;
-        let v = self.vals[x].to_f64();
-        self.exclude(x);
-        Some((x, v))
-    }
 }
 
 /// p and q of one node on a common index space: dense (index = token id) when either row is
@@ -343,8 +259,6 @@ pub fn align(p: DistRef<'_>, q: Option<DistRef<'_>>) -> Result<Aligned> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::law::scheme_law;
-    use crate::{Rng, Scheme};
 
     #[test]
     fn checks_name_the_argument() {
@@ -355,41 +269,6 @@ mod tests {
         let e = check("probs", DistRef::S64(&[3, 3], &[0.5, 0.5])).unwrap_err();
         assert_eq!(e.arg(), "token_ids");
         assert!(check("probs", DistRef::S64(&[3, -1], &[1.0, 0.0])).is_ok());
-    }
-
-    /// Successive sampling frequencies match the exact without-replacement law (chi-square-free
-    /// 5-sigma check per ordered tuple), including rows longer than one block.
-    #[test]
-    fn wor_sampler_has_the_successive_sampling_law() {
-        let q = [0.05f64, 0.4, 0.0, 0.25, 0.3];
-        let law = scheme_law(&q, 3, Scheme::Wor).unwrap();
-        let mut rng = Rng::new(5);
-        let n = 200_000;
-        let mut counts = std::collections::HashMap::new();
-        for _ in 0..n {
-            let sums = checked_blocks("q", None, &q).unwrap().0;
-            let mut s = WorSampler::new(&q, sums);
-            let t: Vec<usize> = (0..3).map(|_| s.draw(&mut rng).unwrap().0).collect();
-            *counts.entry(t).or_insert(0usize) += 1;
-        }
-        let mut covered = 0;
-        for r in 0..law.len() {
-            let c = *counts.get(law.row(r)).unwrap_or(&0) as f64 / n as f64;
-            let pr = law.probs[r];
-            covered += counts.get(law.row(r)).copied().unwrap_or(0);
-            assert!((c - pr).abs() < 5.0 * (pr * (1.0 - pr) / n as f64).sqrt() + 1e-9);
-        }
-        assert_eq!(covered, n, "a tuple outside the law's support was drawn");
-        // Multi-block row: mass spread over 3 blocks, drawn tokens never repeat.
-        let mut big = vec![0.0f64; 3 * BLOCK];
-        big[3] = 0.5;
-        big[BLOCK + 7] = 0.25;
-        big[2 * BLOCK + 1] = 0.25;
-        let mut s = WorSampler::new(&big, checked_blocks("q", None, &big).unwrap().0);
-        let mut got: Vec<usize> = (0..3).map(|_| s.draw(&mut rng).unwrap().0).collect();
-        got.sort();
-        assert_eq!(got, vec![3, BLOCK + 7, 2 * BLOCK + 1]);
-        assert!(s.draw(&mut rng).is_none());
     }
 
     #[test]

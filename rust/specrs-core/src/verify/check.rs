@@ -49,19 +49,6 @@ fn distinct(drafts: &[usize], scheme: Scheme) -> Result<()> {
     Ok(())
 }
 
-/// The hub of SpecHub drafting: the argmax of q, lowest id on ties (as `law::top_tokens`).
-pub(crate) fn hub<T: Real>(q: &[T]) -> usize {
-    let mut best = 0;
-    let mut bq = f64::NEG_INFINITY;
-    for (i, &x) in q.iter().enumerate() {
-        if x.to_f64() > bq {
-            bq = x.to_f64();
-            best = i;
-        }
-    }
-    best
-}
-
 /// Checks that `drafts` could have been produced by `scheme` from q: q > 0 at every draft, the
 /// right n, distinct tokens where the scheme draws without replacement, the top n−1 tokens of q in
 /// front for greedy, a top-n set for topk, and the hub (argmax q) as one of the two drafts for SpecHub.
@@ -95,7 +82,7 @@ pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Sche
                 ));
             }
             distinct(drafts, scheme)?;
-            let a = hub(q);
+            let a = kernel::top_k_of(q, 1)[0];
             if !drafts.contains(&a) {
                 return Err(Error::invalid(
                     "drafts",

@@ -11,9 +11,12 @@
 //! Root finding without repeated passes over V: one pass builds a histogram of the ratios p/q
 //! over [1, n] (B equal buckets, with the mass Σp of the tokens below 1 and Σq of those above n).
 //! Between bucket edges every token is on a fixed side of min(p/ρ, q), so f is known exactly at
-//! every edge from prefix sums; the bucket holding the root is found in O(B), its few tokens are
+//! every edge from prefix and suffix sums; the bucket holding the root is found in O(B), its few tokens are
 //! collected in a second pass, and the bisection runs on them alone (tokens leaving the shrinking
 //! bracket fold into two constants). Then one pass for the residual mass and one pick.
+//!
+//! [`solve`] is the one K-SEQ solver: `bounds::kseq_rho` reports the ρ it returns (the one the
+//! verifier uses) and `bounds::verifier_acceptance` the acceptance 1 − (1 − β(ρ))ⁿ at that ρ.
 
 use super::source::Source;
 use super::{ratio, Ctx, Outcome};
@@ -21,28 +24,53 @@ use crate::Real;
 
 const BUCKETS: usize = 256;
 
-/// β(ρ) = a/ρ + b + Σ_{mid} min(p/ρ, q): `a` is Σp over tokens with p/q ≤ lo, `b` Σq over tokens
-/// with p/q ≥ hi, `mid` the (ratio, p, q) of the tokens in between.
+/// β(ρ) = Σ min(p/ρ, q) and the two masses f needs without cancellation (with Σp = Σq = 1):
+/// 1 − β = Σ (q − p/ρ)₊ and 1 − ρβ = Σ (p − ρq)₊, each summed over the tokens where it is positive.
+#[derive(Debug, Clone, Copy)]
+struct Masses {
+    beta: f64,
+    /// 1 − β(ρ).
+    omb: f64,
+    /// 1 − ρβ(ρ).
+    over: f64,
+}
+
+/// The masses at ρ given the tokens split by their ratio p/q: Σp and Σq of those with p/q ≤ ρ
+/// (`below`: min = p/ρ) and of those with p/q ≥ ρ (`above`: min = q).
+#[inline]
+fn masses(rho: f64, below: (f64, f64), above: (f64, f64)) -> Masses {
+    let inv = 1.0 / rho;
+    Masses { beta: below.0 * inv + above.1, omb: (below.1 - below.0 * inv).max(0.0), over: (above.0 - rho * above.1).max(0.0) }
+}
+
+/// The tokens of the bracket [lo, hi]: Σp, Σq of those with p/q ≤ lo (`a`) and ≥ hi (`b`), and
+/// the (ratio, p, q) of the few in between.
 struct Split {
-    a: f64,
-    b: f64,
+    a: (f64, f64),
+    b: (f64, f64),
     mid: Vec<(f64, f64, f64)>,
 }
 
 impl Split {
-    fn beta(&self, rho: f64) -> f64 {
+    fn at(&self, rho: f64) -> Masses {
         let inv = 1.0 / rho;
-        self.a * inv + self.b + self.mid.iter().map(|&(_, p, q)| (p * inv).min(q)).sum::<f64>()
+        let mut m = masses(rho, self.a, self.b);
+        for &(_, p, q) in &self.mid {
+            m.beta += (p * inv).min(q);
+            m.omb += (q - p * inv).max(0.0);
+            m.over += (p - rho * q).max(0.0);
+        }
+        m
     }
 
     fn fold(&mut self, lo: f64, hi: f64) {
         let (mut a, mut b) = (self.a, self.b);
         self.mid.retain(|&(r, p, q)| {
             if r <= lo {
-                a += p;
+                a = (a.0 + p, a.1 + q);
                 false
             } else if r >= hi {
-                b += q;
+                b = (b.0 + p, b.1 + q);
                 false
             } else {
                 true
@@ -53,10 +81,26 @@ impl Split {
     }
 }
 
-/// f(ρ) = p_acc(ρ) − ρβ(ρ) and p_acc(ρ) = 1 − (1 − β)ⁿ.
-fn f(beta: f64, rho: f64, n: i32) -> (f64, f64) {
-    let p_acc = 1.0 - (1.0 - beta).max(0.0).powi(n);
-    (p_acc - rho * beta, p_acc)
+/// p_acc = 1 − (1 − β)ⁿ as −expm1(n·ln(1 − β)): accurate for tiny β and for any n (2⁴⁰ too).
+#[inline]
+pub(crate) fn p_accept(beta: f64, n: f64) -> f64 {
+    -(n * (-beta.min(1.0)).ln_1p()).exp_m1()
+}
+
+/// (a value with the sign of f(ρ) = p_acc(ρ) − ρβ(ρ), γ = p_acc/β). Two forms, each free of
+/// cancellation where it is used: for β < 1/2, f/β = γ − ρ (γ by its series n − n(n−1)/2·β when
+/// nβ < 1e-8, where p_acc itself may be subnormal); for β ≥ 1/2, f = (1 − ρβ) − (1 − β)ⁿ from
+/// the summed masses (p_acc − ρβ would subtract two numbers near 1 on a confident row). β = 0
+/// (disjoint supports) gives f = 0 and γ = 0.
+fn f(m: Masses, rho: f64, n: f64) -> (f64, f64) {
+    let beta = m.beta;
+    if beta <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let ln_omb = if beta < 0.5 { (-beta).ln_1p() } else { m.omb.ln() };
+    let gamma = if n * beta < 1e-8 { n - 0.5 * n * (n - 1.0) * beta } else { -(n * ln_omb).exp_m1() / beta };
+    let sign = if beta < 0.5 { gamma - rho } else { m.over - (n * ln_omb).exp() };
+    (sign, gamma)
 }
 
 /// Bucket of a token, branch-free: 0 for p/q ≤ 1 (and for p = 0), B + 1 for p/q ≥ n (and for
@@ -76,11 +120,11 @@ fn bucket(pi: f64, qi: f64, nf: f64, inv_h: f64) -> usize {
 
 /// The K-SEQ ratio ρ (upper end of the final bracket, so f(ρ) ≤ 0), γ = p_acc/β ≤ ρ and β(ρ).
 pub(crate) fn solve<T: Real>(p: &[T], q: &[T], ps: f64, qs: f64, n: usize) -> (f64, f64, f64) {
-    let (ni, nf) = (n as i32, n as f64);
+    let nf = n as f64;
     let (ip, iq) = (1.0 / ps, 1.0 / qs);
-    let gamma_at = |b: f64, pa: f64, rho: f64| (if b > 0.0 { (pa / b).min(rho) } else { 0.0 }, b);
     let h = (nf - 1.0) / BUCKETS as f64;
     let inv_h = if n > 1 { 1.0 / h } else { 0.0 };
+    let edge = |j: usize| if j == BUCKETS { nf } else { 1.0 + j as f64 * h };
     // Four interleaved copies of the histogram, so that runs of tokens in one bucket (most lie in
     // bucket 0) do not form one long chain of dependent read-modify-writes.
     const W: usize = BUCKETS + 2;
@@ -107,37 +151,33 @@ pub(crate) fn solve<T: Real>(p: &[T], q: &[T], ps: f64, qs: f64, n: usize) -> (f
         hp[k] = (hist[0][k] + hist[1][k]) + (hist[2][k] + hist[3][k]);
         hq[k] = (hist[0][W + k] + hist[1][W + k]) + (hist[2][W + k] + hist[3][W + k]);
     }
-    // f at edge e_j = 1 + j·h (j = 0..=B): tokens of buckets ≤ j contribute p/e, the others q.
-    let at_edge = |j: usize| {
-        let e = if j == BUCKETS { nf } else { 1.0 + j as f64 * h };
-        let below: f64 = hp[..=j].iter().sum();
-        let above: f64 = hq[j + 1..].iter().sum();
-        (e, below, above)
-    };
-    let (_, a0, b0) = at_edge(0);
-    let b1 = a0 + b0;
-    let (f1, pa1) = f(b1, 1.0, ni);
-    if f1 <= 0.0 || n == 1 {
-        let (g, b) = gamma_at(b1, pa1, 1.0);
-        return (1.0, g, b);
+    // Prefix sums of the buckets ≤ j and suffix sums of those > j (each what lies on its side,
+    // summed; never a running total minus what has passed).
+    let (mut below, mut above) = ([(0.0f64, 0.0f64); W + 1], [(0.0f64, 0.0f64); W + 1]);
+    for k in 0..W {
+        below[k + 1] = (below[k].0 + hp[k], below[k].1 + hq[k]);
     }
-    // First edge with f ≤ 0 (exists: f(n) ≤ 0), by a scan of running sums.
-    let (mut below, mut above) = (a0, b0);
+    for k in (0..W).rev() {
+        above[k] = (above[k + 1].0 + hp[k], above[k + 1].1 + hq[k]);
+    }
+    // At edge e_j (j = 0..=B) the tokens of buckets ≤ j contribute p/e, the others q.
+    let at_edge = |j: usize| masses(edge(j), below[j + 1], above[j + 1]);
+    let m1 = at_edge(0);
+    let (f1, g1) = f(m1, 1.0, nf);
+    if f1 <= 0.0 || n == 1 {
+        return (1.0, g1.min(1.0), m1.beta);
+    }
+    // First edge with f ≤ 0 (exists: f(n) ≤ 0).
     let mut j = 0;
     while j < BUCKETS {
-        below += hp[j + 1];
-        above -= hq[j + 1];
-        let e = if j + 1 == BUCKETS { nf } else { 1.0 + (j + 1) as f64 * h };
-        if f(below / e + above, e, ni).0 <= 0.0 {
+        if f(at_edge(j + 1), edge(j + 1), nf).0 <= 0.0 {
             break;
         }
         j += 1;
     }
     let j = j.min(BUCKETS - 1); // the root lies in bucket j + 1, i.e. [e_j, e_{j+1}]
-    let (lo0, a, _) = at_edge(j);
-    let hi0 = if j + 1 == BUCKETS { nf } else { 1.0 + (j + 1) as f64 * h };
-    let b = hq[j + 2..].iter().sum::<f64>();
-    let mut sp = Split { a, b, mid: Vec::new() };
+    let (lo0, hi0) = (edge(j), edge(j + 1));
+    let mut sp = Split { a: below[j + 1], b: above[j + 2], mid: Vec::new() };
     let (lo_t, hi_t) = (lo0 * (1.0 - 1e-9), hi0 * (1.0 + 1e-9));
     // Cheap pre-test (no division), evaluated for 8 tokens at a time without branches; only the
     // rare chunks with a candidate are walked and bucketed exactly.
@@ -164,40 +204,40 @@ pub(crate) fn solve<T: Real>(p: &[T], q: &[T], ps: f64, qs: f64, n: usize) -> (f
         keep(x.to_f64() * ip, y.to_f64() * iq);
     }
     let (mut lo, mut hi) = (lo0, hi0);
-    let mut b_hi = sp.beta(hi);
-    let mut pa_hi = f(b_hi, hi, ni).1;
-    if f(b_hi, hi, ni).0 > 0.0 {
+    let mut m_hi = sp.at(hi);
+    let (f_hi, mut g_hi) = f(m_hi, hi, nf);
+    if f_hi > 0.0 {
         // Rounding at the edge: fall back to ρ = n, where f ≤ 0 always holds.
         let bn = p.iter().zip(q).map(|(x, y)| (x.to_f64() * ip / nf).min(y.to_f64() * iq)).sum::<f64>();
-        let (g, b) = gamma_at(bn, f(bn, nf, ni).1, nf);
-        return (nf, g, b);
+        let m = Masses { beta: bn, omb: (1.0 - bn).max(0.0), over: 0.0 };
+        return (nf, f(m, nf, nf).1.min(nf), bn);
     }
     for _ in 0..200 {
-        let m = 0.5 * (lo + hi);
-        if !(m > lo && m < hi) {
+        let mid = 0.5 * (lo + hi);
+        if !(mid > lo && mid < hi) {
             break;
         }
-        let bm = sp.beta(m);
-        let (fm, pam) = f(bm, m, ni);
+        let m = sp.at(mid);
+        let (fm, gm) = f(m, mid, nf);
         if fm <= 0.0 {
-            hi = m;
-            b_hi = bm;
-            pa_hi = pam;
+            hi = mid;
+            m_hi = m;
+            g_hi = gm;
         } else {
-            lo = m;
+            lo = mid;
         }
         if !sp.mid.is_empty() {
             sp.fold(lo, hi);
         }
     }
-    let (g, b) = gamma_at(b_hi, pa_hi, hi);
-    (hi, g, b)
+    // γ = p_acc/β ≤ ρ where f ≤ 0 (the min only guards rounding).
+    (hi, g_hi.min(hi), m_hi.beta)
 }
 
 pub(crate) fn kseq<T: Real, S: Source>(cx: &Ctx<'_, T>, src: &mut S) -> Outcome {
     let (p, q) = (cx.p, cx.q);
     let (ps, qs) = (cx.sums.p, cx.sums.q);
-    let (rho, gamma, beta) = solve(p, q, ps, qs, cx.drafts.len());
+    let (rho, gamma, _) = solve(p, q, ps, qs, cx.drafts.len());
     for (k, &x) in cx.drafts.iter().enumerate() {
         // min(1, p(x) / (ρ q(x))) on the normalised p, q.
         if src.coin(ratio(p[x].to_f64() * qs, rho * q[x].to_f64() * ps)) {
@@ -205,10 +245,12 @@ pub(crate) fn kseq<T: Real, S: Source>(cx: &Ctx<'_, T>, src: &mut S) -> Outcome 
         }
     }
     let (ip, iq, ir) = (1.0 / ps, 1.0 / qs, 1.0 / rho);
-    // Σ (p − γ·min(p/ρ, q))₊ = 1 − γβ: no clamping happens because γ ≤ ρ.
-    let total = 1.0 - gamma * beta;
-    cx.residual(src, total, &[], |x, y| {
+    // Σ (p − γ·min(p/ρ, q))₊ is 1 − γβ in exact arithmetic, but summed: 1 − γβ cancels when
+    // almost every draft is accepted.
+    let w = |x: f64, y: f64| {
         let (pi, qi) = (x * ip, y * iq);
         (pi - gamma * (pi * ir).min(qi)).max(0.0)
-    })
+    };
+    let total = super::kernel::sum2(p, q, w);
+    cx.residual(src, total, &[], w)
 }

@@ -18,9 +18,9 @@
 mod check;
 mod greedy;
 pub(crate) mod kernel;
-mod kseq;
+pub(crate) mod kseq;
 mod optimal;
-mod rrs;
+pub(crate) mod rrs;
 pub(crate) mod source;
 mod spechub;
 
@@ -76,9 +76,9 @@ impl<T: Real> Ctx<'_, T> {
     /// probability zero in exact arithmetic) it falls back to p itself, which keeps the call
     /// valid instead of dividing by zero.
     #[inline]
-    pub fn residual<S: Source, F: Fn(f64, f64) -> f64>(&self, src: &mut S, total: f64, adj: &[(usize, f64)], w: F) -> Outcome {
+    pub fn residual<S: Source, F: Fn(f64, f64) -> f64>(&self, src: &mut S, total: f64, ov: &[(usize, f64)], w: F) -> Outcome {
         let token = if total > 0.0 && total.is_finite() {
-            src.pick(self.p, self.q, total, adj, w)
+            src.pick(self.p, self.q, total, ov, w)
         } else {
             src.pick(self.p, self.q, self.sums.p, &[], |x, _| x)
         };
@@ -139,13 +139,7 @@ pub(crate) fn run_rows<S: Source>(verifier: Verifier, p: &[f64], q: &[f64], draf
         v => v,
     };
     let hub = match drafts {
-        &[x1, x2] if verifier == Verifier::SpecHub => {
-            if q[x2] > q[x1] || (q[x2] == q[x1] && x2 < x1) {
-                x2
-            } else {
-                x1
-            }
-        }
+        &[_, _] if verifier == Verifier::SpecHub => drafts[kernel::top_k(2, 1, |k| q[drafts[k]], |k| drafts[k] as i64)[0]],
         _ => 0,
     };
     let [sp, sq] = kernel::sums2(p, q, |x, y| [x, y]);

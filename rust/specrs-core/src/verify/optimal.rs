@@ -18,9 +18,11 @@ use crate::law::{scheme_law, Law};
 use crate::names::Scheme;
 use crate::{Error, Real, Result, Rng};
 
-/// A solved optimal plan and an index from draft tuples to rows of the law.
+/// A solved optimal plan, the law's row probabilities (normalised by their own sum) and an index
+/// from draft tuples to rows of the law.
 pub struct OptimalVerifier {
     plan: ExplicitPlan,
+    probs: Vec<f64>,
     index: HashMap<Vec<usize>, usize>,
 }
 
@@ -33,17 +35,23 @@ impl OptimalVerifier {
         Self::from_law(p, &law)
     }
 
-    /// For an explicit [`Law`].
+    /// For an explicit [`Law`] (internal data: normalised by its own sum, see
+    /// [`optimal_plan_law`]).
     pub fn from_law<T: Real>(p: &[T], law: &Law) -> Result<Self> {
-        Ok(Self::with_plan(optimal_plan_law(p, law)?))
+        let plan = optimal_plan_law(p, law)?;
+        let total: f64 = law.probs.iter().sum();
+        Ok(Self::with_plan(plan, law.probs.iter().map(|x| x / total).collect()))
     }
 
-    /// For an explicit table: `drafts` (rows × n, row-major) with row probabilities `probs`.
+    /// For an explicit table: `drafts` (rows × n, row-major) with row probabilities `probs` (a
+    /// user argument, validated as a distribution).
     pub fn from_table<T: Real, U: Real>(p: &[T], drafts: &[i64], n: usize, probs: &[U]) -> Result<Self> {
-        Ok(Self::with_plan(optimal_plan(p, drafts, n, probs)?))
+        let plan = optimal_plan(p, drafts, n, probs)?;
+        let total: f64 = probs.iter().map(|x| x.to_f64()).sum();
+        Ok(Self::with_plan(plan, probs.iter().map(|x| x.to_f64() / total).collect()))
     }
 
-    fn with_plan(plan: ExplicitPlan) -> Self {
+    fn with_plan(plan: ExplicitPlan, probs: Vec<f64>) -> Self {
         let mut index = HashMap::with_capacity(plan.rows());
         for r in 0..plan.rows() {
             let mut key = plan.row(r).to_vec();
@@ -51,11 +59,22 @@ impl OptimalVerifier {
             // Rows with the same multiset share one conditional; keep the first (any would do).
             index.entry(key).or_insert(r);
         }
-        OptimalVerifier { plan, index }
+        OptimalVerifier { plan, probs, index }
     }
 
     pub fn plan(&self) -> &ExplicitPlan {
         &self.plan
+    }
+
+    /// The law's row probabilities, normalised (row r of [`ExplicitPlan::row`]).
+    pub fn law_probs(&self) -> &[f64] {
+        &self.probs
+    }
+
+    /// One draft tuple drawn from the law: the row index (its tuple is `plan().row(r)`).
+    pub fn draft_row(&self, rng: &mut Rng) -> usize {
+        let u = rng.uniform();
+        crate::verify::kernel::pick_by(self.probs.len(), 1.0, u, |r| self.probs[r]).unwrap_or(0)
     }
 
     /// α* of the law: the acceptance of this verifier.
@@ -110,10 +129,10 @@ impl OptimalVerifier {
     }
 
     /// The exact output law Σ_row P(row) π(· | row) and Pr[output ∈ row].
-    pub fn output_distribution(&self, law_probs: &[f64]) -> ExactLaw {
+    pub fn output_distribution(&self) -> ExactLaw {
         let v = self.vocab();
         let mut out = ExactLaw { probs: vec![0.0; v], acceptance: 0.0 };
-        for (r, &w) in law_probs.iter().enumerate() {
+        for (r, &w) in self.probs.iter().enumerate() {
             let (toks, acc) = self.plan.accept(r);
             let rho = self.plan.reject_prob(r);
             let row = self.plan.row(r);
@@ -130,12 +149,12 @@ impl OptimalVerifier {
                 }
             }
         }
+        out.acceptance = out.acceptance.clamp(0.0, 1.0);
         out
     }
 }
 
 /// Exact output law of the optimal verifier for `law` (used by `crate::exact`).
 pub(crate) fn output_distribution<T: Real>(p: &[T], law: &Law) -> Result<ExactLaw> {
-    let ov = OptimalVerifier::from_law(p, law)?;
-    Ok(ov.output_distribution(&law.probs))
+    Ok(OptimalVerifier::from_law(p, law)?.output_distribution())
 }

@@ -16,9 +16,9 @@ pub trait Source {
     /// A coin that is `true` with probability `prob` (clamped to [0, 1]).
     fn coin(&mut self, prob: f64) -> bool;
 
-    /// An index i with probability w̃(i) / total, where w̃(i) = w(p[i], q[i]) plus the
-    /// adjustments `adj` (w̃ ≥ 0, total = Σ w̃ > 0; see `kernel::pick2`).
-    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, adj: &[(usize, f64)], w: F) -> usize;
+    /// An index i with probability w̃(i) / total, where w̃(i) = w(p[i], q[i]) except at the
+    /// overridden ids `ov`, whose weight is given (w̃ ≥ 0, total = Σ w̃ > 0; see `kernel::pick2`).
+    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, ov: &[(usize, f64)], w: F) -> usize;
 }
 
 impl Source for Rng {
@@ -29,9 +29,9 @@ impl Source for Rng {
     }
 
     #[inline]
-    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, adj: &[(usize, f64)], w: F) -> usize {
+    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, ov: &[(usize, f64)], w: F) -> usize {
         let u = self.uniform();
         // Callers guarantee a positive weight; 0 is a safe index should that ever fail.
-        kernel::pick2(p, q, total, u, adj, w).unwrap_or(0)
+        kernel::pick2(p, q, total, u, ov, w).unwrap_or(0)
     }
 }
