@@ -292,7 +292,7 @@ mod tests {
 /// vectorised pass first takes the maximum of each block of [`TOPK_BLOCK`] entries; the k-th
 /// largest block maximum τ is a lower bound of the k-th largest entry (k blocks hold an entry
 /// ≥ τ), so every top-k entry lies in a block whose maximum is ≥ τ, and the kernel
-/// (`build::top_k`) runs only on those blocks, in column order (which keeps its ties).
+/// (`verify::kernel::top_k`) runs only on those blocks, in column order (which keeps its ties).
 pub fn top_k_rows<T: Real>(vals: &[T], cols: usize, k: usize) -> Result<(Vec<T>, Vec<i64>)> {
     if cols == 0 || vals.len() % cols != 0 {
         return Err(Error::invalid("logits", format!("{} entries are not rows of {cols}", vals.len())));
@@ -307,13 +307,13 @@ pub fn top_k_rows<T: Real>(vals: &[T], cols: usize, k: usize) -> Result<(Vec<T>,
     for row in vals.chunks(cols) {
         let maxima: Vec<f64> = row.chunks(TOPK_BLOCK).map(block_max).collect();
         if maxima.len() <= k || maxima.iter().any(|m| m.is_nan()) {
-            for x in super::build::top_k(row, k) {
+            for x in crate::verify::kernel::top_k_of(row, k) {
                 v.push(row[x]);
                 ids.push(x as i64);
             }
             continue;
         }
-        let tau = maxima[*super::build::top_k(&maxima, k).last().unwrap_or(&0)];
+        let tau = maxima[*crate::verify::kernel::top_k_of(&maxima, k).last().unwrap_or(&0)];
         cand.clear();
         pos.clear();
         for (b, (&m, chunk)) in maxima.iter().zip(row.chunks(TOPK_BLOCK)).enumerate() {
@@ -322,7 +322,7 @@ pub fn top_k_rows<T: Real>(vals: &[T], cols: usize, k: usize) -> Result<(Vec<T>,
                 pos.extend(b * TOPK_BLOCK..b * TOPK_BLOCK + chunk.len());
             }
         }
-        for x in super::build::top_k(&cand, k) {
+        for x in crate::verify::kernel::top_k_of(&cand, k) {
             v.push(cand[x]);
             ids.push(pos[x] as i64);
         }
@@ -382,7 +382,7 @@ mod top_k_rows_tests {
         for k in [1, 3, 10, 11, 64, 300, 700] {
             let (v, ids) = top_k_rows(&rows, cols, k).unwrap();
             for (row, (vr, ir)) in rows.chunks(cols).zip(v.chunks(k).zip(ids.chunks(k))) {
-                let want = crate::tree::build::top_k(row, k);
+                let want = crate::verify::kernel::top_k_of(row, k);
                 assert_eq!(ir.iter().map(|&x| x as usize).collect::<Vec<_>>(), want, "k={k}");
                 assert!(vr.iter().zip(&want).all(|(&a, &j)| a == row[j]));
             }
