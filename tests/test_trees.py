@@ -521,7 +521,7 @@ def test_confident_draft_rows_keep_the_target_law(kind, shape):
     g = np.random.default_rng(9)
     for _ in range(n):
         t = build(kind, shape, q, root, g)
-        counts[tuple(t.verify(p[node_last(t, root)], rng=g).tokens.tolist())] += 1
+        counts[tuple(t.verify(p[node_last(t, root)], rng=g).tokens)] += 1
     assert chi2_pvalue(counts, law, n) > 1e-4
     # The first emitted token alone, against p(root, ·) (5 sd).
     first = np.bincount([k[0] for k, c in counts.items() for _ in range(c)], minlength=v) / n
