@@ -11,6 +11,7 @@
 pub mod error;
 pub mod law;
 pub mod names;
+mod pool; // the one per-thread pool of reusable buffers (tree rows, flow scratch)
 pub mod real;
 pub mod rng;
 pub mod validate;

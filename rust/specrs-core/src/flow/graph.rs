@@ -5,7 +5,7 @@
 //! become one left node whose capacity is the sum of their probabilities. Token nodes are the
 //! tokens that occur in some draft; tokens that occur in none can never carry accepted mass.
 
-use super::pool;
+use crate::pool;
 
 /// The bipartite graph: `groups` left nodes (token sets) × `tokens.len()` right nodes, with one
 /// edge per (set, member token). All indices are `u32` (the size limits of the module keep every
@@ -33,9 +33,9 @@ pub(crate) struct SetGraph {
 impl SetGraph {
     /// Hands the scratch buffers back to the per-thread pool (`row_group` is kept by the plan).
     pub fn recycle(self) {
-        pool::give_f64(self.weight);
+        pool::give(self.weight);
         for v in [self.gstart, self.etok, self.tleft, self.tstart, self.tedge] {
-            pool::give_u32(v);
+            pool::give(v);
         }
     }
 
@@ -59,7 +59,7 @@ impl SetGraph {
     /// Builds the graph from validated rows (`drafts` holds m rows of n ids < `vocab`).
     pub fn build(drafts: &[usize], n: usize, probs: &[f64], vocab: usize) -> Self {
         // Local ids, ascending in global id, for the tokens that occur.
-        let mut local = pool::u32s(vocab, u32::MAX);
+        let mut local = pool::filled::<u32>(vocab, u32::MAX);
         for &x in drafts {
             local[x] = 0;
         }
@@ -79,17 +79,17 @@ impl SetGraph {
         };
         // Token-side adjacency by counting sort.
         let k = tokens.len();
-        let mut tstart = pool::u32s(k + 1, 0);
+        let mut tstart = pool::filled::<u32>(k + 1, 0);
         for &t in &etok {
             tstart[t as usize + 1] += 1;
         }
         for t in 0..k {
             tstart[t + 1] += tstart[t];
         }
-        let mut fill = pool::u32s_with_capacity(k);
+        let mut fill = pool::with_capacity::<u32>(k);
         fill.extend_from_slice(&tstart[..k]);
-        let mut tedge = pool::u32s(etok.len(), 0);
-        let mut tleft = pool::u32s(etok.len(), 0);
+        let mut tedge = pool::filled::<u32>(etok.len(), 0);
+        let mut tleft = pool::filled::<u32>(etok.len(), 0);
         for j in 0..weight.len() {
             for e in gstart[j] as usize..gstart[j + 1] as usize {
                 let t = etok[e] as usize;
@@ -99,8 +99,8 @@ impl SetGraph {
                 fill[t] += 1;
             }
         }
-        pool::give_u32(fill);
-        pool::give_u32(local);
+        pool::give(fill);
+        pool::give(local);
         SetGraph { row_group, weight, gstart, etok, tleft, tokens, tstart, tedge }
     }
 }
@@ -116,9 +116,9 @@ struct Grouping {
 
 impl Grouping {
     fn new(m: usize, n: usize) -> Self {
-        let mut gstart = pool::u32s_with_capacity(m + 1);
+        let mut gstart = pool::with_capacity::<u32>(m + 1);
         gstart.push(0);
-        Grouping { row_group: pool::u32s(m, 0), weight: pool::f64s_with_capacity(m), gstart, etok: pool::u32s_with_capacity(m * n) }
+        Grouping { row_group: pool::filled::<u32>(m, 0), weight: pool::with_capacity::<f64>(m), gstart, etok: pool::with_capacity::<u32>(m * n) }
     }
 
     fn add_group(&mut self, sorted_tokens: impl Iterator<Item = u32>) -> u32 {
@@ -184,7 +184,7 @@ fn distinct(key: &[u32]) -> impl Iterator<Item = u32> + '_ {
 
 fn table_for(m: usize) -> (Vec<u32>, usize) {
     let slots = (2 * m).next_power_of_two().max(2);
-    (pool::u32s(slots, u32::MAX), slots - 1)
+    (pool::filled::<u32>(slots, u32::MAX), slots - 1)
 }
 
 /// Number of canonical keys (non-decreasing N-tuples over K tokens: multisets, C(K+N−1, N)) when
@@ -221,7 +221,7 @@ fn group_dense<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k
             binom[i * width + x] = binomial(x, i + 1).unwrap_or(0); // ≤ space, cannot overflow
         }
     }
-    let mut table = pool::u32s(space, u32::MAX);
+    let mut table = pool::filled::<u32>(space, u32::MAX);
     for r in 0..m {
         let mut key = [0u32; N];
         for i in 0..N {
@@ -240,7 +240,7 @@ fn group_dense<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k
         out.row_group[r] = j;
         out.weight[j as usize] += probs[r];
     }
-    pool::give_u32(table);
+    pool::give(table);
     out
 }
 
@@ -261,7 +261,7 @@ fn group_fixed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32], k
 fn group_sorted_or_hashed<const N: usize>(drafts: &[usize], probs: &[f64], local: &[u32]) -> Grouping {
     let m = probs.len();
     let mut out = Grouping::new(m, N);
-    let mut keys = pool::u32s_with_capacity(N * m);
+    let mut keys = pool::with_capacity::<u32>(N * m);
     let mut table: Option<(Vec<u32>, usize)> = None;
     let mut prev = [0u32; N];
     for r in 0..m {
@@ -317,9 +317,9 @@ fn group_sorted_or_hashed<const N: usize>(drafts: &[usize], probs: &[f64], local
         }
     }
     if let Some((t, _)) = table {
-        pool::give_u32(t);
+        pool::give(t);
     }
-    pool::give_u32(keys);
+    pool::give(keys);
     out
 }
 
@@ -328,7 +328,7 @@ fn group_general(drafts: &[usize], n: usize, probs: &[f64], local: &[u32]) -> Gr
     let m = probs.len();
     let mut out = Grouping::new(m, n);
     let (mut table, mask) = table_for(m);
-    let mut keys = pool::u32s_with_capacity(n * m);
+    let mut keys = pool::with_capacity::<u32>(n * m);
     let mut key = vec![u32::MAX; n];
     for r in 0..m {
         for (slot, &x) in key.iter_mut().zip(&drafts[r * n..(r + 1) * n]) {
@@ -353,8 +353,8 @@ fn group_general(drafts: &[usize], n: usize, probs: &[f64], local: &[u32]) -> Gr
         out.row_group[r] = j;
         out.weight[j as usize] += probs[r];
     }
-    pool::give_u32(table);
-    pool::give_u32(keys);
+    pool::give(table);
+    pool::give(keys);
     out
 }
 

@@ -11,14 +11,13 @@
 
 mod graph;
 mod plan;
-mod pool;
 mod push_relabel;
 #[cfg(test)]
 mod tests;
 
 pub use plan::ExplicitPlan;
 
-use crate::{validate, Error, Law, Real, Result};
+use crate::{pool, validate, Error, Law, Real, Result};
 
 /// Largest m·n (rows × drafts per row) accepted: bounds the solver's memory (≈ 24 bytes per
 /// entry) well below the size of the input arrays' own footprint at that size.
@@ -44,10 +43,10 @@ pub fn optimal_plan<T: Real, U: Real>(p: &[T], drafts: &[i64], n: usize, probs: 
             validate::token_id("drafts", x, vocab)?;
         }
     }
-    let mut ids = pool::usizes_with_capacity(drafts.len());
+    let mut ids = pool::with_capacity::<usize>(drafts.len());
     ids.extend(drafts.iter().map(|&x| x as usize));
     let plan = solve(&p, ids, n, &probs);
-    pool::give_f64(probs);
+    pool::give(probs);
     Ok(plan)
 }
 
@@ -67,12 +66,12 @@ pub fn optimal_plan_law<T: Real>(p: &[T], law: &Law) -> Result<ExplicitPlan> {
         return Err(Error::invalid("law", format!("row probabilities must be finite, non-negative and not all 0 (sum {total})")));
     }
     let p: Vec<f64> = p.iter().map(|x| x.to_f64() / p_sum).collect();
-    let mut probs = pool::f64s_with_capacity(law.probs.len());
+    let mut probs = pool::with_capacity::<f64>(law.probs.len());
     probs.extend(law.probs.iter().map(|x| x / total));
-    let mut ids = pool::usizes_with_capacity(law.tuples.len());
+    let mut ids = pool::with_capacity::<usize>(law.tuples.len());
     ids.extend_from_slice(&law.tuples);
     let plan = solve(&p, ids, law.n, &probs);
-    pool::give_f64(probs);
+    pool::give(probs);
     Ok(plan)
 }
 
@@ -82,7 +81,7 @@ fn check_inputs<T: Real, U: Real>(p: &[T], entries: usize, n: usize, probs: &[U]
     check_sizes(p.len(), entries, n, probs.len())?;
     let q_sum = validate::distribution("probs", probs)?;
     let p = p.iter().map(|x| x.to_f64() / p_sum).collect();
-    let mut normalised = pool::f64s_with_capacity(probs.len());
+    let mut normalised = pool::with_capacity::<f64>(probs.len());
     normalised.extend(probs.iter().map(|x| x.to_f64() / q_sum));
     Ok((p, normalised))
 }

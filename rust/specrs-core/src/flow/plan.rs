@@ -3,7 +3,7 @@
 //! by the optimal verifier; its public methods are the contract.
 
 use super::graph::SetGraph;
-use super::pool;
+use crate::pool;
 use super::push_relabel::MaxFlow;
 use crate::Rng;
 
@@ -48,12 +48,12 @@ impl Drop for ExplicitPlan {
     /// a row does not pay page faults for fresh memory on every call.
     fn drop(&mut self) {
         for v in [&mut self.drafts, &mut self.group_start, &mut self.accept_tokens] {
-            pool::give_usize(std::mem::take(v));
+            pool::give(std::mem::take(v));
         }
         for v in [&mut self.accept_probs, &mut self.group_reject] {
-            pool::give_f64(std::mem::take(v));
+            pool::give(std::mem::take(v));
         }
-        pool::give_u32(std::mem::take(&mut self.row_group));
+        pool::give(std::mem::take(&mut self.row_group));
     }
 }
 
@@ -72,12 +72,12 @@ impl ExplicitPlan {
         }
         // Inflow of each token and the accept part of each set.
         let mut inflow = vec![0.0f64; vocab];
-        let mut group_start = pool::usizes_with_capacity(g.groups() + 1);
+        let mut group_start = pool::with_capacity::<usize>(g.groups() + 1);
         group_start.push(0);
-        let mut accept_tokens = pool::usizes_with_capacity(g.etok.len());
-        let mut accept_probs = pool::f64s_with_capacity(g.etok.len());
+        let mut accept_tokens = pool::with_capacity::<usize>(g.etok.len());
+        let mut accept_probs = pool::with_capacity::<f64>(g.etok.len());
         let mut q_h = 0.0f64;
-        let mut group_reject = pool::f64s_with_capacity(g.groups());
+        let mut group_reject = pool::with_capacity::<f64>(g.groups());
         let mut value = 0.0f64;
         for j in 0..g.groups() {
             let w = g.weight[j];
@@ -148,7 +148,7 @@ impl ExplicitPlan {
         let value = value.min(1.0);
         let row_group = std::mem::take(&mut g.row_group);
         g.recycle();
-        pool::give_f64(mf.flow);
+        pool::give(mf.flow);
         ExplicitPlan {
             value,
             cut_value,

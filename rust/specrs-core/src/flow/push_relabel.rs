@@ -26,7 +26,7 @@
 //! when flow is *added* to an arc.
 
 use super::graph::SetGraph;
-use super::pool;
+use crate::pool;
 
 const NONE: u32 = u32::MAX;
 
@@ -69,7 +69,7 @@ struct Solver<'a> {
 }
 
 fn copy_f64(v: &[f64]) -> Vec<f64> {
-    let mut out = pool::f64s_with_capacity(v.len());
+    let mut out = pool::with_capacity::<f64>(v.len());
     out.extend_from_slice(v);
     out
 }
@@ -81,24 +81,24 @@ pub(crate) fn max_flow(g: &SetGraph, cap: &[f64]) -> MaxFlow {
     let mut s = Solver {
         g,
         dead,
-        flow: pool::f64s(g.etok.len(), 0.0),
+        flow: pool::filled::<f64>(g.etok.len(), 0.0),
         res: copy_f64(&g.weight),
         excess: copy_f64(cap),
-        label: pool::u32s(k, 2),
-        cur: pool::u32s(k, 0),
-        bucket: pool::u32s(dead as usize + 1, NONE),
-        next_active: pool::u32s(k, NONE),
+        label: pool::filled::<u32>(k, 2),
+        cur: pool::filled::<u32>(k, 0),
+        bucket: pool::filled::<u32>(dead as usize + 1, NONE),
+        next_active: pool::filled::<u32>(k, NONE),
         top: 0,
-        lhead: pool::u32s(dead as usize + 1, NONE),
-        lnext: pool::u32s(k, NONE),
-        lprev: pool::u32s(k, NONE),
+        lhead: pool::filled::<u32>(dead as usize + 1, NONE),
+        lnext: pool::filled::<u32>(k, NONE),
+        lprev: pool::filled::<u32>(k, NONE),
         max_label: 0,
         work: 0,
         // Global relabels after work worth ~4 BFS passes: measured faster than more frequent
         // ones on the benchmark laws, and still a constant fraction of the total work.
         budget: 8 * g.etok.len() + 32 * k + 4 * l,
-        queue: pool::u32s_with_capacity(k),
-        seen: pool::u32s(l, 0),
+        queue: pool::with_capacity::<u32>(k),
+        seen: pool::filled::<u32>(l, 0),
         stamp: 0,
     };
     // Start from the zero flow (every set can send, so each implicit set label is 1) with every
@@ -111,10 +111,10 @@ pub(crate) fn max_flow(g: &SetGraph, cap: &[f64]) -> MaxFlow {
     s.sink_distances();
     let in_cut = s.label.iter().map(|&d| d < s.dead).collect();
     for v in [s.res, s.excess] {
-        pool::give_f64(v);
+        pool::give(v);
     }
     for v in [s.label, s.cur, s.bucket, s.next_active, s.lhead, s.lnext, s.lprev, s.queue, s.seen] {
-        pool::give_u32(v);
+        pool::give(v);
     }
     MaxFlow { flow: s.flow, in_cut }
 }

@@ -28,8 +28,8 @@ impl Dist {
     /// An owned copy (dense rows reuse pooled buffers, see `pool`).
     pub fn from_ref(d: DistRef<'_>) -> Self {
         match d {
-            DistRef::D32(v) => Dist::D32(super::pool::POOL32.copy_of(v)),
-            DistRef::D64(v) => Dist::D64(super::pool::POOL64.copy_of(v)),
+            DistRef::D32(v) => Dist::D32(crate::pool::copy_of(v)),
+            DistRef::D64(v) => Dist::D64(crate::pool::copy_of(v)),
             DistRef::S32(i, v) => Dist::S32(i.to_vec(), v.to_vec()),
             DistRef::S64(i, v) => Dist::S64(i.to_vec(), v.to_vec()),
         }
@@ -48,8 +48,8 @@ impl Dist {
 impl Drop for Dist {
     fn drop(&mut self) {
         match self {
-            Dist::D32(v) => super::pool::POOL32.give(std::mem::take(v)),
-            Dist::D64(v) => super::pool::POOL64.give(std::mem::take(v)),
+            Dist::D32(v) => crate::pool::give(std::mem::take(v)),
+            Dist::D64(v) => crate::pool::give(std::mem::take(v)),
             _ => {}
         }
     }
@@ -211,8 +211,8 @@ pub fn align(p: DistRef<'_>, q: Option<DistRef<'_>>) -> Result<Aligned> {
         (false, _) => None,
     };
     if let Some(v) = v_dense {
-        let mut pa = super::pool::POOL64.filled(v, 0.0);
-        let mut qa = super::pool::POOL64.filled(v, 0.0);
+        let mut pa = crate::pool::filled(v, 0.0);
+        let mut qa = crate::pool::filled(v, 0.0);
         scatter(p, &mut pa, "token_ids")?;
         if let Some(q) = q {
             scatter(q, &mut qa, "token_ids")?;

@@ -12,7 +12,6 @@ pub mod exact;
 pub mod flatten;
 pub mod kind;
 pub mod node;
-mod pool;
 pub mod shape;
 pub mod walk;
 

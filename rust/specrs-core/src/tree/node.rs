@@ -29,8 +29,8 @@ pub fn sample(verifier: Verifier, a: Aligned, children: &[usize], rng: &mut Rng)
     let o = run_rows(verifier, &a.p, &a.q, children, rng)?;
     let out = NodeOutcome { token: a.token(o.token), child: o.accepted };
     let Aligned { p, q, .. } = a;
-    super::pool::POOL64.give(p);
-    super::pool::POOL64.give(q);
+    crate::pool::give(p);
+    crate::pool::give(q);
     Ok(out)
 }
 
