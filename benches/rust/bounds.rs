@@ -61,6 +61,28 @@ fn bench(c: &mut Criterion) {
     }
     g.finish();
 
+    // SmolLM2's V = 49,152 as a float32 model gives it (the same peaked pair, cast).
+    let mut g = c.benchmark_group("bounds_v49152_f32");
+    g.sample_size(20);
+    let (p64, q64) = peaked(49_152, 3, 0.7);
+    let f32s = |v: &[f64]| {
+        let f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+        let s: f64 = f.iter().map(|&x| x as f64).sum();
+        f.iter().map(|&x| (x as f64 / s) as f32).collect::<Vec<f32>>()
+    };
+    let (pf, qf) = (f32s(&p64), f32s(&q64));
+    for (scheme, n) in [(Scheme::Iid, 4usize), (Scheme::Wor, 2), (Scheme::Wor, 4), (Scheme::Greedy, 4)] {
+        g.bench_function(format!("{} n={n}", scheme.as_str()), |b| {
+            b.iter(|| bounds::optimal_acceptance(black_box(&pf), black_box(&qf), n, scheme).unwrap())
+        });
+    }
+    for (v, n) in [(Verifier::Rrs, 4usize), (Verifier::Kseq, 4)] {
+        g.bench_function(format!("verifier {} n={n}", v.as_str()), |b| {
+            b.iter(|| bounds::verifier_acceptance(black_box(&pf), black_box(&qf), n, v, None, &mc, 0).unwrap())
+        });
+    }
+    g.finish();
+
     let mut g = c.benchmark_group("bounds-batch");
     g.sample_size(10);
     let (mut bp, mut bq) = (Vec::with_capacity(1024 * 32_000), Vec::with_capacity(1024 * 32_000));

@@ -1,6 +1,7 @@
 //! Draft-tree step cost, model calls excluded: build (8 expand calls) + flatten + verify of a
-//! 64-node RSD-S tree (W = 8, L = 8) at V = 49,152, single thread, dense float32 rows (the
-//! softmax output as is) and sparse rows (top-64 support after warping).
+//! 64-node RSD-S tree (W = 8, L = 8) at V = 49,152 and 32,000, single thread, dense float32 rows
+//! (the softmax output as is) and sparse rows (top-64 support after warping); plus build + verify
+//! of a 2×2×2 RSD-C tree (the without-replacement sampler and verifier at every node).
 //! Baseline in the same run: one summing pass over the same dense draft rows (the floor for any
 //! method that reads every q row once).
 
@@ -8,21 +9,20 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use specrs_core::tree::{DistRef, DraftTree, TreeKind};
 use specrs_core::Rng;
 
-const V: usize = 49_152;
 const W: usize = 8;
 const L: usize = 8;
 const POOL: usize = 16;
 const K: usize = 64;
 
 /// Peaked LM-like rows: p ∝ exp(3·z) with z standard-Gumbel-ish noise (a few tokens dominate).
-fn rows(seed: u64) -> Vec<Vec<f32>> {
+fn rows(seed: u64, v: usize) -> Vec<Vec<f32>> {
     let mut r = Rng::new(seed);
     (0..POOL)
         .map(|_| {
-            let mut v: Vec<f64> = (0..V).map(|_| (3.0 * r.gumbel()).exp()).collect();
-            let s: f64 = v.iter().sum();
-            v.iter_mut().for_each(|x| *x /= s);
-            let mut f: Vec<f32> = v.iter().map(|&x| x as f32).collect();
+            let mut w: Vec<f64> = (0..v).map(|_| (3.0 * r.gumbel()).exp()).collect();
+            let s: f64 = w.iter().sum();
+            w.iter_mut().for_each(|x| *x /= s);
+            let mut f: Vec<f32> = w.iter().map(|&x| x as f32).collect();
             // Make the f32 row sum to 1 within f32 tolerance.
             let fs: f64 = f.iter().map(|&x| x as f64).sum();
             f.iter_mut().for_each(|x| *x = (*x as f64 / fs) as f32);
@@ -42,7 +42,11 @@ fn sparse(row: &[f32]) -> (Vec<i64>, Vec<f32>) {
 }
 
 fn build(q: &[DistRef<'_>], seed: u64) -> DraftTree {
-    let mut t = DraftTree::new(TreeKind::RsdS, vec![W; L], Some(0), seed).unwrap();
+    build_kind(TreeKind::RsdS, vec![W; L], q, seed)
+}
+
+fn build_kind(kind: TreeKind, shape: Vec<usize>, q: &[DistRef<'_>], seed: u64) -> DraftTree {
+    let mut t = DraftTree::new(kind, shape, Some(0), seed).unwrap();
     while !t.done() {
         let f = t.frontier.clone();
         let rows: Vec<DistRef> = f.iter().map(|&n| q[n % POOL]).collect();
@@ -52,8 +56,14 @@ fn build(q: &[DistRef<'_>], seed: u64) -> DraftTree {
 }
 
 fn bench(c: &mut Criterion) {
-    let qd = rows(1);
-    let pd = rows(2);
+    for v in [49_152usize, 32_000] {
+        bench_v(c, v);
+    }
+}
+
+fn bench_v(c: &mut Criterion, v: usize) {
+    let qd = rows(1, v);
+    let pd = rows(2, v);
     let qs: Vec<(Vec<i64>, Vec<f32>)> = qd.iter().map(|r| sparse(r)).collect();
     let ps: Vec<(Vec<i64>, Vec<f32>)> = pd.iter().map(|r| sparse(r)).collect();
     // For the sparse target rows, make p share q's support on purpose-free rows: union is handled.
@@ -66,7 +76,7 @@ fn bench(c: &mut Criterion) {
     assert_eq!(t.len(), 1 + W * L);
     let expanded_rows = t.nodes.iter().filter(|n| n.q.is_some()).count();
 
-    let mut g = c.benchmark_group("tree_rsd_s_64_nodes_v49152");
+    let mut g = c.benchmark_group(format!("tree_rsd_s_64_nodes_v{v}"));
     g.sample_size(20).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
     g.bench_function("baseline_sum_of_expanded_q_rows", |b| {
         b.iter(|| {
@@ -99,6 +109,13 @@ fn bench(c: &mut Criterion) {
                 let t = build(q, seed);
                 let f = t.flatten(100).unwrap();
                 black_box((f.n, t.verify(t.len(), |i| p[i % POOL], seed).unwrap()))
+            })
+        });
+        g.bench_function(format!("{name}/rsd_c_2x2x2_build_verify"), |b| {
+            b.iter(|| {
+                seed += 1;
+                let t = build_kind(TreeKind::RsdC, vec![2, 2, 2], q, seed);
+                black_box(t.verify(t.len(), |i| p[i % POOL], seed).unwrap())
             })
         });
     }
