@@ -25,6 +25,9 @@ pub mod sample; // draft samplers
 pub mod tree; // draft trees: arena, builders, flattening, tree verification
 pub mod verify; // lossless verifiers at one node
 
+#[cfg(test)]
+mod test_rows; // proptest strategies for probability rows, shared by the exactness tests
+
 pub use error::{Error, Result};
 pub use law::{scheme_law, Law};
 pub use names::{resolve_scheme, Method, Scheme, TreeKind, Verifier};

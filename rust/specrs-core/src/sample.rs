@@ -412,6 +412,35 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig { cases: 400, rng_seed: proptest::test_runner::RngSeed::Fixed(0x5A3D), ..Default::default() })]
+
+        /// Rows of every regime of `test_rows` (ordinary, confident down to 1e-300, float32
+        /// softmaxes, subnormal tails): no scheme drafts a q = 0 token and the distinct schemes
+        /// never repeat one (issue 9 §1: `draft([1, 1e-20, 1e-20], 3, wor)` gave [0, 0, 0]).
+        #[test]
+        fn drafts_never_repeat_nor_draw_zero_mass(q in crate::test_rows::row(6), seed in 0u64..1000) {
+            let support = q.iter().filter(|&&x| x > 0.0).count();
+            let mut rng = Rng::new(seed);
+            for scheme in Scheme::ALL {
+                for n in 1..=support.min(4) {
+                    if scheme.row().n.is_some_and(|k| k != n) {
+                        continue;
+                    }
+                    for _ in 0..20 {
+                        let d = draft(&q, n, scheme, &mut rng).unwrap();
+                        proptest::prop_assert!(d.iter().all(|&x| q[x] > 0.0), "{scheme:?} q={q:?}: drafted a q = 0 token {d:?}");
+                        if scheme.distinct() {
+                            for k in 0..d.len() {
+                                proptest::prop_assert!(!d[..k].contains(&d[k]), "{scheme:?} q={q:?}: repeated draft {d:?}");
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     /// The sampler over rows longer than one block: drawn entries never repeat, the support runs
     /// out with None, and `include` restores an exclusion exactly.
     #[test]

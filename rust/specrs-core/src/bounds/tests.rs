@@ -53,6 +53,26 @@ proptest! {
         }
     }
 
+    /// The confident / float32-softmax / subnormal regime of `test_rows` (issue 9 §1).
+    #[test]
+    fn every_scheme_matches_the_subset_brute_force_on_confident_rows((p, q) in crate::test_rows::pair(6), n in 1usize..=4) {
+        for s in Scheme::ALL {
+            if !valid(&q, n, s) || (s == Scheme::Iid && p.len().pow(n as u32) > 5000) {
+                continue;
+            }
+            let fast = optimal_acceptance(&p, &q, n, s).unwrap();
+            let slow = brute::alpha(&p, &q, n, s);
+            prop_assert!((0.0..=1.0).contains(&fast));
+            prop_assert!((fast - slow).abs() <= 1e-9, "{s:?} n={n} p={p:?} q={q:?}: {fast} vs brute {slow}");
+        }
+        if n <= support(&q) {
+            // RRS without replacement: the remaining q-mass of each step summed (was 1 − drawn).
+            let w = verifier_acceptance(&p, &q, n, Verifier::RrsWor, None, &MonteCarlo::default(), 0).unwrap();
+            let slow = brute::rrs(&p, &q, n, true);
+            prop_assert!(w.exact && (w.value - slow).abs() <= 1e-12, "rrs_wor n={n} p={p:?} q={q:?}: {} vs {slow}", w.value);
+        }
+    }
+
     #[test]
     fn monotone_in_n_and_one_when_p_equals_q((p, q) in pair()) {
         for s in [Scheme::Iid, Scheme::Wor, Scheme::Cp, Scheme::Greedy] {
@@ -177,6 +197,31 @@ fn rrs_wor_monte_carlo_agrees_with_the_exact_value() {
         assert!((e.value - m.value).abs() <= 5.0 * m.stderr + 1e-12, "n={n}: exact {} vs MC {} ± {}", e.value, m.value, m.stderr);
         let again = verifier_acceptance(&p, &q, n, Verifier::RrsWor, None, &forced, 0).unwrap();
         assert_eq!(m, again, "same seed, same estimate");
+    }
+}
+
+/// Issue 9 §1: p = (½, ½), q = (1, 1e-15): after the first draft (token 0) is rejected the second
+/// is token 1, which is always accepted, so α = 1; with 1 − q(0) for the remaining mass it was
+/// 0.950. The Monte-Carlo path (forced) agrees on the same confident rows.
+#[test]
+fn rrs_wor_on_confident_rows_sums_the_remaining_mass() {
+    let exact = MonteCarlo::default();
+    let forced = MonteCarlo { samples: 2000, seed: 3, exact_nodes: 0 };
+    for q in [vec![1.0, 1e-15], vec![1.0, 1e-17], vec![1.0, 1e-300]] {
+        let a = verifier_acceptance(&[0.5, 0.5], &q, 2, Verifier::RrsWor, None, &exact, 0).unwrap();
+        assert!(a.exact && (a.value - 1.0).abs() <= 1e-12, "q={q:?}: {}", a.value);
+        let m = verifier_acceptance(&[0.5, 0.5], &q, 2, Verifier::RrsWor, None, &forced, 0).unwrap();
+        assert!((m.value - 1.0).abs() <= 1e-12, "q={q:?}: MC {}", m.value);
+    }
+    let mut q = vec![1e-16; 40];
+    q[3] = 1.0;
+    q[17] = 0.0;
+    let p = normalise(&(0..40).map(|i| 1.0 + (i % 7) as f64).collect::<Vec<_>>());
+    for n in [2usize, 3] {
+        let e = verifier_acceptance(&p, &q, n, Verifier::RrsWor, None, &exact, 0).unwrap();
+        assert!(e.exact && (e.value - brute::rrs(&p, &q, n, true)).abs() <= 1e-12, "n={n}: {}", e.value);
+        let m = verifier_acceptance(&p, &q, n, Verifier::RrsWor, None, &MonteCarlo { samples: 4000, seed: 5, exact_nodes: 0 }, 0).unwrap();
+        assert!((e.value - m.value).abs() <= 5.0 * m.stderr + 1e-12, "n={n}: exact {} vs MC {} ± {}", e.value, m.value, m.stderr);
     }
 }
 

@@ -85,8 +85,7 @@ pub fn verifier_acceptance<T: Real>(
             Acceptance::exact(kseq::p_accept(beta, n as f64))
         }
         Verifier::RrsWor => {
-            let (pf, qf) = normalised();
-            let curve = rrs_wor::Curve::new(&pf, &qf);
+            let curve = rrs_wor::Curve::new(p, q);
             match rrs_wor::exact_rejection(&curve, n, mc.exact_nodes) {
                 Some(rej) => Acceptance::exact(1.0 - rej),
                 None => {

@@ -67,6 +67,21 @@ proptest! {
         check_plan(&plan, &p, &drafts, n, &probs);
     }
 
+    /// Laws of confident / float32-softmax / subnormal rows (`test_rows`): normalised, finite,
+    /// and their plans exact (issue 9 §1).
+    #[test]
+    fn scheme_laws_of_confident_rows_match_the_subset_brute_force((p, q) in crate::test_rows::pair(5), n in 1usize..=3) {
+        let ps: f64 = p.iter().sum();
+        let p: Vec<f64> = p.iter().map(|x| x / ps).collect();
+        for scheme in Scheme::ALL {
+            let Ok(law) = scheme_law(&q, n, scheme) else { continue };
+            let total: f64 = law.probs.iter().sum();
+            prop_assert!((total - 1.0).abs() < 1e-14 && law.probs.iter().all(|x| x.is_finite() && *x > 0.0), "{scheme:?}: {:?}", law.probs);
+            let plan = optimal_plan_law(&p, &law).unwrap();
+            check_plan(&plan, &p, &law.tuples, n, &law.probs);
+        }
+    }
+
     #[test]
     fn scheme_laws_match_the_subset_brute_force(
         pw in prop::collection::vec(0u32..6, 2..=6),

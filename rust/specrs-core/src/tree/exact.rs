@@ -131,7 +131,9 @@ fn store_q(t: &mut DraftTree, q_table: &[f64], v: usize, root: usize) {
 
 struct Sbs<'a> {
     seqs: Vec<Vec<usize>>,
-    probs: Vec<f64>,
+    /// log q(s) of each sequence: a product of tiny draft probabilities underflows, their ratios
+    /// do not.
+    log_probs: Vec<f64>,
     target: Vec<usize>,
     l: usize,
     paths: usize,
@@ -153,7 +155,9 @@ impl Sbs<'_> {
             *self.out.entry(seen.clone()).or_insert(0.0) += pr;
             return Ok(());
         }
-        let z: f64 = useful.iter().map(|&s| self.probs[s]).sum();
+        // The next useful sequence has probability q(s) / Σ_useful q, from the logarithms.
+        let top = useful.iter().map(|&s| self.log_probs[s]).fold(f64::NEG_INFINITY, f64::max);
+        let z: f64 = useful.iter().map(|&s| (self.log_probs[s] - top).exp()).sum();
         for s in useful {
             let mut added = Vec::new();
             for d in 1..=self.l {
@@ -164,7 +168,7 @@ impl Sbs<'_> {
                 }
             }
             drawn[s] = true;
-            self.rec(drawn, seen, pr * self.probs[s] / z)?;
+            self.rec(drawn, seen, pr * ((self.log_probs[s] - top).exp() / z))?;
             drawn[s] = false;
             for d in added {
                 seen[d].pop();
@@ -177,7 +181,7 @@ impl Sbs<'_> {
 fn sbs_law(t0: DraftTree, q_table: &[f64], v: usize, root: usize) -> Result<Vec<(DraftTree, f64)>> {
     let (w, l) = (t0.shape[0], t0.shape.len());
     // All positive-probability length-L sequences and their draft probabilities.
-    let mut seqs = vec![(Vec::new(), 1.0f64)];
+    let mut seqs = vec![(Vec::new(), 0.0f64)]; // (sequence, log q(sequence))
     for _ in 0..l {
         let mut nxt = Vec::new();
         for (s, p) in seqs {
@@ -187,7 +191,7 @@ fn sbs_law(t0: DraftTree, q_table: &[f64], v: usize, root: usize) -> Result<Vec<
                 if qb > 0.0 {
                     let mut s2: Vec<usize> = s.clone();
                     s2.push(b);
-                    nxt.push((s2, p * qb));
+                    nxt.push((s2, p + qb.ln()));
                 }
             }
         }
@@ -207,7 +211,7 @@ fn sbs_law(t0: DraftTree, q_table: &[f64], v: usize, root: usize) -> Result<Vec<
         .collect();
     let mut out = HashMap::new();
     let mut st = Sbs {
-        probs: seqs.iter().map(|x| x.1).collect(),
+        log_probs: seqs.iter().map(|x| x.1).collect(),
         seqs: seqs.into_iter().map(|x| x.0).collect(),
         target,
         l,
