@@ -18,11 +18,51 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
         in_top[i] = true;
     }
     // 1 − q(Top) as the sum of the other tokens: no cancellation when q(Top) is close to 1.
-    let rest: f64 = q.iter().zip(&in_top).filter(|(_, &t)| !t).map(|(&x, _)| x.to_f64() * sq).sum();
+    let rest: f64 = q
+        .iter()
+        .zip(&in_top)
+        .filter(|(_, &t)| !t)
+        .map(|(&x, _)| x.to_f64() * sq)
+        .sum();
     let mut alpha = 0.0f64;
     for ((&pi, &qi), &t) in p.iter().zip(q).zip(&in_top) {
         let pi = pi.to_f64() * sp;
-        alpha += if t { pi } else { pi.min(qi.to_f64() * sq / rest) };
+        alpha += if t {
+            pi
+        } else {
+            pi.min(qi.to_f64() * sq / rest)
+        };
+    }
+    alpha
+}
+
+/// Theorem 7 for every n in `ns` (each ≥ 2, ≤ |supp q|) from one top-(max n − 1) selection and
+/// one pass over the vocabulary with one accumulator per n (each in the same order as [`value`]).
+pub fn values<T: Real>(p: &[T], q: &[T], ns: &[usize], sp: f64, sq: f64) -> Vec<f64> {
+    let n_max = ns.iter().copied().max().unwrap_or(2);
+    let top = top_tokens(q, n_max - 1);
+    // rank[i] = position of token i among the top tokens (u32::MAX when it is not one).
+    let mut rank = vec![u32::MAX; q.len()];
+    for (r, &i) in top.iter().enumerate() {
+        rank[i] = r as u32;
+    }
+    let fixed: Vec<u32> = ns.iter().map(|&n| (n - 1) as u32).collect();
+    // The mass off each n's top, summed (never 1 − q(Top)).
+    let mut rest = vec![0.0f64; ns.len()];
+    for (&x, &r) in q.iter().zip(&rank) {
+        let x = x.to_f64() * sq;
+        for (acc, &f) in rest.iter_mut().zip(&fixed) {
+            if r >= f {
+                *acc += x;
+            }
+        }
+    }
+    let mut alpha = vec![0.0f64; ns.len()];
+    for ((&pi, &qi), &r) in p.iter().zip(q).zip(&rank) {
+        let (pi, qi) = (pi.to_f64() * sp, qi.to_f64() * sq);
+        for ((acc, &f), &m) in alpha.iter_mut().zip(&fixed).zip(&rest) {
+            *acc += if r < f { pi } else { pi.min(qi / m) };
+        }
     }
     alpha
 }

@@ -23,6 +23,7 @@ mod greedy;
 pub mod iid;
 pub mod prep;
 pub mod rrs_wor;
+pub mod study;
 mod verifiers;
 pub mod wor;
 
@@ -32,6 +33,7 @@ mod brute;
 mod tests;
 
 pub use batch::{optimal_acceptance_rows, verifier_acceptance_rows};
+pub use study::{study_row, study_rows, StudyRow, STUDY_COLUMNS};
 pub use verifiers::{kseq_rho, verifier_acceptance, Acceptance, MonteCarlo};
 
 use crate::names::Scheme;
@@ -47,10 +49,20 @@ pub fn optimal_acceptance<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme) -
 }
 
 /// α* on validated inputs; `sp`, `sq` = 1/Σp, 1/Σq.
-pub(crate) fn value_unchecked<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme, sp: f64, sq: f64) -> f64 {
+pub(crate) fn value_unchecked<T: Real>(
+    p: &[T],
+    q: &[T],
+    n: usize,
+    scheme: Scheme,
+    sp: f64,
+    sq: f64,
+) -> f64 {
     match scheme {
         // A fixed draft set S: α* = 1 + min(0, p(S) − 1) = p(S).
-        Scheme::TopK => crate::law::top_tokens(q, n).iter().map(|&i| p[i].to_f64() * sp).sum(),
+        Scheme::TopK => crate::law::top_tokens(q, n)
+            .iter()
+            .map(|&i| p[i].to_f64() * sp)
+            .sum(),
         _ if n == 1 => prep::overlap(p, q, sp, sq),
         Scheme::Iid => iid::value(p, q, n, sp, sq),
         Scheme::Wor => wor::value(p, q, n, sp, sq),

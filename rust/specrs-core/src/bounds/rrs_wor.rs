@@ -35,7 +35,17 @@ impl Curve {
     pub fn new(p: &[f64], q: &[f64]) -> Self {
         let mut idx: Vec<(u64, usize)> = (0..p.len())
             .filter(|&i| p[i] > 0.0 || q[i] > 0.0)
-            .map(|i| ((if q[i] > 0.0 { p[i] / q[i] } else { f64::INFINITY }).to_bits(), i))
+            .map(|i| {
+                (
+                    (if q[i] > 0.0 {
+                        p[i] / q[i]
+                    } else {
+                        f64::INFINITY
+                    })
+                    .to_bits(),
+                    i,
+                )
+            })
             .collect();
         idx.sort_unstable();
         let m = idx.len();
@@ -63,6 +73,12 @@ impl Curve {
     pub fn big_n(&self, a: f64) -> f64 {
         let j = self.r.partition_point(|&r| r <= a);
         (self.ps[j] - a * self.qs[j]).max(0.0)
+    }
+
+    /// β(ρ) = Σ min(p/ρ, q) (K-SEQ): p/ρ on the tokens with p/q ≤ ρ, q on the others.
+    pub fn beta(&self, rho: f64) -> f64 {
+        let j = self.r.partition_point(|&r| r <= rho);
+        self.pc[j] / rho + self.qs[j]
     }
 
     /// Weight of sorted position j as the rejected draft of a step with thresholds a → a1.

@@ -27,8 +27,12 @@ pub struct Acceptance {
 }
 
 impl Acceptance {
-    fn exact(value: f64) -> Self {
-        Acceptance { value, stderr: 0.0, exact: true }
+    pub(crate) fn exact(value: f64) -> Self {
+        Acceptance {
+            value,
+            stderr: 0.0,
+            exact: true,
+        }
     }
 }
 
@@ -44,7 +48,11 @@ pub struct MonteCarlo {
 
 impl Default for MonteCarlo {
     fn default() -> Self {
-        MonteCarlo { samples: 20_000, seed: 0, exact_nodes: rrs_wor::EXACT_NODES }
+        MonteCarlo {
+            samples: 20_000,
+            seed: 0,
+            exact_nodes: rrs_wor::EXACT_NODES,
+        }
     }
 }
 
@@ -74,19 +82,9 @@ pub fn verifier_acceptance<T: Real>(
         Verifier::Rrs => Acceptance::exact(rrs(&pf, &qf, n)),
         Verifier::Kseq => {
             let rho = kseq_rho_f64(&pf, &qf, n);
-            Acceptance::exact(-(n as f64 * (-beta(&pf, &qf, rho).min(1.0)).ln_1p()).exp_m1())
+            Acceptance::exact(kseq_value(n, beta(&pf, &qf, rho)))
         }
-        Verifier::RrsWor => {
-            let curve = rrs_wor::Curve::new(&pf, &qf);
-            match rrs_wor::exact_rejection(&curve, n, mc.exact_nodes) {
-                Some(rej) => Acceptance::exact(1.0 - rej),
-                None => {
-                    let mut rng = Rng::for_stream(mc.seed, row);
-                    let (rej, se) = rrs_wor::sampled_rejection(&curve, n, mc.samples, &mut rng);
-                    Acceptance { value: 1.0 - rej, stderr: se, exact: false }
-                }
-            }
-        }
+        Verifier::RrsWor => rrs_wor_acceptance(&rrs_wor::Curve::new(&pf, &qf), n, mc, row),
         // The registry marks sd, greedy, spechub and optimal optimal for every scheme they take.
         Verifier::Sd | Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal => {
             Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq))
@@ -94,17 +92,61 @@ pub fn verifier_acceptance<T: Real>(
     })
 }
 
+/// RRS-wor acceptance on a prepared curve (shared by every n of a row in [`super::multi`]): exact
+/// when the method fits `mc.exact_nodes`, else a Monte-Carlo estimate from the stream (seed, row).
+pub(crate) fn rrs_wor_acceptance(
+    curve: &rrs_wor::Curve,
+    n: usize,
+    mc: &MonteCarlo,
+    row: u64,
+) -> Acceptance {
+    match rrs_wor::exact_rejection(curve, n, mc.exact_nodes) {
+        Some(rej) => Acceptance::exact(1.0 - rej),
+        None => {
+            let mut rng = Rng::for_stream(mc.seed, row);
+            let (rej, se) = rrs_wor::sampled_rejection(curve, n, mc.samples, &mut rng);
+            Acceptance {
+                value: 1.0 - rej,
+                stderr: se,
+                exact: false,
+            }
+        }
+    }
+}
+
 /// `match` samples the token from p and accepts it iff it is a draft, so its acceptance is
 /// E[p(set of drafts)] = Σ_x p(x) Pr[x ∈ drafts]. Closed-form inclusion probabilities where they
 /// exist ([`inclusion`]); otherwise (wor with n ≥ 3, or a CP law too peaked for the direct DP) the
 /// explicit law when it is small enough, else a Monte-Carlo estimate over `mc.samples` drafts.
-fn match_acceptance(p: &[f64], q: &[f64], n: usize, scheme: Scheme, mc: &MonteCarlo, row: u64) -> Result<Acceptance> {
+fn match_acceptance(
+    p: &[f64],
+    q: &[f64],
+    n: usize,
+    scheme: Scheme,
+    mc: &MonteCarlo,
+    row: u64,
+) -> Result<Acceptance> {
     if let Some(pi) = inclusion(q, n, scheme) {
-        return Ok(Acceptance::exact(p.iter().zip(&pi).map(|(&a, &b)| a * b.clamp(0.0, 1.0)).sum()));
+        return Ok(Acceptance::exact(
+            p.iter()
+                .zip(&pi)
+                .map(|(&a, &b)| a * b.clamp(0.0, 1.0))
+                .sum(),
+        ));
     }
-    let set_mass = |d: &[usize]| -> f64 { d.iter().enumerate().filter(|&(k, x)| !d[..k].contains(x)).map(|(_, &x)| p[x]).sum() };
+    let set_mass = |d: &[usize]| -> f64 {
+        d.iter()
+            .enumerate()
+            .filter(|&(k, x)| !d[..k].contains(x))
+            .map(|(_, &x)| p[x])
+            .sum()
+    };
     match scheme_law(q, n, scheme) {
-        Ok(law) => Ok(Acceptance::exact((0..law.len()).map(|r| law.probs[r] * set_mass(law.row(r))).sum())),
+        Ok(law) => Ok(Acceptance::exact(
+            (0..law.len())
+                .map(|r| law.probs[r] * set_mass(law.row(r)))
+                .sum(),
+        )),
         Err(Error::TooLarge { .. }) => {
             let mut rng = Rng::for_stream(mc.seed, row);
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
@@ -116,7 +158,11 @@ fn match_acceptance(p: &[f64], q: &[f64], n: usize, scheme: Scheme, mc: &MonteCa
             let m = mc.samples as f64;
             let mean = s1 / m;
             let var = ((s2 / m - mean * mean) * m / (m - 1.0)).max(0.0);
-            Ok(Acceptance { value: mean, stderr: (var / m).sqrt(), exact: false })
+            Ok(Acceptance {
+                value: mean,
+                stderr: (var / m).sqrt(),
+                exact: false,
+            })
         }
         Err(e) => Err(e),
     }
@@ -135,7 +181,10 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             top_tokens(q, n).into_iter().for_each(|i| pi[i] = 1.0);
             pi
         }
-        Scheme::Iid => q.iter().map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1()).collect(),
+        Scheme::Iid => q
+            .iter()
+            .map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1())
+            .collect(),
         Scheme::Greedy | Scheme::SpecHub => {
             // spechub: x ≠ hub a is drafted first (q(x)) or after a (q(a) q(x)/(1 − q(a))), in
             // total q(x)/(1 − q(a)): greedy's formula with the hub as its one fixed token.
@@ -143,7 +192,8 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             let mut pi = q.to_vec();
             fixed.iter().for_each(|&i| pi[i] = 0.0);
             let rest: f64 = pi.iter().sum();
-            pi.iter_mut().for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
+            pi.iter_mut()
+                .for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
             fixed.iter().for_each(|&i| pi[i] = 1.0);
             pi
         }
@@ -153,9 +203,24 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             let imax = (0..v).max_by(|&a, &b| q[a].total_cmp(&q[b]).then(b.cmp(&a)))?;
             let rest_max: f64 = (0..v).filter(|&i| i != imax).map(|i| q[i]).sum();
             let om = |y: usize| if y == imax { rest_max } else { 1.0 - q[y] };
-            let b_rest: f64 = (0..v).filter(|&y| y != imax && q[y] > 0.0).map(|y| q[y] / om(y)).sum();
-            let b_max = if rest_max > 0.0 { q[imax] / rest_max } else { 0.0 };
-            (0..v).map(|x| if x == imax { q[x] * (1.0 + b_rest) } else { q[x] * (1.0 + b_rest + b_max - q[x] / om(x)) }).collect()
+            let b_rest: f64 = (0..v)
+                .filter(|&y| y != imax && q[y] > 0.0)
+                .map(|y| q[y] / om(y))
+                .sum();
+            let b_max = if rest_max > 0.0 {
+                q[imax] / rest_max
+            } else {
+                0.0
+            };
+            (0..v)
+                .map(|x| {
+                    if x == imax {
+                        q[x] * (1.0 + b_rest)
+                    } else {
+                        q[x] * (1.0 + b_rest + b_max - q[x] / om(x))
+                    }
+                })
+                .collect()
         }
         Scheme::Wor => return None,
         Scheme::Cp => {
@@ -181,7 +246,13 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
                 }
             }
             // e_n(q) = Σ_x q(x) e_{n−1}(q without x) / n.
-            let loo: Vec<f64> = (0..v).map(|x| (0..w).map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)]).sum()).collect();
+            let loo: Vec<f64> = (0..v)
+                .map(|x| {
+                    (0..w)
+                        .map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)])
+                        .sum()
+                })
+                .collect();
             let e_n: f64 = (0..v).map(|x| q[x] * loo[x]).sum::<f64>() / n as f64;
             if !(e_n >= 1e-250) {
                 return None;
@@ -199,21 +270,35 @@ fn big_n(p: &[f64], q: &[f64], a: f64) -> f64 {
 /// RRS with replacement: p_{k+1} = norm((p_k − q)_+) is (p − a_{k+1} q)_+ / N(a_{k+1}) with
 /// a_{k+1} = a_k + N(a_k), and Pr[reject all] = Π N(a_{k+1})/N(a_k) = N(a_{n+1}).
 fn rrs(p: &[f64], q: &[f64], n: usize) -> f64 {
+    rrs_values(&[n], |a| big_n(p, q, a))[0]
+}
+
+/// RRS acceptance after n steps for every n in `ns`, from one run of the recurrence with the
+/// given N(a) (an O(V) sum, or prefix sums over the q/p order in [`super::multi`]).
+pub(crate) fn rrs_values(ns: &[usize], big_n: impl Fn(f64) -> f64) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..ns.len()).collect();
+    order.sort_by_key(|&i| ns[i]);
+    let mut out = vec![0.0f64; ns.len()];
     let (mut a, mut nk) = (0.0f64, 1.0f64);
-    for _ in 0..n {
-        a += nk;
-        let next = big_n(p, q, a);
-        if next <= 0.0 {
-            return 1.0;
+    let (mut step, mut fill) = (0usize, None);
+    for &i in &order {
+        while fill.is_none() && step < ns[i] {
+            step += 1;
+            a += nk;
+            let next = big_n(a);
+            if next <= 0.0 {
+                fill = Some(1.0);
+            } else if next == nk {
+                // Only tokens with q = 0 are left in the residual: N stays p(q = 0) from here on
+                // (and a huge n must not loop).
+                fill = Some(1.0 - nk);
+            } else {
+                nk = next;
+            }
         }
-        if next == nk {
-            // Only tokens with q = 0 are left in the residual: N stays p(q = 0) from here on
-            // (and a huge n must not loop).
-            break;
-        }
-        nk = next;
+        out[i] = fill.unwrap_or(1.0 - nk);
     }
-    1.0 - nk
+    out
 }
 
 fn beta(p: &[f64], q: &[f64], rho: f64) -> f64 {
@@ -225,12 +310,20 @@ fn beta(p: &[f64], q: &[f64], rho: f64) -> f64 {
 /// is decreasing and the root is unique. Evaluated without cancellation as
 /// g(ρ) = Σ(p − ρq)_+ − exp(n·ln(1 − β(ρ))) (using Σp = 1), which stays accurate for huge n.
 fn kseq_rho_f64(p: &[f64], q: &[f64], n: usize) -> f64 {
-    let g = |rho: f64| {
+    kseq_root(n, |rho| {
         let (mut over, mut b) = (0.0f64, 0.0f64);
         for (&x, &y) in p.iter().zip(q) {
             over += (x - rho * y).max(0.0);
             b += (x / rho).min(y);
         }
+        (over, b)
+    })
+}
+
+/// The bisection of [`kseq_rho_f64`] given ρ ↦ (Σ(p − ρq)_+, β(ρ)).
+pub(crate) fn kseq_root(n: usize, parts: impl Fn(f64) -> (f64, f64)) -> f64 {
+    let g = |rho: f64| {
+        let (over, b) = parts(rho);
         over - (n as f64 * (-b.min(1.0)).ln_1p()).exp()
     };
     let (mut lo, mut hi) = (1.0f64, n as f64);
@@ -249,6 +342,11 @@ fn kseq_rho_f64(p: &[f64], q: &[f64], n: usize) -> f64 {
         }
     }
     0.5 * (lo + hi)
+}
+
+/// K-SEQ's acceptance 1 − (1 − β)^n, as −expm1(n·ln(1 − β)).
+pub(crate) fn kseq_value(n: usize, beta: f64) -> f64 {
+    -(n as f64 * (-beta.min(1.0)).ln_1p()).exp_m1()
 }
 
 /// K-SEQ's ρ* for (p, q, n) (validated like `verifier_acceptance(.., Kseq)`).
