@@ -27,6 +27,11 @@ def _verifier_acceptance(
     p: object, q: object, n: int, verifier: str, scheme: str | None, samples: int, seed: int
 ) -> tuple[float, float, bool] | tuple[np.ndarray, np.ndarray, np.ndarray]: ...
 def _kseq_rho(p: object, q: object, n: int) -> float: ...
+def _acceptance_study(
+    p: object, q: object, ns: list[int], samples: int, seed: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
+
+STUDY_COLUMNS: list[str]
 
 
 # ---- explicit draft laws: max-flow (specrs_core::flow) --------------------------------------

@@ -184,6 +184,39 @@ def kseq_rho(p: ArrayLike, q: ArrayLike, n: int) -> float:
     return _specrs._kseq_rho(p, q, _count(n))
 
 
+STUDY_COLUMNS: tuple[str, ...] = tuple(_specrs.STUDY_COLUMNS)
+
+
+def acceptance_study(
+    p: np.ndarray, q: np.ndarray, ns: "list[int]", *, samples: int = 256, rng: RngLike = None
+) -> "dict[str, np.ndarray]":
+    """Every bound and verifier acceptance of each row for every n in ``ns``, in one pass per row.
+
+    ``p``, ``q``: (rows, V) float32/float64 target and draft probabilities. Returns a dict of
+    (rows, len(ns)) float64 arrays, one per name in :data:`STUDY_COLUMNS` (α* of the iid, wor, cp,
+    greedy and spechub draft laws as :func:`optimal_acceptance`; the acceptance of RRS, K-SEQ and
+    RRS-wor as :func:`verifier_acceptance`), plus ``"rrs_wor_stderr"`` (0 where exact) and
+    ``"rrs_wor_exact"`` (bool). Cells undefined for a row are NaN: n > |supp q| for the
+    distinct-draft laws (wor, cp, greedy, RRS-wor), spechub for n ≠ 2. RRS-wor is enumerated when
+    small and otherwise estimated with ``samples`` draws per cell from the stream (seed, row),
+    ``rng``: None, int seed or ``numpy.random.Generator``. The greedy and spechub verifiers attain
+    the α* of their laws, so their acceptance is the ``alpha_greedy``/``alpha_spechub`` column.
+    """
+    if isinstance(ns, (int, np.integer)) or not hasattr(ns, "__iter__"):
+        raise SpecrsError(f"invalid argument `ns`: must be a sequence of draft counts, got {type(ns).__name__}")
+    counts = [_count(n, "ns") for n in ns]
+    values, stderr, exact = _specrs._acceptance_study(p, q, counts, _count(samples, "samples"), resolve_seed(rng))
+    k = len(counts)
+    values = values.reshape(-1, k, len(STUDY_COLUMNS))
+    out = {name: values[:, :, c] for c, name in enumerate(STUDY_COLUMNS)}
+    out["rrs_wor_stderr"] = stderr.reshape(-1, k)
+    out["rrs_wor_exact"] = exact.reshape(-1, k)
+    return out
+
+
+__all__ += ["STUDY_COLUMNS", "acceptance_study"]
+
+
 # -- explicit draft laws: max-flow (specrs_core::flow) -----------------------------------------
 # Kept as a separate block: the optimal transport plan of any explicit joint draft law.
 from specrs._specrs import ExplicitBound, optimal_acceptance_explicit  # noqa: E402

@@ -17,7 +17,10 @@ fn shapes(p: &Probs<'_>, q: &Probs<'_>) -> SpecrsResult<usize> {
     let (sp, sq) = (p.shape(), q.shape());
     expect_ndim("p", &sp, &[1, 2])?;
     if sp != sq {
-        return Err(PyError::invalid("q", format!("has shape {sq:?} but `p` has shape {sp:?}; they must match")));
+        return Err(PyError::invalid(
+            "q",
+            format!("has shape {sq:?} but `p` has shape {sp:?}; they must match"),
+        ));
     }
     Ok(*sp.last().unwrap_or(&0))
 }
@@ -48,7 +51,11 @@ fn _optimal_acceptance<'py>(
     })
 }
 
-fn acceptance_tuple<'py>(py: Python<'py>, a: &[Acceptance], two_d: bool) -> SpecrsResult<Bound<'py, PyTuple>> {
+fn acceptance_tuple<'py>(
+    py: Python<'py>,
+    a: &[Acceptance],
+    two_d: bool,
+) -> SpecrsResult<Bound<'py, PyTuple>> {
     if two_d {
         let v: Vec<f64> = a.iter().map(|x| x.value).collect();
         let s: Vec<f64> = a.iter().map(|x| x.stderr).collect();
@@ -91,9 +98,15 @@ fn _verifier_acceptance<'py>(
     let scheme = scheme.map(|s| Scheme::parse("scheme", s)).transpose()?;
     let n = count(n)?;
     if samples < 2 {
-        return Err(Error::invalid("samples", format!("is {samples} but must be at least 2")).into());
+        return Err(
+            Error::invalid("samples", format!("is {samples} but must be at least 2")).into(),
+        );
     }
-    let mc = MonteCarlo { samples: samples as usize, seed, ..MonteCarlo::default() };
+    let mc = MonteCarlo {
+        samples: samples as usize,
+        seed,
+        ..MonteCarlo::default()
+    };
     let (pa, qa) = prob_pair(py, p, q)?;
     let vocab = shapes(&pa, &qa)?;
     let two_d = pa.ndim() == 2;
@@ -110,15 +123,71 @@ fn _verifier_acceptance<'py>(
 /// K-SEQ's ρ* ∈ [1, n] (SpecTr), the root of 1 − (1 − β(ρ))^n = ρ β(ρ), β(ρ) = Σ min(p/ρ, q).
 #[pyfunction]
 #[pyo3(signature = (p, q, n))]
-fn _kseq_rho<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, n: i64) -> SpecrsResult<f64> {
+fn _kseq_rho<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    n: i64,
+) -> SpecrsResult<f64> {
     let n = count(n)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     shapes(&pa, &qa)?;
     expect_ndim("p", &pa.shape(), &[1])?;
-    with_pair!(pa, qa, |ps, qs| Ok(py.detach(|| bounds::kseq_rho(ps, qs, n))?))
+    with_pair!(pa, qa, |ps, qs| Ok(
+        py.detach(|| bounds::kseq_rho(ps, qs, n))?
+    ))
+}
+
+/// The acceptance study of 2-D rows (p, q) for every n in `ns`: flat float64 arrays
+/// (rows·len(ns)·len(STUDY_COLUMNS) values, rows·len(ns) RRS-wor standard errors) and bools
+/// (RRS-wor exact), row-major; the Python wrapper reshapes them. Rows run in parallel.
+#[pyfunction]
+#[pyo3(signature = (p, q, ns, samples, seed))]
+fn _acceptance_study<'py>(
+    py: Python<'py>,
+    p: &Bound<'py, PyAny>,
+    q: &Bound<'py, PyAny>,
+    ns: Vec<i64>,
+    samples: i64,
+    seed: u64,
+) -> SpecrsResult<Bound<'py, PyTuple>> {
+    let ns: Vec<usize> = ns.into_iter().map(count).collect::<SpecrsResult<_>>()?;
+    if samples < 2 {
+        return Err(
+            Error::invalid("samples", format!("is {samples} but must be at least 2")).into(),
+        );
+    }
+    let mc = MonteCarlo {
+        samples: samples as usize,
+        seed,
+        ..MonteCarlo::default()
+    };
+    let (pa, qa) = prob_pair(py, p, q)?;
+    let vocab = shapes(&pa, &qa)?;
+    expect_ndim("p", &pa.shape(), &[2])?;
+    with_pair!(pa, qa, |ps, qs| {
+        let rows = py.detach(|| bounds::study_rows(ps, qs, vocab, &ns, &mc))?;
+        let values: Vec<f64> = rows.iter().flat_map(|r| r.values.iter().copied()).collect();
+        let stderr: Vec<f64> = rows
+            .iter()
+            .flat_map(|r| r.rrs_wor_stderr.iter().copied())
+            .collect();
+        let exact: Vec<bool> = rows
+            .iter()
+            .flat_map(|r| r.rrs_wor_exact.iter().copied())
+            .collect();
+        let items: Vec<Bound<'py, PyAny>> = vec![
+            PyArray1::from_vec(py, values).into_any(),
+            PyArray1::from_vec(py, stderr).into_any(),
+            PyArray1::from_vec(py, exact).into_any(),
+        ];
+        Ok(PyTuple::new(py, items)?)
+    })
 }
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_acceptance_study, m)?)?;
+    m.add("STUDY_COLUMNS", bounds::STUDY_COLUMNS.to_vec())?;
     m.add_function(wrap_pyfunction!(_optimal_acceptance, m)?)?;
     m.add_function(wrap_pyfunction!(_verifier_acceptance, m)?)?;
     m.add_function(wrap_pyfunction!(_kseq_rho, m)?)?;

@@ -15,7 +15,7 @@ pub fn exp_neg(x: f64) -> f64 {
     let t = y * LOG2E + SHIFTER;
     let k = t - SHIFTER; // round(y / ln 2)
     let r = (y - k * LN2_HI) - k * LN2_LO; // |r| ≤ ln2/2
-    // Taylor polynomial of e^r to degree 12 (|r|^13/13! < 2e-16 for |r| ≤ 0.347), Horner form.
+                                           // Taylor polynomial of e^r to degree 12 (|r|^13/13! < 2e-16 for |r| ≤ 0.347), Horner form.
     let mut s = 1.0 / 479_001_600.0;
     s = s * r + 1.0 / 39_916_800.0;
     s = s * r + 1.0 / 3_628_800.0;

@@ -23,6 +23,7 @@ mod greedy;
 pub mod iid;
 pub mod prep;
 pub mod rrs_wor;
+pub mod study;
 mod verifiers;
 pub mod wor;
 
@@ -32,6 +33,7 @@ mod brute;
 mod tests;
 
 pub use batch::{optimal_acceptance_rows, verifier_acceptance_rows};
+pub use study::{study_row, study_rows, StudyRow, STUDY_COLUMNS};
 pub use verifiers::{kseq_rho, verifier_acceptance, Acceptance, MonteCarlo};
 
 use crate::names::Scheme;

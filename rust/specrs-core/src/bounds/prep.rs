@@ -45,7 +45,11 @@ pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
         }
     }
     keyed.sort_unstable();
-    let mut out = Sorted { p: Vec::with_capacity(keyed.len()), q: Vec::with_capacity(keyed.len()), p_total: 0.0 };
+    let mut out = Sorted {
+        p: Vec::with_capacity(keyed.len()),
+        q: Vec::with_capacity(keyed.len()),
+        p_total: 0.0,
+    };
     for &(_, i) in &keyed {
         let pi = p[i as usize].to_f64() * sp;
         out.p.push(pi);
@@ -58,7 +62,10 @@ pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
 /// Σ_x min(p(x), q(x)) = 1 − TV(p, q) on the normalised vectors: α* for n = 1 under every scheme
 /// (mdsd.md §1.3).
 pub fn overlap<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> f64 {
-    p.iter().zip(q).map(|(&a, &b)| (a.to_f64() * sp).min(b.to_f64() * sq)).sum()
+    p.iter()
+        .zip(q)
+        .map(|(&a, &b)| (a.to_f64() * sp).min(b.to_f64() * sq))
+        .sum()
 }
 
 /// x^n by binary exponentiation: exact exponent for any n (`powi` takes an i32), relative error

@@ -74,6 +74,8 @@ pub struct Curve {
     qs: Vec<f64>,
     pt: SumTree,
     qt: SumTree,
+    /// The factor q was multiplied by (1, or 2^600 on rows with tiny q entries; see `new`).
+    scale: f64,
 }
 
 /// One step of the recurrence: thresholds a = a_k → a1 = a_{k+1} = a + d with d = N(a_k)/s_k,
@@ -114,7 +116,21 @@ impl Curve {
             q: sorted_q,
             ps,
             qs,
+            scale,
         }
+    }
+
+    /// N(a) = Σ (p − a q)_+ for the q given to [`Curve::new`] (its internal scaling undone): the
+    /// RRS (with replacement) recurrence of the acceptance study.
+    pub fn residual_mass(&self, a: f64) -> f64 {
+        self.big_n(a / self.scale)
+    }
+
+    /// β(ρ) = Σ min(p/ρ, q) (K-SEQ) for the q given to [`Curve::new`]: p/ρ on the tokens with
+    /// p/q ≤ ρ, q on the others, each part a sum of non-negative terms.
+    pub fn beta(&self, rho: f64) -> f64 {
+        let j = self.r.partition_point(|&r| r <= rho / self.scale);
+        self.pt.sum(0, j) / rho + self.qs[j] / self.scale
     }
 
     /// N(a) = Σ (p − a q)_+, from suffix sums (sums of non-negative terms).

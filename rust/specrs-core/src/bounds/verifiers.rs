@@ -30,7 +30,7 @@ pub struct Acceptance {
 
 impl Acceptance {
     /// An exact value, clamped to [0, 1] (a probability; sums may round past the ends).
-    fn exact(value: f64) -> Self {
+    pub(crate) fn exact(value: f64) -> Self {
         Acceptance { value: value.clamp(0.0, 1.0), stderr: 0.0, exact: true }
     }
 }
@@ -47,7 +47,11 @@ pub struct MonteCarlo {
 
 impl Default for MonteCarlo {
     fn default() -> Self {
-        MonteCarlo { samples: 20_000, seed: 0, exact_nodes: rrs_wor::EXACT_NODES }
+        MonteCarlo {
+            samples: 20_000,
+            seed: 0,
+            exact_nodes: rrs_wor::EXACT_NODES,
+        }
     }
 }
 
@@ -84,17 +88,7 @@ pub fn verifier_acceptance<T: Real>(
             let (_, _, beta) = kseq::solve(p, q, 1.0 / sp, 1.0 / sq, n);
             Acceptance::exact(kseq::p_accept(beta, n as f64))
         }
-        Verifier::RrsWor => {
-            let curve = rrs_wor::Curve::new(p, q);
-            match rrs_wor::exact_rejection(&curve, n, mc.exact_nodes) {
-                Some(rej) => Acceptance::exact(1.0 - rej),
-                None => {
-                    let mut rng = Rng::for_stream(mc.seed, row);
-                    let (rej, se) = rrs_wor::sampled_rejection(&curve, n, mc.samples, &mut rng);
-                    Acceptance { value: 1.0 - rej, stderr: se, exact: false }
-                }
-            }
-        }
+        Verifier::RrsWor => rrs_wor_acceptance(&rrs_wor::Curve::new(p, q), n, mc, row),
         // The registry marks sd, greedy, spechub and optimal optimal for every scheme they take.
         Verifier::Sd | Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal => {
             Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq))
@@ -102,17 +96,61 @@ pub fn verifier_acceptance<T: Real>(
     })
 }
 
+/// RRS-wor acceptance on a prepared curve (shared by every n of a row in [`super::study`]): exact
+/// when the method fits `mc.exact_nodes`, else a Monte-Carlo estimate from the stream (seed, row).
+pub(crate) fn rrs_wor_acceptance(
+    curve: &rrs_wor::Curve,
+    n: usize,
+    mc: &MonteCarlo,
+    row: u64,
+) -> Acceptance {
+    match rrs_wor::exact_rejection(curve, n, mc.exact_nodes) {
+        Some(rej) => Acceptance::exact(1.0 - rej),
+        None => {
+            let mut rng = Rng::for_stream(mc.seed, row);
+            let (rej, se) = rrs_wor::sampled_rejection(curve, n, mc.samples, &mut rng);
+            Acceptance {
+                value: 1.0 - rej,
+                stderr: se,
+                exact: false,
+            }
+        }
+    }
+}
+
 /// `match` samples the token from p and accepts it iff it is a draft, so its acceptance is
 /// E[p(set of drafts)] = Σ_x p(x) Pr[x ∈ drafts]. Closed-form inclusion probabilities where they
 /// exist ([`inclusion`]); otherwise (wor with n ≥ 3, or a CP law too peaked for the direct DP) the
 /// explicit law when it is small enough, else a Monte-Carlo estimate over `mc.samples` drafts.
-fn match_acceptance(p: &[f64], q: &[f64], n: usize, scheme: Scheme, mc: &MonteCarlo, row: u64) -> Result<Acceptance> {
+fn match_acceptance(
+    p: &[f64],
+    q: &[f64],
+    n: usize,
+    scheme: Scheme,
+    mc: &MonteCarlo,
+    row: u64,
+) -> Result<Acceptance> {
     if let Some(pi) = inclusion(q, n, scheme) {
-        return Ok(Acceptance::exact(p.iter().zip(&pi).map(|(&a, &b)| a * b.clamp(0.0, 1.0)).sum()));
+        return Ok(Acceptance::exact(
+            p.iter()
+                .zip(&pi)
+                .map(|(&a, &b)| a * b.clamp(0.0, 1.0))
+                .sum(),
+        ));
     }
-    let set_mass = |d: &[usize]| -> f64 { d.iter().enumerate().filter(|&(k, x)| !d[..k].contains(x)).map(|(_, &x)| p[x]).sum() };
+    let set_mass = |d: &[usize]| -> f64 {
+        d.iter()
+            .enumerate()
+            .filter(|&(k, x)| !d[..k].contains(x))
+            .map(|(_, &x)| p[x])
+            .sum()
+    };
     match scheme_law(q, n, scheme) {
-        Ok(law) => Ok(Acceptance::exact((0..law.len()).map(|r| law.probs[r] * set_mass(law.row(r))).sum())),
+        Ok(law) => Ok(Acceptance::exact(
+            (0..law.len())
+                .map(|r| law.probs[r] * set_mass(law.row(r)))
+                .sum(),
+        )),
         Err(Error::TooLarge { .. }) => {
             let mut rng = Rng::for_stream(mc.seed, row);
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
@@ -124,7 +162,11 @@ fn match_acceptance(p: &[f64], q: &[f64], n: usize, scheme: Scheme, mc: &MonteCa
             let m = mc.samples as f64;
             let mean = s1 / m;
             let var = ((s2 / m - mean * mean) * m / (m - 1.0)).max(0.0);
-            Ok(Acceptance { value: mean, stderr: (var / m).sqrt(), exact: false })
+            Ok(Acceptance {
+                value: mean,
+                stderr: (var / m).sqrt(),
+                exact: false,
+            })
         }
         Err(e) => Err(e),
     }
@@ -143,7 +185,10 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             top_k_of(q, n).into_iter().for_each(|i| pi[i] = 1.0);
             pi
         }
-        Scheme::Iid => q.iter().map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1()).collect(),
+        Scheme::Iid => q
+            .iter()
+            .map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1())
+            .collect(),
         Scheme::Greedy | Scheme::SpecHub => {
             // spechub: x ≠ hub a is drafted first (q(x)) or after a (q(a) q(x)/(1 − q(a))), in
             // total q(x)/(1 − q(a)): greedy's formula with the hub as its one fixed token.
@@ -151,7 +196,8 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             let mut pi = q.to_vec();
             fixed.iter().for_each(|&i| pi[i] = 0.0);
             let rest: f64 = pi.iter().sum();
-            pi.iter_mut().for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
+            pi.iter_mut()
+                .for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
             fixed.iter().for_each(|&i| pi[i] = 1.0);
             pi
         }
@@ -191,7 +237,13 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
                 }
             }
             // e_n(q) = Σ_x q(x) e_{n−1}(q without x) / n.
-            let loo: Vec<f64> = (0..v).map(|x| (0..w).map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)]).sum()).collect();
+            let loo: Vec<f64> = (0..v)
+                .map(|x| {
+                    (0..w)
+                        .map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)])
+                        .sum()
+                })
+                .collect();
             let e_n: f64 = (0..v).map(|x| q[x] * loo[x]).sum::<f64>() / n as f64;
             if !(e_n >= 1e-250) {
                 return None;
@@ -199,6 +251,66 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             (0..v).map(|x| q[x] * loo[x] / e_n).collect()
         }
     })
+}
+
+/// RRS acceptance after n steps for every n in `ns`, from one run of the recurrence with the
+/// given N(a) (prefix sums over the p/q order in [`super::study`]).
+pub(crate) fn rrs_values(ns: &[usize], big_n: impl Fn(f64) -> f64) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..ns.len()).collect();
+    order.sort_by_key(|&i| ns[i]);
+    let mut out = vec![0.0f64; ns.len()];
+    let (mut a, mut nk) = (0.0f64, 1.0f64);
+    let (mut step, mut fill) = (0usize, None);
+    for &i in &order {
+        while fill.is_none() && step < ns[i] {
+            step += 1;
+            a += nk;
+            let next = big_n(a);
+            if next <= 0.0 {
+                fill = Some(1.0);
+            } else if next == nk {
+                // Only tokens with q = 0 are left in the residual: N stays p(q = 0) from here on
+                // (and a huge n must not loop).
+                fill = Some(1.0 - nk);
+            } else {
+                nk = next;
+            }
+        }
+        out[i] = fill.unwrap_or(1.0 - nk);
+    }
+    out
+}
+
+/// K-SEQ's ρ* ∈ [1, n] by bisection of g(ρ) = Σ(p − ρq)_+ − exp(n·ln(1 − β(ρ))) (the root of
+/// 1 − (1 − β(ρ))^n − ρβ(ρ) with Σp = 1, no cancellation), given ρ ↦ (Σ(p − ρq)_+, β(ρ)): the
+/// acceptance study's O(log V) evaluation over [`rrs_wor::Curve`]; the verifier's own solver is
+/// `verify::kseq::solve`.
+pub(crate) fn kseq_root(n: usize, parts: impl Fn(f64) -> (f64, f64)) -> f64 {
+    let g = |rho: f64| {
+        let (over, b) = parts(rho);
+        over - (n as f64 * (-b.min(1.0)).ln_1p()).exp()
+    };
+    let (mut lo, mut hi) = (1.0f64, n as f64);
+    if g(lo) <= 0.0 {
+        return lo;
+    }
+    for _ in 0..200 {
+        let mid = 0.5 * (lo + hi);
+        if mid <= lo || mid >= hi {
+            break;
+        }
+        if g(mid) > 0.0 {
+            lo = mid;
+        } else {
+            hi = mid;
+        }
+    }
+    0.5 * (lo + hi)
+}
+
+/// K-SEQ's acceptance 1 − (1 − β)^n, as −expm1(n·ln(1 − β)).
+pub(crate) fn kseq_value(n: usize, beta: f64) -> f64 {
+    -(n as f64 * (-beta.min(1.0)).ln_1p()).exp_m1()
 }
 
 /// K-SEQ's ρ for (p, q, n): the one the verifier uses (the upper end of the solver's final

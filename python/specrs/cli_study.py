@@ -1,0 +1,72 @@
+"""``specrs study acceptance``: single-step acceptance of every draft law and verifier on a real
+pair (Hu et al., ICLR 2025, Table 1 shape). Results and commands: docs/results.md."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    sub = p.add_subparsers(dest="study", metavar="STUDY", required=True)
+    a = sub.add_parser("acceptance", help="α* of iid/wor/cp/greedy drafts and RRS/K-SEQ/RRS-wor acceptance per T and n",
+                       description=__doc__)
+    a.add_argument("--pair", choices=("bundled", "smollm2"), default=None, help="a named pair (default: bundled)")
+    a.add_argument("--target", default=None, help="target model directory (Hugging Face), with --draft")
+    a.add_argument("--draft", default=None, help="draft model directory sharing the target's tokenizer")
+    a.add_argument("--out", default="runs/study-acceptance", help="output directory (CSV, Markdown, PNG, JSON)")
+    a.add_argument("--prompts", type=int, default=64, help="number of prompts (default 64)")
+    a.add_argument("--tokens", type=int, default=64, help="generated tokens per prompt (default 64)")
+    a.add_argument("--temperatures", type=float, nargs="+", default=None, help="default 0.1 0.4 0.7 1.0")
+    a.add_argument("--ns", type=int, nargs="+", default=None, help="draft counts (default 2 3 4 6 8)")
+    a.add_argument("--samples", type=int, default=256,
+                   help="Monte-Carlo draws per RRS-wor cell beyond exact enumeration (default 256)")
+    a.add_argument("--seed", type=int, default=0)
+    a.add_argument("--threads", type=int, default=1, help="torch threads for the model forwards (default 1)")
+    a.add_argument("--quick", action="store_true", help="a small version: bundled pair, 8 prompts x 32 tokens")
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from specrs.study import acceptance as acc
+    from specrs.study.prompts import encode, load_models, prompt_texts
+
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.prompts, args.tokens = min(args.prompts, 8), min(args.tokens, 32)
+        if args.pair is None and args.target is None:
+            args.pair = "bundled"
+    target, draft, tok, label = load_models(args.pair, args.target, args.draft)
+    if draft is None:
+        raise ValueError("the pair has no draft model")
+    prompts = [encode(tok, t) for t in prompt_texts(label, args.prompts)]
+    study = acc.AcceptanceStudy(tuple(args.temperatures or acc.TEMPERATURES), tuple(args.ns or acc.NS))
+    start = time.perf_counter()
+    stream = acc.collect(target, draft, prompts, args.tokens, seed=args.seed)
+    for i in tqdm(range(len(prompts)), desc="study acceptance", unit="prompt"):
+        t0 = time.perf_counter()
+        tl, dl = next(stream)
+        study.forward_wall_s += time.perf_counter() - t0
+        study.add_rows(tl, dl, samples=args.samples, seed=args.seed * 100_003 + i)
+    vocab = int(tl.shape[-1])
+    meta = {
+        "pair": label, "prompts": len(prompts), "tokens per prompt": args.tokens, "positions": study.positions,
+        "vocabulary": vocab, "temperatures": list(study.temperatures), "n": list(study.ns),
+        "RRS-wor Monte-Carlo draws per cell": args.samples, "seed": args.seed, "torch threads": args.threads,
+        "wall s (all)": round(time.perf_counter() - start, 1), "wall s (model forwards)": round(study.forward_wall_s, 1),
+        "wall s (bounds and verifiers)": round(study.bound_wall_s, 2),
+        "CPU s (bounds and verifiers)": round(study.bound_cpu_s, 2),
+        "wall s (softmax)": round(study.softmax_wall_s, 2), "rayon threads": os.cpu_count(),
+        "command": "specrs " + " ".join(sys.argv[1:]),
+    }
+    paths = acc.write_outputs(study, args.out, meta)
+    with open(os.path.join(args.out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(open(paths["md"]).read())
+    print("wrote", ", ".join(paths.values()))
+    return 0
