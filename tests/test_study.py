@@ -81,17 +81,15 @@ def test_every_cell_matches_the_lp_and_exact_verifier_enumeration(case):
             rho = rho_ref(p[r], q[r], n)
             want_kseq, _ = enumerate_verifier(p[r], iid, lambda t: kseq_out(p[r], q[r], t, rho))
             assert abs(out["kseq"][r, j] - want_kseq) <= 1e-7
-            # Rows where the drafts can remove all but < 1e-6 of q hit the rrs_wor bug of the xfail test below.
-            if n <= support and np.sort(q[r])[::-1][n - 1 :].sum() > 1e-6:
+            if n <= support:
                 want, _ = enumerate_verifier(p[r], exact_law(q[r], n, "wor"), lambda t: rrs_out(p[r], q[r], t, wor=True))
                 assert out["rrs_wor_exact"][r, j] and abs(out["rrs_wor"][r, j] - want) <= 1e-9
             elif n > support:
                 assert math.isnan(out["rrs_wor"][r, j])
 
 
-@pytest.mark.xfail(strict=True, reason="rrs_wor's thresholds divide by 1 − (removed q-mass), which is 0 when the "
-                   "removed drafts hold all but 1e-300 of q (bounds/rrs_wor.rs `next`): acceptance 1.0 above α* = 0.5")
 def test_rrs_wor_on_a_row_whose_remaining_draft_mass_is_subnormal():
+    # Regression: rrs_wor's thresholds once divided by 1 − (removed q-mass), 0 here: acceptance 1.0 > α* = 0.5.
     p, q = np.array([0.0, 0.0, 0.0, 1.0]), np.array([0.5, 0.5, 5e-301, 5e-301])
     want, _ = enumerate_verifier(p, exact_law(q, 3, "wor"), lambda t: rrs_out(p, q, t, wor=True))
     assert abs(want - 0.5) < 1e-12 and abs(specrs.optimal_acceptance(p, q, 3, "wor") - 0.5) < 1e-12

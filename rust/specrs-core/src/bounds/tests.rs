@@ -524,11 +524,10 @@ fn check_study_row(p: &[f64], q: &[f64], ns: &[usize], tol: f64) {
             if w.exact {
                 assert!((cell("rrs_wor") - w.value).abs() <= tol && row.rrs_wor_stderr[i] == 0.0);
             } else {
-                // The same stream: the same estimate.
-                assert_eq!(
-                    (cell("rrs_wor"), row.rrs_wor_stderr[i]),
-                    (w.value, w.stderr)
-                );
+                // The same stream: the same estimate (the study's curve is built from the normalised
+                // row, the verifier's from the row as given: equal up to rounding).
+                let (v, se) = (cell("rrs_wor"), row.rrs_wor_stderr[i]);
+                assert!((v - w.value).abs() <= tol && (se - w.stderr).abs() <= 1e-9 * w.stderr, "{v} ± {se} vs {w:?}");
             }
         } else {
             assert!(cell("rrs_wor").is_nan());
