@@ -6,9 +6,10 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use specrs_core::bounds::{self, Acceptance, MonteCarlo};
-use specrs_core::{Error, Scheme, Verifier};
+use specrs_core::{Scheme, Verifier};
 
-use crate::arrays::{draft_count as count, expect_ndim, prob_pair, Probs};
+use crate::arrays::{expect_ndim, prob_pair, Probs};
+use crate::convert;
 use crate::error::{PyError, SpecrsResult};
 use crate::with_pair;
 
@@ -32,11 +33,11 @@ fn _optimal_acceptance<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    n: i64,
-    scheme: &str,
+    n: &Bound<'py, PyAny>,
+    scheme: &Bound<'py, PyAny>,
 ) -> SpecrsResult<Py<PyAny>> {
-    let scheme = Scheme::parse("scheme", scheme)?;
-    let n = count(n)?;
+    let scheme = Scheme::parse("scheme", &convert::name(scheme, "scheme")?)?;
+    let n = convert::size(n, "n", 1)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     let vocab = shapes(&pa, &qa)?;
     let two_d = pa.ndim() == 2;
@@ -60,11 +61,8 @@ fn acceptance_tuple<'py>(
         let v: Vec<f64> = a.iter().map(|x| x.value).collect();
         let s: Vec<f64> = a.iter().map(|x| x.stderr).collect();
         let e: Vec<bool> = a.iter().map(|x| x.exact).collect();
-        let items: Vec<Bound<'py, PyAny>> = vec![
-            PyArray1::from_vec(py, v).into_any(),
-            PyArray1::from_vec(py, s).into_any(),
-            PyArray1::from_vec(py, e).into_any(),
-        ];
+        let items: Vec<Bound<'py, PyAny>> =
+            vec![PyArray1::from_vec(py, v).into_any(), PyArray1::from_vec(py, s).into_any(), PyArray1::from_vec(py, e).into_any()];
         Ok(PyTuple::new(py, items)?)
     } else {
         let x = a[0];
@@ -88,25 +86,17 @@ fn _verifier_acceptance<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    n: i64,
-    verifier: &str,
-    scheme: Option<&str>,
-    samples: i64,
+    n: &Bound<'py, PyAny>,
+    verifier: &Bound<'py, PyAny>,
+    scheme: Option<&Bound<'py, PyAny>>,
+    samples: &Bound<'py, PyAny>,
     seed: u64,
 ) -> SpecrsResult<Bound<'py, PyTuple>> {
-    let verifier = Verifier::parse("verifier", verifier)?;
-    let scheme = scheme.map(|s| Scheme::parse("scheme", s)).transpose()?;
-    let n = count(n)?;
-    if samples < 2 {
-        return Err(
-            Error::invalid("samples", format!("is {samples} but must be at least 2")).into(),
-        );
-    }
-    let mc = MonteCarlo {
-        samples: samples as usize,
-        seed,
-        ..MonteCarlo::default()
-    };
+    let verifier = Verifier::parse("verifier", &convert::name(verifier, "verifier")?)?;
+    let scheme = convert::opt_name(scheme, "scheme")?.map(|s| Scheme::parse("scheme", &s)).transpose()?;
+    let n = convert::size(n, "n", 1)?;
+    let samples = convert::size(samples, "samples", 2)?;
+    let mc = MonteCarlo { samples, seed, ..MonteCarlo::default() };
     let (pa, qa) = prob_pair(py, p, q)?;
     let vocab = shapes(&pa, &qa)?;
     let two_d = pa.ndim() == 2;
@@ -123,13 +113,8 @@ fn _verifier_acceptance<'py>(
 /// K-SEQ's ρ* ∈ [1, n] (SpecTr), the root of 1 − (1 − β(ρ))^n = ρ β(ρ), β(ρ) = Σ min(p/ρ, q).
 #[pyfunction]
 #[pyo3(signature = (p, q, n))]
-fn _kseq_rho<'py>(
-    py: Python<'py>,
-    p: &Bound<'py, PyAny>,
-    q: &Bound<'py, PyAny>,
-    n: i64,
-) -> SpecrsResult<f64> {
-    let n = count(n)?;
+fn _kseq_rho<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, n: &Bound<'py, PyAny>) -> SpecrsResult<f64> {
+    let n = convert::size(n, "n", 1)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     shapes(&pa, &qa)?;
     expect_ndim("p", &pa.shape(), &[1])?;

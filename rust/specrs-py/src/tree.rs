@@ -8,17 +8,13 @@ use specrs_core::tree::exact;
 use specrs_core::tree::{shape, DistRef, DraftTree, TreeBatch};
 
 use crate::arrays::{probs, slice, token_ids, Probs};
+use crate::convert;
 use crate::error::{PyError, SpecrsResult};
 use crate::rng::seed_from;
 
+/// A non-negative index or count already extracted as i64 (the core's one integer rule).
 fn nonneg(arg: &str, x: i64) -> SpecrsResult<usize> {
-    if x < 0 {
-        return Err(PyError::invalid(
-            arg,
-            format!("is {x}; must be non-negative"),
-        ));
-    }
-    Ok(x as usize)
+    Ok(specrs_core::validate::integer(arg, x as i128, 0)? as usize)
 }
 
 fn arr1_i64<'py>(py: Python<'py>, v: Vec<i64>) -> Bound<'py, PyArray1<i64>> {
@@ -140,21 +136,6 @@ pub struct PyDraftTree {
     inner: DraftTree,
 }
 
-/// The shape arguments as the core's `ShapeSpec` (negative numbers refused, naming the argument).
-fn shape_spec(
-    branching: Option<Vec<i64>>,
-    width: (&str, Option<i64>),
-    depth: Option<i64>,
-    budget: Option<i64>,
-    acceptance: Option<Vec<f64>>,
-) -> SpecrsResult<shape::ShapeSpec> {
-    Ok(shape::ShapeSpec {
-        branching: branching.map(|b| b.into_iter().map(|x| nonneg("branching", x)).collect::<SpecrsResult<_>>()).transpose()?,
-        width: width.1.map(|w| nonneg(width.0, w)).transpose()?,
-        depth: depth.map(|d| nonneg("depth", d)).transpose()?,
-        budget: budget.map(|b| nonneg("budget", b)).transpose()?,
-        acceptance,
-    })
 }
 
 #[pymethods]
@@ -164,19 +145,29 @@ impl PyDraftTree {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        kind: &str,
-        branching: Option<Vec<i64>>,
-        beam_width: Option<i64>,
-        depth: Option<i64>,
-        budget: Option<i64>,
-        acceptance: Option<Vec<f64>>,
-        root_token: Option<i64>,
+        kind: &Bound<'_, PyAny>,
+        branching: Option<&Bound<'_, PyAny>>,
+        beam_width: Option<&Bound<'_, PyAny>>,
+        depth: Option<&Bound<'_, PyAny>>,
+        budget: Option<&Bound<'_, PyAny>>,
+        acceptance: Option<&Bound<'_, PyAny>>,
+        root_token: Option<&Bound<'_, PyAny>>,
         truncate: bool,
         rng: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let kind = crate::names::tree_kind(py, kind)?;
-        let spec = shape_spec(branching, ("beam_width", beam_width), depth, budget, acceptance)?;
+        let spec = shape::ShapeSpec {
+            branching: convert::opt_sizes(branching, "branching", 0)?,
+            width: convert::opt_size(beam_width, "beam_width", 0)?,
+            depth: convert::opt_size(depth, "depth", 0)?,
+            budget: convert::opt_size(budget, "budget", 0)?,
+            acceptance: convert::opt_floats(acceptance, "acceptance")?,
+        };
         let shape = shape::for_tree(kind, &spec).map_err(PyError::from)?;
+        let root_token = match root_token {
+            Some(t) if !t.is_none() => Some(convert::int(t, "root_token", 0)?),
+            _ => None,
+        };
         let seed = seed_from(py, rng)?;
         let mut inner = DraftTree::new(kind, shape, root_token, seed).map_err(PyError::from)?;
         inner.truncate = truncate;
@@ -240,8 +231,8 @@ impl PyDraftTree {
         py.import("builtins")?.getattr("range")?.call1((a, b))
     }
 
-    fn flatten(&self, py: Python<'_>, prefix_len: i64) -> PyResult<PyFlatTree> {
-        let pl = nonneg("prefix_len", prefix_len)?;
+    fn flatten(&self, py: Python<'_>, prefix_len: &Bound<'_, PyAny>) -> PyResult<PyFlatTree> {
+        let pl = convert::size(prefix_len, "prefix_len", 0)?;
         let f = self.inner.flatten(pl).map_err(PyError::from)?;
         PyFlatTree::new(py, f)
     }
@@ -268,7 +259,7 @@ impl PyDraftTree {
     }
 
     /// One verification step with target distributions at every node.
-    #[pyo3(signature = (probs, token_ids=None, rng=None))]
+    #[pyo3(signature = (probs, token_ids=None, *, rng=None))]
     fn verify<'py>(
         &self,
         py: Python<'py>,
@@ -285,6 +276,13 @@ impl PyDraftTree {
         })()?;
         let slots = step.keep.clone();
         Ok(PyTreeStep { s: step, slots })
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(crate::convert::not_picklable(
+            "DraftTree",
+            "a tree holds one decoding step's state; rebuild it with DraftTree(kind, ..., rng=seed), which reproduces it",
+        ))
     }
 
     fn __repr__(&self) -> String {
@@ -406,14 +404,18 @@ impl PyFlatTree {
     }
 
     /// (T, cache_len + T) boolean mask: True over the cached prefix, then the ancestor mask.
-    fn full_mask<'py>(&self, py: Python<'py>, cache_len: i64) -> PyResult<Bound<'py, PyAny>> {
-        let c = nonneg("cache_len", cache_len)?;
+    fn full_mask<'py>(&self, py: Python<'py>, cache_len: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let c = convert::size(cache_len, "cache_len", 0)?;
         let (m, w) = self.rows_mask(0..self.flat.n, c)?;
         Ok(arr2(py, m, self.flat.n, w)?)
     }
 
     fn __len__(&self) -> usize {
         self.flat.n
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(crate::convert::not_picklable("FlatTree", "pickle its arrays (tokens, positions, mask, …) instead"))
     }
 }
 
@@ -444,13 +446,32 @@ impl PyTreeStep {
     fn keep_slots(&self) -> Vec<i64> {
         usize_list(self.slots.iter().copied())
     }
+    /// Accepted draft tokens (the accepted path's length; vLLM num_accepted_tokens).
     #[getter]
-    fn accepted(&self) -> usize {
+    fn accepted_tokens(&self) -> usize {
         self.s.path.len()
     }
+    /// Tokens emitted by this step (the path plus the residual/bonus token).
     #[getter]
-    fn emitted(&self) -> usize {
+    fn emitted_tokens(&self) -> usize {
         self.s.tokens.len()
+    }
+    /// Draft tokens the target scored (tree nodes, root excluded; vLLM num_draft_tokens).
+    #[getter]
+    fn drafted_tokens(&self) -> usize {
+        self.s.n_nodes
+    }
+    /// Deprecated: `accepted_tokens` (`accepted` is a draft index elsewhere).
+    #[getter]
+    fn accepted(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::names::deprecated(py, "TreeStep.accepted is deprecated; use accepted_tokens")?;
+        Ok(self.s.path.len())
+    }
+    /// Deprecated: `emitted_tokens`.
+    #[getter]
+    fn emitted(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::names::deprecated(py, "TreeStep.emitted is deprecated; use emitted_tokens")?;
+        Ok(self.s.tokens.len())
     }
     #[getter]
     fn bonus(&self) -> bool {
@@ -464,17 +485,17 @@ impl PyTreeStep {
     fn depth_tried(&self) -> Vec<bool> {
         self.s.depth_tried.clone()
     }
+    /// Deprecated: `drafted_tokens` (`n_nodes` counts the root everywhere else).
     #[getter]
-    fn n_nodes(&self) -> usize {
-        self.s.n_nodes
+    fn n_nodes(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::names::deprecated(py, "TreeStep.n_nodes is deprecated; use drafted_tokens (root excluded)")?;
+        Ok(self.s.n_nodes)
     }
     fn __repr__(&self) -> String {
-        format!(
-            "TreeStep(tokens={:?}, accepted={}, keep={:?})",
-            self.s.tokens,
-            self.s.path.len(),
-            self.s.keep
-        )
+        format!("TreeStep(tokens={:?}, accepted_tokens={}, keep={:?})", self.s.tokens, self.s.path.len(), self.s.keep)
+    }
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(crate::convert::not_picklable("TreeStep", "read its fields (tokens, path, keep, …) instead"))
     }
 }
 
@@ -723,10 +744,15 @@ fn check_batch_rows(got: usize, want: usize) -> SpecrsResult<()> {
 
 #[pyfunction]
 #[pyo3(signature = (kind, budget, *, depth=None))]
-fn tree_shapes<'py>(py: Python<'py>, kind: &str, budget: i64, depth: Option<i64>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+fn tree_shapes<'py>(
+    py: Python<'py>,
+    kind: &Bound<'py, PyAny>,
+    budget: &Bound<'py, PyAny>,
+    depth: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Vec<Bound<'py, PyTuple>>> {
     let kind = crate::names::tree_kind(py, kind)?;
-    let b = nonneg("budget", budget)?;
-    let d = depth.map(|d| nonneg("depth", d)).transpose()?;
+    let b = convert::size(budget, "budget", 0)?;
+    let d = convert::opt_size(depth, "depth", 0)?;
     let all = shape::shapes(kind, b, d).map_err(PyError::from)?;
     all.into_iter().map(|s| PyTuple::new(py, s)).collect()
 }
@@ -735,14 +761,15 @@ fn tree_shapes<'py>(py: Python<'py>, kind: &str, budget: i64, depth: Option<i64>
 #[pyo3(signature = (kind, budget, *, depth=None, acceptance=None))]
 fn best_shape<'py>(
     py: Python<'py>,
-    kind: &str,
-    budget: i64,
-    depth: Option<i64>,
-    acceptance: Option<Vec<f64>>,
+    kind: &Bound<'py, PyAny>,
+    budget: &Bound<'py, PyAny>,
+    depth: Option<&Bound<'py, PyAny>>,
+    acceptance: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let kind = crate::names::tree_kind(py, kind)?;
-    let b = nonneg("budget", budget)?;
-    let d = depth.map(|d| nonneg("depth", d)).transpose()?;
+    let b = convert::size(budget, "budget", 0)?;
+    let d = convert::opt_size(depth, "depth", 0)?;
+    let acceptance = convert::opt_floats(acceptance, "acceptance")?;
     let s = shape::best(kind, b, d, acceptance.as_deref()).map_err(PyError::from)?;
     PyTuple::new(py, s)
 }
@@ -763,24 +790,21 @@ fn table(py: Python<'_>, obj: &Bound<'_, PyAny>, arg: &str) -> SpecrsResult<(Vec
     Ok((v, s[0]))
 }
 
-fn shape_vec(shape: Vec<i64>) -> SpecrsResult<Vec<usize>> {
-    shape.into_iter().map(|x| nonneg("shape", x)).collect()
-}
-
 /// Test hook: exact law of one step's emitted tokens on Markov toy models.
 #[pyfunction]
 #[pyo3(signature = (kind, shape, p_table, q_table, root_token, *, truncate=false))]
 fn tree_exact_law<'py>(
     py: Python<'py>,
-    kind: &str,
-    shape: Vec<i64>,
+    kind: &Bound<'py, PyAny>,
+    shape: &Bound<'py, PyAny>,
     p_table: &Bound<'py, PyAny>,
     q_table: &Bound<'py, PyAny>,
-    root_token: i64,
+    root_token: &Bound<'py, PyAny>,
     truncate: bool,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let kind = crate::names::tree_kind(py, kind)?;
-    let shape = shape_vec(shape)?;
+    let shape = convert::sizes(shape, "shape", 0)?;
+    let root_token = convert::int(root_token, "root_token", 0)?;
     let (p, v) = table(py, p_table, "p_table")?;
     let (q, vq) = table(py, q_table, "q_table")?;
     if v != vq {
@@ -814,14 +838,15 @@ type TreeKeyPy = Vec<(i64, i64)>;
 #[pyo3(signature = (kind, shape, q_table, root_token, *, truncate=false))]
 fn tree_exact_trees<'py>(
     py: Python<'py>,
-    kind: &str,
-    shape: Vec<i64>,
+    kind: &Bound<'py, PyAny>,
+    shape: &Bound<'py, PyAny>,
     q_table: &Bound<'py, PyAny>,
-    root_token: i64,
+    root_token: &Bound<'py, PyAny>,
     truncate: bool,
 ) -> PyResult<(Vec<TreeKeyPy>, Bound<'py, PyAny>)> {
     let kind = crate::names::tree_kind(py, kind)?;
-    let shape = shape_vec(shape)?;
+    let shape = convert::sizes(shape, "shape", 0)?;
+    let root_token = convert::int(root_token, "root_token", 0)?;
     let (q, v) = table(py, q_table, "q_table")?;
     let root =
         specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
@@ -840,13 +865,19 @@ fn tree_exact_trees<'py>(
 fn method_shape<'py>(
     py: Python<'py>,
     method: &str,
-    depth: Option<i64>,
-    width: Option<i64>,
-    branching: Option<Vec<i64>>,
-    budget: Option<i64>,
+    depth: Option<&Bound<'py, PyAny>>,
+    width: Option<&Bound<'py, PyAny>>,
+    branching: Option<&Bound<'py, PyAny>>,
+    budget: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyTuple>, usize)> {
     let m = specrs_core::names::Method::parse("method", method).map_err(PyError::from)?;
-    let spec = shape_spec(branching, ("width", width), depth, budget, None)?;
+    let spec = shape::ShapeSpec {
+        branching: convert::opt_sizes(branching, "branching", 0)?,
+        width: convert::opt_size(width, "width", 0)?,
+        depth: convert::opt_size(depth, "depth", 0)?,
+        budget: convert::opt_size(budget, "budget", 0)?,
+        acceptance: None,
+    };
     let s = shape::for_method(m, &spec).map_err(PyError::from)?;
     let size = m.row().tree_kind.map_or(0, |k| shape::tree_size(k, &s));
     Ok((PyTuple::new(py, s)?, size))

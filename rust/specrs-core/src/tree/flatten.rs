@@ -1,4 +1,4 @@
-//! Flattening for one tree-attention forward (docs/generation.md, "Tree attention"): BFS order with
+//! Flattening for one tree-attention forward (docs/theory.md §7; docs/generation.md, "Tree attention"): BFS order with
 //! the root first, position ids prefix_len − 1 + depth, parents, root-to-leaf retrieve indices,
 //! and ancestor-or-self mask rows.
 //!
