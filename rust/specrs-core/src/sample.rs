@@ -6,7 +6,7 @@
 //!
 //! - `iid`: n independent draws from q.
 //! - `wor`: successive sampling without replacement: draw j from q with the earlier drafts
-//!   removed, renormalised. This is the law of Gumbel-top-k (Kool et al. 2019; rsd.md §3) and of
+//!   removed, renormalised. This is the law of Gumbel-top-k (Kool et al. 2019; docs/theory.md §3) and of
 //!   `torch.multinomial(q, n, replacement=False)`, in draw order; we draw it sequentially (n passes)
 //!   instead of perturbing all V scores.
 //! - `greedy` (Hu et al. 2025, §5.1): the top n−1 tokens of q, largest first (lowest id on ties),
@@ -133,10 +133,7 @@ pub fn draft_explicit_row(probs: &[f64], rng: &mut Rng) -> Result<usize> {
 /// Checks an explicit law's table: `tuples` has `probs.len()` rows of n ≥ 1 entries.
 pub fn check_table(tuples_len: usize, n: usize, rows: usize) -> Result<()> {
     if n == 0 || tuples_len != rows * n {
-        return Err(Error::invalid(
-            "drafts",
-            format!("must be a (rows, n) table with one row per entry of `probs` ({rows} rows), n ≥ 1"),
-        ));
+        return Err(Error::invalid("drafts", format!("must be a (rows, n) table with one row per entry of `probs` ({rows} rows), n ≥ 1")));
     }
     Ok(())
 }

@@ -1,5 +1,5 @@
 //! α* for n i.i.d. drafts (with replacement): Q(H) = q(H)^n, so (Hu et al., ICLR 2025, §4.2.1;
-//! mdsd.md §3.4)
+//! docs/theory.md §2.3)
 //!
 //! ```text
 //!     α* = 1 + min(0, min_k [ p(H_k) − q(H_k)^n ]),   H_k = the k tokens of largest q/p.

@@ -1,5 +1,5 @@
 //! Shared preparation: validation, normalisation and the q/p ordering of Hu et al.'s sorted-prefix
-//! scan (mdsd.md §3.3).
+//! scan (docs/theory.md §2.2).
 //!
 //! Inputs are accepted when they sum to 1 within `T::NORM_TOL`; every formula then uses the
 //! normalised vectors p / Σp and q / Σq, so that e.g. Q(all of supp q) = 1 exactly as in the draft
@@ -53,7 +53,7 @@ pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
 }
 
 /// Σ_x min(p(x), q(x)) = 1 − TV(p, q) on the normalised vectors: α* for n = 1 under every scheme
-/// (mdsd.md §1.3).
+/// (docs/theory.md §4.1).
 pub fn overlap<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> f64 {
     p.iter()
         .zip(q)

@@ -1,5 +1,5 @@
-//! Acceptance of recursive rejection sampling without replacement (RSD, Jeon et al. 2024; mdsd.md
-//! §6.2) with successive-sampling drafts.
+//! Acceptance of recursive rejection sampling without replacement (RSD, Jeon et al. 2024;
+//! docs/theory.md §4.3) with successive-sampling drafts.
 //!
 //! Structure used (derived here; checked against brute-force enumeration in the tests): with
 //! N(a) = Σ_y (p(y) − a·q(y))_+ and c_k = 1/(1 − q(removed before step k)), the residual target at
@@ -121,16 +121,7 @@ pub fn exact_rejection(c: &Curve, n: usize, budget: usize) -> Option<f64> {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn rec(
-    c: &Curve,
-    n: usize,
-    k: usize,
-    a: f64,
-    nk: f64,
-    mass: f64,
-    removed: &mut Vec<usize>,
-    left: &mut usize,
-) -> Option<f64> {
+fn rec(c: &Curve, n: usize, k: usize, a: f64, nk: f64, mass: f64, removed: &mut Vec<usize>, left: &mut usize) -> Option<f64> {
     let (a1, n1) = next(c, a, nk, mass);
     if k == n || n1 <= 0.0 {
         return Some(n1 / nk); // 1 − α_k: the last step, or acceptance is certain

@@ -167,7 +167,7 @@ fn race_equals_the_n2_closed_form_at_large_vocabularies() {
 
 #[test]
 fn wor_is_above_iid_and_differs_from_the_paper_formula() {
-    // mdsd.md §3.5: the e_n ratio (scheme cp) is not the successive-sampling law.
+    // docs/theory.md §2.3: the e_n ratio (scheme cp) is not the successive-sampling law.
     let (p, q) = peaked(32_000, 9, 1.0);
     let w = optimal_acceptance(&p, &q, 3, Scheme::Wor).unwrap();
     let i = optimal_acceptance(&p, &q, 3, Scheme::Iid).unwrap();

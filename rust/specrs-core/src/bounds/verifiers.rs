@@ -254,7 +254,7 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
                 })
                 .collect();
             let e_n: f64 = (0..v).map(|x| q[x] * loo[x]).sum::<f64>() / n as f64;
-            if !(e_n >= 1e-250) {
+            if e_n.is_nan() || e_n < 1e-250 {
                 return None;
             }
             (0..v).map(|x| q[x] * loo[x] / e_n).collect()

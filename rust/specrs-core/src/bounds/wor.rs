@@ -1,12 +1,12 @@
 //! α* for successive sampling without replacement (Gumbel-top-k, `torch.multinomial` without
 //! replacement): draw j is q restricted to the tokens not drawn yet, renormalised. **Exact**; the
-//! e_n ratio printed by Hu et al. is the conditional-Poisson law, not this one (mdsd.md §3.5), and
+//! e_n ratio printed by Hu et al. is the conditional-Poisson law, not this one (docs/theory.md §2.3), and
 //! is offered separately as the `cp` scheme.
 //!
 //! Q(H) = Pr[all n drafts ∈ H] is q-convex (Hu et al., Theorem 4), so the minimiser of
 //! f = p(H) − Q(H) is a prefix of the q/p-descending order (Theorem 6) and we scan prefixes:
 //!
-//! * n = 2, closed form (mdsd.md §3.5): Q(H) = Σ_{i∈H} q_i (q(H) − q_i) / (1 − q_i), updated per
+//! * n = 2, closed form (docs/theory.md §2.3): Q(H) = Σ_{i∈H} q_i (q(H) − q_i) / (1 − q_i), updated per
 //!   added token x as Q ← Q + x·Σ_{i∈H} q_i/(1 − q_i) + x·q(H)/(1 − x) (all terms ≥ 0, so no
 //!   cancellation; 1 − x is taken as the sum of the other tokens for the largest x).
 //! * n ≥ 3, the exponential race: give token i an Exp(q_i) clock; arrival order = draw order, so

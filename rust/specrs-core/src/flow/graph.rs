@@ -91,8 +91,9 @@ impl SetGraph {
         let mut tedge = pool::u32s(etok.len(), 0);
         let mut tleft = pool::u32s(etok.len(), 0);
         for j in 0..weight.len() {
-            for e in gstart[j] as usize..gstart[j + 1] as usize {
-                let t = etok[e] as usize;
+            let (lo, hi) = (gstart[j] as usize, gstart[j + 1] as usize);
+            for (e, &tok) in etok.iter().enumerate().take(hi).skip(lo) {
+                let t = tok as usize;
                 let pos = fill[t] as usize;
                 tedge[pos] = e as u32;
                 tleft[pos] = j as u32;

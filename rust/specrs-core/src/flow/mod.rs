@@ -76,16 +76,10 @@ fn check_inputs<T: Real, U: Real>(p: &[T], entries: usize, n: usize, probs: &[U]
     }
     let m = probs.len();
     if entries % n != 0 || entries / n != m {
-        return Err(Error::invalid(
-            "probs",
-            format!("has {m} entries but `drafts` has {} entries in rows of {n}", entries),
-        ));
+        return Err(Error::invalid("probs", format!("has {m} entries but `drafts` has {} entries in rows of {n}", entries)));
     }
     if entries > MAX_DRAFT_ENTRIES {
-        return Err(Error::too_large(
-            "drafts",
-            format!("has {m} rows × {n} drafts = {entries} entries (limit {MAX_DRAFT_ENTRIES})"),
-        ));
+        return Err(Error::too_large("drafts", format!("has {m} rows × {n} drafts = {entries} entries (limit {MAX_DRAFT_ENTRIES})")));
     }
     let q_sum = validate::distribution("probs", probs)?;
     let p = p.iter().map(|x| x.to_f64() / p_sum).collect();

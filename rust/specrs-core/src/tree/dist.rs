@@ -285,7 +285,11 @@ pub fn align(p: DistRef<'_>, q: Option<DistRef<'_>>) -> Result<Aligned> {
             if p.len() != q.map_or(0, |q| q.len()) {
                 return Err(Error::invalid(
                     "probs",
-                    format!("has {} columns but the draft distributions had {}; both must cover the vocabulary", p.len(), q.map_or(0, |q| q.len())),
+                    format!(
+                        "has {} columns but the draft distributions had {}; both must cover the vocabulary",
+                        p.len(),
+                        q.map_or(0, |q| q.len())
+                    ),
                 ));
             }
             Some(p.len())

@@ -1,4 +1,4 @@
-//! Tree shapes under a target budget (RSD's fixed-target-computation setting, rsd.md §10.4): the
+//! Tree shapes under a target budget (RSD's fixed-target-computation setting, docs/theory.md §8): the
 //! number of draft tokens the target scores per call is B = Σ_l Π_{j≤l} b_j for constant
 //! branching and W·L for RSD-S.
 

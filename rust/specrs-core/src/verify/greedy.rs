@@ -1,4 +1,4 @@
-//! The greedy verifier of Hu et al. (ICLR 2025, §5.2; mdsd.md §4.2), optimal for greedy drafts.
+//! The greedy verifier of Hu et al. (ICLR 2025, §5.2; docs/theory.md §4.5), optimal for greedy drafts.
 //!
 //! Drafts: the top n−1 tokens T of q, then x ~ q' = q restricted to the rest, renormalised.
 //! Verification is single-draft speculative sampling between p and q' on x: accept x with
@@ -16,7 +16,7 @@ pub(crate) fn greedy<T: Real, S: Source>(cx: &Ctx<'_, T>, src: &mut S) -> Outcom
     let (top, x) = (&cx.drafts[..n - 1], cx.drafts[n - 1]);
     let (ps, qs) = (cx.sums.p, cx.sums.q);
     let s = qs - top.iter().map(|&t| q[t].to_f64()).sum::<f64>(); // q'(y) = q(y)/s off T
-    // p(x)/Σp over q(x)/s.
+                                                                  // p(x)/Σp over q(x)/s.
     if src.coin(ratio(p[x].to_f64() * s, ps * q[x].to_f64())) {
         return Outcome { token: x, accepted: Some(n - 1) };
     }

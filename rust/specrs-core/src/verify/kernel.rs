@@ -92,14 +92,7 @@ pub(crate) fn sums2<const K: usize, T: Real, F: Fn(f64, f64) -> [f64; K]>(p: &[T
 /// leaves the running sum just short of the target, the last positive entry is returned. `None`
 /// only when no weight is positive.
 #[inline]
-pub(crate) fn pick2<T: Real, F: Fn(f64, f64) -> f64>(
-    p: &[T],
-    q: &[T],
-    total: f64,
-    u: f64,
-    adj: &[(usize, f64)],
-    w: F,
-) -> Option<usize> {
+pub(crate) fn pick2<T: Real, F: Fn(f64, f64) -> f64>(p: &[T], q: &[T], total: f64, u: f64, adj: &[(usize, f64)], w: F) -> Option<usize> {
     let target = u * total;
     let wt = |i: usize| {
         let mut x = w(p[i].to_f64(), q[i].to_f64());

@@ -7,7 +7,7 @@
 //! ((p − c_k q)₊/Z_k − q/s_k)₊ ∝ (p − (c_k + Z_k/s_k)·q)₊, so c_{k+1} = c_k + Z_k/s_k, where
 //! - with replacement (SpecInfer multi-step speculative sampling, Miao et al. 2024): q_k = q/s_k
 //!   with s_k = Σq for every k;
-//! - without replacement (RSD, Jeon et al. 2024, rsd.md §2.1): q_k(x) = q(x)/s_k off the earlier
+//! - without replacement (RSD, Jeon et al. 2024, docs/theory.md §4.3): q_k(x) = q(x)/s_k off the earlier
 //!   drafts, s_k = Σq − Σ_{j<k} q(x_j). The earlier (rejected)
 //!   drafts need no masking: rejecting x at step j means p_j(x) < q_j(x), i.e. p(x) < c_{j+1} q(x),
 //!   so (p − c q)₊ already vanishes there for every later c ≥ c_{j+1}.

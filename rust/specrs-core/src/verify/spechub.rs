@@ -1,4 +1,4 @@
-//! The SpecHub verifier (Sun et al., EMNLP 2024; mdsd.md §5), n = 2, for SpecHub drafts.
+//! The SpecHub verifier (Sun et al., EMNLP 2024; docs/theory.md §4.6), n = 2, for SpecHub drafts.
 //!
 //! With hub a = argmax q (lowest id on ties), drafts are (i, a) with probability q(i), or (a, i)
 //! with probability q(a)q(i)/(1 − q(a)). All quantities below use the normalised p, q. Residual
