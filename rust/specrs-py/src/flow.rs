@@ -145,7 +145,7 @@ impl ExplicitBound {
         let shown: Vec<String> = cut.iter().take(8).map(|x| x.to_string()).collect();
         let more = if cut.len() > 8 { format!(", … ({} tokens)", cut.len()) } else { String::new() };
         format!(
-            "ExplicitBound(value={:.12}, cut=[{}{}], rows={}, groups={}, n={}, vocab={})",
+            "ExplicitBound(value={:.12}, cut=[{}{}], rows={}, groups={}, n={}, vocab_size={})",
             self.plan.value(),
             shown.join(", "),
             more,

@@ -30,12 +30,8 @@ pub struct Flat {
 /// Position of the root for `prefix_len` committed tokens (root included), checked so that
 /// `root + depth` fits an i64 position id for every node of a tree of depth `max_depth`.
 pub fn root_position(prefix_len: usize, max_depth: usize) -> Result<i64> {
-    if prefix_len == 0 {
-        return Err(Error::invalid(
-            "prefix_len",
-            "must be at least 1 (the root is the last committed token)",
-        ));
-    }
+    // At least 1: the root is the last committed token.
+    crate::validate::positive_n("prefix_len", prefix_len)?;
     match i64::try_from(prefix_len - 1) {
         Ok(r) if r.checked_add(max_depth as i64).is_some() => Ok(r),
         _ => Err(Error::invalid(
