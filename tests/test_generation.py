@@ -3,7 +3,6 @@ left-padded batches of prompts of different lengths."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")

@@ -21,12 +21,7 @@ fn arr1_i64<'py>(py: Python<'py>, v: Vec<i64>) -> Bound<'py, PyArray1<i64>> {
     PyArray1::from_vec(py, v)
 }
 
-fn arr2<'py, T: numpy::Element>(
-    py: Python<'py>,
-    v: Vec<T>,
-    rows: usize,
-    cols: usize,
-) -> SpecrsResult<Bound<'py, PyAny>> {
+fn arr2<'py, T: numpy::Element>(py: Python<'py>, v: Vec<T>, rows: usize, cols: usize) -> SpecrsResult<Bound<'py, PyAny>> {
     let a = PyArray1::from_vec(py, v);
     Ok(a.reshape([rows, cols])?.into_any())
 }
@@ -57,10 +52,7 @@ fn rows<'py>(
     let pr = probs(py, p, "probs")?;
     let shape = pr.shape();
     if !ndims.contains(&shape.len()) {
-        return Err(PyError::invalid(
-            "probs",
-            format!("must be {what}, got shape {shape:?}"),
-        ));
+        return Err(PyError::invalid("probs", format!("must be {what}, got shape {shape:?}")));
     }
     let ids = match ids {
         None => None,
@@ -69,10 +61,7 @@ fn rows<'py>(
             let a = token_ids(py, o, "token_ids")?;
             let s = a.shape().to_vec();
             if s != shape {
-                return Err(PyError::invalid(
-                    "token_ids",
-                    format!("has shape {s:?} but `probs` has shape {shape:?}; they must match"),
-                ));
+                return Err(PyError::invalid("token_ids", format!("has shape {s:?} but `probs` has shape {shape:?}; they must match")));
             }
             Some(a)
         }
@@ -81,12 +70,7 @@ fn rows<'py>(
     if cols == 0 {
         return Err(PyError::invalid("probs", "has no columns"));
     }
-    Ok(Rows {
-        probs: pr,
-        ids,
-        lead: shape[..shape.len() - 1].to_vec(),
-        cols,
-    })
+    Ok(Rows { probs: pr, ids, lead: shape[..shape.len() - 1].to_vec(), cols })
 }
 
 /// Calls `$body` with `$v: Vec<DistRef>` over the rows (flattened leading dimensions).
@@ -102,11 +86,7 @@ macro_rules! with_rows {
                 let s = slice(a, "probs")?;
                 let $v: Vec<DistRef<'_>> = match ids {
                     None => s.chunks(c).map(DistRef::D32).collect(),
-                    Some(ids) => s
-                        .chunks(c)
-                        .zip(ids.chunks(c))
-                        .map(|(p, i)| DistRef::S32(i, p))
-                        .collect(),
+                    Some(ids) => s.chunks(c).zip(ids.chunks(c)).map(|(p, i)| DistRef::S32(i, p)).collect(),
                 };
                 $body
             }
@@ -114,11 +94,7 @@ macro_rules! with_rows {
                 let s = slice(a, "probs")?;
                 let $v: Vec<DistRef<'_>> = match ids {
                     None => s.chunks(c).map(DistRef::D64).collect(),
-                    Some(ids) => s
-                        .chunks(c)
-                        .zip(ids.chunks(c))
-                        .map(|(p, i)| DistRef::S64(i, p))
-                        .collect(),
+                    Some(ids) => s.chunks(c).zip(ids.chunks(c)).map(|(p, i)| DistRef::S64(i, p)).collect(),
                 };
                 $body
             }
@@ -134,8 +110,6 @@ fn usize_list(v: impl IntoIterator<Item = usize>) -> Vec<i64> {
 #[pyclass(name = "DraftTree", module = "specrs._specrs")]
 pub struct PyDraftTree {
     inner: DraftTree,
-}
-
 }
 
 #[pymethods]
@@ -221,13 +195,8 @@ impl PyDraftTree {
     ) -> PyResult<Bound<'py, PyAny>> {
         let rw = rows(py, probs, token_ids, &[1, 2], "1-D or 2-D (rows, V)")?;
         let tree = &mut self.inner;
-        let new: Vec<usize> = (|| -> SpecrsResult<Vec<usize>> {
-            with_rows!(rw, |v| Ok(py.detach(|| tree.expand(&v))?))
-        })()?;
-        let (a, b) = (
-            new.first().copied().unwrap_or(0),
-            new.last().map_or(0, |x| x + 1),
-        );
+        let new: Vec<usize> = (|| -> SpecrsResult<Vec<usize>> { with_rows!(rw, |v| Ok(py.detach(|| tree.expand(&v))?)) })()?;
+        let (a, b) = (new.first().copied().unwrap_or(0), new.last().map_or(0, |x| x + 1));
         py.import("builtins")?.getattr("range")?.call1((a, b))
     }
 
@@ -239,22 +208,10 @@ impl PyDraftTree {
 
     /// Ancestor-or-self mask rows `start..stop` over node columns `0..cols` (default: all nodes).
     #[pyo3(signature = (start, stop, cols=None))]
-    fn mask_rows<'py>(
-        &self,
-        py: Python<'py>,
-        start: i64,
-        stop: i64,
-        cols: Option<i64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn mask_rows<'py>(&self, py: Python<'py>, start: i64, stop: i64, cols: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
         let (a, b) = (nonneg("start", start)?, nonneg("stop", stop)?);
-        let c = cols
-            .map(|c| nonneg("cols", c))
-            .transpose()?
-            .unwrap_or(self.inner.len());
-        let m = self
-            .inner
-            .mask_rows(a..b.max(a), c)
-            .map_err(PyError::from)?;
+        let c = cols.map(|c| nonneg("cols", c)).transpose()?.unwrap_or(self.inner.len());
+        let m = self.inner.mask_rows(a..b.max(a), c).map_err(PyError::from)?;
         Ok(arr2(py, m, b.max(a) - a, c)?)
     }
 
@@ -271,9 +228,8 @@ impl PyDraftTree {
         let seed = seed_from(py, rng)?;
         let tree = &self.inner;
         let n = rw.count();
-        let step = (|| -> SpecrsResult<specrs_core::tree::Step> {
-            with_rows!(rw, |v| Ok(py.detach(|| tree.verify(n, |i| v[i], seed))?))
-        })()?;
+        let step =
+            (|| -> SpecrsResult<specrs_core::tree::Step> { with_rows!(rw, |v| Ok(py.detach(|| tree.verify(n, |i| v[i], seed))?)) })()?;
         let slots = step.keep.clone();
         Ok(PyTreeStep { s: step, slots })
     }
@@ -319,19 +275,13 @@ impl PyFlatTree {
             depths: arr1_i64(py, f.depths.clone()).into_any().unbind(),
             parents: arr1_i64(py, f.parents.clone()).into_any().unbind(),
             retrieve: arr2(py, f.retrieve.clone(), leaves, f.retrieve_cols)?.unbind(),
-            expanded: PyArray1::from_vec(py, f.expanded.clone())
-                .into_any()
-                .unbind(),
+            expanded: PyArray1::from_vec(py, f.expanded.clone()).into_any().unbind(),
             flat: f,
             mask: std::sync::OnceLock::new(),
         })
     }
 
-    fn rows_mask(
-        &self,
-        rows: std::ops::Range<usize>,
-        cache_len: usize,
-    ) -> SpecrsResult<(Vec<bool>, usize)> {
+    fn rows_mask(&self, rows: std::ops::Range<usize>, cache_len: usize) -> SpecrsResult<(Vec<bool>, usize)> {
         let n = self.flat.n;
         let r = rows.len();
         specrs_core::tree::flatten::check_mask_size(r, cache_len.saturating_add(n))?;
@@ -387,18 +337,8 @@ impl PyFlatTree {
 
     /// Rows `start..stop` of `full_mask(cache_len)`, without building the others.
     #[pyo3(signature = (start, stop, cache_len=0))]
-    fn mask_rows<'py>(
-        &self,
-        py: Python<'py>,
-        start: i64,
-        stop: i64,
-        cache_len: i64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let (a, b, c) = (
-            nonneg("start", start)?,
-            nonneg("stop", stop)?,
-            nonneg("cache_len", cache_len)?,
-        );
+    fn mask_rows<'py>(&self, py: Python<'py>, start: i64, stop: i64, cache_len: i64) -> PyResult<Bound<'py, PyAny>> {
+        let (a, b, c) = (nonneg("start", start)?, nonneg("stop", stop)?, nonneg("cache_len", cache_len)?);
         let (m, w) = self.rows_mask(a..b.max(a), c)?;
         Ok(arr2(py, m, b.max(a) - a, w)?)
     }
@@ -518,20 +458,15 @@ impl PyTreeBatch {
     #[pyo3(signature = (kind, shape, seeds, *, truncate=false))]
     fn new(
         py: Python<'_>,
-        kind: &str,
-        shape: Vec<i64>,
+        kind: &Bound<'_, PyAny>,
+        shape: &Bound<'_, PyAny>,
         seeds: Vec<Bound<'_, PyAny>>,
         truncate: bool,
     ) -> PyResult<Self> {
         let kind = crate::names::tree_kind(py, kind)?;
-        let shape = shape_vec(shape)?;
-        let seeds: Vec<u64> = seeds
-            .iter()
-            .map(|s| seed_from(py, Some(s)))
-            .collect::<SpecrsResult<_>>()?;
-        Ok(PyTreeBatch {
-            inner: TreeBatch::new(kind, shape, &seeds, truncate).map_err(PyError::from)?,
-        })
+        let shape = convert::sizes(shape, "shape", 0)?;
+        let seeds: Vec<u64> = seeds.iter().map(|s| seed_from(py, Some(s))).collect::<SpecrsResult<_>>()?;
+        Ok(PyTreeBatch { inner: TreeBatch::new(kind, shape, &seeds, truncate).map_err(PyError::from)? })
     }
 
     fn __len__(&self) -> usize {
@@ -566,11 +501,7 @@ impl PyTreeBatch {
     fn level_slots(&self, level: i64) -> PyResult<(usize, usize)> {
         let l = nonneg("level", level)?;
         if l >= self.inner.levels() {
-            return Err(PyError::invalid(
-                "level",
-                format!("is {l} but {} levels are built", self.inner.levels()),
-            )
-            .into());
+            return Err(PyError::invalid("level", format!("is {l} but {} levels are built", self.inner.levels())).into());
         }
         let r = self.inner.level_slots(l);
         Ok((r.start, r.end))
@@ -594,27 +525,16 @@ impl PyTreeBatch {
     /// Expands one level: `probs[r, i]` is q at row r's i-th frontier node (r < rows, i <
     /// frontier size; extra columns of i are ignored).
     #[pyo3(signature = (probs, token_ids=None))]
-    fn expand<'py>(
-        &mut self,
-        py: Python<'py>,
-        probs: &Bound<'py, PyAny>,
-        token_ids: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<()> {
+    fn expand<'py>(&mut self, py: Python<'py>, probs: &Bound<'py, PyAny>, token_ids: Option<&Bound<'py, PyAny>>) -> PyResult<()> {
         let rw = rows(py, probs, token_ids, &[3], "3-D (rows, frontier, V)")?;
         let (b, f) = (rw.lead[0], rw.lead[1]);
         check_batch_rows(b, self.inner.len())?;
         let need = self.inner.frontier_sizes().into_iter().max().unwrap_or(0);
         if f < need {
-            return Err(PyError::invalid(
-                "probs",
-                format!("has {f} frontier columns but a row has {need} frontier nodes"),
-            )
-            .into());
+            return Err(PyError::invalid("probs", format!("has {f} frontier columns but a row has {need} frontier nodes")).into());
         }
         let tb = &mut self.inner;
-        (|| -> SpecrsResult<()> {
-            with_rows!(rw, |v| Ok(py.detach(|| tb.expand(|r, i| v[r * f + i]))?))
-        })()?;
+        (|| -> SpecrsResult<()> { with_rows!(rw, |v| Ok(py.detach(|| tb.expand(|r, i| v[r * f + i]))?)) })()?;
         Ok(())
     }
 
@@ -630,24 +550,11 @@ impl PyTreeBatch {
         pad_token: i64,
     ) -> PyResult<SlotArrays<'py>> {
         let a = nonneg("start", start)?;
-        let b = stop
-            .map(|s| nonneg("stop", s))
-            .transpose()?
-            .unwrap_or(self.inner.levels());
-        let x = self
-            .inner
-            .inputs(a..b, frontier_only, pad_token)
-            .map_err(PyError::from)?;
+        let b = stop.map(|s| nonneg("stop", s)).transpose()?.unwrap_or(self.inner.levels());
+        let x = self.inner.inputs(a..b, frontier_only, pad_token).map_err(PyError::from)?;
         let (r, w, c) = (x.rows, x.width, x.cols);
-        let mask = PyArray1::from_vec(py, x.mask)
-            .reshape([r, w, c])?
-            .into_any();
-        Ok((
-            arr2(py, x.tokens, r, w)?,
-            arr2(py, x.positions, r, w)?,
-            arr2(py, x.real, r, w)?,
-            mask,
-        ))
+        let mask = PyArray1::from_vec(py, x.mask).reshape([r, w, c])?.into_any();
+        Ok((arr2(py, x.tokens, r, w)?, arr2(py, x.positions, r, w)?, arr2(py, x.real, r, w)?, mask))
     }
 
     /// Verifies every row with target rows `probs[r, s]` (rows × slots × V, or sparse) and
@@ -663,19 +570,10 @@ impl PyTreeBatch {
         let (b, s) = (rw.lead[0], rw.lead[1]);
         check_batch_rows(b, self.inner.len())?;
         if s < self.inner.slots() {
-            return Err(PyError::invalid(
-                "probs",
-                format!(
-                    "has {s} slot columns but the trees use {}",
-                    self.inner.slots()
-                ),
-            )
-            .into());
+            return Err(PyError::invalid("probs", format!("has {s} slot columns but the trees use {}", self.inner.slots())).into());
         }
         let tb = &mut self.inner;
-        (|| -> SpecrsResult<()> {
-            with_rows!(rw, |v| Ok(py.detach(|| tb.verify(|r, j| v[r * s + j]))?))
-        })()?;
+        (|| -> SpecrsResult<()> { with_rows!(rw, |v| Ok(py.detach(|| tb.verify(|r, j| v[r * s + j]))?)) })()?;
         self.steps()
     }
 
@@ -734,10 +632,7 @@ impl PyTreeBatch {
 
 fn check_batch_rows(got: usize, want: usize) -> SpecrsResult<()> {
     if got != want {
-        return Err(PyError::invalid(
-            "probs",
-            format!("has {got} rows but the batch has {want}"),
-        ));
+        return Err(PyError::invalid("probs", format!("has {got} rows but the batch has {want}")));
     }
     Ok(())
 }
@@ -778,10 +673,7 @@ fn table(py: Python<'_>, obj: &Bound<'_, PyAny>, arg: &str) -> SpecrsResult<(Vec
     let a = probs(py, obj, arg)?;
     let s = a.shape();
     if s.len() != 2 || s[0] != s[1] {
-        return Err(PyError::invalid(
-            arg,
-            format!("must be a square (V, V) table, got shape {s:?}"),
-        ));
+        return Err(PyError::invalid(arg, format!("must be a square (V, V) table, got shape {s:?}")));
     }
     let v: Vec<f64> = match &a {
         Probs::F32(x) => slice(x, arg)?.iter().map(|&y| y as f64).collect(),
@@ -808,15 +700,10 @@ fn tree_exact_law<'py>(
     let (p, v) = table(py, p_table, "p_table")?;
     let (q, vq) = table(py, q_table, "q_table")?;
     if v != vq {
-        return Err(
-            PyError::invalid("q_table", format!("is {vq}×{vq} but `p_table` is {v}×{v}")).into(),
-        );
+        return Err(PyError::invalid("q_table", format!("is {vq}×{vq} but `p_table` is {v}×{v}")).into());
     }
-    let root =
-        specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
-    let law = py
-        .detach(|| exact::emitted_law(kind, &shape, &p, &q, v, root, truncate))
-        .map_err(PyError::from)?;
+    let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
+    let law = py.detach(|| exact::emitted_law(kind, &shape, &p, &q, v, root, truncate)).map_err(PyError::from)?;
     let cols = shape.len() + 1;
     let mut seqs = vec![-1i64; law.len() * cols];
     for (r, (s, _)) in law.iter().enumerate() {
@@ -824,10 +711,7 @@ fn tree_exact_law<'py>(
     }
     let probs: Vec<f64> = law.iter().map(|x| x.1).collect();
     let n = law.len();
-    Ok((
-        arr2(py, seqs, n, cols)?,
-        PyArray1::from_vec(py, probs).into_any(),
-    ))
+    Ok((arr2(py, seqs, n, cols)?, PyArray1::from_vec(py, probs).into_any()))
 }
 
 /// A tree as (parent id, token) per non-root node.
@@ -848,11 +732,8 @@ fn tree_exact_trees<'py>(
     let shape = convert::sizes(shape, "shape", 0)?;
     let root_token = convert::int(root_token, "root_token", 0)?;
     let (q, v) = table(py, q_table, "q_table")?;
-    let root =
-        specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
-    let trees = py
-        .detach(|| exact::tree_law(kind, &shape, &q, v, root, truncate))
-        .map_err(PyError::from)?;
+    let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
+    let trees = py.detach(|| exact::tree_law(kind, &shape, &q, v, root, truncate)).map_err(PyError::from)?;
     let keys = trees.iter().map(|(t, _)| exact::key(t)).collect();
     let probs: Vec<f64> = trees.iter().map(|x| x.1).collect();
     Ok((keys, PyArray1::from_vec(py, probs).into_any()))
@@ -886,35 +767,23 @@ fn method_shape<'py>(
 /// The `k` largest entries of each row of a float32 (rows, V) array: (values, ids), largest
 /// first, ties to the lower id (the generation loop's top-k candidates on a CPU).
 #[pyfunction]
-fn _top_k_rows<'py>(
-    py: Python<'py>,
-    logits: &Bound<'py, PyAny>,
-    k: i64,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+fn _top_k_rows<'py>(py: Python<'py>, logits: &Bound<'py, PyAny>, k: i64) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let a = probs(py, logits, "logits")?;
     let shape = a.shape();
     if shape.len() != 2 {
-        return Err(PyError::invalid(
-            "logits",
-            format!("must be 2-D (rows, V), got shape {shape:?}"),
-        )
-        .into());
+        return Err(PyError::invalid("logits", format!("must be 2-D (rows, V), got shape {shape:?}")).into());
     }
     let k = nonneg("k", k)?;
     let (r, v) = (shape[0], shape[1]);
     match &a {
         Probs::F32(x) => {
             let s = slice(x, "logits")?;
-            let (vals, ids) = py
-                .detach(|| specrs_core::tree::dist::top_k_rows(s, v, k))
-                .map_err(PyError::from)?;
+            let (vals, ids) = py.detach(|| specrs_core::tree::dist::top_k_rows(s, v, k)).map_err(PyError::from)?;
             Ok((arr2(py, vals, r, k)?, arr2(py, ids, r, k)?))
         }
         Probs::F64(x) => {
             let s = slice(x, "logits")?;
-            let (vals, ids) = py
-                .detach(|| specrs_core::tree::dist::top_k_rows(s, v, k))
-                .map_err(PyError::from)?;
+            let (vals, ids) = py.detach(|| specrs_core::tree::dist::top_k_rows(s, v, k)).map_err(PyError::from)?;
             Ok((arr2(py, vals, r, k)?, arr2(py, ids, r, k)?))
         }
     }

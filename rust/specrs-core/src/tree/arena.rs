@@ -117,7 +117,16 @@ impl DraftTree {
             first_child: 1,
             n_children: 0,
         };
-        DraftTree { kind, shape: Vec::new(), nodes: vec![root], dists: Vec::new(), level: 0, frontier: Vec::new(), rng: Rng::new(0), truncate: false }
+        DraftTree {
+            kind,
+            shape: Vec::new(),
+            nodes: vec![root],
+            dists: Vec::new(),
+            level: 0,
+            frontier: Vec::new(),
+            rng: Rng::new(0),
+            truncate: false,
+        }
     }
 
     pub fn depth(&self) -> usize {

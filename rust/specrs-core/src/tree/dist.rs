@@ -500,7 +500,13 @@ mod top_k_rows_tests {
                     0 => (r.uniform() * 4.0).floor() as f32,
                     1 => r.gumbel() as f32,
                     2 => 1.0,
-                    _ => if i == 650 { 9.0 } else { (r.uniform() - 1.0) as f32 },
+                    _ => {
+                        if i == 650 {
+                            9.0
+                        } else {
+                            (r.uniform() - 1.0) as f32
+                        }
+                    }
                 }));
             }
         }

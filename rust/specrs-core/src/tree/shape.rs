@@ -184,7 +184,8 @@ pub fn for_tree(kind: TreeKind, spec: &ShapeSpec) -> Result<Vec<usize>> {
     if spec.width.is_some() {
         return Err(Error::invalid("beam_width", format!("only rsd-s takes `beam_width`; {} takes `branching`", kind.as_str())));
     }
-    let b = spec.branching.clone().ok_or_else(|| Error::invalid("branching", format!("{} needs `branching` (or `budget`)", kind.as_str())))?;
+    let b =
+        spec.branching.clone().ok_or_else(|| Error::invalid("branching", format!("{} needs `branching` (or `budget`)", kind.as_str())))?;
     check_branching(kind, &b)?;
     if let Some(d) = spec.depth {
         if d != b.len() {
