@@ -161,9 +161,13 @@ pub fn integer(arg: &str, value: i128, min: i64) -> Result<i64> {
     Ok(value as i64)
 }
 
-/// Checks `n >= 1` ([`integer`]).
+/// Checks `n >= 1` (the lower bound of [`integer`], same message; a usize already converted needs
+/// no upper bound here: sizes are checked where they are allocated).
 pub fn positive_n(arg: &str, n: usize) -> Result<()> {
-    integer(arg, n as i128, 1).map(|_| ())
+    if n == 0 {
+        integer(arg, 0, 1)?;
+    }
+    Ok(())
 }
 
 /// A float for a message: plain when of ordinary size, else in scientific notation (so that
