@@ -41,7 +41,7 @@ from typing import Any, Optional, Sequence, Union, overload
 
 import numpy as np
 
-from specrs import _specrs
+from specrs import _specrs, _validate
 from specrs._rng import RngLike, resolve_seed
 from specrs.names import SchemeName, VerifierName
 
@@ -232,9 +232,9 @@ def acceptance_study(
     the α* of their laws, so their acceptance is the ``alpha_greedy``/``alpha_spechub`` column.
     """
     if isinstance(ns, (int, np.integer)) or not hasattr(ns, "__iter__"):
-        raise SpecrsError(f"invalid argument `ns`: must be a sequence of draft counts, got {type(ns).__name__}")
-    counts = [_count(n, "ns") for n in ns]
-    values, stderr, exact = _specrs._acceptance_study(p, q, counts, _count(samples, "samples"), resolve_seed(rng))
+        raise _validate.invalid("ns", f"must be a sequence of draft counts, got {type(ns).__name__}")
+    counts = [_validate.integer(n, "ns") for n in ns]
+    values, stderr, exact = _specrs._acceptance_study(p, q, counts, _validate.integer(samples, "samples"), resolve_seed(rng))
     k = len(counts)
     values = values.reshape(-1, k, len(STUDY_COLUMNS))
     out = {name: values[:, :, c] for c, name in enumerate(STUDY_COLUMNS)}

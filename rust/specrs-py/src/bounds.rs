@@ -18,10 +18,7 @@ fn shapes(p: &Probs<'_>, q: &Probs<'_>) -> SpecrsResult<usize> {
     let (sp, sq) = (p.shape(), q.shape());
     expect_ndim("p", &sp, &[1, 2])?;
     if sp != sq {
-        return Err(PyError::invalid(
-            "q",
-            format!("has shape {sq:?} but `p` has shape {sp:?}; they must match"),
-        ));
+        return Err(PyError::invalid("q", format!("has shape {sq:?} but `p` has shape {sp:?}; they must match")));
     }
     Ok(*sp.last().unwrap_or(&0))
 }
@@ -52,11 +49,7 @@ fn _optimal_acceptance<'py>(
     })
 }
 
-fn acceptance_tuple<'py>(
-    py: Python<'py>,
-    a: &[Acceptance],
-    two_d: bool,
-) -> SpecrsResult<Bound<'py, PyTuple>> {
+fn acceptance_tuple<'py>(py: Python<'py>, a: &[Acceptance], two_d: bool) -> SpecrsResult<Bound<'py, PyTuple>> {
     if two_d {
         let v: Vec<f64> = a.iter().map(|x| x.value).collect();
         let s: Vec<f64> = a.iter().map(|x| x.stderr).collect();
@@ -118,9 +111,7 @@ fn _kseq_rho<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>,
     let (pa, qa) = prob_pair(py, p, q)?;
     shapes(&pa, &qa)?;
     expect_ndim("p", &pa.shape(), &[1])?;
-    with_pair!(pa, qa, |ps, qs| Ok(
-        py.detach(|| bounds::kseq_rho(ps, qs, n))?
-    ))
+    with_pair!(pa, qa, |ps, qs| Ok(py.detach(|| bounds::kseq_rho(ps, qs, n))?))
 }
 
 /// The acceptance study of 2-D rows (p, q) for every n in `ns`: flat float64 arrays
@@ -132,35 +123,21 @@ fn _acceptance_study<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    ns: Vec<i64>,
-    samples: i64,
+    ns: &Bound<'py, PyAny>,
+    samples: &Bound<'py, PyAny>,
     seed: u64,
 ) -> SpecrsResult<Bound<'py, PyTuple>> {
-    let ns: Vec<usize> = ns.into_iter().map(count).collect::<SpecrsResult<_>>()?;
-    if samples < 2 {
-        return Err(
-            Error::invalid("samples", format!("is {samples} but must be at least 2")).into(),
-        );
-    }
-    let mc = MonteCarlo {
-        samples: samples as usize,
-        seed,
-        ..MonteCarlo::default()
-    };
+    let ns = convert::sizes(ns, "ns", 1)?;
+    let samples = convert::size(samples, "samples", 2)?;
+    let mc = MonteCarlo { samples, seed, ..MonteCarlo::default() };
     let (pa, qa) = prob_pair(py, p, q)?;
     let vocab = shapes(&pa, &qa)?;
     expect_ndim("p", &pa.shape(), &[2])?;
     with_pair!(pa, qa, |ps, qs| {
         let rows = py.detach(|| bounds::study_rows(ps, qs, vocab, &ns, &mc))?;
         let values: Vec<f64> = rows.iter().flat_map(|r| r.values.iter().copied()).collect();
-        let stderr: Vec<f64> = rows
-            .iter()
-            .flat_map(|r| r.rrs_wor_stderr.iter().copied())
-            .collect();
-        let exact: Vec<bool> = rows
-            .iter()
-            .flat_map(|r| r.rrs_wor_exact.iter().copied())
-            .collect();
+        let stderr: Vec<f64> = rows.iter().flat_map(|r| r.rrs_wor_stderr.iter().copied()).collect();
+        let exact: Vec<bool> = rows.iter().flat_map(|r| r.rrs_wor_exact.iter().copied()).collect();
         let items: Vec<Bound<'py, PyAny>> = vec![
             PyArray1::from_vec(py, values).into_any(),
             PyArray1::from_vec(py, stderr).into_any(),

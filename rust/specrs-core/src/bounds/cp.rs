@@ -46,7 +46,7 @@ pub fn values(s: &Sorted, ns: &[usize]) -> Vec<f64> {
         }
     }
     for (b, &n) in best.iter_mut().zip(ns) {
-        if !(total[n] >= 1e-250) {
+        if total[n].is_nan() || total[n] < 1e-250 {
             *b = log_scan(s, n, start);
         }
     }

@@ -18,20 +18,11 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
         in_top[i] = true;
     }
     // 1 − q(Top) as the sum of the other tokens: no cancellation when q(Top) is close to 1.
-    let rest: f64 = q
-        .iter()
-        .zip(&in_top)
-        .filter(|(_, &t)| !t)
-        .map(|(&x, _)| x.to_f64() * sq)
-        .sum();
+    let rest: f64 = q.iter().zip(&in_top).filter(|(_, &t)| !t).map(|(&x, _)| x.to_f64() * sq).sum();
     let mut alpha = 0.0f64;
     for ((&pi, &qi), &t) in p.iter().zip(q).zip(&in_top) {
         let pi = pi.to_f64() * sp;
-        alpha += if t {
-            pi
-        } else {
-            pi.min(qi.to_f64() * sq / rest)
-        };
+        alpha += if t { pi } else { pi.min(qi.to_f64() * sq / rest) };
     }
     alpha
 }

@@ -49,20 +49,10 @@ pub fn optimal_acceptance<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme) -
 }
 
 /// α* on validated inputs; `sp`, `sq` = 1/Σp, 1/Σq.
-pub(crate) fn value_unchecked<T: Real>(
-    p: &[T],
-    q: &[T],
-    n: usize,
-    scheme: Scheme,
-    sp: f64,
-    sq: f64,
-) -> f64 {
+pub(crate) fn value_unchecked<T: Real>(p: &[T], q: &[T], n: usize, scheme: Scheme, sp: f64, sq: f64) -> f64 {
     match scheme {
         // A fixed draft set S: α* = 1 + min(0, p(S) − 1) = p(S).
-        Scheme::TopK => crate::law::top_tokens(q, n)
-            .iter()
-            .map(|&i| p[i].to_f64() * sp)
-            .sum(),
+        Scheme::TopK => crate::law::top_tokens(q, n).iter().map(|&i| p[i].to_f64() * sp).sum(),
         _ if n == 1 => prep::overlap(p, q, sp, sq),
         Scheme::Iid => iid::value(p, q, n, sp, sq),
         Scheme::Wor => wor::value(p, q, n, sp, sq),

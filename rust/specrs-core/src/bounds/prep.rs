@@ -38,11 +38,7 @@ pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
         }
     }
     keyed.sort_unstable();
-    let mut out = Sorted {
-        p: Vec::with_capacity(keyed.len()),
-        q: Vec::with_capacity(keyed.len()),
-        p_total: 0.0,
-    };
+    let mut out = Sorted { p: Vec::with_capacity(keyed.len()), q: Vec::with_capacity(keyed.len()), p_total: 0.0 };
     for &(_, i) in &keyed {
         let pi = p[i as usize].to_f64() * sp;
         out.p.push(pi);
@@ -55,10 +51,7 @@ pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
 /// Σ_x min(p(x), q(x)) = 1 − TV(p, q) on the normalised vectors: α* for n = 1 under every scheme
 /// (docs/theory.md §4.1).
 pub fn overlap<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> f64 {
-    p.iter()
-        .zip(q)
-        .map(|(&a, &b)| (a.to_f64() * sp).min(b.to_f64() * sq))
-        .sum()
+    p.iter().zip(q).map(|(&a, &b)| (a.to_f64() * sp).min(b.to_f64() * sq)).sum()
 }
 
 /// x^n by binary exponentiation: exact exponent for any n (`powi` takes an i32), relative error

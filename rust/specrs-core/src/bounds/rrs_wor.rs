@@ -35,17 +35,7 @@ impl Curve {
     pub fn new(p: &[f64], q: &[f64]) -> Self {
         let mut idx: Vec<(u64, usize)> = (0..p.len())
             .filter(|&i| p[i] > 0.0 || q[i] > 0.0)
-            .map(|i| {
-                (
-                    (if q[i] > 0.0 {
-                        p[i] / q[i]
-                    } else {
-                        f64::INFINITY
-                    })
-                    .to_bits(),
-                    i,
-                )
-            })
+            .map(|i| ((if q[i] > 0.0 { p[i] / q[i] } else { f64::INFINITY }).to_bits(), i))
             .collect();
         idx.sort_unstable();
         let m = idx.len();

@@ -28,11 +28,7 @@ pub struct Acceptance {
 
 impl Acceptance {
     pub(crate) fn exact(value: f64) -> Self {
-        Acceptance {
-            value,
-            stderr: 0.0,
-            exact: true,
-        }
+        Acceptance { value, stderr: 0.0, exact: true }
     }
 }
 
@@ -48,11 +44,7 @@ pub struct MonteCarlo {
 
 impl Default for MonteCarlo {
     fn default() -> Self {
-        MonteCarlo {
-            samples: 20_000,
-            seed: 0,
-            exact_nodes: rrs_wor::EXACT_NODES,
-        }
+        MonteCarlo { samples: 20_000, seed: 0, exact_nodes: rrs_wor::EXACT_NODES }
     }
 }
 
@@ -94,22 +86,13 @@ pub fn verifier_acceptance<T: Real>(
 
 /// RRS-wor acceptance on a prepared curve (shared by every n of a row in [`super::multi`]): exact
 /// when the method fits `mc.exact_nodes`, else a Monte-Carlo estimate from the stream (seed, row).
-pub(crate) fn rrs_wor_acceptance(
-    curve: &rrs_wor::Curve,
-    n: usize,
-    mc: &MonteCarlo,
-    row: u64,
-) -> Acceptance {
+pub(crate) fn rrs_wor_acceptance(curve: &rrs_wor::Curve, n: usize, mc: &MonteCarlo, row: u64) -> Acceptance {
     match rrs_wor::exact_rejection(curve, n, mc.exact_nodes) {
         Some(rej) => Acceptance::exact(1.0 - rej),
         None => {
             let mut rng = Rng::for_stream(mc.seed, row);
             let (rej, se) = rrs_wor::sampled_rejection(curve, n, mc.samples, &mut rng);
-            Acceptance {
-                value: 1.0 - rej,
-                stderr: se,
-                exact: false,
-            }
+            Acceptance { value: 1.0 - rej, stderr: se, exact: false }
         }
     }
 }
@@ -118,35 +101,13 @@ pub(crate) fn rrs_wor_acceptance(
 /// E[p(set of drafts)] = Σ_x p(x) Pr[x ∈ drafts]. Closed-form inclusion probabilities where they
 /// exist ([`inclusion`]); otherwise (wor with n ≥ 3, or a CP law too peaked for the direct DP) the
 /// explicit law when it is small enough, else a Monte-Carlo estimate over `mc.samples` drafts.
-fn match_acceptance(
-    p: &[f64],
-    q: &[f64],
-    n: usize,
-    scheme: Scheme,
-    mc: &MonteCarlo,
-    row: u64,
-) -> Result<Acceptance> {
+fn match_acceptance(p: &[f64], q: &[f64], n: usize, scheme: Scheme, mc: &MonteCarlo, row: u64) -> Result<Acceptance> {
     if let Some(pi) = inclusion(q, n, scheme) {
-        return Ok(Acceptance::exact(
-            p.iter()
-                .zip(&pi)
-                .map(|(&a, &b)| a * b.clamp(0.0, 1.0))
-                .sum(),
-        ));
+        return Ok(Acceptance::exact(p.iter().zip(&pi).map(|(&a, &b)| a * b.clamp(0.0, 1.0)).sum()));
     }
-    let set_mass = |d: &[usize]| -> f64 {
-        d.iter()
-            .enumerate()
-            .filter(|&(k, x)| !d[..k].contains(x))
-            .map(|(_, &x)| p[x])
-            .sum()
-    };
+    let set_mass = |d: &[usize]| -> f64 { d.iter().enumerate().filter(|&(k, x)| !d[..k].contains(x)).map(|(_, &x)| p[x]).sum() };
     match scheme_law(q, n, scheme) {
-        Ok(law) => Ok(Acceptance::exact(
-            (0..law.len())
-                .map(|r| law.probs[r] * set_mass(law.row(r)))
-                .sum(),
-        )),
+        Ok(law) => Ok(Acceptance::exact((0..law.len()).map(|r| law.probs[r] * set_mass(law.row(r))).sum())),
         Err(Error::TooLarge { .. }) => {
             let mut rng = Rng::for_stream(mc.seed, row);
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
@@ -158,11 +119,7 @@ fn match_acceptance(
             let m = mc.samples as f64;
             let mean = s1 / m;
             let var = ((s2 / m - mean * mean) * m / (m - 1.0)).max(0.0);
-            Ok(Acceptance {
-                value: mean,
-                stderr: (var / m).sqrt(),
-                exact: false,
-            })
+            Ok(Acceptance { value: mean, stderr: (var / m).sqrt(), exact: false })
         }
         Err(e) => Err(e),
     }
@@ -181,10 +138,7 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             top_tokens(q, n).into_iter().for_each(|i| pi[i] = 1.0);
             pi
         }
-        Scheme::Iid => q
-            .iter()
-            .map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1())
-            .collect(),
+        Scheme::Iid => q.iter().map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1()).collect(),
         Scheme::Greedy | Scheme::SpecHub => {
             // spechub: x ≠ hub a is drafted first (q(x)) or after a (q(a) q(x)/(1 − q(a))), in
             // total q(x)/(1 − q(a)): greedy's formula with the hub as its one fixed token.
@@ -192,8 +146,7 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             let mut pi = q.to_vec();
             fixed.iter().for_each(|&i| pi[i] = 0.0);
             let rest: f64 = pi.iter().sum();
-            pi.iter_mut()
-                .for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
+            pi.iter_mut().for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
             fixed.iter().for_each(|&i| pi[i] = 1.0);
             pi
         }
@@ -203,24 +156,9 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             let imax = (0..v).max_by(|&a, &b| q[a].total_cmp(&q[b]).then(b.cmp(&a)))?;
             let rest_max: f64 = (0..v).filter(|&i| i != imax).map(|i| q[i]).sum();
             let om = |y: usize| if y == imax { rest_max } else { 1.0 - q[y] };
-            let b_rest: f64 = (0..v)
-                .filter(|&y| y != imax && q[y] > 0.0)
-                .map(|y| q[y] / om(y))
-                .sum();
-            let b_max = if rest_max > 0.0 {
-                q[imax] / rest_max
-            } else {
-                0.0
-            };
-            (0..v)
-                .map(|x| {
-                    if x == imax {
-                        q[x] * (1.0 + b_rest)
-                    } else {
-                        q[x] * (1.0 + b_rest + b_max - q[x] / om(x))
-                    }
-                })
-                .collect()
+            let b_rest: f64 = (0..v).filter(|&y| y != imax && q[y] > 0.0).map(|y| q[y] / om(y)).sum();
+            let b_max = if rest_max > 0.0 { q[imax] / rest_max } else { 0.0 };
+            (0..v).map(|x| if x == imax { q[x] * (1.0 + b_rest) } else { q[x] * (1.0 + b_rest + b_max - q[x] / om(x)) }).collect()
         }
         Scheme::Wor => return None,
         Scheme::Cp => {
@@ -246,13 +184,7 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
                 }
             }
             // e_n(q) = Σ_x q(x) e_{n−1}(q without x) / n.
-            let loo: Vec<f64> = (0..v)
-                .map(|x| {
-                    (0..w)
-                        .map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)])
-                        .sum()
-                })
-                .collect();
+            let loo: Vec<f64> = (0..v).map(|x| (0..w).map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)]).sum()).collect();
             let e_n: f64 = (0..v).map(|x| q[x] * loo[x]).sum::<f64>() / n as f64;
             if e_n.is_nan() || e_n < 1e-250 {
                 return None;

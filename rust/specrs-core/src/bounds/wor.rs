@@ -46,9 +46,7 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
 /// n = 2 closed form.
 pub fn pair(s: &Sorted) -> f64 {
     let k = s.q.len();
-    let imax = (0..k)
-        .max_by(|&a, &b| s.q[a].total_cmp(&s.q[b]))
-        .unwrap_or(0);
+    let imax = (0..k).max_by(|&a, &b| s.q[a].total_cmp(&s.q[b])).unwrap_or(0);
     let rest_max: f64 = (0..k).filter(|&i| i != imax).map(|i| s.q[i]).sum();
     let mut best = 0.0f64.min(s.p_total - 1.0); // H = supp q: Q = 1
     let (mut cp, mut cs, mut ca, mut cq) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
@@ -69,11 +67,7 @@ pub fn pair(s: &Sorted) -> f64 {
 /// the caller).
 pub fn values(s: &Sorted, ns: &[usize], overlap: f64) -> Vec<f64> {
     let big: Vec<usize> = ns.iter().copied().filter(|&n| n >= 3).collect();
-    let raced = if big.is_empty() {
-        Vec::new()
-    } else {
-        races(s, &big)
-    };
+    let raced = if big.is_empty() { Vec::new() } else { races(s, &big) };
     let pair_value = if ns.contains(&2) { pair(s) } else { 0.0 };
     let mut at = 0;
     ns.iter()
@@ -137,7 +131,7 @@ unsafe fn race_avx512(s: &Sorted, ns: &[usize], h: f64, widen: f64) -> Vec<f64> 
 const LANES: usize = 8;
 
 /// Scale 2^600 for the rates when the mass outside a prefix is subnormal (see `race_impl`).
-const BIG: f64 = f64::from_bits((1023u64 + 600) << 52);
+const BIG: f64 = 4.149515568880993e180; // exactly 2^600 (f64::from_bits is const only from Rust 1.83)
 
 /// The pruning state of one n: best value so far, and the suffix minima of its lower bounds.
 struct Track {
@@ -187,11 +181,7 @@ fn race_impl(s: &Sorted, ns: &[usize], h: f64, widen: f64) -> Vec<f64> {
         // s − U_j is as small as that error, it is then 0: no pruning rather than a wrong α*).
         let (mut u, mut outside) = (vec![0.0f64; n], vec![0.0f64; n]);
         for j in 0..n {
-            u[j] = if j == 0 {
-                0.0
-            } else {
-                u[j - 1] + tops.get(j - 1).copied().unwrap_or(0.0)
-            };
+            u[j] = if j == 0 { 0.0 } else { u[j - 1] + tops.get(j - 1).copied().unwrap_or(0.0) };
             outside[j] = below_tops + kernel::sum(&tops[j.min(m_top)..]);
         }
         for len in n..k {
@@ -205,11 +195,7 @@ fn race_impl(s: &Sorted, ns: &[usize], h: f64, widen: f64) -> Vec<f64> {
         }
         let mut sufmin = vec![f64::INFINITY; k + 1];
         for len in (0..k).rev() {
-            sufmin[len] = if len >= n {
-                sufmin[len + 1].min(lower(len, n))
-            } else {
-                sufmin[len + 1]
-            };
+            sufmin[len] = if len >= n { sufmin[len + 1].min(lower(len, n)) } else { sufmin[len + 1] };
         }
         if n < k && sufmin[n] < best {
             last = last.max((n..k).rev().find(|&len| lower(len, n) < best).unwrap_or(n));
