@@ -7,7 +7,7 @@ draft, softmax at temperature T).
 
 Baselines:
 * iid: vectorised NumPy sorted-prefix scan (argsort of p/q, cumsum, min of P − Q^n).
-* wor: NumPy exponential-race quadrature as in mdsd.md §3.5: 3,000 log-spaced nodes over
+* wor: NumPy exponential-race quadrature as in docs/theory.md §2.3: 3,000 log-spaced nodes over
   t ∈ [e^-12, e^40], a Poisson-binomial DP over the q/p-sorted prefix, the integral at every prefix.
 * batch: the NumPy iid scan applied to the whole (rows × V) array at once (argsort along axis 1).
 Numbers are printed as times and as speed-up ratios against the baseline of the same run.

@@ -124,7 +124,7 @@ def _shim_draft_tree():
             self._s = s
             self.tokens, self.path = np.asarray(s.tokens), np.asarray(s.path)
             self.depth_accepted, self.depth_tried = s.depth_accepted, s.depth_tried
-            self.accepted, self.emitted, self.n_nodes = s.accepted, s.emitted, s.n_nodes
+            self.accepted, self.emitted, self.n_nodes = s.accepted_tokens, s.emitted_tokens, s.drafted_tokens
 
     class Compat:
         def __init__(self, *a, **kw):

@@ -1,6 +1,6 @@
 """Train the standalone SmolLM2 draft shipped in ``python/specrs/assets/models/smollm2-draft``.
 
-Recipe (docs/drafts.md): a 576-wide Llama of 2 blocks initialised from target blocks, the target's
+Recipe (docs/models.md): a 576-wide Llama of 2 blocks initialised from target blocks, the target's
 frozen input embedding, and a head over the 8,192 tokens the target predicts most often on the
 training split (q = 0 elsewhere: still lossless, q is the law sampled), distilled on the target's
 own distributions. The teacher runs once over offline text (Python 3.11 stdlib sources, the Python
@@ -649,11 +649,11 @@ def stage_eval_eagle(args) -> None:
             if "all" in r:
                 log(f"eval {name:>22}: " + "  ".join(f"{d} {x['agreement']:.4f} [{x['ci95'][0]:.4f}, {x['ci95'][1]:.4f}] n={x['positions']}" for d, x in r.items()))
     log("eval depth1|depth0:", json.dumps(report["eagle"]["depth1_given_depth0"]), "eagle−standalone:", json.dumps(report["eagle_minus_standalone"]))
-    for threads in (1, 2):
+    for threads in (1, 2) if args.timing else ():
         t = time_eagle_step(target, eagle, threads)
         report[f"cost_threads{threads}"] = {"target_ms": 1e3 * t["target"], "eagle_ms": 1e3 * t["eagle"], "ratio": t["eagle"] / t["target"]}
         log(f"eval cost, {threads} thread(s):", json.dumps(report[f"cost_threads{threads}"]))
-    with open(os.path.join(args.work, "eval_eagle.json"), "w") as f:
+    with open(args.report or os.path.join(args.work, "eval_eagle.json"), "w") as f:
         json.dump(report, f, indent=1)
 
 
@@ -679,6 +679,8 @@ def main(argv=None) -> int:
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--feature-noise", type=float, default=0.0, help="eagle: uniform noise on the target features, relative to their mean |value|")
     ap.add_argument("--out", default=None, help="train --kind eagle: where to write the draft (default: WORK/eagle)")
+    ap.add_argument("--no-timing", dest="timing", action="store_false", help="eval --kind eagle: skip the cost timing")
+    ap.add_argument("--report", default=None, help="eval --kind eagle: where to write the JSON report (default: WORK/eval_eagle.json)")
     ap.add_argument("--draft-dir", default=None, help="eval/save: the draft to evaluate or ship (default: WORK/draft, or WORK/eagle with --kind eagle)")
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "smollm2-draft"))
     ap.add_argument("--workers", type=int, default=2)

@@ -9,55 +9,17 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy.optimize import linprog
-from scipy.sparse import coo_matrix
 
 import specrs
 import strategies
 from specrs._specrs import _scheme_law
 
+from oracles import lp_alpha, subset_alpha, subset_value
+
 SCHEMES = ["iid", "wor", "cp", "greedy", "spechub"]
 
 
 # ---- references -------------------------------------------------------------------------------
-
-
-def lp_alpha(p, drafts, probs):
-    """The b-matching LP (9): max sum S(i, r) s.t. row sums <= probs, token sums <= p, S >= 0,
-    one variable per (row, distinct token of the row). Solved by HiGHS."""
-    cols_row, cols_tok = [], []
-    for r, row in enumerate(drafts):
-        for i in sorted(set(int(x) for x in row)):
-            cols_row.append(r)
-            cols_tok.append(i)
-    nv = len(cols_row)
-    m, v = len(probs), len(p)
-    a_rows = coo_matrix((np.ones(nv), (cols_row, np.arange(nv))), shape=(m, nv))
-    a_toks = coo_matrix((np.ones(nv), (cols_tok, np.arange(nv))), shape=(v, nv))
-    from scipy.sparse import vstack
-
-    res = linprog(
-        -np.ones(nv),
-        A_ub=vstack([a_rows, a_toks]).tocsr(),
-        b_ub=np.concatenate([probs, p]),
-        bounds=(0, None),
-        method="highs",
-        # HiGHS' default tolerances (1e-7) leave ~1e-9 errors on rows with 1e-300-sized entries.
-        options={"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10},
-    )
-    assert res.status == 0
-    return -res.fun
-
-
-def subset_value(p, drafts, probs, h):
-    h = set(h)
-    inside = np.array([all(int(x) in h for x in row) for row in drafts])
-    return 1.0 + sum(p[i] for i in h) - probs[inside].sum()
-
-
-def brute_alpha(p, drafts, probs):
-    v = len(p)
-    return min(subset_value(p, drafts, probs, h) for k in range(v + 1) for h in itertools.combinations(range(v), k))
 
 
 def check_plan(b, p, drafts, probs):
@@ -110,7 +72,7 @@ def explicit_laws(draw):
 def test_value_cut_and_plan_on_random_laws(law):
     p, drafts, probs = law
     b = specrs.optimal_acceptance_explicit(p, drafts, probs)
-    brute = brute_alpha(p, drafts, probs)
+    brute = subset_alpha(p, drafts, probs)
     assert abs(b.value - lp_alpha(p, drafts, probs)) < 1e-9
     assert abs(b.value - brute) < 1e-9
     assert abs(subset_value(p, drafts, probs, b.cut) - brute) < 1e-9
@@ -157,8 +119,7 @@ def check_scheme_laws(p, q, n):
         assert drafts.shape == (len(probs), n) and abs(probs.sum() - 1) < 1e-12
         assert np.isfinite(probs).all() and (probs > 0).all()
         b = specrs.optimal_acceptance_explicit(p, drafts, probs)
-        assert abs(b.value - brute_alpha(p, drafts, probs)) < 1e-9, scheme
-        assert abs(b.value - lp_alpha(p, drafts, probs)) < 1e-9, scheme
+        assert abs(b.value - subset_alpha(p, drafts, probs)) < 1e-9, scheme
         check_plan(b, p, drafts, probs)
 
 

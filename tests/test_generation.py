@@ -3,7 +3,6 @@ left-padded batches of prompts of different lengths."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -12,6 +11,8 @@ transformers = pytest.importorskip("transformers")
 import specrs  # noqa: E402
 from specrs.generation import METHODS, SpeculativeGenerator, decode_bytes, encode_bytes, load_bundled_pair  # noqa: E402
 from specrs.generation._warp import Warping, warp_probs  # noqa: E402
+
+from oracles import chi2_pvalue  # noqa: E402
 
 torch.set_num_threads(1)
 SPEC = [m for m in METHODS if m != "autoregressive"]
@@ -71,28 +72,6 @@ def exact_sequence_law(target, prompt, n, warping):
     return law
 
 
-def chi_square_pvalue(counts: dict, law: dict, n: int) -> float:
-    from scipy.stats import chi2
-
-    keys = sorted(law, key=lambda k: -law[k])
-    assert set(counts) <= set(law), "generated a sequence outside the warped support"
-    obs, exp, ro, re_ = [], [], 0, 0.0
-    for k in keys:  # pool cells with expected count < 5 into one
-        e = law[k] * n
-        if e >= 5:
-            obs.append(counts.get(k, 0))
-            exp.append(e)
-        else:
-            ro += counts.get(k, 0)
-            re_ += e
-    if re_ > 0:
-        obs.append(ro)
-        exp.append(re_)
-    obs, exp = np.array(obs, float), np.array(exp, float)
-    stat = float(((obs - exp) ** 2 / exp).sum())
-    return float(chi2.sf(stat, len(obs) - 1))
-
-
 ROWS = 400  # per prompt; two prompts of different lengths share each batch
 LAW_PROMPTS = [encode_bytes("KING"), encode_bytes("First Citizen:\nWe")]
 
@@ -128,7 +107,7 @@ def test_sequence_law_matches_target_exactly(pair, laws, method):
         counts: dict = {}
         for out in res.new_tokens[k::2]:
             counts[tuple(out)] = counts.get(tuple(out), 0) + 1
-        assert chi_square_pvalue(counts, law, ROWS) > 1e-3, (method, k)
+        assert chi2_pvalue(counts, law, ROWS) > 1e-3, (method, k)
     for r in (0, 1, 2 * ROWS - 1):
         single = gen.generate(prompts[r], max_new_tokens=3, rng=specrs.stream_seed(12345, r))
         assert single.new_tokens == res.new_tokens[r]

@@ -65,7 +65,7 @@ def run_steps(kind, shape, roots, depths, n, seed, sparse, verify_with=None):
             needs = tb.walk_feed(probs, ids)
         for r, st in enumerate(tb.steps()):
             counts[r][tuple(st.tokens)] = counts[r].get(tuple(st.tokens), 0) + 1
-            assert st.keep_slots[0] == 0 and len(st.keep_slots) == st.accepted + 1
+            assert st.keep_slots[0] == 0 and len(st.keep_slots) == st.accepted_tokens + 1
     return counts, p, q
 
 

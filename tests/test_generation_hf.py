@@ -52,7 +52,8 @@ def test_sampled_rows_have_the_target_law_through_transformers(pair):
     """χ² of 3-token continuations (top_k = 3) for two prompts of different lengths interleaved in
     one batch of 800 rows through ``target.generate`` (the law test of test_generation.py, via
     transformers' entry point)."""
-    from test_generation import LAW_PROMPTS, ROWS, chi_square_pvalue, exact_sequence_law
+    from oracles import chi2_pvalue
+    from test_generation import LAW_PROMPTS, ROWS, exact_sequence_law
 
     from specrs.generation._warp import Warping
 
@@ -67,7 +68,7 @@ def test_sampled_rows_have_the_target_law_through_transformers(pair):
         counts: dict = {}
         for row in new[k::2]:
             counts[tuple(row)] = counts.get(tuple(row), 0) + 1
-        assert chi_square_pvalue(counts, law, ROWS) > 1e-3
+        assert chi2_pvalue(counts, law, ROWS) > 1e-3
 
 
 def test_generation_config_round_trip(pair):

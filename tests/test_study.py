@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_bounds import enumerate_verifier, kseq_out, law, lp_alpha, rho_ref, rrs_out
+from oracles import lp_alpha as lp_alpha_rows
+from test_bounds import enumerate_verifier, kseq_out, law, rho_ref, rrs_out
 
 import specrs
 from specrs import SpecrsError
@@ -94,6 +95,11 @@ def test_rrs_wor_on_a_row_whose_remaining_draft_mass_is_subnormal():
     want, _ = enumerate_verifier(p, exact_law(q, 3, "wor"), lambda t: rrs_out(p, q, t, wor=True))
     assert abs(want - 0.5) < 1e-12 and abs(specrs.optimal_acceptance(p, q, 3, "wor") - 0.5) < 1e-12
     assert abs(specrs.verifier_acceptance(p, q, 3, verifier="rrs_wor") - want) <= 1e-9
+
+
+def lp_alpha(p, lw) -> float:
+    """The shared LP oracle on a draft law {tuple: probability}."""
+    return lp_alpha_rows(p, list(lw), list(lw.values()))
 
 
 def test_large_rows_equal_the_single_n_functions_in_float32_and_float64():

@@ -10,12 +10,13 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from scipy import stats
 
 import specrs
 import strategies
 from specrs import DraftTree, SpecrsError, TreeStats, best_shape, tree_shapes
 from specrs._specrs import tree_exact_law, tree_exact_trees
+
+from oracles import chi2_pvalue, markov
 
 KINDS = {
     "rsd-c": [(2, 2), (3, 1, 1)],
@@ -25,14 +26,6 @@ KINDS = {
     "topk": [(2, 2, 2)],
     "spechub": [(2, 2, 2), (2, 1, 2)],
 }
-
-
-def markov(v: int, seed: int, zeros: bool = False) -> np.ndarray:
-    r = np.random.default_rng(seed)
-    t = r.random((v, v)) + 0.05
-    if zeros:
-        t[np.arange(v), (np.arange(v) + 1) % v] = 0.0
-    return t / t.sum(1, keepdims=True)
 
 
 def kw(kind: str, shape) -> dict:
@@ -105,23 +98,6 @@ def test_exact_law_of_emitted_tokens_is_the_target_law(kind, shape, seed):
     want = target_law(p, 1, len(shape) + 1)
     assert set(got) == set(want)
     assert max(abs(got[s] - want[s]) for s in want) < 1e-12
-
-
-def chi2_pvalue(counts: Counter, probs: dict, n: int) -> float:
-    assert all(probs.get(k, 0) > 0 for k in counts), "a drawn outcome has probability 0"
-    obs, exp, rare_o, rare_e = [], [], 0.0, 0.0
-    for k, pr in probs.items():
-        if pr * n < 5:
-            rare_o += counts.get(k, 0)
-            rare_e += pr * n
-        else:
-            obs.append(counts.get(k, 0))
-            exp.append(pr * n)
-    if rare_e > 0:
-        obs.append(rare_o)
-        exp.append(rare_e)
-    exp = np.array(exp) * (sum(obs) / sum(exp))
-    return stats.chisquare(obs, exp).pvalue
 
 
 @pytest.mark.parametrize(
@@ -255,7 +231,7 @@ def test_keep_indices_select_the_accepted_path(kind):
         step = t.verify(p[node_last(t, root)], rng=g)
         keep, toks, par = step.keep, t.tokens(), t.parents()
         assert keep[0] == 0 and np.array_equal(keep[1:], step.path)
-        assert len(step.tokens) == step.accepted + 1 == len(keep)
+        assert len(step.tokens) == step.accepted_tokens + 1 == len(keep)
         assert np.array_equal(toks[keep[1:]], step.tokens[:-1])
         for a, b in zip(keep[:-1], keep[1:]):
             assert par[b] == a
@@ -316,7 +292,7 @@ def test_stats_and_metrics():
     for s in range(30):
         t = build("rsd-c", (2, 2, 2), q, root, s)
         step = t.verify(p[node_last(t, root)], rng=s)
-        assert step.accepted == 3 and step.bonus and step.n_nodes == 14
+        assert step.accepted_tokens == 3 and step.bonus and step.drafted_tokens == 14
         st.add(step)
     assert st.block_efficiency == 4.0 and st.depth_acceptance == [1.0, 1.0, 1.0]
     assert st.mbsu(0.0, 3) == 4.0
@@ -337,10 +313,10 @@ def test_stats_per_position_acceptance_over_trees_of_different_depths():
         st.add(step)
         emitted += len(step.tokens)
         drafted[: len(shape)] += 1
-        acc[: step.accepted] += 1
-        tried[: min(step.accepted + 1, len(shape))] += 1  # the walk stops at the first rejection
+        acc[: step.accepted_tokens] += 1
+        tried[: min(step.accepted_tokens + 1, len(shape))] += 1  # the walk stops at the first rejection
     st.add_target_only()  # an autoregressive step: counted in τ, not per depth
-    assert st.steps == 61 and st.emitted == emitted + 1 and st.nodes == 30 * (2 + 4 + 4) + 30 * 3
+    assert st.steps == 61 and st.emitted_tokens == emitted + 1 and st.drafted_tokens == 30 * (2 + 4 + 4) + 30 * 3
     assert st.depth_drafted == [60, 30, 30]
     assert st.position_acceptance == pytest.approx(list(acc / drafted))
     assert st.depth_acceptance == pytest.approx(list(acc / tried))
@@ -396,7 +372,7 @@ def test_verify_checks_count_and_shape():
 
 
 def test_tree_attention_mask_matches_plain_forward():
-    """rsd.md §8.1: a tiny Llama with the flattened 4-D mask and position ids gives, at every node,
+    """docs/theory.md §7: a tiny Llama with the flattened 4-D mask and position ids gives, at every node,
     the logits of a plain forward over prefix + root path."""
     torch = pytest.importorskip("torch")
     transformers = pytest.importorskip("transformers")

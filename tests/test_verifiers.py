@@ -4,7 +4,7 @@
   regime of ``strategies``: 1 − ε rows with ε down to 1e-300, float32 softmaxes with 30–60 nat
   gaps, subnormals) and every valid (verifier, scheme) pair, the exact output law equals p to
   1e-12, every acceptance lies in [0, 1] and is ≤ α* of the scheme, with equality where the
-  verifier is optimal (α* by brute force over subsets, docs/theory.md, from the scheme's explicit
+  verifier is optimal (α* by brute force over subsets, docs/theory.md §2.1, from the scheme's explicit
   law);
 * sampling: chi-square over 100k seeded draft + verify calls per pair, acceptance within 5 se;
 * reproducibility, batched == row-by-row, bad input.
@@ -25,6 +25,8 @@ from specrs import SpecrsError
 from specrs._specrs import _scheme_law
 from specrs.testing import check_exact, check_sampling
 
+from oracles import subset_alpha
+
 SCHEMES = list(specrs.SCHEMES)
 PAIRS = [(v.name, s) for v in specrs.VERIFIERS.values() for s in v.schemes]
 
@@ -38,13 +40,7 @@ def attains_alpha_star(verifier: str, scheme: str, n: int) -> bool:
 
 def alpha_star(p: np.ndarray, q: np.ndarray, n: int, scheme: str) -> float:
     """α* = 1 + min_H (p(H) − Pr[all drafts ∈ H]), brute force over every subset H."""
-    tuples, probs = _scheme_law(q, n, scheme)
-    v = p.size
-    best = 0.0
-    for h in range(1 << v):
-        inside = np.array([(h >> i) & 1 for i in range(v)], dtype=bool)
-        best = min(best, p[inside].sum() - probs[inside[tuples].all(axis=1)].sum())
-    return 1.0 + best
+    return subset_alpha(p, *_scheme_law(q, n, scheme))
 
 
 def valid_n(verifier: str, scheme: str, q: np.ndarray):

@@ -47,9 +47,7 @@ fn bench(c: &mut Criterion) {
         });
     }
     g.bench_function("wor V=32000 n=4 (sort only)", |b| b.iter(|| prep::sorted(black_box(&p32), black_box(&q32), 1.0, 1.0)));
-    g.bench_function("cp V=32000 n=4", |b| {
-        b.iter(|| bounds::optimal_acceptance(black_box(&p32), black_box(&q32), 4, Scheme::Cp).unwrap())
-    });
+    g.bench_function("cp V=32000 n=4", |b| b.iter(|| bounds::optimal_acceptance(black_box(&p32), black_box(&q32), 4, Scheme::Cp).unwrap()));
     g.bench_function("greedy V=32000 n=4", |b| {
         b.iter(|| bounds::optimal_acceptance(black_box(&p32), black_box(&q32), 4, Scheme::Greedy).unwrap())
     });

@@ -10,11 +10,18 @@ Rust-accelerated building blocks for speculative decoding and trajectory stitchi
 * T-Stitch diffusion sampling (``specrs.diffusion``, needs the ``torch`` extra).
 
 Conventions: ``p`` is the target distribution, ``q`` the draft distribution, ``n`` the number of
-drafts. Every random function takes ``rng`` (None, an int seed or a ``numpy.random.Generator``).
-Bad input raises :class:`SpecrsError`, a ``ValueError`` subclass whose message names the argument.
+drafts. Scheme, verifier, tree-kind and method names are the keys of the registry
+(:data:`SCHEMES`, :data:`VERIFIERS`, :data:`TREE_KINDS`, :data:`METHODS`), which also says what
+pairs with what. Every random function takes a keyword-only ``rng`` (None, an int seed or a
+``numpy.random.Generator``). Integer arguments are ``int`` or numpy integers (never bools or
+floats). Bad input raises :class:`SpecrsError`, a ``ValueError`` subclass whose message names the
+argument: "invalid argument `x`: …" (:class:`SizeLimitError` above a documented size limit).
 """
 
 from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from specrs._specrs import SizeLimitError, SpecrsError, __version__
 
@@ -38,17 +45,40 @@ __all__ = [
     *_bounds_all, *_verification_all, *_trees_all,
 ]
 
-# Torch-side names are imported lazily so that the core needs numpy only.
-_LAZY = {
-    "generate": "specrs.generation",
-    "SpeculativeGenerator": "specrs.generation",
-}
+# Submodules and torch-side names load on first access, so that `import specrs` needs numpy only
+# and `specrs.testing`, `specrs.generation`, `specrs.diffusion` work after a bare `import specrs`.
+# Type checkers see them through the TYPE_CHECKING imports.
+if TYPE_CHECKING:
+    from specrs import diffusion as diffusion
+    from specrs import generation as generation
+    from specrs import testing as testing
+    from specrs.generation import SpeculativeGenerator as SpeculativeGenerator
+    from specrs.generation import generate as generate
+
+_SUBMODULES = ("testing", "generation", "diffusion")
+_LAZY = {"generate": "specrs.generation", "SpeculativeGenerator": "specrs.generation"}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"specrs.{name}")
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'specrs' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_SUBMODULES, *_LAZY})
+
+
+# Every public name reports the import path users write (numpy's convention), so that reprs,
+# docs and pickles say `specrs.X` whichever submodule defines it.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("specrs.") and not isinstance(_obj, type(importlib)):
+        try:
+            _obj.__module__ = "specrs"
+        except (AttributeError, TypeError):  # pragma: no cover - immutable builtins
+            pass
+del _name, _obj

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Literal, Optional, Sequence, Tuple, Union, final, overload
+from typing import Any, Literal, Optional, Sequence, Tuple, Union, final, overload
 
 import numpy as np
 import numpy.typing as npt
 from numpy.typing import ArrayLike, NDArray
+
+from specrs.names import SchemeName, TreeKindName, VerifierName
+
+_Int = Union[int, np.integer]
+_Vec = np.ndarray[tuple[int], np.dtype[Any]]  # a 1-D array
+_Mat = np.ndarray[tuple[int, int], np.dtype[Any]]  # a 2-D array
 
 __version__: str
 
@@ -17,16 +23,17 @@ class SizeLimitError(SpecrsError):
     """The problem is above the size limit of the exact method requested."""
 
 def _resolve_seed(rng: object = None) -> int: ...
-def _registry() -> dict[str, list[tuple]]: ...
+def _registry() -> dict[str, list[tuple[Any, ...]]]: ...
+def _integer(value: object, arg: str, minimum: int) -> int: ...
 
 # ---- bounds (specrs_core::bounds) -----------------------------------------------------------
 
 
-def _optimal_acceptance(p: object, q: object, n: int, scheme: str) -> float | np.ndarray: ...
+def _optimal_acceptance(p: object, q: object, n: _Int, scheme: SchemeName) -> Any: ...
 def _verifier_acceptance(
-    p: object, q: object, n: int, verifier: str, scheme: str | None, samples: int, seed: int
-) -> tuple[float, float, bool] | tuple[np.ndarray, np.ndarray, np.ndarray]: ...
-def _kseq_rho(p: object, q: object, n: int) -> float: ...
+    p: object, q: object, n: _Int, verifier: VerifierName, scheme: SchemeName | None, samples: _Int, seed: int
+) -> Any: ...
+def _kseq_rho(p: object, q: object, n: _Int) -> float: ...
 def _acceptance_study(
     p: object, q: object, ns: list[int], samples: int, seed: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]: ...
@@ -76,10 +83,12 @@ class ExplicitBound:
     @property
     def accept(self) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.float64]]:
         """Accept part as (rows, tokens, probs) coordinates."""
-    def conditional(self, row: int) -> npt.NDArray[np.float64]:
+    def conditional(self, row: _Int) -> npt.NDArray[np.float64]:
         """π(· | row) as a dense (V,) vector."""
-    def sample(self, row: int, rng: object = None) -> tuple[int, int | None]:
+    def sample(self, row: _Int, *, rng: object = None) -> tuple[int, int | None]:
         """y ~ π(· | row): (token, position of the accepted draft or None)."""
+    def __reduce__(self) -> Any:
+        """Not picklable: raises TypeError (recompute it from p, drafts, probs)."""
 
 def optimal_acceptance_explicit(
     p: npt.ArrayLike, drafts: npt.ArrayLike, probs: npt.ArrayLike
@@ -87,7 +96,7 @@ def optimal_acceptance_explicit(
     """α* and the optimal plan for drafts (m, n) int with row probabilities probs (m,)."""
 
 def _scheme_law(
-    q: npt.ArrayLike, n: int, scheme: str
+    q: npt.ArrayLike, n: _Int, scheme: SchemeName
 ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]:
     """Explicit joint law (drafts (m, n), probs (m,)) of the n ordered drafts of ``scheme``."""
 
@@ -97,40 +106,71 @@ def _scheme_law(
 
 _Rng = Union[None, int, np.integer, np.random.Generator, np.random.RandomState]
 
-def draft(q: npt.ArrayLike, n: int, *, scheme: str, rng: _Rng = None) -> npt.NDArray[np.int64]:
-    """n draft ids from q in draw order ("iid", "wor", "greedy", "spechub", "cp": ascending).
+@overload
+def draft(q: _Mat | Sequence[Sequence[float]], n: _Int, *, scheme: SchemeName, rng: _Rng = None) -> np.ndarray[tuple[int, int], np.dtype[np.int64]]: ...
+@overload
+def draft(q: _Vec | Sequence[float], n: _Int, *, scheme: SchemeName, rng: _Rng = None) -> np.ndarray[tuple[int], np.dtype[np.int64]]: ...
+@overload
+def draft(q: npt.ArrayLike, n: _Int, *, scheme: SchemeName, rng: _Rng = None) -> npt.NDArray[np.int64]:
+    """n draft ids from q in draw order ("iid", "wor", "greedy", "spechub", "topk"; "cp": ascending).
     2-D q (positions, V) gives (positions, n); row r uses stream_seed(seed, r)."""
 
 def draft_explicit(drafts: npt.ArrayLike, probs: npt.ArrayLike, *, rng: _Rng = None) -> npt.NDArray[np.int64]:
     """One row of the (rows, n) table ``drafts`` drawn with probability ``probs[row]``."""
 
+# verify: one position (1-D p, q, drafts) -> (token, accepted index or None); a batch (2-D) ->
+# (tokens, accepted) int64 arrays (-1 = None). The overloads follow the shapes the type checker
+# knows (lists, or arrays typed 1-D / 2-D); an array of unknown dimension matches both and types
+# as Any.
 @overload
 def verify(
-    p: npt.ArrayLike, q: npt.ArrayLike, drafts: npt.ArrayLike, *, verifier: str,
-    scheme: Optional[str] = None, rng: _Rng = None,
+    p: _Mat | Sequence[Sequence[float]], q: _Mat | Sequence[Sequence[float]], drafts: npt.ArrayLike, *,
+    verifier: VerifierName, scheme: Optional[SchemeName] = None, rng: _Rng = None,
+) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+@overload
+def verify(
+    p: _Vec | Sequence[float], q: _Vec | Sequence[float], drafts: npt.ArrayLike, *,
+    verifier: VerifierName, scheme: Optional[SchemeName] = None, rng: _Rng = None,
 ) -> Tuple[int, Optional[int]]: ...
 @overload
 def verify(
-    p: npt.NDArray[np.floating], q: npt.NDArray[np.floating], drafts: npt.NDArray[np.integer], *,
-    verifier: str, scheme: Optional[str] = None, rng: _Rng = None,
-) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]: ...
+    p: npt.ArrayLike, q: npt.ArrayLike, drafts: npt.ArrayLike, *,
+    verifier: VerifierName, scheme: Optional[SchemeName] = None, rng: _Rng = None,
+) -> Tuple[Any, Any]: ...
+
+@final
+class OutputLaw:
+    """Exact law of a verifier's output token: ``probs[x]`` = P(output = x) = Σ_ī p_draft(ī)
+    P(output = x | ī) and ``acceptance`` = P(output ∈ drafts), the acceptance rate of Hu et al.
+    (ICLR 2025). Unpacks as a pair: ``probs, acceptance = law``."""
+
+    def __new__(cls, probs: npt.NDArray[np.float64], acceptance: float) -> OutputLaw: ...
+    @property
+    def probs(self) -> npt.NDArray[np.float64]: ...
+    @property
+    def acceptance(self) -> float: ...
+    def __len__(self) -> int: ...
+    def __getitem__(self, key: int, /) -> Any: ...
+    def __iter__(self) -> Any: ...
+    def __reduce__(self) -> Any: ...
+
 def _output_distribution(
-    p: npt.ArrayLike, q: npt.ArrayLike, n: int, verifier: str, scheme: Optional[str] = None
-) -> Tuple[npt.NDArray[np.float64], float]: ...
+    p: npt.ArrayLike, q: npt.ArrayLike, n: _Int, verifier: VerifierName, scheme: Optional[SchemeName] = None
+) -> OutputLaw: ...
 def verify_chains(
     p: npt.NDArray[np.floating],  # (rows, V) target distribution at each drafted position
     q: npt.NDArray[np.floating],  # (rows, V) draft distribution the drafts were sampled from
     drafts: npt.ArrayLike,  # (rows,) draft ids; a negative id (placeholder) ends its chain
     cu_num_drafts: npt.ArrayLike,  # (chains,) cumulative draft counts
     *,
-    verifier: Literal["sd"] = "sd",
+    verifier: str = "sd",  # "sd" (builds may add others: an unknown name is a SpecrsError)
     seeds: Optional[npt.ArrayLike] = None,  # (chains,) one seed per chain
     rng: _Rng = None,
 ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
     """(accepted (chains,), tokens (chains,)): drafts accepted per chain and the token after them,
     or -1 where the whole chain was accepted and the caller's bonus token follows."""
 
-def stream_seed(seed: int, row: int) -> int:
+def stream_seed(seed: _Int, row: _Int) -> int:
     """Seed of row ``row`` of a batched call seeded with ``seed``."""
 
 @final
@@ -139,20 +179,25 @@ class OptimalVerifier:
 
     def __new__(cls, p: npt.ArrayLike, drafts: npt.ArrayLike, probs: npt.ArrayLike) -> OptimalVerifier: ...
     @staticmethod
-    def from_scheme(p: npt.ArrayLike, q: npt.ArrayLike, n: int, *, scheme: str) -> OptimalVerifier: ...
+    def from_scheme(p: npt.ArrayLike, q: npt.ArrayLike, n: _Int, *, scheme: SchemeName) -> OptimalVerifier: ...
     @property
     def acceptance(self) -> float:
         """α* of the law."""
     @property
     def n(self) -> int: ...
     @property
-    def vocab(self) -> int: ...
+    def vocab_size(self) -> int: ...
+    @property
+    def vocab(self) -> int:
+        """Deprecated: vocab_size."""
+    def __reduce__(self) -> Any:
+        """Pickles as (p, drafts, probs)."""
     @property
     def law(self) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.float64]]: ...
     def draft(self, *, rng: _Rng = None) -> npt.NDArray[np.int64]: ...
     def verify(self, drafts: npt.ArrayLike, *, rng: _Rng = None) -> Tuple[object, object]:
         """(token, accepted) for 1-D drafts; (tokens, accepted) int64 arrays for 2-D."""
-    def output_distribution(self) -> object:
+    def output_distribution(self) -> OutputLaw:
         """OutputLaw(probs, acceptance): the exact output law."""
 
 
@@ -170,7 +215,7 @@ class OptimalVerifier:
 # probability of token `token_ids[i, j]`; zero-probability entries are padding (their id may be -1).
 # float32 or float64; each row must sum to 1 (1e-4 for float32, 1e-6 for float64).
 
-_TreeKind = Literal["rsd-c", "rsd-s", "iid", "greedy", "topk", "spechub", "rsd_c", "rsd_s"]  # last two: deprecated
+_TreeKind = Union[TreeKindName, Literal["rsd_c", "rsd_s"]]  # the last two: deprecated spellings
 
 @final
 class FlatTree:
@@ -200,8 +245,11 @@ class FlatTree:
     def expanded(self) -> NDArray[np.bool_]: ...  # (T,) True for nodes whose draft distribution was given (fed to the draft)
     def mask_rows(self, start: int, stop: int, cache_len: int = 0) -> NDArray[np.bool_]:
         """Rows `start..stop` of `full_mask(cache_len)`: (stop - start, cache_len + T)."""
-    def full_mask(self, cache_len: int) -> NDArray[np.bool_]:
+    def full_mask(self, cache_len: _Int) -> NDArray[np.bool_]:
         """(T, cache_len + T) boolean mask: all True over the cached prefix, then `mask`."""
+    def __len__(self) -> int: ...
+    def __reduce__(self) -> Any:
+        """Not picklable: raises TypeError."""
 
 @final
 class TreeStep:
@@ -226,9 +274,15 @@ class TreeStep:
     @property
     def keep_slots(self) -> list[int]: ...
     @property
-    def accepted(self) -> int: ...  # number of accepted draft tokens = len(tokens) - 1
+    def accepted_tokens(self) -> int: ...  # accepted draft tokens = len(tokens) - 1 (vLLM num_accepted_tokens)
     @property
-    def emitted(self) -> int: ...  # tokens per target call for this step = len(tokens)
+    def emitted_tokens(self) -> int: ...  # tokens emitted by this step = len(tokens)
+    @property
+    def drafted_tokens(self) -> int: ...  # draft tokens the target scored, root excluded (vLLM num_draft_tokens)
+    @property
+    def accepted(self) -> int: ...  # deprecated: accepted_tokens
+    @property
+    def emitted(self) -> int: ...  # deprecated: emitted_tokens
     @property
     def bonus(self) -> bool: ...  # True when the last token was drawn at a node with no children
     @property
@@ -236,7 +290,9 @@ class TreeStep:
     @property
     def depth_tried(self) -> list[bool]: ...
     @property
-    def n_nodes(self) -> int: ...  # draft tokens the target scored (root excluded)
+    def n_nodes(self) -> int: ...  # deprecated: drafted_tokens (n_nodes counts the root elsewhere)
+    def __reduce__(self) -> Any:
+        """Not picklable: raises TypeError."""
 
 @final
 class DraftTree:
@@ -251,7 +307,7 @@ class DraftTree:
       * "greedy" Hu et al. 2025: top-(b_l−1) siblings plus one sampled from the rest; greedy verifier.
       * "topk"   EAGLE-style deterministic top-b_l siblings; `match` verifier (sample p, accept if
                  a child). Needs no randomness to build.
-      * "spechub" SpecHub (Sun et al., EMNLP 2024; mdsd.md §5), b_l ∈ {1, 2}: hub a = argmax q
+      * "spechub" SpecHub (Sun et al., EMNLP 2024; docs/theory.md §3, §4.6), b_l ∈ {1, 2}: hub a = argmax q
                  (ties to the lowest id); x1 ~ q; x2 = a if x1 ≠ a, else x2 ~ q without a. Verified
                  by SpecHub's hub-pair rule with deterministic residual updates (acceptance
                  p(a) + Σ min(p, q'), q' = q without a, renormalised); a b_l = 1 level is one draw
@@ -270,12 +326,12 @@ class DraftTree:
         cls,
         kind: _TreeKind,
         *,
-        branching: Sequence[int] | None = None,
-        beam_width: int | None = None,
-        depth: int | None = None,
-        budget: int | None = None,
+        branching: Sequence[_Int] | None = None,
+        beam_width: _Int | None = None,
+        depth: _Int | None = None,
+        budget: _Int | None = None,
         acceptance: Sequence[float] | None = None,
-        root_token: int | None = None,
+        root_token: _Int | None = None,
         truncate: bool = False,
         rng: object = None,
     ) -> DraftTree: ...
@@ -298,19 +354,21 @@ class DraftTree:
         children than the support of q; more than 2 per node for spechub)."""
     def tokens(self) -> NDArray[np.int64]: ...  # (n_nodes,) token per node; root = root_token or -1
     def parents(self) -> NDArray[np.int64]: ...  # (n_nodes,) -1 for the root
-    def flatten(self, prefix_len: int) -> FlatTree:
+    def flatten(self, prefix_len: _Int) -> FlatTree:
         """Flattened tree (may be called on a partial tree, e.g. to run the draft on the frontier).
         Errors name `prefix_len` (0, or positions prefix_len - 1 + depth beyond 2**63 - 1)."""
     def mask_rows(self, start: int, stop: int, cols: int | None = None) -> NDArray[np.bool_]:
         """Ancestor-or-self mask of nodes `start..stop` over node columns `0..cols` (default: every
         node), (stop - start, cols); without building the other rows. `SizeLimitError` above
         2**28 entries."""
-    def verify(self, probs: ArrayLike, token_ids: ArrayLike | None = None, rng: object = None) -> TreeStep:
+    def verify(self, probs: ArrayLike, token_ids: ArrayLike | None = None, *, rng: object = None) -> TreeStep:
         """Walks down with the node-level verifier of the kind (rrs_wor / rrs / greedy / match /
         spechub):
         `probs[i]` is the target p(·|path(i)) for every node i (root first; shape (n_nodes, V) or
         sparse). Only rows on the walked path are read beyond the shape check. Every token
-        emitted has exactly the target's law (proof: rsd.md §2.2, §6.2; mdsd.md §4.2, §5)."""
+        emitted has exactly the target's law (proof: docs/theory.md §4, §6)."""
+    def __reduce__(self) -> Any:
+        """Not picklable: raises TypeError (rebuild it with the same arguments and seed)."""
 
 @final
 class TreeBatch:
@@ -366,10 +424,10 @@ class TreeBatch:
 def method_shape(
     method: str,
     *,
-    depth: int | None = None,
-    width: int | None = None,
-    branching: Sequence[int] | None = None,
-    budget: int | None = None,
+    depth: _Int | None = None,
+    width: _Int | None = None,
+    branching: Sequence[_Int] | None = None,
+    budget: _Int | None = None,
 ) -> Tuple[tuple[int, ...], int]:
     """(branching vector, tree size) of a generation method's draft tree (the core's
     `tree::shape::for_method`: the method's shape family at (depth, width), an explicit
@@ -379,13 +437,13 @@ def _top_k_rows(logits: ArrayLike, k: int) -> Tuple[NDArray[np.floating], NDArra
     """The k largest entries of each row of a (rows, V) float array, largest first, ties to the
     lower id: (values (rows, k), ids (rows, k))."""
 
-def tree_shapes(kind: _TreeKind, budget: int, *, depth: int | None = None) -> list[tuple[int, ...]]:
+def tree_shapes(kind: _TreeKind, budget: _Int, *, depth: _Int | None = None) -> list[tuple[int, ...]]:
     """All shapes whose tree scores at most `budget` draft tokens (branching vectors with
     Σ_l Π_{j≤l} b_j ≤ budget, non-increasing, entries ≤ 2 for spechub; (W,)*L with W·L ≤ budget
     for rsd-s)."""
 
 def best_shape(
-    kind: _TreeKind, budget: int, *, depth: int | None = None, acceptance: Sequence[float] | None = None
+    kind: _TreeKind, budget: _Int, *, depth: _Int | None = None, acceptance: Sequence[float] | None = None
 ) -> tuple[int, ...]:
     """The shape in `tree_shapes` with the largest modelled block efficiency
     1 + Σ_l Π_{j≤l} a(b_j), where a(k) = acceptance[k-1] is the chance that one of k siblings is
@@ -393,10 +451,10 @@ def best_shape(
 
 def tree_exact_law(
     kind: _TreeKind,
-    shape: Sequence[int],
+    shape: Sequence[_Int],
     p_table: ArrayLike,
     q_table: ArrayLike,
-    root_token: int,
+    root_token: _Int,
     *,
     truncate: bool = False,
 ) -> tuple[NDArray[np.int64], NDArray[np.float64]]:
@@ -406,7 +464,7 @@ def tree_exact_law(
     probabilities (M,))."""
 
 def tree_exact_trees(
-    kind: _TreeKind, shape: Sequence[int], q_table: ArrayLike, root_token: int, *, truncate: bool = False
+    kind: _TreeKind, shape: Sequence[_Int], q_table: ArrayLike, root_token: _Int, *, truncate: bool = False
 ) -> tuple[list[list[tuple[int, int]]], NDArray[np.float64]]:
     """Test hook: exact law of the tree built (small models): each tree as a tuple of
     (parent flat id, token) per non-root node in flat order, with its probability."""

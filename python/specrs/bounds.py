@@ -27,21 +27,23 @@ For n = 1 every random scheme gives 1 − TV(p, q) = Σ min(p, q). The schemes, 
 pairs with which, are the tables :data:`specrs.SCHEMES` and :data:`specrs.VERIFIERS`.
 
 Inputs: float32 or float64 arrays, 1-D (one position) or 2-D (rows = positions, computed in
-parallel with the GIL released), borrowed without a copy; arithmetic is in float64. Each vector
-must be finite, non-negative and sum to 1 within 1e-6 (float64) or 1e-4 (float32); it is then
-renormalised. Bad input raises :class:`specrs.SpecrsError` naming the argument.
+parallel with the GIL released), borrowed without a copy (big-endian arrays are converted, one
+copy); arithmetic is in float64. A float32/float64 mix between p and q is computed in float64
+(the float32 array is promoted, and the float64 tolerance applies). Each vector must be finite,
+non-negative and sum to 1 within 1e-6 (float64) or 1e-4 (float32); it is then renormalised.
+``n`` is an ``int`` or numpy integer (not a bool or float). Bad input raises
+:class:`specrs.SpecrsError` naming the argument.
 """
 
 from __future__ import annotations
 
-import operator
-from typing import Optional, Union
+from typing import Any, Optional, Sequence, Union, overload
 
 import numpy as np
 
-from specrs import _specrs
+from specrs import _specrs, _validate
 from specrs._rng import RngLike, resolve_seed
-from specrs._specrs import SpecrsError
+from specrs.names import SchemeName, VerifierName
 
 __all__ = [
     "AcceptanceRate",
@@ -51,28 +53,24 @@ __all__ = [
     "kseq_rho",
 ]
 
-ArrayLike = Union[np.ndarray, "list[float]"]
+ArrayLike = Union[np.ndarray, Sequence[float], Sequence[Sequence[float]]]
 
 
-def _count(n: object, arg: str = "n") -> int:
-    if isinstance(n, (bool, np.bool_)):
-        raise SpecrsError(f"invalid argument `{arg}`: must be an integer, got a bool")
-    try:
-        value = operator.index(n)
-    except TypeError:
-        raise SpecrsError(f"invalid argument `{arg}`: must be an integer, got {type(n).__name__}") from None
-    if value < 1 or value > 2**62:
-        raise SpecrsError(f"invalid argument `{arg}`: is {value} but must be at least 1")
-    return value
+@overload
+def optimal_acceptance(p: Sequence[float], q: Sequence[float], n: int, scheme: SchemeName = "iid") -> float: ...
+@overload
+def optimal_acceptance(
+    p: np.ndarray[tuple[int], Any], q: np.ndarray[tuple[int], Any], n: int, scheme: SchemeName = "iid"
+) -> float: ...
+@overload
+def optimal_acceptance(
+    p: np.ndarray[tuple[int, int], Any], q: np.ndarray[tuple[int, int], Any], n: int, scheme: SchemeName = "iid"
+) -> np.ndarray: ...
+@overload
+def optimal_acceptance(p: ArrayLike, q: ArrayLike, n: int, scheme: SchemeName = "iid") -> Union[float, np.ndarray]: ...
 
 
-def _scheme(scheme: object) -> str:
-    if not isinstance(scheme, str):
-        raise SpecrsError(f"invalid argument `scheme`: must be a string such as 'iid', got {type(scheme).__name__}")
-    return scheme
-
-
-def optimal_acceptance(p: ArrayLike, q: ArrayLike, n: int, scheme: str = "iid") -> Union[float, np.ndarray]:
+def optimal_acceptance(p: ArrayLike, q: ArrayLike, n: int, scheme: SchemeName = "iid") -> Union[float, np.ndarray]:
     """α*(p, q, n): the largest probability that a lossless verifier emits one of the n drafts.
 
     Implements the subset-selection theorem and sorted-prefix scan of Hu et al. (ICLR 2025, eq. 8,
@@ -84,7 +82,7 @@ def optimal_acceptance(p: ArrayLike, q: ArrayLike, n: int, scheme: str = "iid") 
     mismatched shapes, non-float dtypes, n < 1, n above the support of q for wor/cp/greedy/spechub,
     spechub with n ≠ 2.
     """
-    return _specrs._optimal_acceptance(p, q, _count(n), _scheme(scheme))
+    return _specrs._optimal_acceptance(p, q, n, scheme)
 
 
 class AcceptanceRate(float):
@@ -110,14 +108,14 @@ class AcceptanceRate(float):
 
     __str__ = __repr__
 
-    def __reduce__(self):
+    def __reduce__(self) -> Any:
         return (AcceptanceRate, (float(self), self.stderr, self.exact))
 
 
 class AcceptanceRates(np.ndarray):
     """Acceptance rates of a batch (one per row): a float64 array with ``.stderr`` (float64 array,
-    0 where exact) and ``.exact`` (bool array). Views and slices carry no ``stderr``/``exact``
-    (they are None); index the attributes alongside the values instead."""
+    0 where exact) and ``.exact`` (bool array). Indexing and slicing keep them (an integer index
+    gives an :class:`AcceptanceRate`); arithmetic results are plain values without them (None)."""
 
     stderr: Optional[np.ndarray]
     exact: Optional[np.ndarray]
@@ -128,9 +126,46 @@ class AcceptanceRates(np.ndarray):
         obj.exact = np.asarray(exact, dtype=bool)
         return obj
 
-    def __array_finalize__(self, obj) -> None:
+    def __array_finalize__(self, obj: Any) -> None:
         self.stderr = None
         self.exact = None
+
+    def __getitem__(self, index: Any) -> Any:
+        out = super().__getitem__(index)
+        if self.stderr is None or self.exact is None:
+            return out
+        if isinstance(out, AcceptanceRates):
+            out.stderr = self.stderr[index]
+            out.exact = self.exact[index]
+            return out
+        if np.ndim(out) == 0:
+            return AcceptanceRate(float(out), float(self.stderr[index]), bool(self.exact[index]))
+        return out
+
+    def __reduce__(self) -> Any:
+        return (AcceptanceRates, (np.asarray(self).copy(), self.stderr, self.exact))
+
+
+@overload
+def verifier_acceptance(
+    p: Sequence[float], q: Sequence[float], n: int, *, verifier: VerifierName, scheme: Optional[SchemeName] = None,
+    samples: int = 20_000, rng: RngLike = None,
+) -> AcceptanceRate: ...
+@overload
+def verifier_acceptance(
+    p: np.ndarray[tuple[int], Any], q: np.ndarray[tuple[int], Any], n: int, *, verifier: VerifierName,
+    scheme: Optional[SchemeName] = None, samples: int = 20_000, rng: RngLike = None,
+) -> AcceptanceRate: ...
+@overload
+def verifier_acceptance(
+    p: np.ndarray[tuple[int, int], Any], q: np.ndarray[tuple[int, int], Any], n: int, *, verifier: VerifierName,
+    scheme: Optional[SchemeName] = None, samples: int = 20_000, rng: RngLike = None,
+) -> AcceptanceRates: ...
+@overload
+def verifier_acceptance(
+    p: ArrayLike, q: ArrayLike, n: int, *, verifier: VerifierName, scheme: Optional[SchemeName] = None,
+    samples: int = 20_000, rng: RngLike = None,
+) -> Union[AcceptanceRate, AcceptanceRates]: ...
 
 
 def verifier_acceptance(
@@ -138,8 +173,8 @@ def verifier_acceptance(
     q: ArrayLike,
     n: int,
     *,
-    verifier: str,
-    scheme: Optional[str] = None,
+    verifier: VerifierName,
+    scheme: Optional[SchemeName] = None,
     samples: int = 20_000,
     rng: RngLike = None,
 ) -> Union[AcceptanceRate, AcceptanceRates]:
@@ -165,14 +200,8 @@ def verifier_acceptance(
     array for 2-D inputs (row r uses the random stream (seed, r)). ``rng``: None, int seed or
     ``numpy.random.Generator``; only Monte-Carlo estimates use it.
     """
-    if not isinstance(verifier, str):
-        raise SpecrsError(f"invalid argument `verifier`: must be a string, got {type(verifier).__name__}")
-    if scheme is not None:
-        scheme = _scheme(scheme)
     seed = resolve_seed(rng)  # only Monte-Carlo estimates use it
-    value, stderr, exact = _specrs._verifier_acceptance(
-        p, q, _count(n), verifier, scheme, _count(samples, "samples"), seed
-    )
+    value, stderr, exact = _specrs._verifier_acceptance(p, q, n, verifier, scheme, samples, seed)
     if isinstance(value, np.ndarray):
         return AcceptanceRates(value, stderr, exact)
     return AcceptanceRate(value, stderr, exact)
@@ -181,7 +210,7 @@ def verifier_acceptance(
 def kseq_rho(p: ArrayLike, q: ArrayLike, n: int) -> float:
     """SpecTr K-SEQ's ρ* ∈ [1, n]: the root of 1 − (1 − β(ρ))^n = ρ·β(ρ), β(ρ) = Σ min(p/ρ, q)
     (Sun et al., NeurIPS 2023), found by bisection. 1-D inputs."""
-    return _specrs._kseq_rho(p, q, _count(n))
+    return _specrs._kseq_rho(p, q, n)
 
 
 STUDY_COLUMNS: tuple[str, ...] = tuple(_specrs.STUDY_COLUMNS)
@@ -203,9 +232,9 @@ def acceptance_study(
     the α* of their laws, so their acceptance is the ``alpha_greedy``/``alpha_spechub`` column.
     """
     if isinstance(ns, (int, np.integer)) or not hasattr(ns, "__iter__"):
-        raise SpecrsError(f"invalid argument `ns`: must be a sequence of draft counts, got {type(ns).__name__}")
-    counts = [_count(n, "ns") for n in ns]
-    values, stderr, exact = _specrs._acceptance_study(p, q, counts, _count(samples, "samples"), resolve_seed(rng))
+        raise _validate.invalid("ns", f"must be a sequence of draft counts, got {type(ns).__name__}")
+    counts = [_validate.integer(n, "ns") for n in ns]
+    values, stderr, exact = _specrs._acceptance_study(p, q, counts, _validate.integer(samples, "samples"), resolve_seed(rng))
     k = len(counts)
     values = values.reshape(-1, k, len(STUDY_COLUMNS))
     out = {name: values[:, :, c] for c, name in enumerate(STUDY_COLUMNS)}

@@ -6,12 +6,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TypedDict
 
 from specrs.generation._methods import METHODS
 
 
+class _PairDefaults(TypedDict):
+    prompt: str
+    max_new_tokens: int
+
+
 #: Per-pair defaults (a Shakespeare prompt means nothing to an instruct model, and vice versa).
-PAIR_DEFAULTS = {
+PAIR_DEFAULTS: dict[str, _PairDefaults] = {
     "bundled": {"prompt": "ROMEO:\n", "max_new_tokens": 200},
     "smollm2": {"prompt": "Explain what a Python list comprehension is, with an example.", "max_new_tokens": 128},
     "custom": {"prompt": "Once upon a time", "max_new_tokens": 128},

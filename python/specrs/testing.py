@@ -19,13 +19,15 @@ raises ``AssertionError`` with the details (handy in pytest).
 from __future__ import annotations
 
 import math
-from typing import Callable, NamedTuple, Optional, Union
+from typing import Any, Callable, NamedTuple, Optional, Union, cast
 
 import numpy as np
+import numpy.typing as npt
 
 from specrs._rng import RngLike, as_generator
-from specrs._specrs import SpecrsError, _scheme_law, draft, verify
-from specrs.names import VERIFIERS
+from specrs._specrs import _scheme_law, draft, verify
+from specrs._validate import integer, invalid
+from specrs.names import VERIFIERS, SchemeName, VerifierName
 from specrs.verification import output_distribution
 
 __all__ = ["ExactCheck", "SamplingCheck", "check_exact", "check_sampling"]
@@ -70,23 +72,23 @@ class SamplingCheck(NamedTuple):
             raise AssertionError(f"sampling check failed: {self}")
 
 
-def _default_scheme(verifier: Union[str, Callable], scheme: Optional[str]) -> str:
+def _default_scheme(verifier: Union[str, Callable[..., Any]], scheme: Optional[SchemeName]) -> SchemeName:
     """``scheme``, else the named verifier's default scheme (the registry)."""
     if scheme is not None:
         return scheme
     info = VERIFIERS.get(verifier) if isinstance(verifier, str) else None
     if info is not None and info.default_scheme is not None:
-        return info.default_scheme
-    raise SpecrsError("invalid argument `scheme`: name the draft scheme the verifier is checked with")
+        return cast(SchemeName, info.default_scheme)
+    raise invalid("scheme", "name the draft scheme the verifier is checked with")
 
 
 def check_exact(
-    p,
-    q,
+    p: npt.ArrayLike,
+    q: npt.ArrayLike,
     n: int,
     *,
-    verifier: Union[str, ConditionalFn],
-    scheme: Optional[str] = None,
+    verifier: Union[VerifierName, ConditionalFn],
+    scheme: Optional[SchemeName] = None,
     atol: float = 1e-12,
 ) -> ExactCheck:
     """Exact losslessness check: is the law of the output token equal to p (within ``atol``)?
@@ -108,11 +110,11 @@ def check_exact(
         for row, w in zip(tuples, probs):
             cond = np.asarray(verifier(p, q, row.copy()), dtype=np.float64)
             if cond.shape != p.shape:
-                raise ValueError(f"verifier: conditional law has shape {cond.shape}, expected {p.shape}")
+                raise invalid("verifier", f"its conditional law has shape {cond.shape}, expected {p.shape}")
             out += w * cond
             acceptance += w * cond[np.unique(row)].sum()
     err = float(np.max(np.abs(out - p)))
-    return ExactCheck(err <= atol, err, out, float(acceptance))
+    return ExactCheck(bool(err <= atol), err, out, float(acceptance))
 
 
 def _chi2_sf(x: float, dof: int) -> float:
@@ -129,12 +131,12 @@ def _chi2_sf(x: float, dof: int) -> float:
 
 
 def check_sampling(
-    p,
-    q,
+    p: npt.ArrayLike,
+    q: npt.ArrayLike,
     n: int,
     *,
-    verifier: Union[str, VerifyFn],
-    scheme: Optional[str] = None,
+    verifier: Union[VerifierName, VerifyFn],
+    scheme: Optional[SchemeName] = None,
     draws: int = 100_000,
     rng: RngLike = 0,
     acceptance: Optional[float] = None,
@@ -153,6 +155,7 @@ def check_sampling(
     p = np.asarray(p, dtype=np.float64)
     q = np.asarray(q, dtype=np.float64)
     scheme = _default_scheme(verifier, scheme)
+    draws = integer(draws, "draws")
     gen = as_generator(rng)
     tokens = np.empty(draws, dtype=np.int64)
     accepted = np.empty(draws, dtype=bool)
@@ -191,4 +194,4 @@ def check_sampling(
         diff = freq - a
         z = diff / se if se > 0 else (0.0 if abs(diff) <= 1e-9 else math.copysign(math.inf, diff))
         ok = ok and abs(z) <= k
-    return SamplingCheck(ok, draws, chi2, dof, p_value, impossible, freq, acceptance, z)
+    return SamplingCheck(bool(ok), draws, chi2, dof, p_value, impossible, freq, acceptance, z)

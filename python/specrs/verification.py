@@ -13,11 +13,12 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple, Optional
+from typing import Optional
 
-import numpy as np
+import numpy.typing as npt
 
-from specrs._specrs import OptimalVerifier, _output_distribution, draft, draft_explicit, stream_seed, verify, verify_chains
+from specrs._specrs import OptimalVerifier, OutputLaw, _output_distribution, draft, draft_explicit, stream_seed, verify, verify_chains
+from specrs.names import SchemeName, VerifierName
 
 __all__ = [
     "draft",
@@ -31,17 +32,9 @@ __all__ = [
 ]
 
 
-class OutputLaw(NamedTuple):
-    """Exact law of a verifier's output token.
-
-    ``probs[x]`` = P(output = x) = Σ_ī p_draft(ī) P(output = x | ī); ``acceptance`` =
-    P(output ∈ drafts), the acceptance rate of Hu et al. (ICLR 2025)."""
-
-    probs: np.ndarray
-    acceptance: float
-
-
-def output_distribution(p, q, n: int, *, verifier: str, scheme: Optional[str] = None) -> OutputLaw:
+def output_distribution(
+    p: npt.ArrayLike, q: npt.ArrayLike, n: int, *, verifier: VerifierName, scheme: Optional[SchemeName] = None
+) -> OutputLaw:
     """The exact law of the token emitted by ``verifier`` when ``n`` drafts are drawn from ``q``
     by ``scheme`` (default: the verifier's default scheme from :data:`specrs.VERIFIERS`; required
     for "optimal").
@@ -51,7 +44,7 @@ def output_distribution(p, q, n: int, *, verifier: str, scheme: Optional[str] = 
     analytically (a coin of probability a splits the path mass a : 1 − a; the final residual
     draw spreads it over the vocabulary). A lossless verifier gives ``probs == p`` up to
     rounding. Small vocabularies only: raises :class:`SizeLimitError` above the enumeration
-    limit. Returns :class:`OutputLaw` ``(probs, acceptance)``.
+    limit. Returns :class:`OutputLaw`: ``.probs`` (P(output = x), float64 (V,)) and
+    ``.acceptance`` (P(output ∈ drafts)); it unpacks as ``probs, acceptance = law``.
     """
-    probs, acceptance = _output_distribution(p, q, n, verifier, scheme)
-    return OutputLaw(probs, float(acceptance))
+    return _output_distribution(p, q, n, verifier, scheme)

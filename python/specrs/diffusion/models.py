@@ -4,7 +4,7 @@ The denoiser predicts the noise ε of the DDPM forward process x_t = √ᾱ_t x_
 (Ho et al., 2020) for flat 64-pixel digits shaped (B, 1, 8, 8). It is conditioned on the timestep
 (sinusoidal embedding, Vaswani et al., 2017) and on a class label in 0..num_classes, where the
 extra id ``num_classes`` is the *null* label used for classifier-free guidance (Ho & Salimans, 2022).
-An MLP rather than a ``UNet2DModel`` because it trains ~50x faster on CPU (tstitch.md §6.5).
+An MLP rather than a ``UNet2DModel`` because it trains ~50x faster on CPU (docs/theory.md §9).
 
 Every model here is a plain ``torch.nn.Module`` with a ``config`` dict, so it round-trips through
 :func:`specrs.diffusion.assets.save_model` / ``load_model`` (safetensors + JSON metadata).

@@ -5,7 +5,7 @@ Denoisers minimise the DDPM ε-objective E‖ε − ε_θ(√ᾱ_t x_0 + √(1�
 with t uniform on 0..T−1 and the label c replaced by the null label with probability ``p_uncond``
 so that one network gives both the conditional and the unconditional ε needed by classifier-free
 guidance (Ho & Salimans, 2022). Both models of a pair use the same scheduler config (linear β,
-T = 1000: the cosine schedule breaks DPM-Solver++ stitching, tstitch.md §6.4) and no x0 clipping
+T = 1000: the cosine schedule breaks DPM-Solver++ stitching, docs/theory.md §9) and no x0 clipping
 at sampling time: with ``clip_sample=True`` diffusers' DDIM re-derives ε from the clipped x0, which
 on these digits (background pixels exactly at −1) degrades DDIM-50 FD threefold and DDIM-200 twentyfold
 (measured). Sampling uses an exponential moving average of the weights.

@@ -304,7 +304,7 @@ class _Batch:
             if g.d is not None:
                 if drafted:
                     k = len(self.pending[i])
-                    fed = min(st.accepted, max(depth[i] - 1, 0))  # path nodes the draft has seen
+                    fed = min(st.accepted_tokens, max(depth[i] - 1, 0))  # path nodes the draft has seen
                     slots = st.keep_slots
                     d_keep.append(list(range(p_len - k, p_len)) + [p_len - 1 + s for s in slots[1:1 + fed]])
                     self.pending[i] = toks[fed:]  # the unseen accepted leaf (if any), then the new token

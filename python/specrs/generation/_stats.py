@@ -29,8 +29,8 @@ class GenerationStats:
       forward per step plus the prompt prefill; one draft forward per tree level per step plus the
       prefill); for a batch's total, the batch's forwards (every row shares them).
     * ``rows``: sequences counted (1 for a row).
-    * ``drafted_tokens`` (``tree.nodes``, vLLM ``num_draft_tokens``), ``accepted_tokens``
-      (``tree.accepted``, vLLM ``num_accepted_tokens``), ``emitted_tokens`` (``tree.emitted``):
+    * ``drafted_tokens`` (``tree.drafted_tokens``, vLLM ``num_draft_tokens``), ``accepted_tokens``
+      (``tree.accepted_tokens``, vLLM ``num_accepted_tokens``), ``emitted_tokens`` (``tree.emitted_tokens``):
       before truncation at ``max_new_tokens``/EOS; ``new_tokens``: tokens actually returned.
     * ``block_efficiency`` τ (``tree.block_efficiency``, vLLM "mean acceptance length"),
       ``acceptance_rate`` (``tree.acceptance_rate``, vLLM "draft acceptance rate"),
@@ -83,15 +83,15 @@ class GenerationStats:
 
     @property
     def drafted_tokens(self) -> int:
-        return self.tree.nodes
+        return self.tree.drafted_tokens
 
     @property
     def accepted_tokens(self) -> int:
-        return self.tree.accepted
+        return self.tree.accepted_tokens
 
     @property
     def emitted_tokens(self) -> int:
-        return self.tree.emitted
+        return self.tree.emitted_tokens
 
     @property
     def accepted_at_depth(self) -> list[int]:

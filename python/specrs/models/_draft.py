@@ -1,4 +1,4 @@
-"""Standalone drafts with a reduced-vocabulary head (FR-Spec style, docs/drafts.md).
+"""Standalone drafts with a reduced-vocabulary head (FR-Spec style, docs/models.md).
 
 The draft's head scores only a subset S of the target's vocabulary (the tokens the target predicts
 most often); every other token gets logit −inf, i.e. q(x) = 0 outside S. Speculative sampling stays

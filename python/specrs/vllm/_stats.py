@@ -40,7 +40,7 @@ import os
 import tempfile
 import threading
 import time
-from typing import Any, Optional
+from typing import Any, Optional, cast
 
 import numpy as np
 
@@ -204,7 +204,7 @@ def save_recording(path: str, steps: list[dict[str, np.ndarray]]) -> None:
     """One ``.npz``: every array of step s under ``"{name}/{s}"``."""
     arrays = {f"{k}/{s}": v for s, st in enumerate(steps) for k, v in st.items()}
     arrays["num_steps"] = np.asarray(len(steps))
-    np.savez(path, **arrays)
+    np.savez(path, **cast("dict[str, Any]", arrays))
 
 
 def load_recording(path: str) -> list[dict[str, np.ndarray]]:

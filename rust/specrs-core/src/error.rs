@@ -1,5 +1,7 @@
 //! The one error type of the core. Every fallible public function returns [`Result`]; the
-//! bindings turn each variant into a Python exception that subclasses `ValueError`.
+//! bindings turn each variant into a Python exception that subclasses `ValueError`. One message
+//! format for both variants, and for the Python-side checks (`specrs._validate.invalid`):
+//! "invalid argument `x`: …" (a size-limit error: "invalid argument `x`: too large: …").
 
 use std::fmt;
 
@@ -34,9 +36,7 @@ impl Error {
     /// The same error, re-attributed to a row of a batched argument (`p` → `p[row 3]`).
     pub fn in_row(self, row: usize) -> Self {
         match self {
-            Error::InvalidArgument { arg, msg } => {
-                Error::InvalidArgument { arg: format!("{arg}[row {row}]"), msg }
-            }
+            Error::InvalidArgument { arg, msg } => Error::InvalidArgument { arg: format!("{arg}[row {row}]"), msg },
             Error::TooLarge { arg, msg } => Error::TooLarge { arg: format!("{arg}[row {row}]"), msg },
         }
     }
@@ -46,7 +46,7 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::InvalidArgument { arg, msg } => write!(f, "invalid argument `{arg}`: {msg}"),
-            Error::TooLarge { arg, msg } => write!(f, "argument `{arg}` is too large: {msg}"),
+            Error::TooLarge { arg, msg } => write!(f, "invalid argument `{arg}`: too large: {msg}"),
         }
     }
 }

@@ -14,9 +14,9 @@
 //! both exact up to floating-point rounding, of the same arithmetic the sampling path uses.
 
 use crate::law::{check_scheme_args, scheme_law, Law};
+use crate::names::resolve_scheme;
 use crate::names::{Scheme, Verifier};
 use crate::verify::source::Source;
-use crate::names::resolve_scheme;
 use crate::verify::{verify_with, Outcome};
 use crate::{validate, Error, Real, Result};
 
@@ -116,13 +116,7 @@ pub(crate) fn trace<T: Real>(
 /// (the verifier's default scheme when None; required for `optimal`), and its
 /// acceptance probability. Enumerates the scheme's draft tuples: small V and n only
 /// ([`MAX_EXACT_WORK`]; `Error::TooLarge` above it).
-pub fn output_distribution<T: Real>(
-    p: &[T],
-    q: &[T],
-    n: usize,
-    verifier: Verifier,
-    scheme: Option<Scheme>,
-) -> Result<ExactLaw> {
+pub fn output_distribution<T: Real>(p: &[T], q: &[T], n: usize, verifier: Verifier, scheme: Option<Scheme>) -> Result<ExactLaw> {
     validate::distribution("p", p)?;
     validate::distribution("q", q)?;
     validate::same_len("p", p.len(), "q", q.len())?;
@@ -156,4 +150,3 @@ pub(crate) fn check_work(law: &Law, v: usize) -> Result<()> {
     }
     Ok(())
 }
-

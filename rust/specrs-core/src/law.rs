@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn wor_matches_the_reference_example() {
-        // mdsd.md §3.5: q = (0.5, 0.3, 0.2), n = 2, H = {0, 1}: Pr[both drafts in H] = 0.5143.
+        // docs/theory.md §2.3: q = (0.5, 0.3, 0.2), n = 2, H = {0, 1}: Pr[both drafts in H] = 0.5143.
         let l = scheme_law(&[0.5, 0.3, 0.2], 2, Scheme::Wor).unwrap();
         let in_h: f64 = (0..l.len()).filter(|&r| l.row(r).iter().all(|&x| x < 2)).map(|r| l.probs[r]).sum();
         let exact = 0.5 * (0.3 / 0.5) + 0.3 * (0.5 / 0.7);

@@ -496,13 +496,9 @@ fn quoted(names: impl Iterator<Item = &'static str>) -> String {
 impl Scheme {
     /// Parses a scheme name (or alias); the error names `arg` and lists the valid names.
     pub fn parse(arg: &str, s: &str) -> Result<Self> {
-        Scheme::ALL
-            .iter()
-            .copied()
-            .find(|x| x.row().name == s || x.row().aliases.contains(&s))
-            .ok_or_else(|| {
-                Error::invalid(arg, format!("unknown scheme {s:?}; expected one of {}", quoted(Scheme::ALL.iter().map(|x| x.as_str()))))
-            })
+        Scheme::ALL.iter().copied().find(|x| x.row().name == s || x.row().aliases.contains(&s)).ok_or_else(|| {
+            Error::invalid(arg, format!("unknown scheme {s:?}; expected one of {}", quoted(Scheme::ALL.iter().map(|x| x.as_str()))))
+        })
     }
 
     /// True when the n drafts are distinct tokens (so n may not exceed the support of q).
@@ -546,10 +542,7 @@ impl Verifier {
     /// Checks the number of drafts against the verifier's fixed n (`sd`: 1), naming `arg`.
     pub fn check_n(self, arg: &str, n: usize) -> Result<()> {
         match self.row().n {
-            Some(k) if k != n => Err(Error::invalid(
-                arg,
-                format!("has {n} drafts but the {} verifier takes exactly {k}", self.as_str()),
-            )),
+            Some(k) if k != n => Err(Error::invalid(arg, format!("has {n} drafts but the {} verifier takes exactly {k}", self.as_str()))),
             _ => Ok(()),
         }
     }
@@ -593,10 +586,7 @@ impl TreeKind {
                 return Ok((k, true));
             }
         }
-        Err(Error::invalid(
-            arg,
-            format!("unknown tree kind {s:?}; expected one of {}", quoted(TreeKind::ALL.iter().map(|x| x.as_str()))),
-        ))
+        Err(Error::invalid(arg, format!("unknown tree kind {s:?}; expected one of {}", quoted(TreeKind::ALL.iter().map(|x| x.as_str())))))
     }
 
     /// Parses a tree kind, accepting deprecated spellings silently.
@@ -679,7 +669,8 @@ mod tests {
     #[test]
     fn the_table_is_consistent() {
         // Every name (and alias) is unique within its table.
-        let mut names: Vec<&str> = Scheme::ALL.iter().flat_map(|s| std::iter::once(s.as_str()).chain(s.row().aliases.iter().copied())).collect();
+        let mut names: Vec<&str> =
+            Scheme::ALL.iter().flat_map(|s| std::iter::once(s.as_str()).chain(s.row().aliases.iter().copied())).collect();
         let len = names.len();
         names.sort();
         names.dedup();

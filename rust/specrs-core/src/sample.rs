@@ -8,9 +8,9 @@
 //!
 //! - `iid`: n independent draws from q.
 //! - `wor`: successive sampling without replacement: draw j from q with the earlier drafts
-//!   removed, renormalised. This is the law of Gumbel-top-k (Kool et al. 2019; docs/theory.md) and
-//!   of `torch.multinomial(q, n, replacement=False)`, in draw order; we draw it sequentially (n
-//!   draws) instead of perturbing all V scores.
+//!   removed, renormalised. This is the law of Gumbel-top-k (Kool et al. 2019; docs/theory.md §3) and of
+//!   `torch.multinomial(q, n, replacement=False)`, in draw order; we draw it sequentially (n passes)
+//!   instead of perturbing all V scores.
 //! - `greedy` (Hu et al. 2025, §5.1): the top n−1 tokens of q, largest first (lowest id on ties),
 //!   then one draw from q without them.
 //! - `spechub` (Sun et al. 2024), n = 2: with hub a = argmax q (lowest id on ties), x₁ ~ q; the
@@ -270,10 +270,7 @@ pub fn draft_explicit_row(probs: &[f64], rng: &mut Rng) -> Result<usize> {
 /// Checks an explicit law's table: `tuples` has `probs.len()` rows of n ≥ 1 entries.
 pub fn check_table(tuples_len: usize, n: usize, rows: usize) -> Result<()> {
     if n == 0 || tuples_len != rows * n {
-        return Err(Error::invalid(
-            "drafts",
-            format!("must be a (rows, n) table with one row per entry of `probs` ({rows} rows), n ≥ 1"),
-        ));
+        return Err(Error::invalid("drafts", format!("must be a (rows, n) table with one row per entry of `probs` ({rows} rows), n ≥ 1")));
     }
     Ok(())
 }
@@ -352,11 +349,8 @@ mod tests {
             let s: f32 = e.iter().sum();
             e.iter().map(|x| x / s).collect::<Vec<f32>>()
         };
-        let rows64: Vec<Vec<f64>> = vec![
-            vec![1.0, 1e-20, 1e-20],
-            vec![1e-300, 1.0, 0.0, 1e-300, 2e-300],
-            vec![1.0 - 1e-15, 5e-16, 0.0, 5e-16],
-        ];
+        let rows64: Vec<Vec<f64>> =
+            vec![vec![1.0, 1e-20, 1e-20], vec![1e-300, 1.0, 0.0, 1e-300, 2e-300], vec![1.0 - 1e-15, 5e-16, 0.0, 5e-16]];
         for q in &rows64 {
             check_row(q);
         }

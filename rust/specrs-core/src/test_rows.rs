@@ -79,7 +79,13 @@ fn rows_cover_every_regime() {
         sorted.sort_by(f64::total_cmp);
         ties_or_zeros += usize::from(r.contains(&0.0) || sorted.windows(2).any(|w| w[0] == w[1]));
     }
-    for (name, count) in [("ordinary", ordinary), ("confident", confident), ("below 1e-100", deep), ("subnormal", subnormal), ("ties or zeros", ties_or_zeros)] {
+    for (name, count) in [
+        ("ordinary", ordinary),
+        ("confident", confident),
+        ("below 1e-100", deep),
+        ("subnormal", subnormal),
+        ("ties or zeros", ties_or_zeros),
+    ] {
         assert!(count >= 100, "only {count} of 2000 rows are {name}");
     }
 }

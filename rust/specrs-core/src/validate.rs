@@ -65,10 +65,7 @@ fn checked<T: Real, F: FnMut(f64)>(arg: &str, v: &[T], sink: F) -> Result<RowSta
         // Every entry is finite and ≥ 0 but the sum overflowed: reported by the sum check below.
     }
     if (sum - 1.0).abs() > T::NORM_TOL {
-        return Err(Error::invalid(
-            arg,
-            format!("sums to {sum:.12} but must sum to 1 within {:e} ({} input)", T::NORM_TOL, T::DTYPE),
-        ));
+        return Err(Error::invalid(arg, format!("sums to {sum:.12} but must sum to 1 within {:e} ({} input)", T::NORM_TOL, T::DTYPE)));
     }
     Ok(RowStats { sum, positive })
 }
@@ -79,7 +76,7 @@ fn bad_entry<T: Real>(arg: &str, v: &[T]) -> Option<Error> {
     let i = v.iter().position(|x| !(x.to_f64().is_finite() && x.to_f64() >= 0.0))?;
     let x = v[i].to_f64();
     let what = if x.is_finite() { "negative" } else { "non-finite" };
-    Some(Error::invalid(arg, format!("{what} entry {x} at index {i}")))
+    Some(Error::invalid(arg, format!("{what} entry {} at index {i}", show(x))))
 }
 
 /// (Σ v, #{v > 0}, every entry finite and ≥ 0), calling `sink` with each block sum. AVX2 when the
@@ -140,10 +137,7 @@ fn scan_impl<T: Real, F: FnMut(f64)>(v: &[T], mut sink: F) -> (f64, usize, bool)
 /// Checks that two vectors share one length (the vocabulary size).
 pub fn same_len(arg_a: &str, a: usize, arg_b: &str, b: usize) -> Result<()> {
     if a != b {
-        return Err(Error::invalid(
-            arg_b,
-            format!("has length {b} but `{arg_a}` has length {a}; both must cover the same vocabulary"),
-        ));
+        return Err(Error::invalid(arg_b, format!("has length {b} but `{arg_a}` has length {a}; both must cover the same vocabulary")));
     }
     Ok(())
 }
@@ -153,12 +147,37 @@ pub fn support_size<T: Real>(v: &[T]) -> usize {
     v.iter().filter(|x| x.to_f64() > 0.0).count()
 }
 
-/// Checks `n >= 1`.
+/// The one rule for integer arguments: `value` must be at least `min` and fit in an i64 (values
+/// outside i128 arrive as `i128::MIN`/`i128::MAX`). Every count, size and index a user passes is
+/// checked here, so the messages are the same everywhere.
+pub fn integer(arg: &str, value: i128, min: i64) -> Result<i64> {
+    let shown = |v: i128| if v == i128::MIN || v == i128::MAX { "outside the 64-bit range".to_string() } else { format!("is {v}") };
+    if value < min as i128 {
+        return Err(Error::invalid(arg, format!("{} but must be at least {min}", shown(value))));
+    }
+    if value > i64::MAX as i128 {
+        return Err(Error::invalid(arg, format!("{} but must be at most 2**63 - 1", shown(value))));
+    }
+    Ok(value as i64)
+}
+
+/// Checks `n >= 1` (the lower bound of [`integer`], same message; a usize already converted needs
+/// no upper bound here: sizes are checked where they are allocated).
 pub fn positive_n(arg: &str, n: usize) -> Result<()> {
     if n == 0 {
-        return Err(Error::invalid(arg, "must be at least 1"));
+        integer(arg, 0, 1)?;
     }
     Ok(())
+}
+
+/// A float for a message: plain when of ordinary size, else in scientific notation (so that
+/// −1e-300 does not print as 300 digits).
+pub fn show(x: f64) -> String {
+    if x == 0.0 || !x.is_finite() || (1e-4..1e16).contains(&x.abs()) {
+        format!("{x}")
+    } else {
+        format!("{x:e}")
+    }
 }
 
 /// Checks that `n` distinct draws are possible from `q` (schemes without replacement).
@@ -247,6 +266,13 @@ mod tests {
         assert!(n_within_support("n", 2, "q", &[0.5f64, 0.0, 0.5]).is_ok());
         assert!(n_within_support("n", 3, "q", &[0.5f64, 0.0, 0.5]).is_err());
         assert!(positive_n("n", 0).is_err());
+        assert_eq!(integer("n", 0, 1).unwrap_err().to_string(), "invalid argument `n`: is 0 but must be at least 1");
+        assert!(integer("n", 1 << 63, 1).unwrap_err().to_string().contains("at most 2**63 - 1"));
+        assert!(integer("n", i128::MAX, 1).unwrap_err().to_string().contains("outside the 64-bit range"));
+        assert_eq!(integer("n", (1 << 63) - 1, 0).unwrap(), i64::MAX);
+        let e = distribution("q", &[1.0f64, -1e-300]).unwrap_err().to_string();
+        assert!(e.contains("negative entry -1e-300 at index 1"), "{e}");
+        assert_eq!(show(0.25), "0.25");
         assert_eq!(token_id("drafts", 2, 3).unwrap(), 2);
         assert!(token_id("drafts", 3, 3).is_err());
         assert!(token_id("drafts", -1, 3).is_err());

@@ -1,7 +1,10 @@
 //! Borrowing numpy inputs. Probability arrays may be float32 or float64 (borrowed without a copy
-//! when C-contiguous; the core accumulates in f64). Integer, bool and complex arrays are rejected
-//! with an error naming the argument. Python sequences are converted with `numpy.asarray` first.
-//! When `p` and `q` have different float dtypes the float32 one is promoted (one copy).
+//! when C-contiguous and in native byte order; otherwise one copy; the core accumulates in f64).
+//! Other dtypes (integer, bool, complex, float16, longdouble) are rejected with an error naming the
+//! argument. Python sequences are converted with `numpy.asarray` first.
+//!
+//! **Mixed precision rule:** when `p` and `q` have different float dtypes, the float32 one is
+//! promoted to float64 (one copy) and the call runs in float64 with the float64 tolerance.
 
 use numpy::{PyArrayDyn, PyArrayMethods, PyReadonlyArrayDyn, PyUntypedArrayMethods};
 use pyo3::prelude::*;
@@ -54,19 +57,22 @@ pub fn probs<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, arg: &str) -> Specrs
     let arr = if obj.is_instance(&np.getattr("ndarray")?)? {
         obj.clone()
     } else {
-        np.call_method1("asarray", (obj,))
-            .map_err(|e| PyError::invalid(arg, format!("cannot be converted to an array: {e}")))?
+        np.call_method1("asarray", (obj,)).map_err(|e| PyError::invalid(arg, format!("cannot be converted to an array: {e}")))?
     };
-    let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
-    if kind != "f" {
-        let name: String = arr.getattr("dtype")?.getattr("name")?.extract()?;
+    let dtype = arr.getattr("dtype")?;
+    let kind: String = dtype.getattr("kind")?.extract()?;
+    let itemsize: usize = dtype.getattr("itemsize")?.extract()?;
+    if kind != "f" || (itemsize != 4 && itemsize != 8) {
+        let name: String = dtype.getattr("name")?.extract()?;
         return Err(PyError::invalid(arg, format!("has dtype {name}; pass a float32 or float64 array")));
     }
-    let arr = if arr.getattr("flags")?.getattr("c_contiguous")?.extract::<bool>()? {
-        arr
+    // Big-endian (non-native) arrays are converted to native order (one copy).
+    let arr = if !dtype.getattr("isnative")?.extract::<bool>()? {
+        arr.call_method1("astype", (dtype.call_method1("newbyteorder", ("=",))?,))?
     } else {
-        as_contiguous(py, &arr)?
+        arr
     };
+    let arr = if arr.getattr("flags")?.getattr("c_contiguous")?.extract::<bool>()? { arr } else { as_contiguous(py, &arr)? };
     if let Ok(a) = arr.cast::<PyArrayDyn<f64>>() {
         return Ok(Probs::F64(a.readonly()));
     }
@@ -78,11 +84,7 @@ pub fn probs<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, arg: &str) -> Specrs
 }
 
 /// Borrows a (p, q) pair with one common dtype, promoting a float32 partner of a float64 array.
-pub fn prob_pair<'py>(
-    py: Python<'py>,
-    p: &Bound<'py, PyAny>,
-    q: &Bound<'py, PyAny>,
-) -> SpecrsResult<(Probs<'py>, Probs<'py>)> {
+pub fn prob_pair<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>) -> SpecrsResult<(Probs<'py>, Probs<'py>)> {
     let p = probs(py, p, "p")?;
     let q = probs(py, q, "q")?;
     if p.is_f32() != q.is_f32() {
@@ -92,24 +94,23 @@ pub fn prob_pair<'py>(
 }
 
 /// Borrows an integer array (token ids) as int64, converting other integer dtypes (one copy).
-pub fn token_ids<'py>(
-    py: Python<'py>,
-    obj: &Bound<'py, PyAny>,
-    arg: &str,
-) -> SpecrsResult<PyReadonlyArrayDyn<'py, i64>> {
+pub fn token_ids<'py>(py: Python<'py>, obj: &Bound<'py, PyAny>, arg: &str) -> SpecrsResult<PyReadonlyArrayDyn<'py, i64>> {
     let np = py.import("numpy")?;
-    let arr = np
-        .call_method1("asarray", (obj,))
-        .map_err(|e| PyError::invalid(arg, format!("cannot be converted to an array: {e}")))?;
+    let arr = np.call_method1("asarray", (obj,)).map_err(|e| PyError::invalid(arg, format!("cannot be converted to an array: {e}")))?;
     let kind: String = arr.getattr("dtype")?.getattr("kind")?.extract()?;
     if kind != "i" && kind != "u" {
         let name: String = arr.getattr("dtype")?.getattr("name")?.extract()?;
         return Err(PyError::invalid(arg, format!("has dtype {name}; pass an integer array of token ids")));
     }
+    // uint64 ids above 2**63 - 1 would wrap to negatives as int64: report them as they are.
+    if kind == "u" && arr.getattr("dtype")?.getattr("itemsize")?.extract::<usize>()? == 8 && arr.getattr("size")?.extract::<usize>()? > 0 {
+        let max: u64 = arr.call_method0("max")?.extract()?;
+        if max > i64::MAX as u64 {
+            return Err(PyError::invalid(arg, format!("token id {max} is outside the vocabulary")));
+        }
+    }
     let arr = np.call_method1("ascontiguousarray", (arr, np.getattr("int64")?))?;
-    let a = arr
-        .cast::<PyArrayDyn<i64>>()
-        .map_err(|_| PyError::invalid(arg, "could not be read as int64"))?;
+    let a = arr.cast::<PyArrayDyn<i64>>().map_err(|_| PyError::invalid(arg, "could not be read as int64"))?;
     Ok(a.readonly())
 }
 
@@ -163,14 +164,6 @@ macro_rules! with_probs {
             }
         }
     };
-}
-
-/// The number of drafts `n` as given from Python: at least 1.
-pub fn draft_count(n: i64) -> SpecrsResult<usize> {
-    if n < 1 {
-        return Err(PyError::invalid("n", format!("is {n} but must be at least 1")));
-    }
-    Ok(n as usize)
 }
 
 /// An explicit joint draft law given from Python: `drafts` (m, n) token ids and `probs` (m,)

@@ -6,9 +6,10 @@ use numpy::{IntoPyArray, PyArray1};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use specrs_core::bounds::{self, Acceptance, MonteCarlo};
-use specrs_core::{Error, Scheme, Verifier};
+use specrs_core::{Scheme, Verifier};
 
-use crate::arrays::{draft_count as count, expect_ndim, prob_pair, Probs};
+use crate::arrays::{expect_ndim, prob_pair, Probs};
+use crate::convert;
 use crate::error::{PyError, SpecrsResult};
 use crate::with_pair;
 
@@ -17,10 +18,7 @@ fn shapes(p: &Probs<'_>, q: &Probs<'_>) -> SpecrsResult<usize> {
     let (sp, sq) = (p.shape(), q.shape());
     expect_ndim("p", &sp, &[1, 2])?;
     if sp != sq {
-        return Err(PyError::invalid(
-            "q",
-            format!("has shape {sq:?} but `p` has shape {sp:?}; they must match"),
-        ));
+        return Err(PyError::invalid("q", format!("has shape {sq:?} but `p` has shape {sp:?}; they must match")));
     }
     Ok(*sp.last().unwrap_or(&0))
 }
@@ -32,11 +30,11 @@ fn _optimal_acceptance<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    n: i64,
-    scheme: &str,
+    n: &Bound<'py, PyAny>,
+    scheme: &Bound<'py, PyAny>,
 ) -> SpecrsResult<Py<PyAny>> {
-    let scheme = Scheme::parse("scheme", scheme)?;
-    let n = count(n)?;
+    let scheme = Scheme::parse("scheme", &convert::name(scheme, "scheme")?)?;
+    let n = convert::size(n, "n", 1)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     let vocab = shapes(&pa, &qa)?;
     let two_d = pa.ndim() == 2;
@@ -51,20 +49,13 @@ fn _optimal_acceptance<'py>(
     })
 }
 
-fn acceptance_tuple<'py>(
-    py: Python<'py>,
-    a: &[Acceptance],
-    two_d: bool,
-) -> SpecrsResult<Bound<'py, PyTuple>> {
+fn acceptance_tuple<'py>(py: Python<'py>, a: &[Acceptance], two_d: bool) -> SpecrsResult<Bound<'py, PyTuple>> {
     if two_d {
         let v: Vec<f64> = a.iter().map(|x| x.value).collect();
         let s: Vec<f64> = a.iter().map(|x| x.stderr).collect();
         let e: Vec<bool> = a.iter().map(|x| x.exact).collect();
-        let items: Vec<Bound<'py, PyAny>> = vec![
-            PyArray1::from_vec(py, v).into_any(),
-            PyArray1::from_vec(py, s).into_any(),
-            PyArray1::from_vec(py, e).into_any(),
-        ];
+        let items: Vec<Bound<'py, PyAny>> =
+            vec![PyArray1::from_vec(py, v).into_any(), PyArray1::from_vec(py, s).into_any(), PyArray1::from_vec(py, e).into_any()];
         Ok(PyTuple::new(py, items)?)
     } else {
         let x = a[0];
@@ -88,25 +79,17 @@ fn _verifier_acceptance<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    n: i64,
-    verifier: &str,
-    scheme: Option<&str>,
-    samples: i64,
+    n: &Bound<'py, PyAny>,
+    verifier: &Bound<'py, PyAny>,
+    scheme: Option<&Bound<'py, PyAny>>,
+    samples: &Bound<'py, PyAny>,
     seed: u64,
 ) -> SpecrsResult<Bound<'py, PyTuple>> {
-    let verifier = Verifier::parse("verifier", verifier)?;
-    let scheme = scheme.map(|s| Scheme::parse("scheme", s)).transpose()?;
-    let n = count(n)?;
-    if samples < 2 {
-        return Err(
-            Error::invalid("samples", format!("is {samples} but must be at least 2")).into(),
-        );
-    }
-    let mc = MonteCarlo {
-        samples: samples as usize,
-        seed,
-        ..MonteCarlo::default()
-    };
+    let verifier = Verifier::parse("verifier", &convert::name(verifier, "verifier")?)?;
+    let scheme = convert::opt_name(scheme, "scheme")?.map(|s| Scheme::parse("scheme", &s)).transpose()?;
+    let n = convert::size(n, "n", 1)?;
+    let samples = convert::size(samples, "samples", 2)?;
+    let mc = MonteCarlo { samples, seed, ..MonteCarlo::default() };
     let (pa, qa) = prob_pair(py, p, q)?;
     let vocab = shapes(&pa, &qa)?;
     let two_d = pa.ndim() == 2;
@@ -123,19 +106,12 @@ fn _verifier_acceptance<'py>(
 /// K-SEQ's ρ* ∈ [1, n] (SpecTr), the root of 1 − (1 − β(ρ))^n = ρ β(ρ), β(ρ) = Σ min(p/ρ, q).
 #[pyfunction]
 #[pyo3(signature = (p, q, n))]
-fn _kseq_rho<'py>(
-    py: Python<'py>,
-    p: &Bound<'py, PyAny>,
-    q: &Bound<'py, PyAny>,
-    n: i64,
-) -> SpecrsResult<f64> {
-    let n = count(n)?;
+fn _kseq_rho<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, n: &Bound<'py, PyAny>) -> SpecrsResult<f64> {
+    let n = convert::size(n, "n", 1)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     shapes(&pa, &qa)?;
     expect_ndim("p", &pa.shape(), &[1])?;
-    with_pair!(pa, qa, |ps, qs| Ok(
-        py.detach(|| bounds::kseq_rho(ps, qs, n))?
-    ))
+    with_pair!(pa, qa, |ps, qs| Ok(py.detach(|| bounds::kseq_rho(ps, qs, n))?))
 }
 
 /// The acceptance study of 2-D rows (p, q) for every n in `ns`: flat float64 arrays
@@ -147,35 +123,21 @@ fn _acceptance_study<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    ns: Vec<i64>,
-    samples: i64,
+    ns: &Bound<'py, PyAny>,
+    samples: &Bound<'py, PyAny>,
     seed: u64,
 ) -> SpecrsResult<Bound<'py, PyTuple>> {
-    let ns: Vec<usize> = ns.into_iter().map(count).collect::<SpecrsResult<_>>()?;
-    if samples < 2 {
-        return Err(
-            Error::invalid("samples", format!("is {samples} but must be at least 2")).into(),
-        );
-    }
-    let mc = MonteCarlo {
-        samples: samples as usize,
-        seed,
-        ..MonteCarlo::default()
-    };
+    let ns = convert::sizes(ns, "ns", 1)?;
+    let samples = convert::size(samples, "samples", 2)?;
+    let mc = MonteCarlo { samples, seed, ..MonteCarlo::default() };
     let (pa, qa) = prob_pair(py, p, q)?;
     let vocab = shapes(&pa, &qa)?;
     expect_ndim("p", &pa.shape(), &[2])?;
     with_pair!(pa, qa, |ps, qs| {
         let rows = py.detach(|| bounds::study_rows(ps, qs, vocab, &ns, &mc))?;
         let values: Vec<f64> = rows.iter().flat_map(|r| r.values.iter().copied()).collect();
-        let stderr: Vec<f64> = rows
-            .iter()
-            .flat_map(|r| r.rrs_wor_stderr.iter().copied())
-            .collect();
-        let exact: Vec<bool> = rows
-            .iter()
-            .flat_map(|r| r.rrs_wor_exact.iter().copied())
-            .collect();
+        let stderr: Vec<f64> = rows.iter().flat_map(|r| r.rrs_wor_stderr.iter().copied()).collect();
+        let exact: Vec<bool> = rows.iter().flat_map(|r| r.rrs_wor_exact.iter().copied()).collect();
         let items: Vec<Bound<'py, PyAny>> = vec![
             PyArray1::from_vec(py, values).into_any(),
             PyArray1::from_vec(py, stderr).into_any(),

@@ -31,6 +31,9 @@ fn seed_array(py: Python<'_>, obj: &Bound<'_, PyAny>, chains: usize) -> SpecrsRe
     Ok(a.readonly().as_slice().map_err(|_| PyError::invalid("seeds", "must be contiguous"))?.to_vec())
 }
 
+/// (accepted, tokens) per chain.
+type ChainArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
+
 /// verify_chains(p, q, drafts, cu_num_drafts, *, verifier="sd", seeds=None, rng=None)
 /// --
 ///
@@ -58,7 +61,7 @@ fn verify_chains<'py>(
     verifier: &str,
     seeds: Option<&Bound<'py, PyAny>>,
     rng: Option<&Bound<'py, PyAny>>,
-) -> SpecrsResult<(Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>)> {
+) -> SpecrsResult<ChainArrays<'py>> {
     let verifier = Verifier::parse("verifier", verifier)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     let (ps, qs) = (pa.shape(), qa.shape());

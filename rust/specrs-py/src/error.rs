@@ -9,17 +9,12 @@ use pyo3::PyErr;
 use specrs_core::Error;
 
 create_exception!(
-    _specrs,
+    specrs,
     SpecrsError,
     PyValueError,
     "Invalid input to a specrs function. Subclasses ValueError; the message names the argument."
 );
-create_exception!(
-    _specrs,
-    SizeLimitError,
-    SpecrsError,
-    "The problem is above the size limit of the exact method requested."
-);
+create_exception!(specrs, SizeLimitError, SpecrsError, "The problem is above the size limit of the exact method requested.");
 
 /// Error type of every binding: a core error or an already-raised Python error.
 #[derive(Debug)]

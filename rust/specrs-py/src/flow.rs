@@ -21,12 +21,13 @@ pub struct ExplicitBound {
 }
 
 impl ExplicitBound {
-    fn check_row(&self, row: i64) -> SpecrsResult<usize> {
+    fn check_row(&self, row: &Bound<'_, PyAny>) -> SpecrsResult<usize> {
         let m = self.plan.rows();
-        if row < 0 || row as u64 >= m as u64 {
+        let row = crate::convert::size(row, "row", 0)?;
+        if row >= m {
             return Err(PyError::invalid("row", format!("{row} is outside the rows 0..{m}")));
         }
-        Ok(row as usize)
+        Ok(row)
     }
 }
 
@@ -119,17 +120,24 @@ impl ExplicitBound {
     }
 
     /// π(· | row) as a dense (V,) float64 vector.
-    fn conditional<'py>(&self, py: Python<'py>, row: i64) -> PyResult<Bound<'py, PyArray1<f64>>> {
+    fn conditional<'py>(&self, py: Python<'py>, row: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyArray1<f64>>> {
         let r = self.check_row(row)?;
         Ok(PyArray1::from_vec(py, self.plan.conditional(r)))
     }
 
     /// Draws y ~ π(· | row); returns (token, position of the accepted draft or None).
-    #[pyo3(signature = (row, rng=None))]
-    fn sample(&self, py: Python<'_>, row: i64, rng: Option<&Bound<'_, PyAny>>) -> PyResult<(usize, Option<usize>)> {
+    #[pyo3(signature = (row, *, rng=None))]
+    fn sample(&self, py: Python<'_>, row: &Bound<'_, PyAny>, rng: Option<&Bound<'_, PyAny>>) -> PyResult<(usize, Option<usize>)> {
         let r = self.check_row(row)?;
         let mut g = Rng::new(seed_from(py, rng)?);
         Ok(self.plan.sample(r, &mut g))
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(crate::convert::not_picklable(
+            "ExplicitBound",
+            "recompute it with optimal_acceptance_explicit(p, drafts, probs), or pickle OptimalVerifier(p, drafts, probs)",
+        ))
     }
 
     fn __repr__(&self) -> String {
@@ -137,7 +145,7 @@ impl ExplicitBound {
         let shown: Vec<String> = cut.iter().take(8).map(|x| x.to_string()).collect();
         let more = if cut.len() > 8 { format!(", … ({} tokens)", cut.len()) } else { String::new() };
         format!(
-            "ExplicitBound(value={:.12}, cut=[{}{}], rows={}, groups={}, n={}, vocab={})",
+            "ExplicitBound(value={:.12}, cut=[{}{}], rows={}, groups={}, n={}, vocab_size={})",
             self.plan.value(),
             shown.join(", "),
             more,
@@ -175,18 +183,12 @@ fn optimal_acceptance_explicit(
     Ok(explicit(py, p, drafts, probs)?)
 }
 
-fn explicit(
-    py: Python<'_>,
-    p: &Bound<'_, PyAny>,
-    drafts: &Bound<'_, PyAny>,
-    probs_obj: &Bound<'_, PyAny>,
-) -> SpecrsResult<ExplicitBound> {
+fn explicit(py: Python<'_>, p: &Bound<'_, PyAny>, drafts: &Bound<'_, PyAny>, probs_obj: &Bound<'_, PyAny>) -> SpecrsResult<ExplicitBound> {
     let pa = probs(py, p, "p")?;
     expect_ndim("p", &pa.shape(), &[1])?;
     let (da, n, qa) = crate::arrays::explicit_law(py, drafts, probs_obj)?;
     let ids: &[i64] = slice(&da, "drafts")?;
-    let plan = with_probs!(pa, "p", |ps| with_probs!(qa, "probs", |qs| py
-        .detach(|| optimal_plan(ps, ids, n, qs))?));
+    let plan = with_probs!(pa, "p", |ps| with_probs!(qa, "probs", |qs| py.detach(|| optimal_plan(ps, ids, n, qs))?));
     Ok(ExplicitBound { plan })
 }
 
@@ -194,25 +196,24 @@ fn explicit(
 /// probs (m,) float64). For tests and small vocabularies (limited by the core's tuple count).
 #[pyfunction]
 #[pyo3(signature = (q, n, scheme))]
-fn _scheme_law<'py>(
-    py: Python<'py>,
-    q: &Bound<'py, PyAny>,
-    n: i64,
-    scheme: &str,
-) -> PyResult<LawArrays<'py>> {
+fn _scheme_law<'py>(py: Python<'py>, q: &Bound<'py, PyAny>, n: &Bound<'py, PyAny>, scheme: &Bound<'py, PyAny>) -> PyResult<LawArrays<'py>> {
     Ok(scheme_law_impl(py, q, n, scheme)?)
 }
 
-fn scheme_law_impl<'py>(py: Python<'py>, q: &Bound<'py, PyAny>, n: i64, scheme: &str) -> SpecrsResult<LawArrays<'py>> {
-    let scheme = Scheme::parse("scheme", scheme)?;
-    let n = crate::arrays::draft_count(n)?;
+fn scheme_law_impl<'py>(
+    py: Python<'py>,
+    q: &Bound<'py, PyAny>,
+    n: &Bound<'py, PyAny>,
+    scheme: &Bound<'py, PyAny>,
+) -> SpecrsResult<LawArrays<'py>> {
+    let scheme = Scheme::parse("scheme", &crate::convert::name(scheme, "scheme")?)?;
+    let n = crate::convert::size(n, "n", 1)?;
     let qa = probs(py, q, "q")?;
     expect_ndim("q", &qa.shape(), &[1])?;
     let law = with_probs!(qa, "q", |qs| py.detach(|| scheme_law(qs, n, scheme))?);
     let m = law.len();
     let tuples: Vec<i64> = law.tuples.iter().map(|&x| x as i64).collect();
-    let arr = Array2::from_shape_vec((m, law.n), tuples)
-        .map_err(|e| PyError::invalid("n", format!("internal shape error: {e}")))?;
+    let arr = Array2::from_shape_vec((m, law.n), tuples).map_err(|e| PyError::invalid("n", format!("internal shape error: {e}")))?;
     Ok((PyArray2::from_owned_array(py, arr), PyArray1::from_vec(py, law.probs)))
 }
 

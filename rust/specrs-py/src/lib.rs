@@ -9,6 +9,7 @@ use pyo3::prelude::*;
 mod arrays;
 mod bounds;
 mod chain;
+mod convert;
 mod error;
 mod flow;
 mod names;
@@ -26,6 +27,7 @@ fn _specrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("SizeLimitError", py.get_type::<error::SizeLimitError>())?;
     m.add_function(wrap_pyfunction!(rng::_resolve_seed, m)?)?;
     m.add_function(wrap_pyfunction!(names::_registry, m)?)?;
+    m.add_function(wrap_pyfunction!(convert::_integer, m)?)?;
     bounds::register(m)?;
     flow::register(m)?;
     verify::register(m)?;

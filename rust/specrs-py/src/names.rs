@@ -68,11 +68,17 @@ pub fn _registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
 }
 
 /// Parses a tree kind, warning (DeprecationWarning) on an old spelling such as `rsd_s`.
-pub fn tree_kind(py: Python<'_>, s: &str) -> PyResult<TreeKind> {
-    let (kind, deprecated) = TreeKind::parse_name("kind", s).map_err(crate::PyError::from)?;
+pub fn tree_kind(py: Python<'_>, obj: &Bound<'_, PyAny>) -> PyResult<TreeKind> {
+    let s = crate::convert::name(obj, "kind")?;
+    let (kind, deprecated) = TreeKind::parse_name("kind", &s).map_err(crate::PyError::from)?;
     if deprecated {
-        let msg = std::ffi::CString::new(format!("tree kind {s:?} is deprecated; use {:?}", kind.as_str()))?;
-        PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyDeprecationWarning>(), &msg, 1)?;
+        self::deprecated(py, &format!("tree kind {s:?} is deprecated; use {:?}", kind.as_str()))?;
     }
     Ok(kind)
+}
+
+/// Emits a DeprecationWarning with `msg` (for renamed attributes and spellings).
+pub fn deprecated(py: Python<'_>, msg: &str) -> PyResult<()> {
+    let msg = std::ffi::CString::new(msg)?;
+    PyErr::warn(py, &py.get_type::<pyo3::exceptions::PyDeprecationWarning>(), &msg, 1)
 }

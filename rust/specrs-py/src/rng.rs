@@ -22,10 +22,7 @@ pub fn seed_from(py: Python<'_>, rng: Option<&Bound<'_, PyAny>>) -> SpecrsResult
         return Err(PyError::invalid("rng", "must be None, an int seed or a numpy.random.Generator, not a bool"));
     }
     if obj.is_instance_of::<PyInt>() || obj.hasattr("__index__")? && !obj.hasattr("bit_generator")? {
-        let seed: i128 = obj
-            .call_method0("__index__")?
-            .extract()
-            .map_err(|_| PyError::invalid("rng", "int seed must lie in 0..2**64"))?;
+        let seed: i128 = obj.call_method0("__index__")?.extract().map_err(|_| PyError::invalid("rng", "int seed must lie in 0..2**64"))?;
         if !(0..=u64::MAX as i128).contains(&seed) {
             return Err(PyError::invalid("rng", format!("int seed {seed} must lie in 0..2**64")));
         }
@@ -44,13 +41,7 @@ pub fn seed_from(py: Python<'_>, rng: Option<&Bound<'_, PyAny>>) -> SpecrsResult
         let lo = obj.call_method("randint", (0u64, 1u64 << 32), Some(&kwargs))?;
         return Ok((hi.extract::<u64>()? << 32) | lo.extract::<u64>()?);
     }
-    Err(PyError::invalid(
-        "rng",
-        format!(
-            "must be None, an int seed or a numpy.random.Generator, got {}",
-            obj.get_type().name()?
-        ),
-    ))
+    Err(PyError::invalid("rng", format!("must be None, an int seed or a numpy.random.Generator, got {}", obj.get_type().name()?)))
 }
 
 /// The u64 seed that a function given `rng` would use (exposed for tests and for Python-side

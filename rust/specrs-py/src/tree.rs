@@ -8,29 +8,20 @@ use specrs_core::tree::exact;
 use specrs_core::tree::{shape, DistRef, DraftTree, TreeBatch};
 
 use crate::arrays::{probs, slice, token_ids, Probs};
+use crate::convert;
 use crate::error::{PyError, SpecrsResult};
 use crate::rng::seed_from;
 
+/// A non-negative index or count already extracted as i64 (the core's one integer rule).
 fn nonneg(arg: &str, x: i64) -> SpecrsResult<usize> {
-    if x < 0 {
-        return Err(PyError::invalid(
-            arg,
-            format!("is {x}; must be non-negative"),
-        ));
-    }
-    Ok(x as usize)
+    Ok(specrs_core::validate::integer(arg, x as i128, 0)? as usize)
 }
 
 fn arr1_i64<'py>(py: Python<'py>, v: Vec<i64>) -> Bound<'py, PyArray1<i64>> {
     PyArray1::from_vec(py, v)
 }
 
-fn arr2<'py, T: numpy::Element>(
-    py: Python<'py>,
-    v: Vec<T>,
-    rows: usize,
-    cols: usize,
-) -> SpecrsResult<Bound<'py, PyAny>> {
+fn arr2<'py, T: numpy::Element>(py: Python<'py>, v: Vec<T>, rows: usize, cols: usize) -> SpecrsResult<Bound<'py, PyAny>> {
     let a = PyArray1::from_vec(py, v);
     Ok(a.reshape([rows, cols])?.into_any())
 }
@@ -61,10 +52,7 @@ fn rows<'py>(
     let pr = probs(py, p, "probs")?;
     let shape = pr.shape();
     if !ndims.contains(&shape.len()) {
-        return Err(PyError::invalid(
-            "probs",
-            format!("must be {what}, got shape {shape:?}"),
-        ));
+        return Err(PyError::invalid("probs", format!("must be {what}, got shape {shape:?}")));
     }
     let ids = match ids {
         None => None,
@@ -73,10 +61,7 @@ fn rows<'py>(
             let a = token_ids(py, o, "token_ids")?;
             let s = a.shape().to_vec();
             if s != shape {
-                return Err(PyError::invalid(
-                    "token_ids",
-                    format!("has shape {s:?} but `probs` has shape {shape:?}; they must match"),
-                ));
+                return Err(PyError::invalid("token_ids", format!("has shape {s:?} but `probs` has shape {shape:?}; they must match")));
             }
             Some(a)
         }
@@ -85,12 +70,7 @@ fn rows<'py>(
     if cols == 0 {
         return Err(PyError::invalid("probs", "has no columns"));
     }
-    Ok(Rows {
-        probs: pr,
-        ids,
-        lead: shape[..shape.len() - 1].to_vec(),
-        cols,
-    })
+    Ok(Rows { probs: pr, ids, lead: shape[..shape.len() - 1].to_vec(), cols })
 }
 
 /// Calls `$body` with `$v: Vec<DistRef>` over the rows (flattened leading dimensions).
@@ -106,11 +86,7 @@ macro_rules! with_rows {
                 let s = slice(a, "probs")?;
                 let $v: Vec<DistRef<'_>> = match ids {
                     None => s.chunks(c).map(DistRef::D32).collect(),
-                    Some(ids) => s
-                        .chunks(c)
-                        .zip(ids.chunks(c))
-                        .map(|(p, i)| DistRef::S32(i, p))
-                        .collect(),
+                    Some(ids) => s.chunks(c).zip(ids.chunks(c)).map(|(p, i)| DistRef::S32(i, p)).collect(),
                 };
                 $body
             }
@@ -118,11 +94,7 @@ macro_rules! with_rows {
                 let s = slice(a, "probs")?;
                 let $v: Vec<DistRef<'_>> = match ids {
                     None => s.chunks(c).map(DistRef::D64).collect(),
-                    Some(ids) => s
-                        .chunks(c)
-                        .zip(ids.chunks(c))
-                        .map(|(p, i)| DistRef::S64(i, p))
-                        .collect(),
+                    Some(ids) => s.chunks(c).zip(ids.chunks(c)).map(|(p, i)| DistRef::S64(i, p)).collect(),
                 };
                 $body
             }
@@ -140,23 +112,6 @@ pub struct PyDraftTree {
     inner: DraftTree,
 }
 
-/// The shape arguments as the core's `ShapeSpec` (negative numbers refused, naming the argument).
-fn shape_spec(
-    branching: Option<Vec<i64>>,
-    width: (&str, Option<i64>),
-    depth: Option<i64>,
-    budget: Option<i64>,
-    acceptance: Option<Vec<f64>>,
-) -> SpecrsResult<shape::ShapeSpec> {
-    Ok(shape::ShapeSpec {
-        branching: branching.map(|b| b.into_iter().map(|x| nonneg("branching", x)).collect::<SpecrsResult<_>>()).transpose()?,
-        width: width.1.map(|w| nonneg(width.0, w)).transpose()?,
-        depth: depth.map(|d| nonneg("depth", d)).transpose()?,
-        budget: budget.map(|b| nonneg("budget", b)).transpose()?,
-        acceptance,
-    })
-}
-
 #[pymethods]
 impl PyDraftTree {
     #[new]
@@ -164,19 +119,29 @@ impl PyDraftTree {
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
-        kind: &str,
-        branching: Option<Vec<i64>>,
-        beam_width: Option<i64>,
-        depth: Option<i64>,
-        budget: Option<i64>,
-        acceptance: Option<Vec<f64>>,
-        root_token: Option<i64>,
+        kind: &Bound<'_, PyAny>,
+        branching: Option<&Bound<'_, PyAny>>,
+        beam_width: Option<&Bound<'_, PyAny>>,
+        depth: Option<&Bound<'_, PyAny>>,
+        budget: Option<&Bound<'_, PyAny>>,
+        acceptance: Option<&Bound<'_, PyAny>>,
+        root_token: Option<&Bound<'_, PyAny>>,
         truncate: bool,
         rng: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<Self> {
         let kind = crate::names::tree_kind(py, kind)?;
-        let spec = shape_spec(branching, ("beam_width", beam_width), depth, budget, acceptance)?;
+        let spec = shape::ShapeSpec {
+            branching: convert::opt_sizes(branching, "branching", 0)?,
+            width: convert::opt_size(beam_width, "beam_width", 0)?,
+            depth: convert::opt_size(depth, "depth", 0)?,
+            budget: convert::opt_size(budget, "budget", 0)?,
+            acceptance: convert::opt_floats(acceptance, "acceptance")?,
+        };
         let shape = shape::for_tree(kind, &spec).map_err(PyError::from)?;
+        let root_token = match root_token {
+            Some(t) if !t.is_none() => Some(convert::int(t, "root_token", 0)?),
+            _ => None,
+        };
         let seed = seed_from(py, rng)?;
         let mut inner = DraftTree::new(kind, shape, root_token, seed).map_err(PyError::from)?;
         inner.truncate = truncate;
@@ -230,45 +195,28 @@ impl PyDraftTree {
     ) -> PyResult<Bound<'py, PyAny>> {
         let rw = rows(py, probs, token_ids, &[1, 2], "1-D or 2-D (rows, V)")?;
         let tree = &mut self.inner;
-        let new: Vec<usize> = (|| -> SpecrsResult<Vec<usize>> {
-            with_rows!(rw, |v| Ok(py.detach(|| tree.expand(&v))?))
-        })()?;
-        let (a, b) = (
-            new.first().copied().unwrap_or(0),
-            new.last().map_or(0, |x| x + 1),
-        );
+        let new: Vec<usize> = (|| -> SpecrsResult<Vec<usize>> { with_rows!(rw, |v| Ok(py.detach(|| tree.expand(&v))?)) })()?;
+        let (a, b) = (new.first().copied().unwrap_or(0), new.last().map_or(0, |x| x + 1));
         py.import("builtins")?.getattr("range")?.call1((a, b))
     }
 
-    fn flatten(&self, py: Python<'_>, prefix_len: i64) -> PyResult<PyFlatTree> {
-        let pl = nonneg("prefix_len", prefix_len)?;
+    fn flatten(&self, py: Python<'_>, prefix_len: &Bound<'_, PyAny>) -> PyResult<PyFlatTree> {
+        let pl = convert::size(prefix_len, "prefix_len", 0)?;
         let f = self.inner.flatten(pl).map_err(PyError::from)?;
         PyFlatTree::new(py, f)
     }
 
     /// Ancestor-or-self mask rows `start..stop` over node columns `0..cols` (default: all nodes).
     #[pyo3(signature = (start, stop, cols=None))]
-    fn mask_rows<'py>(
-        &self,
-        py: Python<'py>,
-        start: i64,
-        stop: i64,
-        cols: Option<i64>,
-    ) -> PyResult<Bound<'py, PyAny>> {
+    fn mask_rows<'py>(&self, py: Python<'py>, start: i64, stop: i64, cols: Option<i64>) -> PyResult<Bound<'py, PyAny>> {
         let (a, b) = (nonneg("start", start)?, nonneg("stop", stop)?);
-        let c = cols
-            .map(|c| nonneg("cols", c))
-            .transpose()?
-            .unwrap_or(self.inner.len());
-        let m = self
-            .inner
-            .mask_rows(a..b.max(a), c)
-            .map_err(PyError::from)?;
+        let c = cols.map(|c| nonneg("cols", c)).transpose()?.unwrap_or(self.inner.len());
+        let m = self.inner.mask_rows(a..b.max(a), c).map_err(PyError::from)?;
         Ok(arr2(py, m, b.max(a) - a, c)?)
     }
 
     /// One verification step with target distributions at every node.
-    #[pyo3(signature = (probs, token_ids=None, rng=None))]
+    #[pyo3(signature = (probs, token_ids=None, *, rng=None))]
     fn verify<'py>(
         &self,
         py: Python<'py>,
@@ -280,11 +228,17 @@ impl PyDraftTree {
         let seed = seed_from(py, rng)?;
         let tree = &self.inner;
         let n = rw.count();
-        let step = (|| -> SpecrsResult<specrs_core::tree::Step> {
-            with_rows!(rw, |v| Ok(py.detach(|| tree.verify(n, |i| v[i], seed))?))
-        })()?;
+        let step =
+            (|| -> SpecrsResult<specrs_core::tree::Step> { with_rows!(rw, |v| Ok(py.detach(|| tree.verify(n, |i| v[i], seed))?)) })()?;
         let slots = step.keep.clone();
         Ok(PyTreeStep { s: step, slots })
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(crate::convert::not_picklable(
+            "DraftTree",
+            "a tree holds one decoding step's state; rebuild it with DraftTree(kind, ..., rng=seed), which reproduces it",
+        ))
     }
 
     fn __repr__(&self) -> String {
@@ -321,19 +275,13 @@ impl PyFlatTree {
             depths: arr1_i64(py, f.depths.clone()).into_any().unbind(),
             parents: arr1_i64(py, f.parents.clone()).into_any().unbind(),
             retrieve: arr2(py, f.retrieve.clone(), leaves, f.retrieve_cols)?.unbind(),
-            expanded: PyArray1::from_vec(py, f.expanded.clone())
-                .into_any()
-                .unbind(),
+            expanded: PyArray1::from_vec(py, f.expanded.clone()).into_any().unbind(),
             flat: f,
             mask: std::sync::OnceLock::new(),
         })
     }
 
-    fn rows_mask(
-        &self,
-        rows: std::ops::Range<usize>,
-        cache_len: usize,
-    ) -> SpecrsResult<(Vec<bool>, usize)> {
+    fn rows_mask(&self, rows: std::ops::Range<usize>, cache_len: usize) -> SpecrsResult<(Vec<bool>, usize)> {
         let n = self.flat.n;
         let r = rows.len();
         specrs_core::tree::flatten::check_mask_size(r, cache_len.saturating_add(n))?;
@@ -389,31 +337,25 @@ impl PyFlatTree {
 
     /// Rows `start..stop` of `full_mask(cache_len)`, without building the others.
     #[pyo3(signature = (start, stop, cache_len=0))]
-    fn mask_rows<'py>(
-        &self,
-        py: Python<'py>,
-        start: i64,
-        stop: i64,
-        cache_len: i64,
-    ) -> PyResult<Bound<'py, PyAny>> {
-        let (a, b, c) = (
-            nonneg("start", start)?,
-            nonneg("stop", stop)?,
-            nonneg("cache_len", cache_len)?,
-        );
+    fn mask_rows<'py>(&self, py: Python<'py>, start: i64, stop: i64, cache_len: i64) -> PyResult<Bound<'py, PyAny>> {
+        let (a, b, c) = (nonneg("start", start)?, nonneg("stop", stop)?, nonneg("cache_len", cache_len)?);
         let (m, w) = self.rows_mask(a..b.max(a), c)?;
         Ok(arr2(py, m, b.max(a) - a, w)?)
     }
 
     /// (T, cache_len + T) boolean mask: True over the cached prefix, then the ancestor mask.
-    fn full_mask<'py>(&self, py: Python<'py>, cache_len: i64) -> PyResult<Bound<'py, PyAny>> {
-        let c = nonneg("cache_len", cache_len)?;
+    fn full_mask<'py>(&self, py: Python<'py>, cache_len: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let c = convert::size(cache_len, "cache_len", 0)?;
         let (m, w) = self.rows_mask(0..self.flat.n, c)?;
         Ok(arr2(py, m, self.flat.n, w)?)
     }
 
     fn __len__(&self) -> usize {
         self.flat.n
+    }
+
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(crate::convert::not_picklable("FlatTree", "pickle its arrays (tokens, positions, mask, …) instead"))
     }
 }
 
@@ -444,13 +386,32 @@ impl PyTreeStep {
     fn keep_slots(&self) -> Vec<i64> {
         usize_list(self.slots.iter().copied())
     }
+    /// Accepted draft tokens (the accepted path's length; vLLM num_accepted_tokens).
     #[getter]
-    fn accepted(&self) -> usize {
+    fn accepted_tokens(&self) -> usize {
         self.s.path.len()
     }
+    /// Tokens emitted by this step (the path plus the residual/bonus token).
     #[getter]
-    fn emitted(&self) -> usize {
+    fn emitted_tokens(&self) -> usize {
         self.s.tokens.len()
+    }
+    /// Draft tokens the target scored (tree nodes, root excluded; vLLM num_draft_tokens).
+    #[getter]
+    fn drafted_tokens(&self) -> usize {
+        self.s.n_nodes
+    }
+    /// Deprecated: `accepted_tokens` (`accepted` is a draft index elsewhere).
+    #[getter]
+    fn accepted(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::names::deprecated(py, "TreeStep.accepted is deprecated; use accepted_tokens")?;
+        Ok(self.s.path.len())
+    }
+    /// Deprecated: `emitted_tokens`.
+    #[getter]
+    fn emitted(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::names::deprecated(py, "TreeStep.emitted is deprecated; use emitted_tokens")?;
+        Ok(self.s.tokens.len())
     }
     #[getter]
     fn bonus(&self) -> bool {
@@ -464,17 +425,17 @@ impl PyTreeStep {
     fn depth_tried(&self) -> Vec<bool> {
         self.s.depth_tried.clone()
     }
+    /// Deprecated: `drafted_tokens` (`n_nodes` counts the root everywhere else).
     #[getter]
-    fn n_nodes(&self) -> usize {
-        self.s.n_nodes
+    fn n_nodes(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::names::deprecated(py, "TreeStep.n_nodes is deprecated; use drafted_tokens (root excluded)")?;
+        Ok(self.s.n_nodes)
     }
     fn __repr__(&self) -> String {
-        format!(
-            "TreeStep(tokens={:?}, accepted={}, keep={:?})",
-            self.s.tokens,
-            self.s.path.len(),
-            self.s.keep
-        )
+        format!("TreeStep(tokens={:?}, accepted_tokens={}, keep={:?})", self.s.tokens, self.s.path.len(), self.s.keep)
+    }
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(crate::convert::not_picklable("TreeStep", "read its fields (tokens, path, keep, …) instead"))
     }
 }
 
@@ -497,20 +458,15 @@ impl PyTreeBatch {
     #[pyo3(signature = (kind, shape, seeds, *, truncate=false))]
     fn new(
         py: Python<'_>,
-        kind: &str,
-        shape: Vec<i64>,
+        kind: &Bound<'_, PyAny>,
+        shape: &Bound<'_, PyAny>,
         seeds: Vec<Bound<'_, PyAny>>,
         truncate: bool,
     ) -> PyResult<Self> {
         let kind = crate::names::tree_kind(py, kind)?;
-        let shape = shape_vec(shape)?;
-        let seeds: Vec<u64> = seeds
-            .iter()
-            .map(|s| seed_from(py, Some(s)))
-            .collect::<SpecrsResult<_>>()?;
-        Ok(PyTreeBatch {
-            inner: TreeBatch::new(kind, shape, &seeds, truncate).map_err(PyError::from)?,
-        })
+        let shape = convert::sizes(shape, "shape", 0)?;
+        let seeds: Vec<u64> = seeds.iter().map(|s| seed_from(py, Some(s))).collect::<SpecrsResult<_>>()?;
+        Ok(PyTreeBatch { inner: TreeBatch::new(kind, shape, &seeds, truncate).map_err(PyError::from)? })
     }
 
     fn __len__(&self) -> usize {
@@ -545,11 +501,7 @@ impl PyTreeBatch {
     fn level_slots(&self, level: i64) -> PyResult<(usize, usize)> {
         let l = nonneg("level", level)?;
         if l >= self.inner.levels() {
-            return Err(PyError::invalid(
-                "level",
-                format!("is {l} but {} levels are built", self.inner.levels()),
-            )
-            .into());
+            return Err(PyError::invalid("level", format!("is {l} but {} levels are built", self.inner.levels())).into());
         }
         let r = self.inner.level_slots(l);
         Ok((r.start, r.end))
@@ -573,27 +525,16 @@ impl PyTreeBatch {
     /// Expands one level: `probs[r, i]` is q at row r's i-th frontier node (r < rows, i <
     /// frontier size; extra columns of i are ignored).
     #[pyo3(signature = (probs, token_ids=None))]
-    fn expand<'py>(
-        &mut self,
-        py: Python<'py>,
-        probs: &Bound<'py, PyAny>,
-        token_ids: Option<&Bound<'py, PyAny>>,
-    ) -> PyResult<()> {
+    fn expand<'py>(&mut self, py: Python<'py>, probs: &Bound<'py, PyAny>, token_ids: Option<&Bound<'py, PyAny>>) -> PyResult<()> {
         let rw = rows(py, probs, token_ids, &[3], "3-D (rows, frontier, V)")?;
         let (b, f) = (rw.lead[0], rw.lead[1]);
         check_batch_rows(b, self.inner.len())?;
         let need = self.inner.frontier_sizes().into_iter().max().unwrap_or(0);
         if f < need {
-            return Err(PyError::invalid(
-                "probs",
-                format!("has {f} frontier columns but a row has {need} frontier nodes"),
-            )
-            .into());
+            return Err(PyError::invalid("probs", format!("has {f} frontier columns but a row has {need} frontier nodes")).into());
         }
         let tb = &mut self.inner;
-        (|| -> SpecrsResult<()> {
-            with_rows!(rw, |v| Ok(py.detach(|| tb.expand(|r, i| v[r * f + i]))?))
-        })()?;
+        (|| -> SpecrsResult<()> { with_rows!(rw, |v| Ok(py.detach(|| tb.expand(|r, i| v[r * f + i]))?)) })()?;
         Ok(())
     }
 
@@ -609,24 +550,11 @@ impl PyTreeBatch {
         pad_token: i64,
     ) -> PyResult<SlotArrays<'py>> {
         let a = nonneg("start", start)?;
-        let b = stop
-            .map(|s| nonneg("stop", s))
-            .transpose()?
-            .unwrap_or(self.inner.levels());
-        let x = self
-            .inner
-            .inputs(a..b, frontier_only, pad_token)
-            .map_err(PyError::from)?;
+        let b = stop.map(|s| nonneg("stop", s)).transpose()?.unwrap_or(self.inner.levels());
+        let x = self.inner.inputs(a..b, frontier_only, pad_token).map_err(PyError::from)?;
         let (r, w, c) = (x.rows, x.width, x.cols);
-        let mask = PyArray1::from_vec(py, x.mask)
-            .reshape([r, w, c])?
-            .into_any();
-        Ok((
-            arr2(py, x.tokens, r, w)?,
-            arr2(py, x.positions, r, w)?,
-            arr2(py, x.real, r, w)?,
-            mask,
-        ))
+        let mask = PyArray1::from_vec(py, x.mask).reshape([r, w, c])?.into_any();
+        Ok((arr2(py, x.tokens, r, w)?, arr2(py, x.positions, r, w)?, arr2(py, x.real, r, w)?, mask))
     }
 
     /// Verifies every row with target rows `probs[r, s]` (rows × slots × V, or sparse) and
@@ -642,19 +570,10 @@ impl PyTreeBatch {
         let (b, s) = (rw.lead[0], rw.lead[1]);
         check_batch_rows(b, self.inner.len())?;
         if s < self.inner.slots() {
-            return Err(PyError::invalid(
-                "probs",
-                format!(
-                    "has {s} slot columns but the trees use {}",
-                    self.inner.slots()
-                ),
-            )
-            .into());
+            return Err(PyError::invalid("probs", format!("has {s} slot columns but the trees use {}", self.inner.slots())).into());
         }
         let tb = &mut self.inner;
-        (|| -> SpecrsResult<()> {
-            with_rows!(rw, |v| Ok(py.detach(|| tb.verify(|r, j| v[r * s + j]))?))
-        })()?;
+        (|| -> SpecrsResult<()> { with_rows!(rw, |v| Ok(py.detach(|| tb.verify(|r, j| v[r * s + j]))?)) })()?;
         self.steps()
     }
 
@@ -713,20 +632,22 @@ impl PyTreeBatch {
 
 fn check_batch_rows(got: usize, want: usize) -> SpecrsResult<()> {
     if got != want {
-        return Err(PyError::invalid(
-            "probs",
-            format!("has {got} rows but the batch has {want}"),
-        ));
+        return Err(PyError::invalid("probs", format!("has {got} rows but the batch has {want}")));
     }
     Ok(())
 }
 
 #[pyfunction]
 #[pyo3(signature = (kind, budget, *, depth=None))]
-fn tree_shapes<'py>(py: Python<'py>, kind: &str, budget: i64, depth: Option<i64>) -> PyResult<Vec<Bound<'py, PyTuple>>> {
+fn tree_shapes<'py>(
+    py: Python<'py>,
+    kind: &Bound<'py, PyAny>,
+    budget: &Bound<'py, PyAny>,
+    depth: Option<&Bound<'py, PyAny>>,
+) -> PyResult<Vec<Bound<'py, PyTuple>>> {
     let kind = crate::names::tree_kind(py, kind)?;
-    let b = nonneg("budget", budget)?;
-    let d = depth.map(|d| nonneg("depth", d)).transpose()?;
+    let b = convert::size(budget, "budget", 0)?;
+    let d = convert::opt_size(depth, "depth", 0)?;
     let all = shape::shapes(kind, b, d).map_err(PyError::from)?;
     all.into_iter().map(|s| PyTuple::new(py, s)).collect()
 }
@@ -735,14 +656,15 @@ fn tree_shapes<'py>(py: Python<'py>, kind: &str, budget: i64, depth: Option<i64>
 #[pyo3(signature = (kind, budget, *, depth=None, acceptance=None))]
 fn best_shape<'py>(
     py: Python<'py>,
-    kind: &str,
-    budget: i64,
-    depth: Option<i64>,
-    acceptance: Option<Vec<f64>>,
+    kind: &Bound<'py, PyAny>,
+    budget: &Bound<'py, PyAny>,
+    depth: Option<&Bound<'py, PyAny>>,
+    acceptance: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<Bound<'py, PyTuple>> {
     let kind = crate::names::tree_kind(py, kind)?;
-    let b = nonneg("budget", budget)?;
-    let d = depth.map(|d| nonneg("depth", d)).transpose()?;
+    let b = convert::size(budget, "budget", 0)?;
+    let d = convert::opt_size(depth, "depth", 0)?;
+    let acceptance = convert::opt_floats(acceptance, "acceptance")?;
     let s = shape::best(kind, b, d, acceptance.as_deref()).map_err(PyError::from)?;
     PyTuple::new(py, s)
 }
@@ -751,10 +673,7 @@ fn table(py: Python<'_>, obj: &Bound<'_, PyAny>, arg: &str) -> SpecrsResult<(Vec
     let a = probs(py, obj, arg)?;
     let s = a.shape();
     if s.len() != 2 || s[0] != s[1] {
-        return Err(PyError::invalid(
-            arg,
-            format!("must be a square (V, V) table, got shape {s:?}"),
-        ));
+        return Err(PyError::invalid(arg, format!("must be a square (V, V) table, got shape {s:?}")));
     }
     let v: Vec<f64> = match &a {
         Probs::F32(x) => slice(x, arg)?.iter().map(|&y| y as f64).collect(),
@@ -763,36 +682,28 @@ fn table(py: Python<'_>, obj: &Bound<'_, PyAny>, arg: &str) -> SpecrsResult<(Vec
     Ok((v, s[0]))
 }
 
-fn shape_vec(shape: Vec<i64>) -> SpecrsResult<Vec<usize>> {
-    shape.into_iter().map(|x| nonneg("shape", x)).collect()
-}
-
 /// Test hook: exact law of one step's emitted tokens on Markov toy models.
 #[pyfunction]
 #[pyo3(signature = (kind, shape, p_table, q_table, root_token, *, truncate=false))]
 fn tree_exact_law<'py>(
     py: Python<'py>,
-    kind: &str,
-    shape: Vec<i64>,
+    kind: &Bound<'py, PyAny>,
+    shape: &Bound<'py, PyAny>,
     p_table: &Bound<'py, PyAny>,
     q_table: &Bound<'py, PyAny>,
-    root_token: i64,
+    root_token: &Bound<'py, PyAny>,
     truncate: bool,
 ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let kind = crate::names::tree_kind(py, kind)?;
-    let shape = shape_vec(shape)?;
+    let shape = convert::sizes(shape, "shape", 0)?;
+    let root_token = convert::int(root_token, "root_token", 0)?;
     let (p, v) = table(py, p_table, "p_table")?;
     let (q, vq) = table(py, q_table, "q_table")?;
     if v != vq {
-        return Err(
-            PyError::invalid("q_table", format!("is {vq}×{vq} but `p_table` is {v}×{v}")).into(),
-        );
+        return Err(PyError::invalid("q_table", format!("is {vq}×{vq} but `p_table` is {v}×{v}")).into());
     }
-    let root =
-        specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
-    let law = py
-        .detach(|| exact::emitted_law(kind, &shape, &p, &q, v, root, truncate))
-        .map_err(PyError::from)?;
+    let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
+    let law = py.detach(|| exact::emitted_law(kind, &shape, &p, &q, v, root, truncate)).map_err(PyError::from)?;
     let cols = shape.len() + 1;
     let mut seqs = vec![-1i64; law.len() * cols];
     for (r, (s, _)) in law.iter().enumerate() {
@@ -800,10 +711,7 @@ fn tree_exact_law<'py>(
     }
     let probs: Vec<f64> = law.iter().map(|x| x.1).collect();
     let n = law.len();
-    Ok((
-        arr2(py, seqs, n, cols)?,
-        PyArray1::from_vec(py, probs).into_any(),
-    ))
+    Ok((arr2(py, seqs, n, cols)?, PyArray1::from_vec(py, probs).into_any()))
 }
 
 /// A tree as (parent id, token) per non-root node.
@@ -814,20 +722,18 @@ type TreeKeyPy = Vec<(i64, i64)>;
 #[pyo3(signature = (kind, shape, q_table, root_token, *, truncate=false))]
 fn tree_exact_trees<'py>(
     py: Python<'py>,
-    kind: &str,
-    shape: Vec<i64>,
+    kind: &Bound<'py, PyAny>,
+    shape: &Bound<'py, PyAny>,
     q_table: &Bound<'py, PyAny>,
-    root_token: i64,
+    root_token: &Bound<'py, PyAny>,
     truncate: bool,
 ) -> PyResult<(Vec<TreeKeyPy>, Bound<'py, PyAny>)> {
     let kind = crate::names::tree_kind(py, kind)?;
-    let shape = shape_vec(shape)?;
+    let shape = convert::sizes(shape, "shape", 0)?;
+    let root_token = convert::int(root_token, "root_token", 0)?;
     let (q, v) = table(py, q_table, "q_table")?;
-    let root =
-        specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
-    let trees = py
-        .detach(|| exact::tree_law(kind, &shape, &q, v, root, truncate))
-        .map_err(PyError::from)?;
+    let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
+    let trees = py.detach(|| exact::tree_law(kind, &shape, &q, v, root, truncate)).map_err(PyError::from)?;
     let keys = trees.iter().map(|(t, _)| exact::key(t)).collect();
     let probs: Vec<f64> = trees.iter().map(|x| x.1).collect();
     Ok((keys, PyArray1::from_vec(py, probs).into_any()))
@@ -840,13 +746,19 @@ fn tree_exact_trees<'py>(
 fn method_shape<'py>(
     py: Python<'py>,
     method: &str,
-    depth: Option<i64>,
-    width: Option<i64>,
-    branching: Option<Vec<i64>>,
-    budget: Option<i64>,
+    depth: Option<&Bound<'py, PyAny>>,
+    width: Option<&Bound<'py, PyAny>>,
+    branching: Option<&Bound<'py, PyAny>>,
+    budget: Option<&Bound<'py, PyAny>>,
 ) -> PyResult<(Bound<'py, PyTuple>, usize)> {
     let m = specrs_core::names::Method::parse("method", method).map_err(PyError::from)?;
-    let spec = shape_spec(branching, ("width", width), depth, budget, None)?;
+    let spec = shape::ShapeSpec {
+        branching: convert::opt_sizes(branching, "branching", 0)?,
+        width: convert::opt_size(width, "width", 0)?,
+        depth: convert::opt_size(depth, "depth", 0)?,
+        budget: convert::opt_size(budget, "budget", 0)?,
+        acceptance: None,
+    };
     let s = shape::for_method(m, &spec).map_err(PyError::from)?;
     let size = m.row().tree_kind.map_or(0, |k| shape::tree_size(k, &s));
     Ok((PyTuple::new(py, s)?, size))
@@ -855,35 +767,23 @@ fn method_shape<'py>(
 /// The `k` largest entries of each row of a float32 (rows, V) array: (values, ids), largest
 /// first, ties to the lower id (the generation loop's top-k candidates on a CPU).
 #[pyfunction]
-fn _top_k_rows<'py>(
-    py: Python<'py>,
-    logits: &Bound<'py, PyAny>,
-    k: i64,
-) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+fn _top_k_rows<'py>(py: Python<'py>, logits: &Bound<'py, PyAny>, k: i64) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let a = probs(py, logits, "logits")?;
     let shape = a.shape();
     if shape.len() != 2 {
-        return Err(PyError::invalid(
-            "logits",
-            format!("must be 2-D (rows, V), got shape {shape:?}"),
-        )
-        .into());
+        return Err(PyError::invalid("logits", format!("must be 2-D (rows, V), got shape {shape:?}")).into());
     }
     let k = nonneg("k", k)?;
     let (r, v) = (shape[0], shape[1]);
     match &a {
         Probs::F32(x) => {
             let s = slice(x, "logits")?;
-            let (vals, ids) = py
-                .detach(|| specrs_core::tree::dist::top_k_rows(s, v, k))
-                .map_err(PyError::from)?;
+            let (vals, ids) = py.detach(|| specrs_core::tree::dist::top_k_rows(s, v, k)).map_err(PyError::from)?;
             Ok((arr2(py, vals, r, k)?, arr2(py, ids, r, k)?))
         }
         Probs::F64(x) => {
             let s = slice(x, "logits")?;
-            let (vals, ids) = py
-                .detach(|| specrs_core::tree::dist::top_k_rows(s, v, k))
-                .map_err(PyError::from)?;
+            let (vals, ids) = py.detach(|| specrs_core::tree::dist::top_k_rows(s, v, k)).map_err(PyError::from)?;
             Ok((arr2(py, vals, r, k)?, arr2(py, ids, r, k)?))
         }
     }

@@ -3,20 +3,25 @@
 
 use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
-use specrs_core::verify::{token_ids as core_ids, OptimalVerifier as CoreOptimal, Outcome};
 use specrs_core::verify as core_verify;
+use specrs_core::verify::{token_ids as core_ids, OptimalVerifier as CoreOptimal, Outcome};
 use specrs_core::{exact, sample, Rng, Scheme, Verifier};
 
 use crate::arrays::{expect_ndim, prob_pair, probs, slice, token_ids};
+use crate::convert;
 use crate::error::{PyError, SpecrsResult};
 use crate::rng::seed_from;
 use crate::{with_pair, with_probs};
 
-fn parse_scheme(scheme: Option<&str>) -> SpecrsResult<Option<Scheme>> {
-    Ok(match scheme {
-        Some(s) => Some(Scheme::parse("scheme", s)?),
+fn parse_scheme(scheme: Option<&Bound<'_, PyAny>>) -> SpecrsResult<Option<Scheme>> {
+    Ok(match convert::opt_name(scheme, "scheme")? {
+        Some(s) => Some(Scheme::parse("scheme", &s)?),
         None => None,
     })
+}
+
+fn parse_verifier(verifier: &Bound<'_, PyAny>) -> SpecrsResult<Verifier> {
+    Ok(Verifier::parse("verifier", &convert::name(verifier, "verifier")?)?)
 }
 
 fn ids_2d<'py>(py: Python<'py>, a: Vec<usize>, rows: usize, n: usize) -> SpecrsResult<Bound<'py, PyAny>> {
@@ -40,12 +45,12 @@ fn ids_2d<'py>(py: Python<'py>, a: Vec<usize>, rows: usize, n: usize) -> SpecrsR
 fn draft<'py>(
     py: Python<'py>,
     q: &Bound<'py, PyAny>,
-    n: i64,
-    scheme: &str,
+    n: &Bound<'py, PyAny>,
+    scheme: &Bound<'py, PyAny>,
     rng: Option<&Bound<'py, PyAny>>,
 ) -> SpecrsResult<Bound<'py, PyAny>> {
-    let scheme = Scheme::parse("scheme", scheme)?;
-    let n = crate::arrays::draft_count(n)?;
+    let scheme = Scheme::parse("scheme", &convert::name(scheme, "scheme")?)?;
+    let n = convert::size(n, "n", 1)?;
     let qa = probs(py, q, "q")?;
     let shape = qa.shape();
     expect_ndim("q", &shape, &[1, 2])?;
@@ -116,11 +121,11 @@ fn verify<'py>(
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
     drafts: &Bound<'py, PyAny>,
-    verifier: &str,
-    scheme: Option<&str>,
+    verifier: &Bound<'py, PyAny>,
+    scheme: Option<&Bound<'py, PyAny>>,
     rng: Option<&Bound<'py, PyAny>>,
 ) -> SpecrsResult<Bound<'py, PyAny>> {
-    let verifier = Verifier::parse("verifier", verifier)?;
+    let verifier = parse_verifier(verifier)?;
     let scheme = parse_scheme(scheme)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     let (ps, qs_) = (pa.shape(), qa.shape());
@@ -141,10 +146,7 @@ fn verify<'py>(
         } else {
             expect_ndim("drafts", &ds, &[2])?;
             if ds[0] != ps[0] {
-                return Err(PyError::invalid(
-                    "drafts",
-                    format!("has {} rows but `p` has {} positions", ds[0], ps[0]),
-                ));
+                return Err(PyError::invalid("drafts", format!("has {} rows but `p` has {} positions", ds[0], ps[0])));
             }
             let n = ds[1];
             let out = py.detach(|| core_verify::verify_batch(verifier, scheme, pv, qv, &ids, v, n, seed))?;
@@ -155,25 +157,80 @@ fn verify<'py>(
     })
 }
 
-/// _output_distribution(p, q, n, verifier, scheme=None) -> (probs, acceptance)
+/// The exact law of a verifier's output token: `probs[x]` = P(output = x) and `acceptance` =
+/// P(output ∈ drafts). Unpacks like a pair: `probs, acceptance = law`.
+#[pyclass(name = "OutputLaw", module = "specrs", frozen)]
+pub struct PyOutputLaw {
+    probs: Py<PyAny>,
+    acceptance: f64,
+}
+
+#[pymethods]
+impl PyOutputLaw {
+    #[new]
+    #[pyo3(signature = (probs, acceptance))]
+    fn new(probs: Py<PyAny>, acceptance: f64) -> Self {
+        PyOutputLaw { probs, acceptance }
+    }
+
+    /// (V,) float64: P(output = x).
+    #[getter]
+    fn probs(&self, py: Python<'_>) -> Py<PyAny> {
+        self.probs.clone_ref(py)
+    }
+
+    /// P(output ∈ drafts), the acceptance rate of Hu et al. (ICLR 2025).
+    #[getter]
+    fn acceptance(&self) -> f64 {
+        self.acceptance
+    }
+
+    fn __len__(&self) -> usize {
+        2
+    }
+
+    fn __getitem__<'py>(&self, py: Python<'py>, index: isize) -> PyResult<Bound<'py, PyAny>> {
+        match index {
+            0 | -2 => Ok(self.probs.bind(py).clone()),
+            1 | -1 => Ok(pyo3::types::PyFloat::new(py, self.acceptance).into_any()),
+            _ => Err(pyo3::exceptions::PyIndexError::new_err("OutputLaw index out of range (it is a pair)")),
+        }
+    }
+
+    fn __iter__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let pair = (self.probs.clone_ref(py), self.acceptance).into_pyobject(py)?;
+        Ok(pair.try_iter()?.into_any())
+    }
+
+    fn __reduce__<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let args = (self.probs.clone_ref(py), self.acceptance);
+        Ok((py.get_type::<PyOutputLaw>(), args).into_pyobject(py)?.into_any())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> PyResult<String> {
+        Ok(format!("OutputLaw(probs={}, acceptance={})", self.probs.bind(py).repr()?, self.acceptance))
+    }
+}
+
+/// _output_distribution(p, q, n, verifier, scheme=None) -> OutputLaw
 #[pyfunction]
 #[pyo3(signature = (p, q, n, verifier, scheme=None))]
 fn _output_distribution<'py>(
     py: Python<'py>,
     p: &Bound<'py, PyAny>,
     q: &Bound<'py, PyAny>,
-    n: i64,
-    verifier: &str,
-    scheme: Option<&str>,
-) -> SpecrsResult<(Bound<'py, PyArray1<f64>>, f64)> {
-    let verifier = Verifier::parse("verifier", verifier)?;
+    n: &Bound<'py, PyAny>,
+    verifier: &Bound<'py, PyAny>,
+    scheme: Option<&Bound<'py, PyAny>>,
+) -> SpecrsResult<PyOutputLaw> {
+    let verifier = parse_verifier(verifier)?;
     let scheme = parse_scheme(scheme)?;
-    let n = crate::arrays::draft_count(n)?;
+    let n = convert::size(n, "n", 1)?;
     let (pa, qa) = prob_pair(py, p, q)?;
     expect_ndim("p", &pa.shape(), &[1])?;
     expect_ndim("q", &qa.shape(), &[1])?;
     let law = with_pair!(pa, qa, |pv, qv| py.detach(|| exact::output_distribution(pv, qv, n, verifier, scheme))?);
-    Ok((PyArray1::from_vec(py, law.probs), law.acceptance))
+    Ok(PyOutputLaw { probs: PyArray1::from_vec(py, law.probs).into_any().unbind(), acceptance: law.acceptance })
 }
 
 /// stream_seed(seed, row)
@@ -182,8 +239,8 @@ fn _output_distribution<'py>(
 /// The seed of row `row` of a batched call seeded with the int `seed`: a batched `draft` or
 /// `verify` computes row r exactly as the single call with `rng=stream_seed(seed, r)` would.
 #[pyfunction]
-fn stream_seed(seed: u64, row: u64) -> u64 {
-    Rng::stream_seed(seed, row)
+fn stream_seed(seed: &Bound<'_, PyAny>, row: &Bound<'_, PyAny>) -> SpecrsResult<u64> {
+    Ok(Rng::stream_seed(convert::u64(seed, "seed")?, convert::u64(row, "row")?))
 }
 
 /// OptimalVerifier(p, drafts, probs)
@@ -198,6 +255,9 @@ fn stream_seed(seed: u64, row: u64) -> u64 {
 #[pyclass(name = "OptimalVerifier", module = "specrs", frozen)]
 pub struct PyOptimalVerifier {
     inner: CoreOptimal,
+    /// The target as given (as f64), so that the verifier can be pickled (rebuilt from p and
+    /// its law).
+    p: Vec<f64>,
 }
 
 #[pymethods]
@@ -212,7 +272,9 @@ impl PyOptimalVerifier {
         let pf: Vec<f64> = with_probs!(pr, "probs", |s| s.iter().map(|&x| x as f64).collect());
         let t = slice(&table, "drafts")?;
         let inner = with_probs!(pa, "p", |ps| py.detach(|| CoreOptimal::from_table(ps, t, n, &pf))?);
-        Ok(PyOptimalVerifier { inner })
+        #[allow(clippy::unnecessary_cast)] // f32 or f64, one macro arm each
+        let p64: Vec<f64> = with_probs!(pa, "p", |s| s.iter().map(|&x| x as f64).collect());
+        Ok(PyOptimalVerifier { inner, p: p64 })
     }
 
     /// from_scheme(p, q, n, *, scheme)
@@ -221,16 +283,24 @@ impl PyOptimalVerifier {
     /// The optimal verifier for n drafts from q by `scheme` (its explicit law by enumeration).
     #[staticmethod]
     #[pyo3(signature = (p, q, n, *, scheme))]
-    fn from_scheme(py: Python<'_>, p: &Bound<'_, PyAny>, q: &Bound<'_, PyAny>, n: i64, scheme: &str) -> SpecrsResult<Self> {
-        let scheme = Scheme::parse("scheme", scheme)?;
-        let n = crate::arrays::draft_count(n)?;
+    fn from_scheme(
+        py: Python<'_>,
+        p: &Bound<'_, PyAny>,
+        q: &Bound<'_, PyAny>,
+        n: &Bound<'_, PyAny>,
+        scheme: &Bound<'_, PyAny>,
+    ) -> SpecrsResult<Self> {
+        let scheme = Scheme::parse("scheme", &convert::name(scheme, "scheme")?)?;
+        let n = convert::size(n, "n", 1)?;
         let (pa, qa) = prob_pair(py, p, q)?;
         expect_ndim("p", &pa.shape(), &[1])?;
         expect_ndim("q", &qa.shape(), &[1])?;
         with_pair!(pa, qa, |pv, qv| {
             let law = py.detach(|| specrs_core::scheme_law(qv, n, scheme))?;
             let inner = py.detach(|| CoreOptimal::from_law(pv, &law))?;
-            Ok(PyOptimalVerifier { inner })
+            #[allow(clippy::unnecessary_cast)] // f32 or f64, one macro arm each
+            let p64: Vec<f64> = pv.iter().map(|&x| x as f64).collect();
+            Ok(PyOptimalVerifier { inner, p: p64 })
         })
     }
 
@@ -246,10 +316,24 @@ impl PyOptimalVerifier {
         self.inner.n()
     }
 
-    /// Vocabulary size.
+    /// Vocabulary size V.
     #[getter]
-    fn vocab(&self) -> usize {
+    fn vocab_size(&self) -> usize {
         self.inner.vocab()
+    }
+
+    /// Deprecated spelling of `vocab_size`.
+    #[getter]
+    fn vocab(&self, py: Python<'_>) -> PyResult<usize> {
+        crate::names::deprecated(py, "OptimalVerifier.vocab is deprecated; use vocab_size")?;
+        Ok(self.inner.vocab())
+    }
+
+    /// Pickles as (p, drafts, probs): unpickling solves the same flow again.
+    fn __reduce__<'py>(&self, py: Python<'py>) -> SpecrsResult<Bound<'py, PyAny>> {
+        let (drafts, probs) = self.law(py)?;
+        let args = (PyArray1::from_slice(py, &self.p), drafts, probs);
+        Ok((py.get_type::<PyOptimalVerifier>(), args).into_pyobject(py)?.into_any())
     }
 
     /// The law's draft tuples (rows, n) and their probabilities (rows,).
@@ -301,15 +385,14 @@ impl PyOptimalVerifier {
     /// --
     ///
     /// The exact output law Σ_ī P(ī) π(· | ī) and acceptance, as `OutputLaw(probs, acceptance)`.
-    fn output_distribution<'py>(&self, py: Python<'py>) -> SpecrsResult<Bound<'py, PyAny>> {
+    fn output_distribution(&self, py: Python<'_>) -> PyOutputLaw {
         let law = self.inner.output_distribution();
-        let cls = py.import("specrs.verification")?.getattr("OutputLaw")?;
-        Ok(cls.call1((PyArray1::from_vec(py, law.probs), law.acceptance))?)
+        PyOutputLaw { probs: PyArray1::from_vec(py, law.probs).into_any().unbind(), acceptance: law.acceptance }
     }
 
     fn __repr__(&self) -> String {
         format!(
-            "OptimalVerifier(vocab={}, n={}, rows={}, acceptance={:.6})",
+            "OptimalVerifier(vocab_size={}, n={}, rows={}, acceptance={:.6})",
             self.inner.vocab(),
             self.inner.n(),
             self.inner.plan().rows(),
@@ -320,6 +403,7 @@ impl PyOptimalVerifier {
 
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyOptimalVerifier>()?;
+    m.add_class::<PyOutputLaw>()?;
     m.add_function(wrap_pyfunction!(draft, m)?)?;
     m.add_function(wrap_pyfunction!(draft_explicit, m)?)?;
     m.add_function(wrap_pyfunction!(verify, m)?)?;

@@ -9,10 +9,7 @@ use crate::{Error, Real, Result};
 
 fn rows<T: Real>(p: &[T], q: &[T], vocab: usize) -> Result<usize> {
     if p.len() != q.len() {
-        return Err(Error::invalid(
-            "q",
-            format!("has {} entries but `p` has {}", q.len(), p.len()),
-        ));
+        return Err(Error::invalid("q", format!("has {} entries but `p` has {}", q.len(), p.len())));
     }
     if vocab == 0 {
         return Err(Error::invalid("p", "has an empty vocabulary axis"));
@@ -21,31 +18,15 @@ fn rows<T: Real>(p: &[T], q: &[T], vocab: usize) -> Result<usize> {
 }
 
 fn first_error<R: Send>(out: Vec<Result<R>>) -> Result<Vec<R>> {
-    out.into_iter()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| e.in_row(i)))
-        .collect()
+    out.into_iter().enumerate().map(|(i, r)| r.map_err(|e| e.in_row(i))).collect()
 }
 
 /// α* of every row of row-major `p`, `q` of shape (len / vocab, vocab).
-pub fn optimal_acceptance_rows<T: Real>(
-    p: &[T],
-    q: &[T],
-    vocab: usize,
-    n: usize,
-    scheme: Scheme,
-) -> Result<Vec<f64>> {
+pub fn optimal_acceptance_rows<T: Real>(p: &[T], q: &[T], vocab: usize, n: usize, scheme: Scheme) -> Result<Vec<f64>> {
     let m = rows(p, q, vocab)?;
     let out: Vec<Result<f64>> = (0..m)
         .into_par_iter()
-        .map(|r| {
-            optimal_acceptance(
-                &p[r * vocab..(r + 1) * vocab],
-                &q[r * vocab..(r + 1) * vocab],
-                n,
-                scheme,
-            )
-        })
+        .map(|r| optimal_acceptance(&p[r * vocab..(r + 1) * vocab], &q[r * vocab..(r + 1) * vocab], n, scheme))
         .collect();
     first_error(out)
 }

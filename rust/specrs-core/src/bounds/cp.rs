@@ -1,6 +1,6 @@
 //! α* for conditional-Poisson drafts: an n-subset S with probability ∝ Π_{i∈S} q_i. Then
 //! Q(H) = e_n(q|_H) / e_n(q) with e_n the elementary symmetric polynomial — the formula Hu et al.
-//! print for "without replacement" (mdsd.md §3.5). It is q-convex, so the prefix scan applies.
+//! print for "without replacement" (docs/theory.md §2.3). It is q-convex, so the prefix scan applies.
 //!
 //! e_j(q|_H) ≤ q(H)^j / j! ≤ 1, so the DP e_j ← e_j + q_x e_{j−1} cannot overflow; it can only
 //! underflow, which costs nothing while e_n(q) ≥ 1e-250 (the lost terms are < 1e-300 relative to
@@ -46,7 +46,7 @@ pub fn values(s: &Sorted, ns: &[usize]) -> Vec<f64> {
         }
     }
     for (b, &n) in best.iter_mut().zip(ns) {
-        if !(total[n] >= 1e-250) {
+        if total[n].is_nan() || total[n] < 1e-250 {
             *b = log_scan(s, n, start);
         }
     }

@@ -1,11 +1,11 @@
-//! α* of Hu et al.'s greedy drafts (ICLR 2025, Theorem 7; mdsd.md §4.3): the top n−1 tokens of q
+//! α* of Hu et al.'s greedy drafts (ICLR 2025, Theorem 7; docs/theory.md §2.3): the top n−1 tokens of q
 //! plus one draw from q' = q without them, renormalised:
 //!
 //! ```text
 //!     α* = Σ_{i ∈ Top_{n−1}(q)} p(i) + Σ_i min(p(i), q'(i)).
 //! ```
 //!
-//! SpecHub's hub-sparse law (n = 2) has the same α* (mdsd.md §5): p(a) + Σ min(p, q') with a =
+//! SpecHub's hub-sparse law (n = 2) has the same α* (docs/theory.md §2.3): p(a) + Σ min(p, q') with a =
 //! argmax q. Ties in q are broken towards the lower index, as in `verify::kernel::top_k`.
 
 use crate::verify::kernel::{sum2_with, top_k_of, Share};

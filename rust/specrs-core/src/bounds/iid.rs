@@ -1,5 +1,5 @@
 //! α* for n i.i.d. drafts (with replacement): Q(H) = q(H)^n, so (Hu et al., ICLR 2025, §4.2.1;
-//! mdsd.md §3.4)
+//! docs/theory.md §2.3)
 //!
 //! ```text
 //!     α* = 1 + min(0, min_k [ p(H_k) − q(H_k)^n ]),   H_k = the k tokens of largest q/p.
@@ -57,11 +57,7 @@ fn lower_bound(p0: f64, q0: f64, pb: f64, qb: f64, lo: f64, hi: f64, n: usize) -
     let (p1, q1) = (p0 + pb, q0 + qb);
     let (a, b) = (pown(q0, n), pown(q1, n));
     let lb_lo = (p0 - a).min(p0 + lo * qb - b);
-    let lb_hi = if hi.is_finite() {
-        (p1 - hi * qb - a).min(p1 - b)
-    } else {
-        f64::NEG_INFINITY
-    };
+    let lb_hi = if hi.is_finite() { (p1 - hi * qb - a).min(p1 - b) } else { f64::NEG_INFINITY };
     lb_lo.max(lb_hi)
 }
 
@@ -86,20 +82,7 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
     // Buckets that may still hold a smaller value (a one-token bucket has only its boundaries).
     let mut cands: Vec<(f64, usize)> = (0..NB)
         .filter(|&k| count[k] >= 2)
-        .map(|k| {
-            (
-                lower_bound(
-                    start[k].0,
-                    start[k].1,
-                    sum_p[k],
-                    sum_q[k],
-                    bucket_lo(k),
-                    bucket_hi(k),
-                    ni,
-                ),
-                k,
-            )
-        })
+        .map(|k| (lower_bound(start[k].0, start[k].1, sum_p[k], sum_q[k], bucket_lo(k), bucket_hi(k), ni), k))
         .filter(|&(lb, _)| lb < best)
         .collect();
     if cands.is_empty() {
@@ -116,14 +99,7 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
         offset.push(offset[s] + count[k] as usize);
     }
     let mut fill = offset.clone();
-    let mut items = vec![
-        Item {
-            bits: 0,
-            p: 0.0,
-            q: 0.0
-        };
-        offset[cands.len()]
-    ];
+    let mut items = vec![Item { bits: 0, p: 0.0, q: 0.0 }; offset[cands.len()]];
     for (i, &k) in keys.iter().enumerate() {
         if k == NO_KEY {
             continue;
@@ -133,11 +109,7 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
             let qi = q[i].to_f64() * sq;
             let pi = p[i].to_f64() * sp;
             let s = s as usize;
-            items[fill[s]] = Item {
-                bits: (pi / qi).to_bits(),
-                p: pi,
-                q: qi,
-            };
+            items[fill[s]] = Item { bits: (pi / qi).to_bits(), p: pi, q: qi };
             fill[s] += 1;
         }
     }
@@ -145,14 +117,7 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
     for (s, &(lb, k)) in cands.iter().enumerate() {
         if lb < best {
             let (p0, q0) = start[k];
-            refine(
-                &mut items[offset[s]..offset[s + 1]],
-                p0,
-                q0,
-                ni,
-                &mut best,
-                &mut scratch,
-            );
+            refine(&mut items[offset[s]..offset[s + 1]], p0, q0, ni, &mut best, &mut scratch);
         }
     }
     1.0 + best
@@ -188,11 +153,7 @@ fn bucket_pass_impl<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Buckets {
     let mut cnt = vec![0u32; 2 * (NB + 1)];
     let mut keys: Vec<u16> = vec![0; p.len()];
     let mut kbuf = [0u32; CHUNK];
-    for ((pc, qc), kc) in p
-        .chunks(CHUNK)
-        .zip(q.chunks(CHUNK))
-        .zip(keys.chunks_mut(CHUNK))
-    {
+    for ((pc, qc), kc) in p.chunks(CHUNK).zip(q.chunks(CHUNK)).zip(keys.chunks_mut(CHUNK)) {
         // Vectorisable: ratio, key, and the q = 0 → trash slot select.
         for ((kb, &pi), &qi) in kbuf.iter_mut().zip(pc).zip(qc) {
             let qi = qi.to_f64() * sq;
@@ -229,9 +190,7 @@ fn refine(items: &mut [Item], p0: f64, q0: f64, n: usize, best: &mut f64, scratc
         }
         return;
     }
-    let (mn, mx) = items.iter().fold((u64::MAX, 0u64), |(a, b), it| {
-        (a.min(it.bits), b.max(it.bits))
-    });
+    let (mn, mx) = items.iter().fold((u64::MAX, 0u64), |(a, b), it| (a.min(it.bits), b.max(it.bits)));
     if mn == mx {
         // One ratio: P is linear in Q along the block and −Q^n is concave, so the minimum is at
         // an end, and both ends are boundaries already evaluated.
@@ -283,20 +242,7 @@ fn refine(items: &mut [Item], p0: f64, q0: f64, n: usize, best: &mut f64, scratc
     };
     let mut cands: Vec<(f64, usize)> = (0..nb)
         .filter(|&k| count[k] >= 2)
-        .map(|k| {
-            (
-                lower_bound(
-                    start[k].0,
-                    start[k].1,
-                    sums[k].0,
-                    sums[k].1,
-                    edge(k),
-                    edge(k + 1),
-                    n,
-                ),
-                k,
-            )
-        })
+        .map(|k| (lower_bound(start[k].0, start[k].1, sums[k].0, sums[k].1, edge(k), edge(k + 1), n), k))
         .filter(|&(lb, _)| lb < *best)
         .collect();
     cands.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));

@@ -1,7 +1,7 @@
 //! Optimal multi-draft acceptance α* (Hu et al., "Towards Optimal Multi-draft Speculative
 //! Decoding", ICLR 2025) for each draft [`Scheme`], and the exact acceptance of each verifier.
 //!
-//! Subset-selection theorem (eq. 8; mdsd.md §2): α* = 1 + min_H [p(H) − Q(H)], Q(H) = Pr[all n
+//! Subset-selection theorem (eq. 8; docs/theory.md §2.1): α* = 1 + min_H [p(H) − Q(H)], Q(H) = Pr[all n
 //! drafts ∈ H]. For every scheme here Q is q-convex, so the minimiser is a prefix of the tokens in
 //! q/p-descending order (Theorem 6) and one scan suffices (§3.3). Per scheme:
 //!

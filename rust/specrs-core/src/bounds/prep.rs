@@ -1,5 +1,5 @@
 //! Shared preparation: validation, normalisation and the q/p ordering of Hu et al.'s sorted-prefix
-//! scan (mdsd.md §3.3).
+//! scan (docs/theory.md §2.2).
 //!
 //! Inputs are accepted when they sum to 1 within `T::NORM_TOL`; every formula then uses the
 //! normalised vectors p / Σp and q / Σq, so that e.g. Q(all of supp q) = 1 exactly as in the draft
@@ -45,11 +45,7 @@ pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
         }
     }
     keyed.sort_unstable();
-    let mut out = Sorted {
-        p: Vec::with_capacity(keyed.len()),
-        q: Vec::with_capacity(keyed.len()),
-        p_total: 0.0,
-    };
+    let mut out = Sorted { p: Vec::with_capacity(keyed.len()), q: Vec::with_capacity(keyed.len()), p_total: 0.0 };
     for &(_, i) in &keyed {
         let pi = p[i as usize].to_f64() * sp;
         out.p.push(pi);
@@ -60,12 +56,9 @@ pub fn sorted<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> Sorted {
 }
 
 /// Σ_x min(p(x), q(x)) = 1 − TV(p, q) on the normalised vectors: α* for n = 1 under every scheme
-/// (mdsd.md §1.3).
+/// (docs/theory.md §4.1).
 pub fn overlap<T: Real>(p: &[T], q: &[T], sp: f64, sq: f64) -> f64 {
-    p.iter()
-        .zip(q)
-        .map(|(&a, &b)| (a.to_f64() * sp).min(b.to_f64() * sq))
-        .sum()
+    p.iter().zip(q).map(|(&a, &b)| (a.to_f64() * sp).min(b.to_f64() * sq)).sum()
 }
 
 /// x^n by binary exponentiation: exact exponent for any n (`powi` takes an i32), relative error

@@ -1,5 +1,5 @@
-//! Acceptance of recursive rejection sampling without replacement (RSD, Jeon et al. 2024) with
-//! successive-sampling drafts.
+//! Acceptance of recursive rejection sampling without replacement (RSD, Jeon et al. 2024;
+//! docs/theory.md §4.3) with successive-sampling drafts.
 //!
 //! Structure used (derived here; checked against brute-force enumeration in the tests): with
 //! N(a) = Σ_y (p(y) − a·q(y))_+ and s_k = Σ_{y not drawn before step k} q(y) the q-mass that

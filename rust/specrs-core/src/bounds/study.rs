@@ -18,16 +18,7 @@ use super::{cp, greedy, iid, rrs_wor, wor, MonteCarlo};
 use crate::{validate, Error, Real, Result};
 
 /// The columns of a study row, in order (α* of a draft law, or a verifier's exact acceptance).
-pub const STUDY_COLUMNS: [&str; 8] = [
-    "alpha_iid",
-    "alpha_wor",
-    "alpha_cp",
-    "alpha_greedy",
-    "alpha_spechub",
-    "rrs",
-    "kseq",
-    "rrs_wor",
-];
+pub const STUDY_COLUMNS: [&str; 8] = ["alpha_iid", "alpha_wor", "alpha_cp", "alpha_greedy", "alpha_spechub", "rrs", "kseq", "rrs_wor"];
 /// Number of columns per n.
 pub const COLUMNS: usize = STUDY_COLUMNS.len();
 const RRS_WOR: usize = 7;
@@ -43,13 +34,7 @@ pub struct StudyRow {
 
 /// The study of one row (p, q) for every n in `ns` (each ≥ 1). RRS-wor is exact when its
 /// enumeration fits `mc.exact_nodes`, else estimated from the stream (mc.seed, row).
-pub fn study_row<T: Real>(
-    p: &[T],
-    q: &[T],
-    ns: &[usize],
-    mc: &MonteCarlo,
-    row: u64,
-) -> Result<StudyRow> {
+pub fn study_row<T: Real>(p: &[T], q: &[T], ns: &[usize], mc: &MonteCarlo, row: u64) -> Result<StudyRow> {
     let (ps, qs) = validate::pair(p, q)?;
     for &n in ns {
         validate::positive_n("ns", n)?;
@@ -66,23 +51,11 @@ pub fn study_row<T: Real>(
     let fits: Vec<usize> = ns.iter().copied().filter(|&n| n <= support).collect();
     let scatter = |vals: Vec<f64>| -> Vec<f64> {
         let mut it = vals.into_iter();
-        ns.iter()
-            .map(|&n| {
-                if n <= support {
-                    it.next().unwrap_or(f64::NAN)
-                } else {
-                    f64::NAN
-                }
-            })
-            .collect()
+        ns.iter().map(|&n| if n <= support { it.next().unwrap_or(f64::NAN) } else { f64::NAN }).collect()
     };
     let a_iid = iid::values_sorted(&sorted, ns);
     let a_wor = scatter(wor::values(&sorted, &fits, overlap));
-    let a_cp = scatter(if fits.is_empty() {
-        Vec::new()
-    } else {
-        cp::values(&sorted, &fits)
-    });
+    let a_cp = scatter(if fits.is_empty() { Vec::new() } else { cp::values(&sorted, &fits) });
     let a_greedy = scatter(greedy::values(&pf, &qf, &fits, 1.0, 1.0));
     let a_rrs = rrs_values(ns, |a| curve.residual_mass(a));
 
@@ -97,16 +70,8 @@ pub fn study_row<T: Real>(
         let one = n == 1;
         v[0] = if one { overlap } else { a_iid[i] };
         v[1] = a_wor[i];
-        v[2] = if one && n <= support {
-            overlap
-        } else {
-            a_cp[i]
-        };
-        v[3] = if one && n <= support {
-            overlap
-        } else {
-            a_greedy[i]
-        };
+        v[2] = if one && n <= support { overlap } else { a_cp[i] };
+        v[3] = if one && n <= support { overlap } else { a_greedy[i] };
         // SpecHub's law is defined for n = 2; its α* is Theorem 7 with one fixed token (greedy).
         v[4] = if n == 2 { a_greedy[i] } else { f64::NAN };
         v[5] = a_rrs[i];
@@ -124,27 +89,15 @@ pub fn study_row<T: Real>(
 
 /// [`study_row`] for every row of row-major `p`, `q` of shape (len / vocab, vocab), in parallel;
 /// row r draws its Monte-Carlo stream from (mc.seed, r). Errors name the first bad row.
-pub fn study_rows<T: Real>(
-    p: &[T],
-    q: &[T],
-    vocab: usize,
-    ns: &[usize],
-    mc: &MonteCarlo,
-) -> Result<Vec<StudyRow>> {
+pub fn study_rows<T: Real>(p: &[T], q: &[T], vocab: usize, ns: &[usize], mc: &MonteCarlo) -> Result<Vec<StudyRow>> {
     if p.len() != q.len() {
-        return Err(Error::invalid(
-            "q",
-            format!("has {} entries but `p` has {}", q.len(), p.len()),
-        ));
+        return Err(Error::invalid("q", format!("has {} entries but `p` has {}", q.len(), p.len())));
     }
     if vocab == 0 {
         return Err(Error::invalid("p", "has an empty vocabulary axis"));
     }
     if ns.is_empty() {
-        return Err(Error::invalid(
-            "ns",
-            "is empty; give at least one draft count",
-        ));
+        return Err(Error::invalid("ns", "is empty; give at least one draft count"));
     }
     let m = p.len() / vocab;
     let out: Vec<Result<StudyRow>> = (0..m)
@@ -154,8 +107,5 @@ pub fn study_rows<T: Real>(
             study_row(&p[s.clone()], &q[s], ns, mc, r as u64)
         })
         .collect();
-    out.into_iter()
-        .enumerate()
-        .map(|(i, r)| r.map_err(|e| e.in_row(i)))
-        .collect()
+    out.into_iter().enumerate().map(|(i, r)| r.map_err(|e| e.in_row(i))).collect()
 }

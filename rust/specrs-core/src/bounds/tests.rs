@@ -32,14 +32,9 @@ fn valid(q: &[f64], n: usize, s: Scheme) -> bool {
 /// A peaked, Zipf-like pair over `v` tokens (deterministic from `seed`).
 fn peaked(v: usize, seed: u64, temp: f64) -> (Vec<f64>, Vec<f64>) {
     let mut rng = crate::Rng::new(seed);
-    let logits: Vec<f64> = (0..v)
-        .map(|i| -1.1 * ((i + 1) as f64).ln() + 0.7 * rng.gumbel())
-        .collect();
+    let logits: Vec<f64> = (0..v).map(|i| -1.1 * ((i + 1) as f64).ln() + 0.7 * rng.gumbel()).collect();
     let p: Vec<f64> = logits.iter().map(|l| (l / temp).exp()).collect();
-    let q: Vec<f64> = logits
-        .iter()
-        .map(|l| ((l + 0.6 * rng.gumbel()) / temp).exp())
-        .collect();
+    let q: Vec<f64> = logits.iter().map(|l| ((l + 0.6 * rng.gumbel()) / temp).exp()).collect();
     (normalise(&p), normalise(&q))
 }
 
@@ -165,9 +160,7 @@ fn bucketed_iid_equals_the_full_sort_on_large_peaked_inputs() {
     let q: Vec<f64> = normalise(&(1..=3000).map(|i| i as f64).collect::<Vec<_>>());
     assert!((iid::value(&q, &q, 4, 1.0, 1.0) - 1.0).abs() < 1e-12);
     let p: Vec<f64> = normalise(&(1..=3000).map(|i| (i % 7) as f64).collect::<Vec<_>>());
-    assert!(
-        (iid::value(&p, &q, 3, 1.0, 1.0) - iid::value_sorted(&p, &q, 3, 1.0, 1.0)).abs() < 1e-12
-    );
+    assert!((iid::value(&p, &q, 3, 1.0, 1.0) - iid::value_sorted(&p, &q, 3, 1.0, 1.0)).abs() < 1e-12);
 }
 
 #[test]
@@ -177,51 +170,31 @@ fn race_equals_the_n2_closed_form_at_large_vocabularies() {
             let (p, q) = peaked(v, seed, temp);
             let s = prep::sorted(&p, &q, 1.0, 1.0);
             let (a, b) = (wor::pair(&s), wor::race(&s, 2));
-            assert!(
-                (a - b).abs() <= 1e-10,
-                "v={v} T={temp}: closed form {a} vs race {b}"
-            );
+            assert!((a - b).abs() <= 1e-10, "v={v} T={temp}: closed form {a} vs race {b}");
         }
     }
 }
 
 #[test]
 fn wor_is_above_iid_and_differs_from_the_paper_formula() {
-    // mdsd.md §3.5: the e_n ratio (scheme cp) is not the successive-sampling law.
+    // docs/theory.md §2.3: the e_n ratio (scheme cp) is not the successive-sampling law.
     let (p, q) = peaked(32_000, 9, 1.0);
     let w = optimal_acceptance(&p, &q, 3, Scheme::Wor).unwrap();
     let i = optimal_acceptance(&p, &q, 3, Scheme::Iid).unwrap();
     let c = optimal_acceptance(&p, &q, 3, Scheme::Cp).unwrap();
-    assert!(
-        w >= i - 1e-12 && (w - c).abs() > 1e-6,
-        "wor {w} iid {i} cp {c}"
-    );
+    assert!(w >= i - 1e-12 && (w - c).abs() > 1e-6, "wor {w} iid {i} cp {c}");
 }
 
 #[test]
 fn rrs_wor_monte_carlo_agrees_with_the_exact_value() {
     let (p, q) = peaked(300, 4, 1.0);
-    let exact = MonteCarlo {
-        samples: 4000,
-        seed: 11,
-        exact_nodes: usize::MAX,
-    };
-    let forced = MonteCarlo {
-        samples: 4000,
-        seed: 11,
-        exact_nodes: 0,
-    };
+    let exact = MonteCarlo { samples: 4000, seed: 11, exact_nodes: usize::MAX };
+    let forced = MonteCarlo { samples: 4000, seed: 11, exact_nodes: 0 };
     for n in [2usize, 3] {
         let e = verifier_acceptance(&p, &q, n, Verifier::RrsWor, None, &exact, 0).unwrap();
         let m = verifier_acceptance(&p, &q, n, Verifier::RrsWor, None, &forced, 0).unwrap();
         assert!(e.exact && !m.exact && m.stderr > 0.0);
-        assert!(
-            (e.value - m.value).abs() <= 5.0 * m.stderr + 1e-12,
-            "n={n}: exact {} vs MC {} ± {}",
-            e.value,
-            m.value,
-            m.stderr
-        );
+        assert!((e.value - m.value).abs() <= 5.0 * m.stderr + 1e-12, "n={n}: exact {} vs MC {} ± {}", e.value, m.value, m.stderr);
         let again = verifier_acceptance(&p, &q, n, Verifier::RrsWor, None, &forced, 0).unwrap();
         assert_eq!(m, again, "same seed, same estimate");
     }
@@ -269,65 +242,18 @@ fn cp_survives_extreme_peaks() {
 fn bad_inputs_name_the_argument() {
     let p = [0.5, 0.5, 0.0];
     let q = [0.2, 0.8, 0.0];
-    assert_eq!(
-        optimal_acceptance(&p, &q, 0, Scheme::Iid)
-            .unwrap_err()
-            .arg(),
-        "n"
-    );
-    assert_eq!(
-        optimal_acceptance(&p, &q, 3, Scheme::Wor)
-            .unwrap_err()
-            .arg(),
-        "n"
-    );
-    assert_eq!(
-        optimal_acceptance(&p, &q, 3, Scheme::SpecHub)
-            .unwrap_err()
-            .arg(),
-        "n"
-    );
-    assert_eq!(
-        optimal_acceptance(&[0.5, f64::NAN, 0.5], &q, 2, Scheme::Iid)
-            .unwrap_err()
-            .arg(),
-        "p"
-    );
-    assert_eq!(
-        optimal_acceptance(&p, &[0.2, 0.9, 0.0], 2, Scheme::Iid)
-            .unwrap_err()
-            .arg(),
-        "q"
-    );
-    assert_eq!(
-        optimal_acceptance(&p, &[0.5, 0.5], 2, Scheme::Iid)
-            .unwrap_err()
-            .arg(),
-        "q"
-    );
+    assert_eq!(optimal_acceptance(&p, &q, 0, Scheme::Iid).unwrap_err().arg(), "n");
+    assert_eq!(optimal_acceptance(&p, &q, 3, Scheme::Wor).unwrap_err().arg(), "n");
+    assert_eq!(optimal_acceptance(&p, &q, 3, Scheme::SpecHub).unwrap_err().arg(), "n");
+    assert_eq!(optimal_acceptance(&[0.5, f64::NAN, 0.5], &q, 2, Scheme::Iid).unwrap_err().arg(), "p");
+    assert_eq!(optimal_acceptance(&p, &[0.2, 0.9, 0.0], 2, Scheme::Iid).unwrap_err().arg(), "q");
+    assert_eq!(optimal_acceptance(&p, &[0.5, 0.5], 2, Scheme::Iid).unwrap_err().arg(), "q");
     let mc = MonteCarlo::default();
     let e = verifier_acceptance(&p, &q, 2, Verifier::Rrs, Some(Scheme::Wor), &mc, 0).unwrap_err();
     assert_eq!(e.arg(), "scheme");
-    assert_eq!(
-        verifier_acceptance(&p, &q, 2, Verifier::Sd, None, &mc, 0)
-            .unwrap_err()
-            .arg(),
-        "n"
-    );
-    assert_eq!(
-        verifier_acceptance(&p, &q, 2, Verifier::Optimal, None, &mc, 0)
-            .unwrap_err()
-            .arg(),
-        "scheme"
-    );
-    let rows = optimal_acceptance_rows(
-        &[0.5, 0.5, 0.5, 0.6],
-        &[0.5, 0.5, 0.5, 0.5],
-        2,
-        2,
-        Scheme::Iid,
-    )
-    .unwrap_err();
+    assert_eq!(verifier_acceptance(&p, &q, 2, Verifier::Sd, None, &mc, 0).unwrap_err().arg(), "n");
+    assert_eq!(verifier_acceptance(&p, &q, 2, Verifier::Optimal, None, &mc, 0).unwrap_err().arg(), "scheme");
+    let rows = optimal_acceptance_rows(&[0.5, 0.5, 0.5, 0.6], &[0.5, 0.5, 0.5, 0.5], 2, 2, Scheme::Iid).unwrap_err();
     assert_eq!(rows.arg(), "p[row 1]");
 }
 
@@ -342,11 +268,7 @@ fn batch_equals_row_by_row_and_f32_works() {
     for s in [Scheme::Iid, Scheme::Wor, Scheme::Cp, Scheme::Greedy] {
         let batch = optimal_acceptance_rows(&p, &q, 500, 3, s).unwrap();
         for (r, &b) in batch.iter().enumerate() {
-            assert_eq!(
-                b,
-                optimal_acceptance(&p[r * 500..(r + 1) * 500], &q[r * 500..(r + 1) * 500], 3, s)
-                    .unwrap()
-            );
+            assert_eq!(b, optimal_acceptance(&p[r * 500..(r + 1) * 500], &q[r * 500..(r + 1) * 500], 3, s).unwrap());
         }
     }
     let p32: Vec<f32> = p[..500].iter().map(|&x| x as f32).collect();
@@ -362,11 +284,7 @@ fn wor_and_cp_are_exact_for_many_drafts() {
     for seed in 0..6u64 {
         let mut rng = crate::Rng::new(seed);
         let p = normalise(&(0..8).map(|_| rng.uniform().powi(3)).collect::<Vec<_>>());
-        let q = normalise(
-            &(0..8)
-                .map(|_| rng.uniform().powi(3) + 1e-3)
-                .collect::<Vec<_>>(),
-        );
+        let q = normalise(&(0..8).map(|_| rng.uniform().powi(3) + 1e-3).collect::<Vec<_>>());
         for n in 2..=8 {
             for s in [Scheme::Wor, Scheme::Cp] {
                 let a = optimal_acceptance(&p, &q, n, s).unwrap();
@@ -381,10 +299,7 @@ fn wor_and_cp_are_exact_for_many_drafts() {
     for n in [8usize, 12, 16] {
         let w = optimal_acceptance(&p, &q, n, Scheme::Wor).unwrap();
         let i = optimal_acceptance(&p, &q, n, Scheme::Iid).unwrap();
-        assert!(
-            w >= i - 1e-12 && w <= 1.0 + 1e-12 && w >= prev - 1e-12,
-            "n={n}: wor {w} iid {i}"
-        );
+        assert!(w >= i - 1e-12 && w <= 1.0 + 1e-12 && w >= prev - 1e-12, "n={n}: wor {w} iid {i}");
         prev = w;
     }
 }
@@ -396,10 +311,7 @@ fn race_step_and_range_have_converged() {
         let s = prep::sorted(&p, &q, 1.0, 1.0);
         for n in [3usize, 4, 8, 16] {
             let (a, b) = (wor::race(&s, n), wor::race_with(&s, &[n], 0.15, 3.0)[0]);
-            assert!(
-                (a - b).abs() <= 1e-10,
-                "T={temp} n={n}: default step {a} vs h=0.15 widened {b}"
-            );
+            assert!((a - b).abs() <= 1e-10, "T={temp} n={n}: default step {a} vs h=0.15 widened {b}");
         }
     }
 }
@@ -441,15 +353,11 @@ fn huge_n_is_exact_and_does_not_hang() {
     let q = [0.6, 0.4, 0.0];
     let mc = MonteCarlo::default();
     let big = 1usize << 40;
-    let rrs = verifier_acceptance(&p, &q, big, Verifier::Rrs, None, &mc, 0)
-        .unwrap()
-        .value;
+    let rrs = verifier_acceptance(&p, &q, big, Verifier::Rrs, None, &mc, 0).unwrap().value;
     assert!((rrs - 0.8).abs() < 1e-12, "{rrs}");
     let iid = optimal_acceptance(&p, &q, big, Scheme::Iid).unwrap();
     assert!((iid - 0.8).abs() < 1e-12, "{iid}");
-    let k = verifier_acceptance(&p, &q, big, Verifier::Kseq, None, &mc, 0)
-        .unwrap()
-        .value;
+    let k = verifier_acceptance(&p, &q, big, Verifier::Kseq, None, &mc, 0).unwrap().value;
     assert!(k <= 0.8 + 1e-12);
     assert_eq!(prep::pown(0.5, 3), 0.125);
     assert_eq!(prep::pown(3.0, 0), 1.0);
@@ -460,9 +368,7 @@ fn kseq_is_finite_when_rounding_pushes_beta_above_one() {
     let p = normalise(&[8.0, 7.0, 3.0]);
     let mc = MonteCarlo::default();
     for n in 1..4 {
-        let k = verifier_acceptance(&p, &p, n, Verifier::Kseq, None, &mc, 0)
-            .unwrap()
-            .value;
+        let k = verifier_acceptance(&p, &p, n, Verifier::Kseq, None, &mc, 0).unwrap().value;
         assert!((k - 1.0).abs() < 1e-12, "n={n}: {k}");
     }
 }
@@ -473,44 +379,25 @@ fn match_acceptance_above_the_enumeration_limit_is_a_labelled_estimate() {
     // uniform every draft set has mass exactly 3/V, so the estimate has no variance.
     let v = 3000;
     let u = vec![1.0 / v as f64; v];
-    let mc = MonteCarlo {
-        samples: 200,
-        ..MonteCarlo::default()
-    };
+    let mc = MonteCarlo { samples: 200, ..MonteCarlo::default() };
     let a = verifier_acceptance(&u, &u, 3, Verifier::Match, Some(Scheme::Wor), &mc, 0).unwrap();
-    assert!(
-        !a.exact && (a.value - 3.0 / v as f64).abs() < 1e-15 && a.stderr < 1e-15,
-        "{a:?}"
-    );
+    assert!(!a.exact && (a.value - 3.0 / v as f64).abs() < 1e-15 && a.stderr < 1e-15, "{a:?}");
 }
 
 /// The study row's cells against the single-n functions (which the tests above check against
 /// brute force): `tol` for α* and the closed-form verifiers, NaN exactly where the cell is
 /// undefined, RRS-wor equal when both are exact.
 fn check_study_row(p: &[f64], q: &[f64], ns: &[usize], tol: f64) {
-    let mc = MonteCarlo {
-        samples: 200,
-        ..MonteCarlo::default()
-    };
+    let mc = MonteCarlo { samples: 200, ..MonteCarlo::default() };
     let row = study_row(p, q, ns, &mc, 0).unwrap();
     for (i, &n) in ns.iter().enumerate() {
-        let cell = |c: &str| {
-            row.values[i * study::COLUMNS + STUDY_COLUMNS.iter().position(|&x| x == c).unwrap()]
-        };
+        let cell = |c: &str| row.values[i * study::COLUMNS + STUDY_COLUMNS.iter().position(|&x| x == c).unwrap()];
         let close = |c: &str, want: Option<f64>| match want {
-            Some(w) => assert!(
-                (cell(c) - w).abs() <= tol,
-                "{c} n={n}: study {} vs single {w}",
-                cell(c)
-            ),
+            Some(w) => assert!((cell(c) - w).abs() <= tol, "{c} n={n}: study {} vs single {w}", cell(c)),
             None => assert!(cell(c).is_nan(), "{c} n={n}: {} should be NaN", cell(c)),
         };
         let opt = |s: Scheme| valid(q, n, s).then(|| optimal_acceptance(p, q, n, s).unwrap());
-        let ver = |v: Verifier| {
-            verifier_acceptance(p, q, n, v, None, &mc, 0)
-                .ok()
-                .map(|a| a.value)
-        };
+        let ver = |v: Verifier| verifier_acceptance(p, q, n, v, None, &mc, 0).ok().map(|a| a.value);
         close("alpha_iid", opt(Scheme::Iid));
         close("alpha_wor", opt(Scheme::Wor));
         close("alpha_cp", opt(Scheme::Cp));
@@ -524,10 +411,8 @@ fn check_study_row(p: &[f64], q: &[f64], ns: &[usize], tol: f64) {
             if w.exact {
                 assert!((cell("rrs_wor") - w.value).abs() <= tol && row.rrs_wor_stderr[i] == 0.0);
             } else {
-                // The same stream: the same estimate (the study's curve is built from the normalised
-                // row, the verifier's from the row as given: equal up to rounding).
-                let (v, se) = (cell("rrs_wor"), row.rrs_wor_stderr[i]);
-                assert!((v - w.value).abs() <= tol && (se - w.stderr).abs() <= 1e-9 * w.stderr, "{v} ± {se} vs {w:?}");
+                // The same curve and stream: the same estimate.
+                assert_eq!((cell("rrs_wor"), row.rrs_wor_stderr[i]), (w.value, w.stderr));
             }
         } else {
             assert!(cell("rrs_wor").is_nan());
@@ -561,10 +446,7 @@ fn study_row_equals_the_single_n_functions_at_large_vocabularies() {
     let mut p = vec![1e-300; 3000];
     p[0] = 1.0;
     let mut q = vec![0.0; 3000];
-    q[..40]
-        .iter_mut()
-        .enumerate()
-        .for_each(|(i, x)| *x = 1e-12 * (i + 1) as f64);
+    q[..40].iter_mut().enumerate().for_each(|(i, x)| *x = 1e-12 * (i + 1) as f64);
     q[1] = 1.0;
     check_study_row(&normalise(&p), &normalise(&q), &[2, 3, 4, 6, 8], 1e-10);
 }
@@ -577,37 +459,18 @@ fn study_rows_match_study_row_and_name_the_bad_row() {
         p.extend(a);
         q.extend(b);
     }
-    let mc = MonteCarlo {
-        samples: 64,
-        ..MonteCarlo::default()
-    };
+    let mc = MonteCarlo { samples: 64, ..MonteCarlo::default() };
     let rows = study_rows(&p, &q, 300, &[2, 3], &mc).unwrap();
     let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
     for (r, got) in rows.iter().enumerate() {
-        let one = study_row(
-            &p[r * 300..(r + 1) * 300],
-            &q[r * 300..(r + 1) * 300],
-            &[2, 3],
-            &mc,
-            r as u64,
-        )
-        .unwrap();
+        let one = study_row(&p[r * 300..(r + 1) * 300], &q[r * 300..(r + 1) * 300], &[2, 3], &mc, r as u64).unwrap();
         assert_eq!(bits(&got.values), bits(&one.values));
-        assert_eq!(
-            (bits(&got.rrs_wor_stderr), &got.rrs_wor_exact),
-            (bits(&one.rrs_wor_stderr), &one.rrs_wor_exact)
-        );
+        assert_eq!((bits(&got.rrs_wor_stderr), &got.rrs_wor_exact), (bits(&one.rrs_wor_stderr), &one.rrs_wor_exact));
     }
     p[300] = f64::NAN;
-    assert_eq!(
-        study_rows(&p, &q, 300, &[2], &mc).unwrap_err().arg(),
-        "p[row 1]"
-    );
+    assert_eq!(study_rows(&p, &q, 300, &[2], &mc).unwrap_err().arg(), "p[row 1]");
     assert_eq!(study_rows(&q, &q, 300, &[], &mc).unwrap_err().arg(), "ns");
-    assert_eq!(
-        study_rows(&q, &q, 300, &[0], &mc).unwrap_err().arg(),
-        "ns[row 0]"
-    );
+    assert_eq!(study_rows(&q, &q, 300, &[0], &mc).unwrap_err().arg(), "ns[row 0]");
 }
 
 #[test]

@@ -47,11 +47,7 @@ pub struct MonteCarlo {
 
 impl Default for MonteCarlo {
     fn default() -> Self {
-        MonteCarlo {
-            samples: 20_000,
-            seed: 0,
-            exact_nodes: rrs_wor::EXACT_NODES,
-        }
+        MonteCarlo { samples: 20_000, seed: 0, exact_nodes: rrs_wor::EXACT_NODES }
     }
 }
 
@@ -74,9 +70,8 @@ pub fn verifier_acceptance<T: Real>(
     if verifier.is_optimal_for(scheme) {
         return Ok(Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq)));
     }
-    let normalised = || -> (Vec<f64>, Vec<f64>) {
-        (p.iter().map(|x| x.to_f64() * sp).collect(), q.iter().map(|x| x.to_f64() * sq).collect())
-    };
+    let normalised =
+        || -> (Vec<f64>, Vec<f64>) { (p.iter().map(|x| x.to_f64() * sp).collect(), q.iter().map(|x| x.to_f64() * sq).collect()) };
     Ok(match verifier {
         Verifier::Match => {
             let (pf, qf) = normalised();
@@ -88,7 +83,11 @@ pub fn verifier_acceptance<T: Real>(
             let (_, _, beta) = kseq::solve(p, q, 1.0 / sp, 1.0 / sq, n);
             Acceptance::exact(kseq::p_accept(beta, n as f64))
         }
-        Verifier::RrsWor => rrs_wor_acceptance(&rrs_wor::Curve::new(p, q), n, mc, row),
+        // On the normalised row, as the acceptance study builds it (the same curve, the same stream).
+        Verifier::RrsWor => {
+            let (pf, qf) = normalised();
+            rrs_wor_acceptance(&rrs_wor::Curve::new(&pf, &qf), n, mc, row)
+        }
         // The registry marks sd, greedy, spechub and optimal optimal for every scheme they take.
         Verifier::Sd | Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal => {
             Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq))
@@ -98,22 +97,13 @@ pub fn verifier_acceptance<T: Real>(
 
 /// RRS-wor acceptance on a prepared curve (shared by every n of a row in [`super::study`]): exact
 /// when the method fits `mc.exact_nodes`, else a Monte-Carlo estimate from the stream (seed, row).
-pub(crate) fn rrs_wor_acceptance(
-    curve: &rrs_wor::Curve,
-    n: usize,
-    mc: &MonteCarlo,
-    row: u64,
-) -> Acceptance {
+pub(crate) fn rrs_wor_acceptance(curve: &rrs_wor::Curve, n: usize, mc: &MonteCarlo, row: u64) -> Acceptance {
     match rrs_wor::exact_rejection(curve, n, mc.exact_nodes) {
         Some(rej) => Acceptance::exact(1.0 - rej),
         None => {
             let mut rng = Rng::for_stream(mc.seed, row);
             let (rej, se) = rrs_wor::sampled_rejection(curve, n, mc.samples, &mut rng);
-            Acceptance {
-                value: 1.0 - rej,
-                stderr: se,
-                exact: false,
-            }
+            Acceptance { value: 1.0 - rej, stderr: se, exact: false }
         }
     }
 }
@@ -122,35 +112,13 @@ pub(crate) fn rrs_wor_acceptance(
 /// E[p(set of drafts)] = Σ_x p(x) Pr[x ∈ drafts]. Closed-form inclusion probabilities where they
 /// exist ([`inclusion`]); otherwise (wor with n ≥ 3, or a CP law too peaked for the direct DP) the
 /// explicit law when it is small enough, else a Monte-Carlo estimate over `mc.samples` drafts.
-fn match_acceptance(
-    p: &[f64],
-    q: &[f64],
-    n: usize,
-    scheme: Scheme,
-    mc: &MonteCarlo,
-    row: u64,
-) -> Result<Acceptance> {
+fn match_acceptance(p: &[f64], q: &[f64], n: usize, scheme: Scheme, mc: &MonteCarlo, row: u64) -> Result<Acceptance> {
     if let Some(pi) = inclusion(q, n, scheme) {
-        return Ok(Acceptance::exact(
-            p.iter()
-                .zip(&pi)
-                .map(|(&a, &b)| a * b.clamp(0.0, 1.0))
-                .sum(),
-        ));
+        return Ok(Acceptance::exact(p.iter().zip(&pi).map(|(&a, &b)| a * b.clamp(0.0, 1.0)).sum()));
     }
-    let set_mass = |d: &[usize]| -> f64 {
-        d.iter()
-            .enumerate()
-            .filter(|&(k, x)| !d[..k].contains(x))
-            .map(|(_, &x)| p[x])
-            .sum()
-    };
+    let set_mass = |d: &[usize]| -> f64 { d.iter().enumerate().filter(|&(k, x)| !d[..k].contains(x)).map(|(_, &x)| p[x]).sum() };
     match scheme_law(q, n, scheme) {
-        Ok(law) => Ok(Acceptance::exact(
-            (0..law.len())
-                .map(|r| law.probs[r] * set_mass(law.row(r)))
-                .sum(),
-        )),
+        Ok(law) => Ok(Acceptance::exact((0..law.len()).map(|r| law.probs[r] * set_mass(law.row(r))).sum())),
         Err(Error::TooLarge { .. }) => {
             let mut rng = Rng::for_stream(mc.seed, row);
             let (mut s1, mut s2) = (0.0f64, 0.0f64);
@@ -162,11 +130,7 @@ fn match_acceptance(
             let m = mc.samples as f64;
             let mean = s1 / m;
             let var = ((s2 / m - mean * mean) * m / (m - 1.0)).max(0.0);
-            Ok(Acceptance {
-                value: mean,
-                stderr: (var / m).sqrt(),
-                exact: false,
-            })
+            Ok(Acceptance { value: mean, stderr: (var / m).sqrt(), exact: false })
         }
         Err(e) => Err(e),
     }
@@ -185,10 +149,7 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             top_k_of(q, n).into_iter().for_each(|i| pi[i] = 1.0);
             pi
         }
-        Scheme::Iid => q
-            .iter()
-            .map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1())
-            .collect(),
+        Scheme::Iid => q.iter().map(|&x| -(n as f64 * (-x).ln_1p()).exp_m1()).collect(),
         Scheme::Greedy | Scheme::SpecHub => {
             // spechub: x ≠ hub a is drafted first (q(x)) or after a (q(a) q(x)/(1 − q(a))), in
             // total q(x)/(1 − q(a)): greedy's formula with the hub as its one fixed token.
@@ -196,8 +157,7 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             let mut pi = q.to_vec();
             fixed.iter().for_each(|&i| pi[i] = 0.0);
             let rest: f64 = pi.iter().sum();
-            pi.iter_mut()
-                .for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
+            pi.iter_mut().for_each(|x| *x = if rest > 0.0 { *x / rest } else { 0.0 });
             fixed.iter().for_each(|&i| pi[i] = 1.0);
             pi
         }
@@ -237,15 +197,9 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
                 }
             }
             // e_n(q) = Σ_x q(x) e_{n−1}(q without x) / n.
-            let loo: Vec<f64> = (0..v)
-                .map(|x| {
-                    (0..w)
-                        .map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)])
-                        .sum()
-                })
-                .collect();
+            let loo: Vec<f64> = (0..v).map(|x| (0..w).map(|j| pre[x * w + j] * suf[(x + 1) * w + (w - 1 - j)]).sum()).collect();
             let e_n: f64 = (0..v).map(|x| q[x] * loo[x]).sum::<f64>() / n as f64;
-            if !(e_n >= 1e-250) {
+            if e_n.is_nan() || e_n < 1e-250 {
                 return None;
             }
             (0..v).map(|x| q[x] * loo[x] / e_n).collect()

@@ -1,12 +1,12 @@
 //! α* for successive sampling without replacement (Gumbel-top-k, `torch.multinomial` without
 //! replacement): draw j is q restricted to the tokens not drawn yet, renormalised. **Exact**; the
-//! e_n ratio printed by Hu et al. is the conditional-Poisson law, not this one (mdsd.md §3.5), and
+//! e_n ratio printed by Hu et al. is the conditional-Poisson law, not this one (docs/theory.md §2.3), and
 //! is offered separately as the `cp` scheme.
 //!
 //! Q(H) = Pr[all n drafts ∈ H] is q-convex (Hu et al., Theorem 4), so the minimiser of
 //! f = p(H) − Q(H) is a prefix of the q/p-descending order (Theorem 6) and we scan prefixes:
 //!
-//! * n = 2, closed form (mdsd.md §3.5): Q(H) = Σ_{i∈H} q_i (q(H) − q_i) / (1 − q_i), updated per
+//! * n = 2, closed form (docs/theory.md §2.3): Q(H) = Σ_{i∈H} q_i (q(H) − q_i) / (1 − q_i), updated per
 //!   added token x as Q ← Q + x·Σ_{i∈H} q_i/(1 − q_i) + x·q(H)/(1 − x) (all terms ≥ 0, so no
 //!   cancellation; 1 − x is taken as the sum of the other tokens for the largest x).
 //! * n ≥ 3, the exponential race: give token i an Exp(q_i) clock; arrival order = draw order, so
@@ -48,13 +48,11 @@ pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
 /// x ≤ 1 − q_max, and as x·(q(H)/(1 − q_max)) for x = q_max, so no product overflows.
 pub fn pair(s: &Sorted) -> f64 {
     let k = s.q.len();
-    let imax = (0..k)
-        .max_by(|&a, &b| s.q[a].total_cmp(&s.q[b]))
-        .unwrap_or(0);
+    let imax = (0..k).max_by(|&a, &b| s.q[a].total_cmp(&s.q[b])).unwrap_or(0);
     let rest_max: f64 = (0..k).filter(|&i| i != imax).map(|i| s.q[i]).sum();
     let q_max = s.q.get(imax).copied().unwrap_or(0.0);
     let mut best = 0.0f64.min(s.p_total - 1.0); // H = supp q: Q = 1
-    // ca = Σ q_i/(1 − q_i) over the non-max tokens of H.
+                                                // ca = Σ q_i/(1 − q_i) over the non-max tokens of H.
     let (mut cp, mut cs, mut ca, mut cq) = (0.0f64, 0.0f64, 0.0f64, 0.0f64);
     let mut max_in = false;
     for i in 0..k.saturating_sub(1) {
@@ -79,11 +77,7 @@ pub fn pair(s: &Sorted) -> f64 {
 /// the caller).
 pub fn values(s: &Sorted, ns: &[usize], overlap: f64) -> Vec<f64> {
     let big: Vec<usize> = ns.iter().copied().filter(|&n| n >= 3).collect();
-    let raced = if big.is_empty() {
-        Vec::new()
-    } else {
-        races(s, &big)
-    };
+    let raced = if big.is_empty() { Vec::new() } else { races(s, &big) };
     let pair_value = if ns.contains(&2) { pair(s) } else { 0.0 };
     let mut at = 0;
     ns.iter()
@@ -194,11 +188,7 @@ fn race_impl(s: &Sorted, ns: &[usize], h: f64, widen: f64) -> Vec<f64> {
         // s − U_j is as small as that error, it is then 0: no pruning rather than a wrong α*).
         let (mut u, mut outside) = (vec![0.0f64; n], vec![0.0f64; n]);
         for j in 0..n {
-            u[j] = if j == 0 {
-                0.0
-            } else {
-                u[j - 1] + tops.get(j - 1).copied().unwrap_or(0.0)
-            };
+            u[j] = if j == 0 { 0.0 } else { u[j - 1] + tops.get(j - 1).copied().unwrap_or(0.0) };
             outside[j] = below_tops + kernel::sum(&tops[j.min(m_top)..]);
         }
         for len in n..k {
@@ -212,11 +202,7 @@ fn race_impl(s: &Sorted, ns: &[usize], h: f64, widen: f64) -> Vec<f64> {
         }
         let mut sufmin = vec![f64::INFINITY; k + 1];
         for len in (0..k).rev() {
-            sufmin[len] = if len >= n {
-                sufmin[len + 1].min(lower(len, n))
-            } else {
-                sufmin[len + 1]
-            };
+            sufmin[len] = if len >= n { sufmin[len + 1].min(lower(len, n)) } else { sufmin[len + 1] };
         }
         if n < k && sufmin[n] < best {
             last = last.max((n..k).rev().find(|&len| lower(len, n) < best).unwrap_or(n));

@@ -91,8 +91,9 @@ impl SetGraph {
         let mut tedge = pool::filled::<u32>(etok.len(), 0);
         let mut tleft = pool::filled::<u32>(etok.len(), 0);
         for j in 0..weight.len() {
-            for e in gstart[j] as usize..gstart[j + 1] as usize {
-                let t = etok[e] as usize;
+            let (lo, hi) = (gstart[j] as usize, gstart[j + 1] as usize);
+            for (e, &tok) in etok.iter().enumerate().take(hi).skip(lo) {
+                let t = tok as usize;
                 let pos = fill[t] as usize;
                 tedge[pos] = e as u32;
                 tleft[pos] = j as u32;
@@ -118,7 +119,12 @@ impl Grouping {
     fn new(m: usize, n: usize) -> Self {
         let mut gstart = pool::with_capacity::<u32>(m + 1);
         gstart.push(0);
-        Grouping { row_group: pool::filled::<u32>(m, 0), weight: pool::with_capacity::<f64>(m), gstart, etok: pool::with_capacity::<u32>(m * n) }
+        Grouping {
+            row_group: pool::filled::<u32>(m, 0),
+            weight: pool::with_capacity::<f64>(m),
+            gstart,
+            etok: pool::with_capacity::<u32>(m * n),
+        }
     }
 
     fn add_group(&mut self, sorted_tokens: impl Iterator<Item = u32>) -> u32 {

@@ -95,16 +95,10 @@ fn check_sizes(vocab: usize, entries: usize, n: usize, rows: usize) -> Result<()
         return Err(Error::invalid("drafts", "has 0 columns; each row needs at least one draft"));
     }
     if entries % n != 0 || entries / n != rows {
-        return Err(Error::invalid(
-            "probs",
-            format!("has {rows} entries but `drafts` has {} entries in rows of {n}", entries),
-        ));
+        return Err(Error::invalid("probs", format!("has {rows} entries but `drafts` has {} entries in rows of {n}", entries)));
     }
     if entries > MAX_DRAFT_ENTRIES {
-        return Err(Error::too_large(
-            "drafts",
-            format!("has {rows} rows × {n} drafts = {entries} entries (limit {MAX_DRAFT_ENTRIES})"),
-        ));
+        return Err(Error::too_large("drafts", format!("has {rows} rows × {n} drafts = {entries} entries (limit {MAX_DRAFT_ENTRIES})")));
     }
     Ok(())
 }

@@ -3,8 +3,8 @@
 //! by the optimal verifier; its public methods are the contract.
 
 use super::graph::SetGraph;
-use crate::pool;
 use super::push_relabel::MaxFlow;
+use crate::pool;
 use crate::Rng;
 
 /// The solved optimal-transport problem of Hu et al. (ICLR 2025), eq. 7, for one explicit law.
@@ -119,8 +119,7 @@ impl ExplicitPlan {
         }
         // Residual r ∝ (p − inflow)₊ outside H. If rounding leaves nothing (α* = 1 up to ulps),
         // fall back to p outside H, then to p: the mass it carries is itself only ulps.
-        let mut residual: Vec<f64> =
-            (0..vocab).map(|y| if in_cut_global[y] { 0.0 } else { (p[y] - inflow[y]).max(0.0) }).collect();
+        let mut residual: Vec<f64> = (0..vocab).map(|y| if in_cut_global[y] { 0.0 } else { (p[y] - inflow[y]).max(0.0) }).collect();
         let mut total: f64 = residual.iter().sum();
         if total <= 0.0 {
             residual = (0..vocab).map(|y| if in_cut_global[y] { 0.0 } else { p[y] }).collect();

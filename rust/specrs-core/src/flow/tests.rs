@@ -48,11 +48,7 @@ fn normalise(w: &[u32]) -> Option<Vec<f64>> {
 
 fn law_strategy() -> impl Strategy<Value = (Vec<f64>, usize, Vec<usize>, Vec<f64>)> {
     (1usize..=7, 1usize..=3, 1usize..=8).prop_flat_map(|(v, n, m)| {
-        (
-            prop::collection::vec(0u32..6, v),
-            prop::collection::vec(0..v, m * n),
-            prop::collection::vec(0u32..6, m),
-        )
+        (prop::collection::vec(0u32..6, v), prop::collection::vec(0..v, m * n), prop::collection::vec(0u32..6, m))
             .prop_filter_map("zero mass", move |(pw, d, qw)| Some((normalise(&pw)?, n, d, normalise(&qw)?)))
     })
 }
@@ -161,7 +157,7 @@ fn bad_inputs_name_their_argument() {
 
 #[test]
 fn larger_iid_law_agrees_with_the_sorted_prefix_formula() {
-    // For i.i.d. drafts the minimiser is a prefix in q/p order (mdsd.md §3.4): an independent
+    // For i.i.d. drafts the minimiser is a prefix in q/p order (docs/theory.md §2.3): an independent
     // check of the solver on a graph far too large for subset enumeration.
     let k = 40;
     let mut rng = Rng::new(5);

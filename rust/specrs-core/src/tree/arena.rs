@@ -91,7 +91,16 @@ impl DraftTree {
             first_child: 1,
             n_children: 0,
         };
-        Ok(DraftTree { kind, shape, nodes: vec![root], dists: Vec::new(), level: 0, frontier: vec![0], rng: Rng::new(seed), truncate: false })
+        Ok(DraftTree {
+            kind,
+            shape,
+            nodes: vec![root],
+            dists: Vec::new(),
+            level: 0,
+            frontier: vec![0],
+            rng: Rng::new(seed),
+            truncate: false,
+        })
     }
 
     /// A tree of depth 0: the root only, already complete. Verifying it samples the target at
@@ -108,7 +117,16 @@ impl DraftTree {
             first_child: 1,
             n_children: 0,
         };
-        DraftTree { kind, shape: Vec::new(), nodes: vec![root], dists: Vec::new(), level: 0, frontier: Vec::new(), rng: Rng::new(0), truncate: false }
+        DraftTree {
+            kind,
+            shape: Vec::new(),
+            nodes: vec![root],
+            dists: Vec::new(),
+            level: 0,
+            frontier: Vec::new(),
+            rng: Rng::new(0),
+            truncate: false,
+        }
     }
 
     pub fn depth(&self) -> usize {

@@ -7,7 +7,7 @@
 //! * RSD-C: Gumbel-top-b per node. Drawn as successive sampling without replacement, which has
 //!   exactly the Gumbel-top-k law in draw order (Kool, van Hoof & Welling, ICML 2019) but needs
 //!   one uniform per child instead of one Gumbel per vocabulary entry.
-//! * RSD-S: stochastic beam search (Kool et al. 2019; rsd.md §5–6) with the stable
+//! * RSD-S: stochastic beam search (Kool et al. 2019; docs/theory.md §6.2) with the stable
 //!   truncated-Gumbel formula. Per beam only the top-W perturbed children can survive the global
 //!   top-W, so their untruncated values G̃ are generated top-down (largest first: Z = φ(s) + Gumbel,
 //!   then each next one a Gumbel with location φ(s) + log(rest mass) truncated below the previous),
@@ -16,7 +16,7 @@
 //!   q = softmax(36, 0, 0)).
 //! * iid: b i.i.d. draws; greedy: the top b−1 tokens plus one draw from the rest (Hu et al. 2025);
 //!   topk: the top b tokens (ties to the lower id).
-//! * spechub (Sun et al., EMNLP 2024; mdsd.md §5), b ≤ 2: hub a = argmax q (ties to the lower id);
+//! * spechub (Sun et al., EMNLP 2024; docs/theory.md §3), b ≤ 2: hub a = argmax q (ties to the lower id);
 //!   x1 ~ q; x2 = a if x1 ≠ a, else x2 ~ q without a. Children are stored as (x1, x2).
 
 use super::arena::{DraftTree, NewChild};
@@ -63,7 +63,7 @@ fn log1mexp(x: f64) -> f64 {
 }
 
 /// G(s, x) = T − softplus(u), u = T − G̃ + log(1 − exp(G̃ − Z)): the perturbed child value
-/// conditioned on its parent's value T (docs/theory.md, stable form). G̃ = Z gives T exactly.
+/// conditioned on its parent's value T (docs/theory.md §6.2, stable form). G̃ = Z gives T exactly.
 pub fn truncate(t: f64, z: f64, g_tilde: f64) -> f64 {
     if g_tilde >= z {
         return t;
@@ -73,15 +73,7 @@ pub fn truncate(t: f64, z: f64, g_tilde: f64) -> f64 {
 }
 
 #[allow(clippy::too_many_arguments)]
-fn pick_node<T: Real>(
-    kind: TreeKind,
-    ids: Option<&[i64]>,
-    vals: &[T],
-    sums: Vec<f64>,
-    b: usize,
-    phi: f64,
-    rng: &mut Rng,
-) -> Vec<Pick> {
+fn pick_node<T: Real>(kind: TreeKind, ids: Option<&[i64]>, vals: &[T], sums: Vec<f64>, b: usize, phi: f64, rng: &mut Rng) -> Vec<Pick> {
     let tok = |x: usize| ids.map_or(x as i64, |i| i[x]);
     let pick = |x: usize, score: f64| Pick { token: tok(x), q: vals[x].to_f64(), score };
     let mut s = Sampler::new(vals, sums);
@@ -123,7 +115,11 @@ impl DraftTree {
         if qs.len() != self.frontier.len() {
             return Err(Error::invalid(
                 "probs",
-                format!("has {} rows but the frontier has {} nodes (one draft distribution per frontier node)", qs.len(), self.frontier.len()),
+                format!(
+                    "has {} rows but the frontier has {} nodes (one draft distribution per frontier node)",
+                    qs.len(),
+                    self.frontier.len()
+                ),
             ));
         }
         let b = self.shape[self.level];
@@ -176,9 +172,7 @@ impl DraftTree {
         // Global top W by score; ties (probability zero) broken by parent then draw order.
         pool.sort_by(|a, b| b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal));
         pool.truncate(w);
-        pool.sort_by(|a, b| {
-            a.parent.cmp(&b.parent).then(b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal))
-        });
+        pool.sort_by(|a, b| a.parent.cmp(&b.parent).then(b.score.partial_cmp(&a.score).unwrap_or(std::cmp::Ordering::Equal)));
         pool
     }
 }

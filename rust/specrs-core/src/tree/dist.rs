@@ -201,7 +201,11 @@ pub fn align(p: DistRef<'_>, q: Option<DistRef<'_>>) -> Result<Aligned> {
             if p.len() != q.map_or(0, |q| q.len()) {
                 return Err(Error::invalid(
                     "probs",
-                    format!("has {} columns but the draft distributions had {}; both must cover the vocabulary", p.len(), q.map_or(0, |q| q.len())),
+                    format!(
+                        "has {} columns but the draft distributions had {}; both must cover the vocabulary",
+                        p.len(),
+                        q.map_or(0, |q| q.len())
+                    ),
                 ));
             }
             Some(p.len())
@@ -375,7 +379,13 @@ mod top_k_rows_tests {
                     0 => (r.uniform() * 4.0).floor() as f32,
                     1 => r.gumbel() as f32,
                     2 => 1.0,
-                    _ => if i == 650 { 9.0 } else { (r.uniform() - 1.0) as f32 },
+                    _ => {
+                        if i == 650 {
+                            9.0
+                        } else {
+                            (r.uniform() - 1.0) as f32
+                        }
+                    }
                 }));
             }
         }

@@ -144,7 +144,8 @@ impl Sbs<'_> {
     fn rec(&mut self, drawn: &mut Vec<bool>, seen: &mut Vec<Vec<Vec<usize>>>, pr: f64) -> Result<()> {
         let useful: Vec<usize> = (0..self.seqs.len())
             .filter(|&s| {
-                !drawn[s] && (1..=self.l).any(|d| seen[d - 1].len() < self.target[d - 1] && !seen[d - 1].contains(&self.seqs[s][..d].to_vec()))
+                !drawn[s]
+                    && (1..=self.l).any(|d| seen[d - 1].len() < self.target[d - 1] && !seen[d - 1].contains(&self.seqs[s][..d].to_vec()))
             })
             .collect();
         if useful.is_empty() {
@@ -199,7 +200,10 @@ fn sbs_law(t0: DraftTree, q_table: &[f64], v: usize, root: usize) -> Result<Vec<
     }
     let n_first = (0..v).filter(|&b| q_table[root * v + b] > 0.0).count();
     if n_first < w && !t0.truncate {
-        return Err(Error::invalid("beam_width", format!("is {w} but the root's draft has only {n_first} tokens with positive probability")));
+        return Err(Error::invalid(
+            "beam_width",
+            format!("is {w} but the root's draft has only {n_first} tokens with positive probability"),
+        ));
     }
     let target: Vec<usize> = (1..=l)
         .map(|d| {
@@ -388,11 +392,8 @@ mod tests {
             let mut sorted = tup.to_vec();
             sorted.sort();
             // Children of the root are stored in score (= draw) order.
-            let got: f64 = trees
-                .iter()
-                .filter(|(t, _)| t.nodes[1].token == tup[0] as i64 && t.nodes[2].token == tup[1] as i64)
-                .map(|x| x.1)
-                .sum();
+            let got: f64 =
+                trees.iter().filter(|(t, _)| t.nodes[1].token == tup[0] as i64 && t.nodes[2].token == tup[1] as i64).map(|x| x.1).sum();
             assert!((got - l.probs[r]).abs() < 1e-12, "{tup:?}: {got} vs {}", l.probs[r]);
         }
     }

@@ -1,4 +1,4 @@
-//! Flattening for one tree-attention forward (docs/generation.md, "Tree attention"): BFS order with
+//! Flattening for one tree-attention forward (docs/theory.md §7; docs/generation.md, "Tree attention"): BFS order with
 //! the root first, position ids prefix_len − 1 + depth, parents, root-to-leaf retrieve indices,
 //! and ancestor-or-self mask rows.
 //!
@@ -30,18 +30,13 @@ pub struct Flat {
 /// Position of the root for `prefix_len` committed tokens (root included), checked so that
 /// `root + depth` fits an i64 position id for every node of a tree of depth `max_depth`.
 pub fn root_position(prefix_len: usize, max_depth: usize) -> Result<i64> {
-    if prefix_len == 0 {
-        return Err(Error::invalid(
-            "prefix_len",
-            "must be at least 1 (the root is the last committed token)",
-        ));
-    }
+    // At least 1: the root is the last committed token.
+    crate::validate::positive_n("prefix_len", prefix_len)?;
     match i64::try_from(prefix_len - 1) {
         Ok(r) if r.checked_add(max_depth as i64).is_some() => Ok(r),
-        _ => Err(Error::invalid(
-            "prefix_len",
-            format!("is {prefix_len}; positions prefix_len - 1 + depth must fit a 64-bit signed integer"),
-        )),
+        _ => {
+            Err(Error::invalid("prefix_len", format!("is {prefix_len}; positions prefix_len - 1 + depth must fit a 64-bit signed integer")))
+        }
     }
 }
 
@@ -62,13 +57,8 @@ impl DraftTree {
         let max_depth = self.nodes.last().map_or(0, |x| x.depth);
         let root = root_position(prefix_len, max_depth)?;
         let n = self.nodes.len();
-        let (mut tokens, mut positions, mut depths, mut parents, mut expanded) = (
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-            Vec::with_capacity(n),
-        );
+        let (mut tokens, mut positions, mut depths, mut parents, mut expanded) =
+            (Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n), Vec::with_capacity(n));
         for node in &self.nodes {
             tokens.push(node.token);
             positions.push(root + node.depth as i64);
@@ -87,16 +77,7 @@ impl DraftTree {
                 retrieve.extend(path);
             }
         }
-        Ok(Flat {
-            n,
-            tokens,
-            positions,
-            depths,
-            parents,
-            retrieve,
-            retrieve_cols: cols,
-            expanded,
-        })
+        Ok(Flat { n, tokens, positions, depths, parents, retrieve, retrieve_cols: cols, expanded })
     }
 
     /// Node `i` and its ancestors, up to the root.
@@ -133,29 +114,12 @@ fn chain(parent: impl Fn(usize) -> i64, i: usize) -> impl Iterator<Item = usize>
 
 /// The one ancestor-mask builder: row i marks node i and every ancestor reached through
 /// `parent` (−1 at the root).
-fn ancestor_mask(
-    n: usize,
-    parent: impl Fn(usize) -> i64,
-    rows: Range<usize>,
-    cols: usize,
-) -> Result<Vec<bool>> {
+fn ancestor_mask(n: usize, parent: impl Fn(usize) -> i64, rows: Range<usize>, cols: usize) -> Result<Vec<bool>> {
     if rows.start > rows.end || rows.end > n {
-        return Err(Error::invalid(
-            "rows",
-            format!(
-                "{}..{} is not a range of the tree's {n} nodes",
-                rows.start, rows.end
-            ),
-        ));
+        return Err(Error::invalid("rows", format!("{}..{} is not a range of the tree's {n} nodes", rows.start, rows.end)));
     }
     if cols < rows.end || cols > n {
-        return Err(Error::invalid(
-            "cols",
-            format!(
-                "is {cols}; must lie in {}..={n} (the rows and their ancestors)",
-                rows.end
-            ),
-        ));
+        return Err(Error::invalid("cols", format!("is {cols}; must lie in {}..={n} (the rows and their ancestors)", rows.end)));
     }
     check_mask_size(rows.len(), cols)?;
     let mut mask = vec![false; rows.len() * cols];
@@ -182,16 +146,10 @@ mod tests {
         assert!(root_position(usize::MAX, 0).is_err());
         let mut t = DraftTree::new(TreeKind::RsdC, vec![1], Some(3), 0).unwrap();
         t.expand(&[crate::tree::DistRef::D64(&[0.0, 1.0])]).unwrap();
-        assert_eq!(
-            t.flatten(max).unwrap().positions,
-            vec![i64::MAX - 1, i64::MAX]
-        );
+        assert_eq!(t.flatten(max).unwrap().positions, vec![i64::MAX - 1, i64::MAX]);
         assert_eq!(t.flatten(max + 1).unwrap_err().arg(), "prefix_len");
         assert!(check_mask_size(1 << 14, 1 << 14).is_ok());
-        assert!(matches!(
-            check_mask_size(1 << 15, 1 << 14),
-            Err(crate::Error::TooLarge { .. })
-        ));
+        assert!(matches!(check_mask_size(1 << 15, 1 << 14), Err(crate::Error::TooLarge { .. })));
         assert!(check_mask_size(usize::MAX, 2).is_err());
     }
 }

@@ -1,4 +1,4 @@
-//! Draft trees (RSD, Jeon et al. 2024, arXiv 2402.14160; rsd.md): an arena built level by level
+//! Draft trees (RSD, Jeon et al. 2024, arXiv 2402.14160; docs/theory.md §6): an arena built level by level
 //! (`arena`), the builders of each kind (`build`: RSD-C Gumbel-top-k, RSD-S stochastic beam
 //! search, iid, greedy, top-k, SpecHub), flattening for tree attention (`flatten`), node-level
 //! and tree-level verification (`node`, `walk`), budgeted shapes (`shape`) and exact laws on toy

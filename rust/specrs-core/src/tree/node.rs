@@ -7,7 +7,7 @@
 //! on sparse rows, and the exact law of a node is the law of the code that samples it
 //! (`exact::call_law` replays the same verifier).
 //!
-//! Whatever the rule, the emitted token has law p (rsd.md §2.2, mdsd.md §4.2).
+//! Whatever the rule, the emitted token has law p (docs/theory.md §4).
 
 use super::dist::Aligned;
 use crate::verify::run_rows;
@@ -57,7 +57,7 @@ mod tests {
         e
     }
 
-    /// rsd.md §2.4: acceptance of K drafts without replacement on the toy pair, enumerating the
+    /// docs/theory.md §4.3: acceptance of K drafts without replacement on the toy pair, enumerating the
     /// draft tuples with their successive-sampling law.
     #[test]
     fn rrs_wor_matches_the_reference_acceptance_table() {
@@ -65,10 +65,7 @@ mod tests {
         let q = [0.05, 0.05, 0.2, 0.3, 0.4];
         let a = aligned(&p, &q);
         for (k, want_wor, want_iid) in [(1, 0.4, 0.4), (2, 0.4940, 0.4600), (3, 0.6435, 0.5140), (4, 0.95, 0.5626)] {
-            for (scheme, v, want) in [
-                (crate::Scheme::Wor, Verifier::RrsWor, want_wor),
-                (crate::Scheme::Iid, Verifier::Rrs, want_iid),
-            ] {
+            for (scheme, v, want) in [(crate::Scheme::Wor, Verifier::RrsWor, want_wor), (crate::Scheme::Iid, Verifier::Rrs, want_iid)] {
                 let dl = crate::scheme_law(&q, k, scheme).unwrap();
                 let (mut acc, mut out) = (0.0, vec![0.0; 5]);
                 for r in 0..dl.len() {
@@ -93,7 +90,7 @@ mod tests {
         let q = [0.05, 0.05, 0.2, 0.3, 0.4];
         let a = aligned(&p, &q);
         let dl = crate::scheme_law(&q, 3, crate::Scheme::Wor).unwrap();
-        let mut out = vec![0.0; 5];
+        let mut out = [0.0; 5];
         for r in 0..dl.len() {
             for (t, e) in emitted(&law(Verifier::Rrs, &a, dl.row(r)).unwrap(), 5).iter().enumerate() {
                 out[t] += dl.probs[r] * e;
@@ -103,7 +100,7 @@ mod tests {
         assert!(tv > 1e-3, "tv {tv}");
     }
 
-    /// SpecHub drafts: the SpecHub rule is exact with acceptance p(a) + Σ min(p, q') (mdsd.md §5),
+    /// SpecHub drafts: the SpecHub rule is exact with acceptance p(a) + Σ min(p, q') (docs/theory.md §4.6),
     /// `sample` agrees with `law`; negative controls: RRS without replacement on the same drafts,
     /// and the SpecHub rule with the two pair types swapped, are biased.
     #[test]
@@ -161,7 +158,7 @@ mod tests {
         let q = [0.4, 0.3, 0.2, 0.1];
         let a = aligned(&p, &q);
         let dl = crate::scheme_law(&q, 3, crate::Scheme::Greedy).unwrap();
-        let mut out = vec![0.0; 4];
+        let mut out = [0.0; 4];
         for r in 0..dl.len() {
             for (t, e) in emitted(&law(Verifier::Greedy, &a, dl.row(r)).unwrap(), 4).iter().enumerate() {
                 out[t] += dl.probs[r] * e;

@@ -1,10 +1,10 @@
-//! Tree shapes under a target budget (RSD's fixed-target-computation setting, rsd.md §10.4): the
+//! Tree shapes under a target budget (RSD's fixed-target-computation setting, docs/theory.md §8): the
 //! number of draft tokens the target scores per call is B = Σ_l Π_{j≤l} b_j for constant
 //! branching and W·L for RSD-S.
 
 use super::kind::TreeKind;
 use crate::names::{Method, ShapeFamily};
-use crate::{Error, Result};
+use crate::{validate, Error, Result};
 
 /// Largest budget `shapes` enumerates.
 pub const MAX_BUDGET: usize = 1024;
@@ -23,14 +23,12 @@ pub fn tree_size(kind: TreeKind, shape: &[usize]) -> usize {
 }
 
 fn check(budget: usize, depth: Option<usize>) -> Result<()> {
-    if budget == 0 {
-        return Err(Error::invalid("budget", "must be at least 1"));
-    }
+    validate::positive_n("budget", budget)?;
     if budget > MAX_BUDGET {
         return Err(Error::too_large("budget", format!("is {budget}; shapes are enumerated up to {MAX_BUDGET}")));
     }
-    if depth == Some(0) {
-        return Err(Error::invalid("depth", "must be at least 1"));
+    if let Some(d) = depth {
+        validate::positive_n("depth", d)?;
     }
     Ok(())
 }
@@ -142,11 +140,9 @@ pub struct ShapeSpec {
     pub acceptance: Option<Vec<f64>>,
 }
 
+/// An optional count given must be at least 1 (the one integer rule, [`validate::positive_n`]).
 fn at_least_one(arg: &str, x: Option<usize>) -> Result<()> {
-    match x {
-        Some(0) => Err(Error::invalid(arg, "must be at least 1")),
-        _ => Ok(()),
-    }
+    x.map_or(Ok(()), |v| validate::positive_n(arg, v))
 }
 
 fn check_branching(kind: TreeKind, b: &[usize]) -> Result<()> {
@@ -181,16 +177,15 @@ pub fn for_tree(kind: TreeKind, spec: &ShapeSpec) -> Result<Vec<usize>> {
             return Err(Error::invalid("branching", "rsd-s takes `beam_width` and `depth`, not `branching`"));
         }
         let w = spec.width.ok_or_else(|| Error::invalid("beam_width", "rsd-s needs `beam_width` (or `budget`)"))?;
-        if w == 0 {
-            return Err(Error::invalid("beam_width", "must be at least 1"));
-        }
+        validate::positive_n("beam_width", w)?;
         let l = spec.depth.ok_or_else(|| Error::invalid("depth", "rsd-s needs `depth` (or `budget`)"))?;
         return Ok(vec![w; l]);
     }
     if spec.width.is_some() {
         return Err(Error::invalid("beam_width", format!("only rsd-s takes `beam_width`; {} takes `branching`", kind.as_str())));
     }
-    let b = spec.branching.clone().ok_or_else(|| Error::invalid("branching", format!("{} needs `branching` (or `budget`)", kind.as_str())))?;
+    let b =
+        spec.branching.clone().ok_or_else(|| Error::invalid("branching", format!("{} needs `branching` (or `budget`)", kind.as_str())))?;
     check_branching(kind, &b)?;
     if let Some(d) = spec.depth {
         if d != b.len() {

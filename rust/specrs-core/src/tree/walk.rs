@@ -1,4 +1,4 @@
-//! Tree-level verification (rsd.md §7): from the root, run the node-level verifier of the tree's
+//! Tree-level verification (docs/theory.md §6.3): from the root, run the node-level verifier of the tree's
 //! kind on the node's children (in draw/score order) with the node's target p(·|path) and stored
 //! draft q(·|path); continue into the accepted child, stop at the first token that is not a child
 //! (a correction) or at a node without children (a bonus sample of p). Emits 1..=L+1 tokens.

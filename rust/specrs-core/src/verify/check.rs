@@ -56,10 +56,7 @@ fn distinct(drafts: &[usize], scheme: Scheme) -> Result<()> {
 pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Scheme) -> Result<usize> {
     for &x in drafts {
         if q[x].to_f64() <= 0.0 {
-            return Err(Error::invalid(
-                "drafts",
-                format!("token {x} has q = 0, so the draft distribution q could not have produced it"),
-            ));
+            return Err(Error::invalid("drafts", format!("token {x} has q = 0, so the draft distribution q could not have produced it")));
         }
     }
     let n = drafts.len();
@@ -76,10 +73,7 @@ pub(crate) fn drafts_for_scheme<T: Real>(q: &[T], drafts: &[usize], scheme: Sche
         }
         Scheme::SpecHub => {
             if n != 2 {
-                return Err(Error::invalid(
-                    "drafts",
-                    format!("has {n} drafts but the spechub scheme draws exactly 2"),
-                ));
+                return Err(Error::invalid("drafts", format!("has {n} drafts but the spechub scheme draws exactly 2")));
             }
             distinct(drafts, scheme)?;
             let a = kernel::top_k_of(q, 1)[0];

@@ -1,4 +1,4 @@
-//! The greedy verifier of Hu et al. (ICLR 2025, §5.2; docs/theory.md), optimal for greedy drafts.
+//! The greedy verifier of Hu et al. (ICLR 2025, §5.2; docs/theory.md §4.5), optimal for greedy drafts.
 //!
 //! Drafts: the top n−1 tokens T of q, then x ~ q' = q restricted to the rest, renormalised.
 //! Verification is single-draft speculative sampling between p and q' on x: accept x with

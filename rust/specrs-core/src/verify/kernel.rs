@@ -116,7 +116,14 @@ impl<'a, V> Blocks<'a, V> {
 
 /// Entry weights of one block with its (sorted) overrides in place, in order: `f(i, w̃(i))`.
 #[inline(always)]
-fn each_in_block<T: Real, V: Copy, W: Fn(f64, f64) -> V, F: FnMut(usize, V)>(start: usize, pb: &[T], qb: &[T], here: &[(usize, V)], w: &W, mut f: F) {
+fn each_in_block<T: Real, V: Copy, W: Fn(f64, f64) -> V, F: FnMut(usize, V)>(
+    start: usize,
+    pb: &[T],
+    qb: &[T],
+    here: &[(usize, V)],
+    w: &W,
+    mut f: F,
+) {
     let mut k = 0;
     for (j, (x, y)) in pb.iter().zip(qb).enumerate() {
         let i = start + j;
@@ -217,14 +224,7 @@ fn block_sums2<const K: usize, T: Real, F: Fn(f64, f64) -> [f64; K]>(pb: &[T], q
 /// just short of the target, the last positive entry is returned. `None` only when no weight is
 /// positive.
 #[inline]
-pub(crate) fn pick2<T: Real, F: Fn(f64, f64) -> f64>(
-    p: &[T],
-    q: &[T],
-    total: f64,
-    u: f64,
-    ov: &[(usize, f64)],
-    w: F,
-) -> Option<usize> {
+pub(crate) fn pick2<T: Real, F: Fn(f64, f64) -> f64>(p: &[T], q: &[T], total: f64, u: f64, ov: &[(usize, f64)], w: F) -> Option<usize> {
     let target = u * total;
     let ov = sorted(ov);
     let mut at = Blocks::new(&ov);

@@ -1,4 +1,4 @@
-//! K-SEQ (SpecTr, Sun et al., NeurIPS 2023; mdsd.md §6.3) for n i.i.d. drafts.
+//! K-SEQ (SpecTr, Sun et al., NeurIPS 2023; docs/theory.md §4.4) for n i.i.d. drafts.
 //!
 //! With β(ρ) = Σ min(p/ρ, q) and p_acc(ρ) = 1 − (1 − β(ρ))ⁿ, each draft is accepted in turn with
 //! probability min(1, p(x)/(ρ q(x))); if all are rejected the output is drawn from

@@ -25,9 +25,9 @@ pub(crate) mod source;
 mod spechub;
 
 pub use check::token_ids;
-pub use optimal::OptimalVerifier;
-pub(crate) use optimal::output_distribution as optimal_output_distribution;
 pub(crate) use check::Sums;
+pub(crate) use optimal::output_distribution as optimal_output_distribution;
+pub use optimal::OptimalVerifier;
 
 use rayon::prelude::*;
 
@@ -111,14 +111,9 @@ pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: 
         Verifier::Kseq => kseq::kseq(cx, src),
         Verifier::Greedy => greedy::greedy(cx, src),
         Verifier::SpecHub => spechub::spechub(cx, hub, src),
-        Verifier::Match => {
-            cx.residual(src, cx.sums.p, &[], |x, _| x)
-        }
+        Verifier::Match => cx.residual(src, cx.sums.p, &[], |x, _| x),
         Verifier::Optimal => {
-            return Err(Error::invalid(
-                "verifier",
-                "the optimal verifier needs the draft law: name a scheme, or use OptimalVerifier",
-            ))
+            return Err(Error::invalid("verifier", "the optimal verifier needs the draft law: name a scheme, or use OptimalVerifier"))
         }
     })
 }

@@ -93,16 +93,11 @@ impl OptimalVerifier {
     /// The law's row holding the multiset of `drafts`, or an error naming `drafts`.
     pub fn row_of(&self, drafts: &[usize]) -> Result<usize> {
         if drafts.len() != self.n() {
-            return Err(Error::invalid(
-                "drafts",
-                format!("has {} drafts but the draft law has n = {}", drafts.len(), self.n()),
-            ));
+            return Err(Error::invalid("drafts", format!("has {} drafts but the draft law has n = {}", drafts.len(), self.n())));
         }
         let mut key = drafts.to_vec();
         key.sort_unstable();
-        self.index.get(&key).copied().ok_or_else(|| {
-            Error::invalid("drafts", format!("{drafts:?} has probability 0 under the draft law"))
-        })
+        self.index.get(&key).copied().ok_or_else(|| Error::invalid("drafts", format!("{drafts:?} has probability 0 under the draft law")))
     }
 
     /// Draws the output token from π(· | drafts). `accepted` is the first k with

@@ -7,7 +7,7 @@
 //! ((p − c_k q)₊/Z_k − q/s_k)₊ ∝ (p − (c_k + Z_k/s_k)·q)₊, so c_{k+1} = c_k + Z_k/s_k, where
 //! - with replacement (SpecInfer multi-step speculative sampling, Miao et al. 2024): q_k = q/s_k
 //!   with s_k = Σq for every k;
-//! - without replacement (RSD, Jeon et al. 2024; docs/theory.md): q_k(x) = q(x)/s_k off the
+//! - without replacement (RSD, Jeon et al. 2024; docs/theory.md §4.3): q_k(x) = q(x)/s_k off the
 //!   earlier drafts, s_k = Σ_{x ∉ {x_1..x_{k−1}}} q(x), **summed** over what remains (never
 //!   Σq − Σ_{j<k} q(x_j), which is 0 on a confident row such as q = (1, 1e-17)). The earlier
 //!   (rejected) drafts need no masking in the residual: rejecting x at step j means

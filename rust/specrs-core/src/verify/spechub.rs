@@ -1,4 +1,4 @@
-//! The SpecHub verifier (Sun et al., EMNLP 2024; docs/theory.md), n = 2, for SpecHub drafts.
+//! The SpecHub verifier (Sun et al., EMNLP 2024; docs/theory.md §4.6), n = 2, for SpecHub drafts.
 //!
 //! With hub a = argmax q (lowest id on ties), drafts are (i, a) with probability q(i), or (a, i)
 //! with probability q(a)·q'(i), where q'(i) = q(i)/Σ_{j≠a} q(j) is q without the hub, renormalised
@@ -41,7 +41,7 @@ pub(crate) fn spechub<T: Real, S: Source>(cx: &Ctx<'_, T>, a: usize, src: &mut S
         }
     }
     let off = |x: f64, y: f64| (x * ip - q1.of(y)).max(0.0); // p₂(i)
-    // One pass for L_ia = Σ (q − p)₊, L_ai = Σ (q_ai − p₁)₊ and Σ p₂, all over i ≠ a.
+                                                             // One pass for L_ia = Σ (q − p)₊, L_ai = Σ (q_ai − p₁)₊ and Σ p₂, all over i ≠ a.
     let [l_ia, l_ai, rest] = kernel::sums2_with(p, q, &[(a, [0.0; 3])], |x, y| {
         let (pi, qi, qi1) = (x * ip, y * iq, q1.of(y));
         [(qi - pi).max(0.0), (qa * qi1 - (pi - qi).max(0.0)).max(0.0), (pi - qi1).max(0.0)]

@@ -105,7 +105,7 @@ mod confident {
 
 #[test]
 fn rrs_acceptance_matches_the_reference_table() {
-    // rsd.md §2.4: p = [.4, .3, .2, .05, .05], q reversed.
+    // docs/theory.md §4.3: p = [.4, .3, .2, .05, .05], q reversed.
     let p = [0.4, 0.3, 0.2, 0.05, 0.05];
     let q = [0.05, 0.05, 0.2, 0.3, 0.4];
     let wor = [0.4000, 0.4940, 0.6435, 0.9500];
@@ -120,7 +120,7 @@ fn rrs_acceptance_matches_the_reference_table() {
 
 #[test]
 fn kseq_acceptance_is_the_closed_form() {
-    // α_KSEQ = 1 − (1 − β(ρ*))ⁿ (mdsd.md §6.3), with ρ* found here by plain bisection.
+    // α_KSEQ = 1 − (1 − β(ρ*))ⁿ (docs/theory.md §4.4), with ρ* found here by plain bisection.
     let mut rng = Rng::new(5);
     for _ in 0..50 {
         let p = random_dist(&mut rng, 5);
@@ -134,7 +134,11 @@ fn kseq_acceptance_is_the_closed_form() {
             }
             for _ in 0..200 {
                 let m = 0.5 * (lo + hi);
-                if f(m) <= 0.0 { hi = m } else { lo = m }
+                if f(m) <= 0.0 {
+                    hi = m
+                } else {
+                    lo = m
+                }
             }
             let closed = 1.0 - (1.0 - beta(hi)).powi(n as i32);
             let a = output_distribution(&p, &q, n, Verifier::Kseq, None).unwrap().acceptance;
