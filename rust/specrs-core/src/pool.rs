@@ -15,6 +15,13 @@ use std::cell::RefCell;
 /// Upper bound on the bytes kept per thread.
 const MAX_POOLED_BYTES: usize = 64 << 20;
 
+/// Upper bound on the buffers kept per element type and thread: `take` scans its list, so an
+/// unbounded list of small buffers made every request O(#buffers) (a 3-token tree law took 22 s).
+const MAX_POOLED_BUFFERS: usize = 64;
+
+/// Buffers smaller than this are not kept: their allocation costs no page faults.
+const MIN_POOLED_BYTES: usize = 4096;
+
 #[derive(Default)]
 pub(crate) struct Lists {
     f32s: Vec<Vec<f32>>,
@@ -87,12 +94,12 @@ pub(crate) fn copy_of<T: Pooled>(src: &[T]) -> Vec<T> {
 /// Hands a buffer back (or frees it when this thread's pool is full).
 pub(crate) fn give<T: Pooled>(v: Vec<T>) {
     let bytes = v.capacity() * std::mem::size_of::<T>();
-    if bytes == 0 {
+    if bytes < MIN_POOLED_BYTES {
         return;
     }
     let _ = POOL.try_with(|p| {
         let mut p = p.borrow_mut();
-        if p.bytes + bytes <= MAX_POOLED_BYTES {
+        if p.bytes + bytes <= MAX_POOLED_BYTES && T::list(&mut p).len() < MAX_POOLED_BUFFERS {
             p.bytes += bytes;
             T::list(&mut p).push(v);
         }
@@ -118,5 +125,16 @@ mod tests {
         give(c);
         let d: Vec<u32> = with_capacity(100);
         assert!(d.is_empty() && d.capacity() >= 100);
+    }
+
+    #[test]
+    fn the_free_lists_stay_short() {
+        for _ in 0..1000 {
+            give(vec![0.0f64; 1024]);
+            give(vec![0.0f64; 3]);
+        }
+        let kept = POOL.with(|p| p.borrow().f64s.len());
+        assert!(kept <= MAX_POOLED_BUFFERS, "{kept} buffers kept");
+        assert!(POOL.with(|p| p.borrow().f64s.iter().all(|v| v.capacity() >= 1024)));
     }
 }
