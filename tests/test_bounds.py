@@ -15,7 +15,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from oracles import law_table, lp_alpha, subset_alpha
-from scipy.optimize import brentq
 
 import specrs
 import strategies
