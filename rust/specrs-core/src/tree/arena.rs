@@ -27,6 +27,21 @@ pub struct Node {
 }
 
 impl Node {
+    /// The root: the last verified token (−1 when unknown), depth 0, no children yet.
+    fn root(root_token: Option<i64>) -> Self {
+        Node {
+            token: root_token.unwrap_or(-1),
+            parent: -1,
+            depth: 0,
+            order: 0,
+            phi: 0.0,
+            score: 0.0,
+            q: None,
+            first_child: 1,
+            n_children: 0,
+        }
+    }
+
     pub fn children(&self) -> std::ops::Range<usize> {
         self.first_child..self.first_child + self.n_children
     }
@@ -80,17 +95,7 @@ impl DraftTree {
         if nodes_total > 1 << 20 {
             return Err(Error::too_large(arg, format!("the tree would have {nodes_total} nodes (limit 2^20)")));
         }
-        let root = Node {
-            token: root_token.unwrap_or(-1),
-            parent: -1,
-            depth: 0,
-            order: 0,
-            phi: 0.0,
-            score: 0.0,
-            q: None,
-            first_child: 1,
-            n_children: 0,
-        };
+        let root = Node::root(root_token);
         Ok(DraftTree {
             kind,
             shape,
@@ -106,17 +111,7 @@ impl DraftTree {
     /// A tree of depth 0: the root only, already complete. Verifying it samples the target at
     /// the root (a plain decoding step; used for rows that draft nothing in a batch).
     pub(crate) fn root_only(kind: TreeKind, root_token: Option<i64>) -> Self {
-        let root = Node {
-            token: root_token.unwrap_or(-1),
-            parent: -1,
-            depth: 0,
-            order: 0,
-            phi: 0.0,
-            score: 0.0,
-            q: None,
-            first_child: 1,
-            n_children: 0,
-        };
+        let root = Node::root(root_token);
         DraftTree {
             kind,
             shape: Vec::new(),
