@@ -15,15 +15,24 @@ drafts. Scheme, verifier, tree-kind and method names are the keys of the registr
 pairs with what. Every random function takes a keyword-only ``rng`` (None, an int seed or a
 ``numpy.random.Generator``). Integer arguments are ``int`` or numpy integers (never bools or
 floats). Bad input raises :class:`SpecrsError`, a ``ValueError`` subclass whose message names the
-argument: "invalid argument `x`: …" (:class:`SizeLimitError` above a documented size limit).
+argument: "invalid argument `x`: …"; a request above a documented size limit (:data:`LIMITS`)
+raises :class:`SizeLimitError` (a ``SpecrsError``) before allocating; a bug raises
+:class:`InternalError` (a ``SpecrsError``), never a crash. Long calls honour Ctrl-C
+(``KeyboardInterrupt``) and work in forked children.
 """
 
 from __future__ import annotations
 
 import importlib
+from types import MappingProxyType as _MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from specrs._specrs import SizeLimitError, SpecrsError, __version__
+from specrs._specrs import InternalError, SizeLimitError, SpecrsError, __version__
+from specrs._specrs import _limits
+
+#: The size limits (one place: ``specrs_core::limits``); a larger request raises SizeLimitError
+#: before allocating. Read-only; see the README's "Limits" table.
+LIMITS = _MappingProxyType(_limits())
 
 # -- the registry of names and rules (specrs_core::names) --------------------------------------
 from specrs.names import METHODS, SCHEMES, TREE_KINDS, VERIFIERS  # noqa: E402
@@ -41,7 +50,8 @@ from specrs.trees import *  # noqa: E402,F401,F403
 from specrs.trees import __all__ as _trees_all  # noqa: E402
 
 __all__ = [
-    "SpecrsError", "SizeLimitError", "__version__", "SCHEMES", "VERIFIERS", "TREE_KINDS", "METHODS",
+    "SpecrsError", "SizeLimitError", "InternalError", "LIMITS", "__version__",
+    "SCHEMES", "VERIFIERS", "TREE_KINDS", "METHODS",
     *_bounds_all, *_verification_all, *_trees_all,
 ]
 

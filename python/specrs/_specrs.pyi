@@ -20,11 +20,19 @@ class SpecrsError(ValueError):
     """Invalid input to a specrs function; the message names the argument."""
 
 class SizeLimitError(SpecrsError):
-    """The problem is above the size limit of the exact method requested."""
+    """The problem is above a documented size limit (``specrs.LIMITS``); raised before allocating.
+
+    Not a ``MemoryError``: it does not depend on the memory free, and retrying cannot help."""
+
+class InternalError(SpecrsError):
+    """A bug in specrs (a Rust panic caught at the boundary); please report it."""
 
 def _resolve_seed(rng: object = None) -> int: ...
 def _registry() -> dict[str, list[tuple[Any, ...]]]: ...
 def _integer(value: object, arg: str, minimum: int) -> int: ...
+def _limits() -> dict[str, int]: ...
+def _panic_for_test(place: str) -> None: ...
+def _spin_for_test(seconds: float, parallel: bool = False) -> float: ...
 
 # ---- bounds (specrs_core::bounds) -----------------------------------------------------------
 
@@ -246,7 +254,9 @@ class FlatTree:
     def mask_rows(self, start: int, stop: int, cache_len: int = 0) -> NDArray[np.bool_]:
         """Rows `start..stop` of `full_mask(cache_len)`: (stop - start, cache_len + T)."""
     def full_mask(self, cache_len: _Int) -> NDArray[np.bool_]:
-        """(T, cache_len + T) boolean mask: all True over the cached prefix, then `mask`."""
+        """(T, cache_len + T) boolean mask: all True over the cached prefix, then `mask`.
+
+        SizeLimitError above ``LIMITS["max_mask_entries"]`` (2**28) entries."""
     def __len__(self) -> int: ...
     def __reduce__(self) -> Any:
         """Not picklable: raises TypeError."""
@@ -360,7 +370,7 @@ class DraftTree:
     def mask_rows(self, start: int, stop: int, cols: int | None = None) -> NDArray[np.bool_]:
         """Ancestor-or-self mask of nodes `start..stop` over node columns `0..cols` (default: every
         node), (stop - start, cols); without building the other rows. `SizeLimitError` above
-        2**28 entries."""
+        ``LIMITS["max_mask_entries"]`` (2**28) entries."""
     def verify(self, probs: ArrayLike, token_ids: ArrayLike | None = None, *, rng: object = None) -> TreeStep:
         """Walks down with the node-level verifier of the kind (rrs_wor / rrs / greedy / match /
         spechub):

@@ -198,7 +198,9 @@ def verifier_acceptance(
 
     Returns an :class:`AcceptanceRate` (float subclass) for 1-D inputs, an :class:`AcceptanceRates`
     array for 2-D inputs (row r uses the random stream (seed, r)). ``rng``: None, int seed or
-    ``numpy.random.Generator``; only Monte-Carlo estimates use it.
+    ``numpy.random.Generator``; only Monte-Carlo estimates use it. ``samples`` ≤
+    ``LIMITS["max_samples"]`` (2^24) and n ≤ ``LIMITS["max_drafts"]`` (2^20), else
+    :class:`SizeLimitError`; a long estimate stops on Ctrl-C (``KeyboardInterrupt``).
     """
     seed = resolve_seed(rng)  # only Monte-Carlo estimates use it
     value, stderr, exact = _specrs._verifier_acceptance(p, q, n, verifier, scheme, samples, seed)

@@ -20,8 +20,6 @@
 //! chain, so that a request's outcome depends on its own seed only, not on its place in the
 //! batch (a serving engine seeds per request).
 
-use rayon::prelude::*;
-
 use crate::names::Verifier;
 use crate::verify::source::Source;
 use crate::verify::{run, Ctx, Sums};
@@ -60,7 +58,7 @@ pub fn verify_chain<T: Real>(verifier: Verifier, p: &[T], q: &[T], drafts: &[i64
 
 /// [`verify_chain`] for a batch of chains stored back to back: chain b owns rows
 /// `cu_num_drafts[b-1]..cu_num_drafts[b]` (cumulative counts, as vLLM's `cu_num_draft_tokens`) and
-/// draws from `Rng::new(seeds[b])`. Chains run in parallel on the rayon pool; the result does not
+/// draws from `Rng::new(seeds[b])`. Chains run in parallel (`crate::parallel`); the result does not
 /// depend on the thread count. An error names the first bad row by its index in the batch.
 pub fn verify_chains<T: Real>(
     verifier: Verifier,
@@ -87,14 +85,13 @@ pub fn verify_chains<T: Real>(
     if start != drafts.len() {
         return Err(Error::invalid("cu_num_drafts", format!("ends at {start} but there are {} draft rows", drafts.len())));
     }
-    (0..cu_num_drafts.len())
-        .into_par_iter()
-        .map(|b| {
-            let (lo, hi) = (if b == 0 { 0 } else { cu_num_drafts[b - 1] }, cu_num_drafts[b]);
-            let mut rng = Rng::new(seeds[b]);
-            run_chain(verifier, &p[lo * v..hi * v], &q[lo * v..hi * v], &drafts[lo..hi], v, lo, &mut rng)
-        })
-        .collect()
+    // The crate's fork-safe, Ctrl-C-aware pool (a serving engine forks its workers).
+    let outcomes = crate::parallel::map(cu_num_drafts.len(), |b| {
+        let (lo, hi) = (if b == 0 { 0 } else { cu_num_drafts[b - 1] }, cu_num_drafts[b]);
+        let mut rng = Rng::new(seeds[b]);
+        run_chain(verifier, &p[lo * v..hi * v], &q[lo * v..hi * v], &drafts[lo..hi], v, lo, &mut rng)
+    })?;
+    outcomes.into_iter().collect()
 }
 
 /// Row `i` of a row-major (rows × v) matrix.

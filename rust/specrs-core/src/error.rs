@@ -1,12 +1,13 @@
 //! The one error type of the core. Every fallible public function returns [`Result`]; the
-//! bindings turn each variant into a Python exception that subclasses `ValueError`. One message
-//! format for both variants, and for the Python-side checks (`specrs._validate.invalid`):
+//! bindings turn each variant into a Python exception: `SpecrsError` / `SizeLimitError`
+//! (`ValueError` subclasses) and, for [`Error::Interrupted`], `KeyboardInterrupt`. One message
+//! format for the argument errors, and for the Python-side checks (`specrs._validate.invalid`):
 //! "invalid argument `x`: …" (a size-limit error: "invalid argument `x`: too large: …").
 
 use std::fmt;
 
-/// Everything that can go wrong on user input. No variant is ever produced by a bug in specrs:
-/// internal invariants are checked with `debug_assert!` instead.
+/// Everything that can go wrong on user input (or a user's Ctrl-C). No variant is ever produced
+/// by a bug in specrs: internal invariants are checked with `debug_assert!` instead.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Error {
     /// An argument failed validation. `arg` is the argument's name as the Python API spells it
@@ -15,6 +16,9 @@ pub enum Error {
     /// The problem is valid but larger than the exact method allows (a size limit chosen so that
     /// the call cannot run out of memory or take hours). `arg` names the argument that is too big.
     TooLarge { arg: String, msg: String },
+    /// The call was cancelled (Ctrl-C) before it finished; see [`crate::cancel`]. The bindings
+    /// raise the interrupt (`KeyboardInterrupt`) instead of returning a result.
+    Interrupted,
 }
 
 impl Error {
@@ -30,6 +34,7 @@ impl Error {
     pub fn arg(&self) -> &str {
         match self {
             Error::InvalidArgument { arg, .. } | Error::TooLarge { arg, .. } => arg,
+            Error::Interrupted => "",
         }
     }
 
@@ -38,6 +43,7 @@ impl Error {
         match self {
             Error::InvalidArgument { arg, msg } => Error::InvalidArgument { arg: format!("{arg}[row {row}]"), msg },
             Error::TooLarge { arg, msg } => Error::TooLarge { arg: format!("{arg}[row {row}]"), msg },
+            Error::Interrupted => Error::Interrupted,
         }
     }
 }
@@ -47,6 +53,7 @@ impl fmt::Display for Error {
         match self {
             Error::InvalidArgument { arg, msg } => write!(f, "invalid argument `{arg}`: {msg}"),
             Error::TooLarge { arg, msg } => write!(f, "invalid argument `{arg}`: too large: {msg}"),
+            Error::Interrupted => write!(f, "interrupted"),
         }
     }
 }

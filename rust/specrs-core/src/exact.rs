@@ -21,7 +21,7 @@ use crate::verify::{verify_with, Outcome};
 use crate::{validate, Error, Real, Result};
 
 /// Largest (number of draft tuples) × V × (n + 2) that [`output_distribution`] will enumerate.
-pub const MAX_EXACT_WORK: u64 = 100_000_000;
+pub use crate::limits::MAX_EXACT_WORK;
 
 /// The exact output law of a verifier and its acceptance probability Pr[output ∈ drafts].
 #[derive(Debug, Clone, PartialEq)]
@@ -130,6 +130,7 @@ pub fn output_distribution<T: Real>(p: &[T], q: &[T], n: usize, verifier: Verifi
     }
     let mut out = ExactLaw { probs: vec![0.0; p.len()], acceptance: 0.0 };
     for r in 0..law.len() {
+        crate::cancel::check(p.len() * (n + 2))?;
         trace(verifier, Some(scheme), p, q, law.row(r), law.probs[r], &mut out)?;
     }
     // A probability: rounding of the path sums must not push it past 1.

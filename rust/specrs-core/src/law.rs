@@ -7,10 +7,10 @@
 use crate::names::Scheme;
 use crate::sample::Sampler;
 use crate::verify::kernel::top_k_of;
-use crate::{validate, Error, Real, Result};
+use crate::{limits, validate, Error, Real, Result};
 
 /// Largest number of tuples [`scheme_law`] will enumerate.
-pub const MAX_LAW_TUPLES: u64 = 2_000_000;
+pub use crate::limits::MAX_LAW_TUPLES;
 
 /// A finite joint law over ordered n-tuples of token ids: row r is `tuples[r*n..(r+1)*n]` with
 /// probability `probs[r]`. Only rows with positive probability are listed.
@@ -69,8 +69,12 @@ fn count_tuples(s: u64, n: u64, scheme: Scheme) -> u64 {
     let mut c: u64 = 1;
     match scheme {
         Scheme::Iid => {
+            // Stops once saturated: n may be huge (2^40) where only the count is asked for.
             for _ in 0..n {
                 c = c.saturating_mul(s);
+                if c == u64::MAX || s <= 1 {
+                    break;
+                }
             }
         }
         Scheme::Wor => {
@@ -104,6 +108,11 @@ fn count_tuples(s: u64, n: u64, scheme: Scheme) -> u64 {
 /// sum, so that the law is normalised to rounding whatever the row.
 pub fn scheme_law<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<Law> {
     check_scheme_args(q, n, scheme)?;
+    // The enumeration recurses once per draft (checked first: counting the tuples of a huge n
+    // must not be the hang it guards against).
+    if matches!(scheme, Scheme::Iid | Scheme::Wor | Scheme::Cp) {
+        limits::check_count("n", n, limits::MAX_RECURSION_DEPTH, "the number of drafts of an enumerated law")?;
+    }
     let qf: Vec<f64> = q.iter().map(|x| x.to_f64()).collect();
     let support: Vec<usize> = (0..qf.len()).filter(|&i| qf[i] > 0.0).collect();
     let count = count_tuples(support.len() as u64, n as u64, scheme);
@@ -117,6 +126,8 @@ pub fn scheme_law<T: Real>(q: &[T], n: usize, scheme: Scheme) -> Result<Law> {
             ),
         ));
     }
+    // The table holds count × n ids.
+    limits::check_count("n", (count as usize).saturating_mul(n), limits::MAX_DRAFT_ENTRIES, "tuples × drafts of the law")?;
     let mut law = Law { n, tuples: Vec::new(), probs: Vec::new() };
     let mut tuple = Vec::with_capacity(n);
     let mut s = Sampler::of(&qf);
@@ -283,5 +294,16 @@ mod tests {
         assert!(scheme_law(&[0.5, 0.5], 0, Scheme::Iid).is_err());
         let q = vec![1.0 / 100.0; 100];
         assert!(matches!(scheme_law(&q, 4, Scheme::Iid), Err(Error::TooLarge { .. })));
+    }
+
+    #[test]
+    fn a_huge_n_is_refused_at_once() {
+        // One support token: the tuple count 1^n never saturates, so counting it n times hung
+        // (found by tests/fuzz.rs once n was no longer capped at 2^20 up front).
+        for n in [1usize << 40, usize::MAX] {
+            let e = scheme_law(&[1.0, 0.0], n, Scheme::Iid).unwrap_err();
+            assert!(matches!(e, Error::TooLarge { .. }) && e.arg() == "n", "{e}");
+        }
+        assert_eq!(count_tuples(3, u64::MAX, Scheme::Iid), u64::MAX);
     }
 }

@@ -8,9 +8,12 @@
 //! `n` the number of drafts; inputs are `&[T]` with `T: Real` (f32 or f64), and every accumulation
 //! is done in f64.
 
+pub mod cancel;
 pub mod error;
 pub mod law;
+pub mod limits;
 pub mod names;
+pub mod parallel;
 mod pool; // the one per-thread pool of reusable buffers (tree rows, flow scratch)
 pub mod real;
 pub mod rng;

@@ -27,25 +27,27 @@
 //! computing 1 − Σ drawn: on a confident row such as q = (1, 1e-20, 1e-20) the subtraction is 0
 //! and the second draft would repeat the first (docs/theory.md, "Remaining mass").
 
-use rayon::prelude::*;
-
 use crate::law::check_n;
 use crate::names::Scheme;
 use crate::verify::kernel::{self, pick_by, top_k, BLOCK};
-use crate::{validate, Error, Real, Result, Rng};
+use crate::{cancel, limits, parallel, validate, Error, Real, Result, Rng};
 
 /// n draft token ids from q for `scheme`, in draw order (ascending for `cp`).
 pub fn draft<T: Real>(q: &[T], n: usize, scheme: Scheme, rng: &mut Rng) -> Result<Vec<usize>> {
     let (blocks, stats) = validate::distribution_blocks("q", q)?;
     check_n(n, scheme, stats.positive)?;
-    Ok(draw_scheme(&mut Sampler::new(q, blocks), scheme, n, |i| i as i64, rng))
+    check_buffers(q.len(), n, scheme)?;
+    let out = draw_scheme(&mut Sampler::new(q, blocks), scheme, n, |i| i as i64, rng);
+    // A loop stopped by Ctrl-C leaves a partial result: report the interrupt instead.
+    cancel::status().map(|_| out)
 }
 
 /// The n drafts of `scheme` from the sampler's row, in draw order, as positions of the row (for
 /// `cp`, ascending positions: pass dense rows). `id` maps a position to its token id, so that
 /// greedy's top set and SpecHub's hub break ties to the lower token id on sparse rows too. The
 /// sampler must start with nothing excluded. Returns fewer than n drafts when the support runs out
-/// (only reachable through a truncating tree level: `draft` checks n against the support).
+/// (only reachable through a truncating tree level: `draft` checks n against the support) or
+/// when the current call is cancelled (Ctrl-C: the caller reports `cancel::status()`).
 pub(crate) fn draw_scheme<T: Real, I: Fn(usize) -> i64>(
     s: &mut Sampler<'_, T>,
     scheme: Scheme,
@@ -61,10 +63,19 @@ pub(crate) fn draw_scheme<T: Real, I: Fn(usize) -> i64>(
     };
     let mut out = Vec::with_capacity(n);
     match scheme {
-        Scheme::Iid => out.extend((0..n).map_while(|_| s.pick(rng.uniform()))),
-        Scheme::Wor => out.extend((0..n).map_while(|_| s.draw(rng))),
+        Scheme::Iid => out.extend((0..n).map_while(|_| {
+            cancel::check(s.draw_cost()).ok()?;
+            s.pick(rng.uniform())
+        })),
+        Scheme::Wor => out.extend((0..n).map_while(|_| {
+            cancel::check(s.draw_cost()).ok()?;
+            s.draw(rng)
+        })),
         Scheme::Greedy => {
             for x in top(n - 1) {
+                if cancel::check(s.draw_cost()).is_err() {
+                    break;
+                }
                 s.exclude(x);
                 out.push(x);
             }
@@ -85,10 +96,20 @@ pub(crate) fn draw_scheme<T: Real, I: Fn(usize) -> i64>(
                 }
             }
         }
-        Scheme::Cp => out = conditional_poisson(vals, n, rng),
+        // Err only when cancelled (Ctrl-C): the caller reports `cancel::status()`.
+        Scheme::Cp => out = conditional_poisson(vals, n, rng).unwrap_or_default(),
         Scheme::TopK => out = top(n),
     }
     out
+}
+
+/// Checks n and the scratch memory of `scheme` for n drafts over V = `v` (before allocating).
+fn check_buffers(v: usize, n: usize, scheme: Scheme) -> Result<()> {
+    limits::check_count("n", n, limits::MAX_DRAFTS, "the number of drafts")?;
+    if scheme == Scheme::Cp {
+        limits::check_alloc("n", "the (V+1)×(n+1) table of the cp sampler", &[v.saturating_add(1), n.saturating_add(1)], 8)?;
+    }
+    Ok(())
 }
 
 /// The one sampler of the crate: inverse-CDF draws from a row of non-negative weights, with
@@ -116,6 +137,12 @@ impl<'a, T: Real> Sampler<'a, T> {
     pub fn of(vals: &'a [T]) -> Self {
         let blocks = vals.chunks(BLOCK).map(|b| kernel::sum2(b, b, |x, _| x)).collect();
         Sampler { vals, blocks, excluded: Vec::new() }
+    }
+
+    /// Roughly the steps one draw or exclusion costs (for `cancel::check`): the block walk, one
+    /// block, and the exclusion list it scans.
+    pub fn draw_cost(&self) -> usize {
+        self.blocks.len() + BLOCK * (1 + self.excluded.len().min(BLOCK))
     }
 
     /// The row's weights.
@@ -206,7 +233,7 @@ impl<'a, T: Real> Sampler<'a, T> {
     }
 }
 
-fn conditional_poisson<T: Real>(q: &[T], n: usize, rng: &mut Rng) -> Vec<usize> {
+fn conditional_poisson<T: Real>(q: &[T], n: usize, rng: &mut Rng) -> Result<Vec<usize>> {
     let v = q.len();
     // Scale by max q: the law is unchanged and the e_k stay away from overflow.
     let m = q.iter().map(|x| x.to_f64()).fold(0.0, f64::max);
@@ -216,6 +243,7 @@ fn conditional_poisson<T: Real>(q: &[T], n: usize, rng: &mut Rng) -> Vec<usize> 
     let mut e = vec![0.0f64; (v + 1) * k1];
     e[v * k1] = 1.0;
     for i in (0..v).rev() {
+        cancel::check(k1)?;
         e[i * k1] = 1.0;
         for k in 1..k1 {
             e[i * k1 + k] = e[(i + 1) * k1 + k] + w(i) * e[(i + 1) * k1 + k - 1];
@@ -229,6 +257,7 @@ fn conditional_poisson<T: Real>(q: &[T], n: usize, rng: &mut Rng) -> Vec<usize> 
         e.fill(f64::NEG_INFINITY);
         e[v * k1] = 0.0;
         for i in (0..v).rev() {
+            cancel::check(k1)?;
             e[i * k1] = 0.0;
             let lw = w(i).ln();
             for k in 1..k1 {
@@ -242,6 +271,7 @@ fn conditional_poisson<T: Real>(q: &[T], n: usize, rng: &mut Rng) -> Vec<usize> 
     let mut start = 0;
     for left in (1..=n).rev() {
         let here = e[start * k1 + left];
+        cancel::check(v - start)?;
         let (total, u) = (if logs { 1.0 } else { here }, rng.uniform());
         let rel = pick_by(v - start, total, u, |j| {
             let i = start + j;
@@ -256,7 +286,7 @@ fn conditional_poisson<T: Real>(q: &[T], n: usize, rng: &mut Rng) -> Vec<usize> 
         out.push(start + rel);
         start += rel + 1;
     }
-    out
+    Ok(out)
 }
 
 /// One draft tuple from an explicit joint law: row r of `tuples` (rows × n, row-major) with
@@ -281,11 +311,12 @@ pub fn draft_batch<T: Real>(q: &[T], v: usize, n: usize, scheme: Scheme, seed: u
     if v == 0 || q.len() % v != 0 {
         return Err(Error::invalid("q", "must have shape (rows, V) with V ≥ 1"));
     }
-    let rows: Vec<Result<Vec<usize>>> = (0..q.len() / v)
-        .into_par_iter()
-        .map(|r| draft(&q[r * v..(r + 1) * v], n, scheme, &mut Rng::for_stream(seed, r as u64)).map_err(|e| e.in_row(r)))
-        .collect();
-    let mut out = Vec::with_capacity(q.len() / v * n);
+    let m = q.len() / v;
+    check_buffers(v, n, scheme)?;
+    let len = limits::check_alloc("n", "the (rows, n) array of drafts", &[m, n], 8)?;
+    let rows =
+        parallel::map(m, |r| draft(&q[r * v..(r + 1) * v], n, scheme, &mut Rng::for_stream(seed, r as u64)).map_err(|e| e.in_row(r)))?;
+    let mut out = Vec::with_capacity(len);
     for r in rows {
         out.extend(r?);
     }

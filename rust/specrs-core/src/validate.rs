@@ -5,7 +5,7 @@
 //! the one vectorised pass of [`row_blocks`]: finite, non-negative, Σ = 1 within `T::NORM_TOL`,
 //! returning the sum, the number of positive entries and (for the tree's samplers) block sums.
 
-use crate::{Error, Real, Result};
+use crate::{limits, Error, Real, Result};
 
 /// Entries per block of the validation pass; [`distribution_blocks`] returns one sum per block
 /// (the tree's without-replacement sampler walks these instead of the whole row).
@@ -57,6 +57,7 @@ fn checked<T: Real, F: FnMut(f64)>(arg: &str, v: &[T], sink: F) -> Result<RowSta
     if v.is_empty() {
         return Err(Error::invalid(arg, "is empty; a distribution needs at least one entry"));
     }
+    limits::check_count(arg, v.len(), limits::MAX_VOCAB, "the length of one distribution")?;
     let (sum, positive, entries_ok) = scan(v, sink);
     if !entries_ok {
         if let Some(e) = bad_entry(arg, v) {
@@ -162,7 +163,9 @@ pub fn integer(arg: &str, value: i128, min: i64) -> Result<i64> {
 }
 
 /// Checks `n >= 1` (the lower bound of [`integer`], same message; a usize already converted needs
-/// no upper bound here: sizes are checked where they are allocated).
+/// no upper bound here: sizes are checked where they are allocated). A huge n is fine where it is
+/// only an exponent, e.g. α* of iid drafts; samplers bound it by `limits::MAX_DRAFTS` where it
+/// sizes their output.
 pub fn positive_n(arg: &str, n: usize) -> Result<()> {
     if n == 0 {
         integer(arg, 0, 1)?;

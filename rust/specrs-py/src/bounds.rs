@@ -7,6 +7,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use specrs_core::bounds::{self, Acceptance, MonteCarlo};
 use specrs_core::{Scheme, Verifier};
+use specrs_py_macros::boundary;
 
 use crate::arrays::{expect_ndim, prob_pair, Probs};
 use crate::convert;
@@ -24,6 +25,7 @@ fn shapes(p: &Probs<'_>, q: &Probs<'_>) -> SpecrsResult<usize> {
 }
 
 /// α*(p, q, n) for `scheme`; a float for 1-D inputs, a float64 array (one per row) for 2-D.
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (p, q, n, scheme))]
 fn _optimal_acceptance<'py>(
@@ -72,6 +74,7 @@ fn acceptance_tuple<'py>(py: Python<'py>, a: &[Acceptance], two_d: bool) -> Spec
 
 /// (value, stderr, exact) of `verifier` with `scheme` (None: the verifier's own scheme); arrays
 /// for 2-D inputs. Monte-Carlo rows use the stream (seed, row).
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (p, q, n, verifier, scheme, samples, seed))]
 #[allow(clippy::too_many_arguments)]
@@ -104,6 +107,7 @@ fn _verifier_acceptance<'py>(
 }
 
 /// K-SEQ's ρ* ∈ [1, n] (SpecTr), the root of 1 − (1 − β(ρ))^n = ρ β(ρ), β(ρ) = Σ min(p/ρ, q).
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (p, q, n))]
 fn _kseq_rho<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>, n: &Bound<'py, PyAny>) -> SpecrsResult<f64> {
@@ -117,6 +121,7 @@ fn _kseq_rho<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>,
 /// The acceptance study of 2-D rows (p, q) for every n in `ns`: flat float64 arrays
 /// (rows·len(ns)·len(STUDY_COLUMNS) values, rows·len(ns) RRS-wor standard errors) and bools
 /// (RRS-wor exact), row-major; the Python wrapper reshapes them. Rows run in parallel.
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (p, q, ns, samples, seed))]
 fn _acceptance_study<'py>(

@@ -4,6 +4,7 @@
 use numpy::{PyArray1, PyArrayDyn, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use specrs_core::{chain, Rng, Verifier};
+use specrs_py_macros::boundary;
 
 use crate::arrays::{expect_ndim, prob_pair, slice, token_ids};
 use crate::error::{PyError, SpecrsResult};
@@ -49,6 +50,7 @@ type ChainArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
 /// uses its own stream, `seeds[b]` (one integer per chain, e.g. drawn from each request's own
 /// generator), or `stream_seed(seed, b)` with `seed` from `rng` when `seeds` is None. Chains run
 /// in parallel with the GIL released.
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (p, q, drafts, cu_num_drafts, *, verifier="sd", seeds=None, rng=None))]
 #[allow(clippy::too_many_arguments)]

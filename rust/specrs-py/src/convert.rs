@@ -11,6 +11,7 @@ use pyo3::exceptions::PyOverflowError;
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyFloat, PyString};
 use specrs_core::validate;
+use specrs_py_macros::boundary;
 
 use crate::error::{PyError, SpecrsResult};
 
@@ -126,6 +127,7 @@ pub fn opt_name(obj: Option<&Bound<'_, PyAny>>, arg: &str) -> SpecrsResult<Optio
 
 /// `_integer(value, arg, minimum)`: the same integer rule for Python-side validators
 /// (`specrs._validate.integer`), so that a Python argument and a Rust-bound one are judged alike.
+#[boundary]
 #[pyfunction]
 pub fn _integer(value: &Bound<'_, PyAny>, arg: &str, minimum: i64) -> PyResult<i64> {
     Ok(int(value, arg, minimum)?)

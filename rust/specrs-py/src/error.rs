@@ -1,7 +1,11 @@
 //! One conversion from core errors to Python exceptions (cryptography's pattern).
 //!
 //! `SpecrsError` subclasses `ValueError`, so `except ValueError` keeps working;
-//! `SizeLimitError` subclasses `SpecrsError` for problems above an exact method's size limit.
+//! `SizeLimitError` subclasses `SpecrsError` for problems above a documented size limit
+//! (`specrs_core::limits`). It is deliberately *not* a `MemoryError`: it is raised before anything
+//! is allocated, whatever memory is free, and freeing memory and retrying (what code catching
+//! `MemoryError` does) cannot help. `InternalError` (a `SpecrsError`) reports a caught panic, i.e.
+//! a bug in specrs; `Error::Interrupted` becomes the `KeyboardInterrupt` of the Ctrl-C.
 
 use pyo3::create_exception;
 use pyo3::exceptions::PyValueError;
@@ -14,7 +18,13 @@ create_exception!(
     PyValueError,
     "Invalid input to a specrs function. Subclasses ValueError; the message names the argument."
 );
-create_exception!(specrs, SizeLimitError, SpecrsError, "The problem is above the size limit of the exact method requested.");
+create_exception!(
+    specrs,
+    SizeLimitError,
+    SpecrsError,
+    "The problem is above a documented size limit (see specrs.LIMITS); raised before allocating."
+);
+create_exception!(specrs, InternalError, SpecrsError, "A bug in specrs (a Rust panic, caught at the boundary); please report it.");
 
 /// Error type of every binding: a core error or an already-raised Python error.
 #[derive(Debug)]
@@ -42,6 +52,7 @@ impl From<PyError> for PyErr {
         match e {
             PyError::Core(e @ Error::InvalidArgument { .. }) => SpecrsError::new_err(e.to_string()),
             PyError::Core(e @ Error::TooLarge { .. }) => SizeLimitError::new_err(e.to_string()),
+            PyError::Core(Error::Interrupted) => crate::boundary::interrupted(),
             PyError::Py(e) => e,
         }
     }

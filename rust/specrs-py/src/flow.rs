@@ -6,6 +6,7 @@ use numpy::{PyArray1, PyArray2};
 use pyo3::prelude::*;
 use specrs_core::flow::{optimal_plan, ExplicitPlan};
 use specrs_core::{scheme_law, Rng, Scheme};
+use specrs_py_macros::boundary;
 
 use crate::arrays::{expect_ndim, probs, slice};
 use crate::error::{PyError, SpecrsResult};
@@ -40,6 +41,7 @@ fn usize_array<'py>(py: Python<'py>, v: impl Iterator<Item = usize>) -> Bound<'p
     PyArray1::from_vec(py, v.map(|x| x as i64).collect())
 }
 
+#[boundary]
 #[pymethods]
 impl ExplicitBound {
     /// α*: the maximum-flow value.
@@ -172,6 +174,7 @@ impl ExplicitBound {
 /// `.conditional(row)` / `.accept` / `.reject_prob` / `.residual`, and `.sample(row, rng)`.
 /// Raises `SpecrsError` naming the argument on bad input, `SizeLimitError` above m·n = 2^24
 /// entries or V = 2^26.
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (p, drafts, probs))]
 fn optimal_acceptance_explicit(
@@ -194,6 +197,7 @@ fn explicit(py: Python<'_>, p: &Bound<'_, PyAny>, drafts: &Bound<'_, PyAny>, pro
 
 /// The explicit joint law of the n ordered drafts of `scheme` over q: (drafts (m, n) int64,
 /// probs (m,) float64). For tests and small vocabularies (limited by the core's tuple count).
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (q, n, scheme))]
 fn _scheme_law<'py>(py: Python<'py>, q: &Bound<'py, PyAny>, n: &Bound<'py, PyAny>, scheme: &Bound<'py, PyAny>) -> PyResult<LawArrays<'py>> {

@@ -2,11 +2,14 @@
 //!
 //! Each submodule wraps one area of the core and registers its functions here. Bindings only
 //! convert arguments (borrowing numpy buffers), release the GIL around core work and map
-//! `specrs_core::Error` to `SpecrsError` (a `ValueError` subclass).
+//! `specrs_core::Error` to `SpecrsError` (a `ValueError` subclass). Every exported function or
+//! `#[pymethods]` block carries `#[boundary]` (see `boundary.rs`): panics become
+//! `specrs.InternalError`, Ctrl-C interrupts long calls.
 
 use pyo3::prelude::*;
 
 mod arrays;
+mod boundary;
 mod bounds;
 mod chain;
 mod convert;
@@ -14,6 +17,7 @@ mod error;
 mod flow;
 mod names;
 mod rng;
+mod testing;
 mod tree;
 mod verify;
 
@@ -25,6 +29,9 @@ fn _specrs(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add("SpecrsError", py.get_type::<error::SpecrsError>())?;
     m.add("SizeLimitError", py.get_type::<error::SizeLimitError>())?;
+    m.add("InternalError", py.get_type::<error::InternalError>())?;
+    boundary::install(py)?;
+    testing::register(m)?;
     m.add_function(wrap_pyfunction!(rng::_resolve_seed, m)?)?;
     m.add_function(wrap_pyfunction!(names::_registry, m)?)?;
     m.add_function(wrap_pyfunction!(convert::_integer, m)?)?;

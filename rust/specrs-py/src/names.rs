@@ -4,6 +4,7 @@
 use pyo3::prelude::*;
 use pyo3::types::PyDict;
 use specrs_core::names::{Method, Scheme, TreeKind, Verifier};
+use specrs_py_macros::boundary;
 
 fn names<T: Copy>(list: Vec<T>, f: impl Fn(T) -> &'static str) -> Vec<&'static str> {
     list.into_iter().map(f).collect()
@@ -12,6 +13,7 @@ fn names<T: Copy>(list: Vec<T>, f: impl Fn(T) -> &'static str) -> Vec<&'static s
 /// `_registry() -> dict`: {"schemes": [...], "verifiers": [...], "tree_kinds": [...],
 /// "methods": [...]}, each a list of tuples in registry order (fields in the order of the
 /// records in `specrs.names`).
+#[boundary]
 #[pyfunction]
 pub fn _registry(py: Python<'_>) -> PyResult<Bound<'_, PyDict>> {
     let d = PyDict::new(py);

@@ -5,6 +5,7 @@
 
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyInt};
+use specrs_py_macros::boundary;
 
 use crate::error::{PyError, SpecrsResult};
 
@@ -46,6 +47,7 @@ pub fn seed_from(py: Python<'_>, rng: Option<&Bound<'_, PyAny>>) -> SpecrsResult
 
 /// The u64 seed that a function given `rng` would use (exposed for tests and for Python-side
 /// code that must derive seeds the same way as the Rust functions).
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (rng=None))]
 pub fn _resolve_seed(py: Python<'_>, rng: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {

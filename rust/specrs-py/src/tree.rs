@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use specrs_core::tree::exact;
 use specrs_core::tree::{shape, DistRef, DraftTree, TreeBatch};
+use specrs_py_macros::boundary;
 
 use crate::arrays::{probs, slice, token_ids, Probs};
 use crate::convert;
@@ -112,6 +113,7 @@ pub struct PyDraftTree {
     inner: DraftTree,
 }
 
+#[boundary]
 #[pymethods]
 impl PyDraftTree {
     #[new]
@@ -281,10 +283,11 @@ impl PyFlatTree {
         })
     }
 
-    fn rows_mask(&self, rows: std::ops::Range<usize>, cache_len: usize) -> SpecrsResult<(Vec<bool>, usize)> {
+    /// Rows `rows` of the (T, cache_len + T) mask; a size-limit error blames `arg`.
+    fn rows_mask(&self, arg: &str, rows: std::ops::Range<usize>, cache_len: usize) -> SpecrsResult<(Vec<bool>, usize)> {
         let n = self.flat.n;
         let r = rows.len();
-        specrs_core::tree::flatten::check_mask_size(r, cache_len.saturating_add(n))?;
+        specrs_core::tree::flatten::check_mask_size(arg, r, cache_len.saturating_add(n))?;
         let m = self.flat.mask_rows(rows, n)?;
         if cache_len == 0 {
             return Ok((m, n));
@@ -298,6 +301,7 @@ impl PyFlatTree {
     }
 }
 
+#[boundary]
 #[pymethods]
 impl PyFlatTree {
     #[getter]
@@ -322,7 +326,7 @@ impl PyFlatTree {
             return Ok(m.clone_ref(py));
         }
         let n = self.flat.n;
-        let (m, _) = self.rows_mask(0..n, 0)?;
+        let (m, _) = self.rows_mask("tree", 0..n, 0)?;
         let a = arr2(py, m, n, n)?.unbind();
         Ok(self.mask.get_or_init(|| a).clone_ref(py))
     }
@@ -339,14 +343,14 @@ impl PyFlatTree {
     #[pyo3(signature = (start, stop, cache_len=0))]
     fn mask_rows<'py>(&self, py: Python<'py>, start: i64, stop: i64, cache_len: i64) -> PyResult<Bound<'py, PyAny>> {
         let (a, b, c) = (nonneg("start", start)?, nonneg("stop", stop)?, nonneg("cache_len", cache_len)?);
-        let (m, w) = self.rows_mask(a..b.max(a), c)?;
+        let (m, w) = self.rows_mask("stop", a..b.max(a), c)?;
         Ok(arr2(py, m, b.max(a) - a, w)?)
     }
 
     /// (T, cache_len + T) boolean mask: True over the cached prefix, then the ancestor mask.
     fn full_mask<'py>(&self, py: Python<'py>, cache_len: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let c = convert::size(cache_len, "cache_len", 0)?;
-        let (m, w) = self.rows_mask(0..self.flat.n, c)?;
+        let (m, w) = self.rows_mask("cache_len", 0..self.flat.n, c)?;
         Ok(arr2(py, m, self.flat.n, w)?)
     }
 
@@ -368,6 +372,7 @@ pub struct PyTreeStep {
     slots: Vec<usize>,
 }
 
+#[boundary]
 #[pymethods]
 impl PyTreeStep {
     #[getter]
@@ -452,6 +457,7 @@ fn index_list(arg: &str, v: Vec<i64>) -> SpecrsResult<Vec<usize>> {
     v.into_iter().map(|x| nonneg(arg, x)).collect()
 }
 
+#[boundary]
 #[pymethods]
 impl PyTreeBatch {
     #[new]
@@ -637,6 +643,7 @@ fn check_batch_rows(got: usize, want: usize) -> SpecrsResult<()> {
     Ok(())
 }
 
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (kind, budget, *, depth=None))]
 fn tree_shapes<'py>(
@@ -652,6 +659,7 @@ fn tree_shapes<'py>(
     all.into_iter().map(|s| PyTuple::new(py, s)).collect()
 }
 
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (kind, budget, *, depth=None, acceptance=None))]
 fn best_shape<'py>(
@@ -683,6 +691,7 @@ fn table(py: Python<'_>, obj: &Bound<'_, PyAny>, arg: &str) -> SpecrsResult<(Vec
 }
 
 /// Test hook: exact law of one step's emitted tokens on Markov toy models.
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (kind, shape, p_table, q_table, root_token, *, truncate=false))]
 fn tree_exact_law<'py>(
@@ -718,6 +727,7 @@ fn tree_exact_law<'py>(
 type TreeKeyPy = Vec<(i64, i64)>;
 
 /// Test hook: exact law of the tree built.
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (kind, shape, q_table, root_token, *, truncate=false))]
 fn tree_exact_trees<'py>(
@@ -741,6 +751,7 @@ fn tree_exact_trees<'py>(
 
 /// The draft-tree shape of a generation method and its size (tree tokens the target scores per
 /// call): `(branching, tree_size)`; `()` and 0 for a method without a draft.
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (method, *, depth=None, width=None, branching=None, budget=None))]
 fn method_shape<'py>(
@@ -766,6 +777,7 @@ fn method_shape<'py>(
 
 /// The `k` largest entries of each row of a float32 (rows, V) array: (values, ids), largest
 /// first, ties to the lower id (the generation loop's top-k candidates on a CPU).
+#[boundary]
 #[pyfunction]
 fn _top_k_rows<'py>(py: Python<'py>, logits: &Bound<'py, PyAny>, k: i64) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
     let a = probs(py, logits, "logits")?;

@@ -6,6 +6,7 @@ use pyo3::prelude::*;
 use specrs_core::verify as core_verify;
 use specrs_core::verify::{token_ids as core_ids, OptimalVerifier as CoreOptimal, Outcome};
 use specrs_core::{exact, sample, Rng, Scheme, Verifier};
+use specrs_py_macros::boundary;
 
 use crate::arrays::{expect_ndim, prob_pair, probs, slice, token_ids};
 use crate::convert;
@@ -40,6 +41,9 @@ fn ids_2d<'py>(py: Python<'py>, a: Vec<usize>, rows: usize, n: usize) -> SpecrsR
 /// "cp" (conditional Poisson: an n-subset with probability ∝ ∏ q(i), returned in ascending id
 /// order). A 2-D q (positions × V) gives a (positions, n) array; row r uses the stream
 /// `stream_seed(seed, r)`. Same seed → same drafts on every platform (xoshiro256++).
+/// `SizeLimitError` above `LIMITS["max_drafts"]` drafts or a 2 GiB buffer (`cp`'s (V+1)×(n+1)
+/// table, the (positions, n) output).
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (q, n, *, scheme, rng=None))]
 fn draft<'py>(
@@ -73,6 +77,7 @@ fn draft<'py>(
 ///
 /// Draws one draft tuple from an explicit joint law: row r of the (rows, n) integer table
 /// `drafts` with probability `probs[r]` (a distribution over rows). Returns that row (int64, n).
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (drafts, probs, *, rng=None))]
 fn draft_explicit<'py>(
@@ -114,6 +119,7 @@ fn outcome_py(py: Python<'_>, o: Outcome) -> SpecrsResult<Bound<'_, PyAny>> {
 /// parallel with the GIL released and return `(tokens, accepted)` int64 arrays (−1 = None); row r
 /// uses the stream `stream_seed(seed, r)`, so it equals `verify(p[r], q[r], drafts[r],
 /// rng=stream_seed(seed, r))`.
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (p, q, drafts, *, verifier, scheme=None, rng=None))]
 fn verify<'py>(
@@ -165,6 +171,7 @@ pub struct PyOutputLaw {
     acceptance: f64,
 }
 
+#[boundary]
 #[pymethods]
 impl PyOutputLaw {
     #[new]
@@ -213,6 +220,7 @@ impl PyOutputLaw {
 }
 
 /// _output_distribution(p, q, n, verifier, scheme=None) -> OutputLaw
+#[boundary]
 #[pyfunction]
 #[pyo3(signature = (p, q, n, verifier, scheme=None))]
 fn _output_distribution<'py>(
@@ -238,6 +246,7 @@ fn _output_distribution<'py>(
 ///
 /// The seed of row `row` of a batched call seeded with the int `seed`: a batched `draft` or
 /// `verify` computes row r exactly as the single call with `rng=stream_seed(seed, r)` would.
+#[boundary]
 #[pyfunction]
 fn stream_seed(seed: &Bound<'_, PyAny>, row: &Bound<'_, PyAny>) -> SpecrsResult<u64> {
     Ok(Rng::stream_seed(convert::u64(seed, "seed")?, convert::u64(row, "row")?))
@@ -260,6 +269,7 @@ pub struct PyOptimalVerifier {
     p: Vec<f64>,
 }
 
+#[boundary]
 #[pymethods]
 impl PyOptimalVerifier {
     #[new]

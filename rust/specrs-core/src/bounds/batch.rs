@@ -1,11 +1,9 @@
-//! Batched (positions × vocabulary) versions: rows in parallel with rayon. Errors name the row
+//! Batched (positions × vocabulary) versions: rows in parallel (`crate::parallel`). Errors name the row
 //! (`p[row 3]`); when several rows are bad, the first one is reported, whatever the thread count.
-
-use rayon::prelude::*;
 
 use super::{optimal_acceptance, verifier_acceptance, Acceptance, MonteCarlo};
 use crate::names::{Scheme, Verifier};
-use crate::{Error, Real, Result};
+use crate::{parallel, Error, Real, Result};
 
 fn rows<T: Real>(p: &[T], q: &[T], vocab: usize) -> Result<usize> {
     if p.len() != q.len() {
@@ -24,10 +22,7 @@ fn first_error<R: Send>(out: Vec<Result<R>>) -> Result<Vec<R>> {
 /// α* of every row of row-major `p`, `q` of shape (len / vocab, vocab).
 pub fn optimal_acceptance_rows<T: Real>(p: &[T], q: &[T], vocab: usize, n: usize, scheme: Scheme) -> Result<Vec<f64>> {
     let m = rows(p, q, vocab)?;
-    let out: Vec<Result<f64>> = (0..m)
-        .into_par_iter()
-        .map(|r| optimal_acceptance(&p[r * vocab..(r + 1) * vocab], &q[r * vocab..(r + 1) * vocab], n, scheme))
-        .collect();
+    let out = parallel::map(m, |r| optimal_acceptance(&p[r * vocab..(r + 1) * vocab], &q[r * vocab..(r + 1) * vocab], n, scheme))?;
     first_error(out)
 }
 
@@ -42,12 +37,9 @@ pub fn verifier_acceptance_rows<T: Real>(
     mc: &MonteCarlo,
 ) -> Result<Vec<Acceptance>> {
     let m = rows(p, q, vocab)?;
-    let out: Vec<Result<Acceptance>> = (0..m)
-        .into_par_iter()
-        .map(|r| {
-            let s = r * vocab..(r + 1) * vocab;
-            verifier_acceptance(&p[s.clone()], &q[s], n, verifier, scheme, mc, r as u64)
-        })
-        .collect();
+    let out = parallel::map(m, |r| {
+        let s = r * vocab..(r + 1) * vocab;
+        verifier_acceptance(&p[s.clone()], &q[s], n, verifier, scheme, mc, r as u64)
+    })?;
     first_error(out)
 }

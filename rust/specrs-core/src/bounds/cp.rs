@@ -7,7 +7,7 @@
 //! it). Below that (very peaked q, large n) the DP runs on logarithms.
 
 use super::prep::{self, Sorted};
-use crate::Real;
+use crate::{cancel, Real};
 
 pub fn value<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
     values(&prep::sorted(p, q, sp, sq), &[n])[0]
@@ -22,6 +22,9 @@ pub fn values(s: &Sorted, ns: &[usize]) -> Vec<f64> {
     let mut e = vec![0.0f64; n_max + 1];
     e[0] = 1.0;
     for &x in &s.q {
+        if cancel::check(n_max).is_err() {
+            break; // Ctrl-C: the caller discards the result
+        }
         for j in (1..=n_max).rev() {
             e[j] += x * e[j - 1];
         }
@@ -33,6 +36,9 @@ pub fn values(s: &Sorted, ns: &[usize]) -> Vec<f64> {
         e[0] = 1.0;
         let mut cp = 0.0f64;
         for i in 0..k.saturating_sub(1) {
+            if cancel::check(n_max).is_err() {
+                break; // Ctrl-C: the caller discards the result
+            }
             let x = s.q[i];
             for j in (1..=n_max).rev() {
                 e[j] += x * e[j - 1];
@@ -62,6 +68,9 @@ fn log_scan(s: &Sorted, n: usize, start: f64) -> f64 {
     le[0] = 0.0;
     let mut cp = 0.0f64;
     for i in 0..k.saturating_sub(1) {
+        if cancel::check(n).is_err() {
+            break; // Ctrl-C: the caller discards the result
+        }
         let lx = s.q[i].ln();
         for j in (1..=n).rev() {
             le[j] = log_add(le[j], lx + le[j - 1]);
@@ -85,6 +94,9 @@ fn log_esym(q: &[f64], n: usize) -> f64 {
     let mut le = vec![f64::NEG_INFINITY; n + 1];
     le[0] = 0.0;
     for &x in q {
+        if cancel::check(n).is_err() {
+            break;
+        }
         let lx = x.ln();
         for j in (1..=n).rev() {
             le[j] = log_add(le[j], lx + le[j - 1]);

@@ -25,7 +25,7 @@
 use crate::{Real, Rng};
 
 /// Largest enumeration (number of visited rejected-draft sequences) done exactly.
-pub const EXACT_NODES: usize = 2_000_000;
+pub use crate::limits::RRS_WOR_EXACT_NODES as EXACT_NODES;
 
 /// Sums over index ranges as sums of whole nodes (all terms non-negative, so every range sum is
 /// relatively accurate, unlike a difference of prefix sums).
@@ -221,6 +221,9 @@ impl Curve {
 
 /// Exact Pr[no acceptance], or None when the enumeration would exceed `budget` nodes.
 pub fn exact_rejection(c: &Curve, n: usize, budget: usize) -> Option<f64> {
+    if n > crate::limits::MAX_RECURSION_DEPTH {
+        return None; // the enumeration recurses once per draft
+    }
     // The first step branches over the tokens with p/q < a_2 = 1 and later steps over at least as
     // many (thresholds grow) minus the removed ones: skip hopeless enumerations up front.
     let first = c.r.partition_point(|&r| r < 1.0) as f64;
@@ -250,6 +253,7 @@ fn rec(c: &Curve, n: usize, k: usize, a: f64, nk: f64, removed: &mut Vec<usize>,
             continue;
         }
         *left = left.checked_sub(1)?;
+        crate::cancel::check(n).ok()?; // Ctrl-C (the caller discards the result)
         removed.insert(at, j);
         let sub = rec(c, n, k + 1, st.a1, n1, removed, left);
         removed.remove(at);
@@ -264,6 +268,10 @@ pub fn sampled_rejection(c: &Curve, n: usize, samples: usize, rng: &mut Rng) -> 
     let (mut s1, mut s2) = (0.0f64, 0.0f64);
     let mut removed: Vec<usize> = Vec::with_capacity(n); // sorted positions
     for _ in 0..samples {
+        // One sample costs ~n binary searches plus O(n²) bookkeeping of the removed drafts.
+        if crate::cancel::check(n * (n + 32)).is_err() {
+            break; // Ctrl-C: the caller discards the result
+        }
         removed.clear();
         let (mut a, mut nk) = (0.0f64, c.ps[0]);
         let mut est = 0.0f64;

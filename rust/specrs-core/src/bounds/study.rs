@@ -10,8 +10,6 @@
 //! Every value is the same quantity as the single-n call (tests compare them); cells that are not
 //! defined for the row (n > |supp q| for the distinct-draft laws, spechub with n ≠ 2) are NaN.
 
-use rayon::prelude::*;
-
 use super::prep::{self, Sorted};
 use super::verifiers::{kseq_root, kseq_value, rrs_values, rrs_wor_acceptance};
 use super::{cp, greedy, iid, rrs_wor, wor, MonteCarlo};
@@ -99,13 +97,11 @@ pub fn study_rows<T: Real>(p: &[T], q: &[T], vocab: usize, ns: &[usize], mc: &Mo
     if ns.is_empty() {
         return Err(Error::invalid("ns", "is empty; give at least one draft count"));
     }
+    crate::limits::check_count("samples", mc.samples, crate::limits::MAX_SAMPLES, "the number of Monte-Carlo samples")?;
     let m = p.len() / vocab;
-    let out: Vec<Result<StudyRow>> = (0..m)
-        .into_par_iter()
-        .map(|r| {
-            let s = r * vocab..(r + 1) * vocab;
-            study_row(&p[s.clone()], &q[s], ns, mc, r as u64)
-        })
-        .collect();
+    let out: Vec<Result<StudyRow>> = crate::parallel::map(m, |r| {
+        let s = r * vocab..(r + 1) * vocab;
+        study_row(&p[s.clone()], &q[s], ns, mc, r as u64)
+    })?;
     out.into_iter().enumerate().map(|(i, r)| r.map_err(|e| e.in_row(i))).collect()
 }

@@ -353,8 +353,12 @@ fn huge_n_is_exact_and_does_not_hang() {
     let q = [0.6, 0.4, 0.0];
     let mc = MonteCarlo::default();
     let big = 1usize << 40;
-    let rrs = verifier_acceptance(&p, &q, big, Verifier::Rrs, None, &mc, 0).unwrap().value;
+    // RRS is O(n·V) (n steps of a recursion): bounded by limits::MAX_DRAFTS.
+    let most = crate::limits::MAX_DRAFTS;
+    let rrs = verifier_acceptance(&p, &q, most, Verifier::Rrs, None, &mc, 0).unwrap().value;
     assert!((rrs - 0.8).abs() < 1e-12, "{rrs}");
+    let e = verifier_acceptance(&p, &q, big, Verifier::Rrs, None, &mc, 0).unwrap_err();
+    assert!(matches!(e, crate::Error::TooLarge { .. }) && e.arg() == "n", "{e}");
     let iid = optimal_acceptance(&p, &q, big, Scheme::Iid).unwrap();
     assert!((iid - 0.8).abs() < 1e-12, "{iid}");
     let k = verifier_acceptance(&p, &q, big, Verifier::Kseq, None, &mc, 0).unwrap().value;

@@ -18,7 +18,7 @@ use crate::names::{resolve_scheme, Scheme, Verifier};
 use crate::sample::draft;
 use crate::verify::kernel::top_k_of;
 use crate::verify::{kseq, rrs};
-use crate::{Error, Real, Result, Rng};
+use crate::{limits, Error, Real, Result, Rng};
 
 /// An acceptance rate: exact (stderr = 0) or a Monte-Carlo estimate with its standard error.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -65,6 +65,7 @@ pub fn verifier_acceptance<T: Real>(
     row: u64,
 ) -> Result<Acceptance> {
     let scheme = resolve_scheme(verifier, scheme)?;
+    limits::check_count("samples", mc.samples, limits::MAX_SAMPLES, "the number of Monte-Carlo samples")?;
     let (sp, sq) = prep::check(p, q, n, scheme)?;
     verifier.check_n("n", n)?;
     if verifier.is_optimal_for(scheme) {
@@ -78,7 +79,11 @@ pub fn verifier_acceptance<T: Real>(
             match_acceptance(&pf, &qf, n, scheme, mc, row)?
         }
         // The verifiers' own recurrence and solver (verify::rrs, verify::kseq), on p and q as given.
-        Verifier::Rrs => Acceptance::exact(1.0 - rrs::rejection(p, q, 1.0 / sp, 1.0 / sq, n)),
+        Verifier::Rrs => {
+            // O(n·V): the recursion a_{k+1} = a_k + N(a_k) may need every one of its n steps.
+            limits::check_count("n", n, limits::MAX_DRAFTS, "the number of drafts")?;
+            Acceptance::exact(1.0 - rrs::rejection(p, q, 1.0 / sp, 1.0 / sq, n))
+        }
         Verifier::Kseq => {
             let (_, _, beta) = kseq::solve(p, q, 1.0 / sp, 1.0 / sq, n);
             Acceptance::exact(kseq::p_accept(beta, n as f64))
@@ -217,6 +222,10 @@ pub(crate) fn rrs_values(ns: &[usize], big_n: impl Fn(f64) -> f64) -> Vec<f64> {
     let (mut step, mut fill) = (0usize, None);
     for &i in &order {
         while fill.is_none() && step < ns[i] {
+            if crate::cancel::check(1024).is_err() {
+                fill = Some(f64::NAN); // Ctrl-C: the caller discards the result
+                break;
+            }
             step += 1;
             a += nk;
             let next = big_n(a);
@@ -249,6 +258,9 @@ pub(crate) fn kseq_root(n: usize, parts: impl Fn(f64) -> (f64, f64)) -> f64 {
         return lo;
     }
     for _ in 0..200 {
+        if crate::cancel::check(1024).is_err() {
+            break;
+        }
         let mid = 0.5 * (lo + hi);
         if mid <= lo || mid >= hi {
             break;

@@ -21,10 +21,10 @@ use crate::{pool, validate, Error, Law, Real, Result};
 
 /// Largest m·n (rows × drafts per row) accepted: bounds the solver's memory (≈ 24 bytes per
 /// entry) well below the size of the input arrays' own footprint at that size.
-pub const MAX_DRAFT_ENTRIES: usize = 1 << 24;
+pub use crate::limits::MAX_DRAFT_ENTRIES;
 
 /// Largest vocabulary accepted (the plan keeps a few dense length-V vectors).
-pub const MAX_VOCAB: usize = 1 << 26;
+pub use crate::limits::MAX_VOCAB;
 
 /// Solves the explicit law given as `drafts` (m rows of n token ids, row-major) with row
 /// probabilities `probs` against the target `p`.

@@ -135,6 +135,9 @@ impl Solver<'_> {
                 continue; // stale: killed by a gap since it was queued
             }
             self.discharge(t);
+            if crate::cancel::check(1).is_err() {
+                return; // Ctrl-C: the caller discards the result
+            }
             if self.work > self.budget {
                 self.global_relabel();
             }

@@ -92,8 +92,11 @@ impl DraftTree {
             return Err(Error::invalid("beam_width", "RSD-S keeps one beam width at every depth"));
         }
         let nodes_total = super::shape::tree_size(kind, &shape);
-        if nodes_total > 1 << 20 {
-            return Err(Error::too_large(arg, format!("the tree would have {nodes_total} nodes (limit 2^20)")));
+        if nodes_total > crate::limits::MAX_TREE_NODES {
+            return Err(Error::too_large(
+                arg,
+                format!("the tree would have {nodes_total} draft nodes (limit {})", crate::limits::MAX_TREE_NODES),
+            ));
         }
         let root = Node::root(root_token);
         Ok(DraftTree {

@@ -21,8 +21,7 @@ use super::kind::TreeKind;
 use super::walk::{Step, Walk};
 use crate::{Error, Result, Rng};
 
-/// Largest number of rows of one batch.
-pub const MAX_ROWS: usize = 1 << 16;
+pub use crate::limits::MAX_BATCH_ROWS as MAX_ROWS;
 
 #[derive(Debug, Clone)]
 struct Row {
@@ -254,7 +253,7 @@ impl TreeBatch {
         }
         let slots = self.level_off[levels.start]..self.level_off[levels.end];
         let (b, w, cols) = (self.rows.len(), slots.len(), slots.end);
-        check_mask_size(b.saturating_mul(w), cols)?;
+        check_mask_size("levels", b.saturating_mul(w), cols)?;
         let mut out = SlotInputs {
             rows: b,
             width: w,
@@ -370,6 +369,7 @@ fn batch_row(e: Error, r: usize) -> Error {
             let (arg, msg) = re(arg, msg);
             Error::TooLarge { arg, msg }
         }
+        Error::Interrupted => Error::Interrupted,
     }
 }
 

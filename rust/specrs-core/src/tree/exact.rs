@@ -23,7 +23,8 @@ use crate::law::scheme_law;
 use crate::{validate, Error, Result};
 
 /// Largest number of trees (or ranking paths for RSD-S) enumerated.
-pub const MAX_TREES: usize = 2_000_000;
+pub use crate::limits::MAX_EXACT_TREES as MAX_TREES;
+use crate::limits::{MAX_EXACT_TREE_DEPTH, MAX_EXACT_TREE_VOCAB};
 
 /// Canonical form of a tree: (parent id, token) of every non-root node in flat order.
 pub type TreeKey = Vec<(i64, i64)>;
@@ -36,8 +37,8 @@ fn check_table(arg: &str, table: &[f64], v: usize) -> Result<()> {
     if v == 0 || table.len() != v * v {
         return Err(Error::invalid(arg, format!("must be a (V, V) table; got {} entries for V = {v}", table.len())));
     }
-    if v > 8 {
-        return Err(Error::too_large(arg, format!("V = {v}; exact tree laws are for V ≤ 8")));
+    if v > MAX_EXACT_TREE_VOCAB {
+        return Err(Error::too_large(arg, format!("V = {v}; exact tree laws are for V ≤ {MAX_EXACT_TREE_VOCAB}")));
     }
     for a in 0..v {
         validate::distribution(arg, &table[a * v..(a + 1) * v]).map_err(|e| e.in_row(a))?;
@@ -58,8 +59,8 @@ fn last_token(t: &DraftTree, node: usize, root: usize) -> usize {
 pub fn tree_law(kind: TreeKind, shape: &[usize], q_table: &[f64], v: usize, root: usize, truncate: bool) -> Result<Vec<(DraftTree, f64)>> {
     check_table("q_table", q_table, v)?;
     validate::token_id("root_token", root as i64, v)?;
-    if shape.len() > 4 {
-        return Err(Error::too_large("shape", "exact tree laws are for depth ≤ 4"));
+    if shape.len() > MAX_EXACT_TREE_DEPTH {
+        return Err(Error::too_large("shape", format!("exact tree laws are for depth ≤ {MAX_EXACT_TREE_DEPTH}")));
     }
     let mut t0 = DraftTree::new(kind, shape.to_vec(), Some(root as i64), 0)?;
     t0.truncate = truncate;

@@ -9,10 +9,7 @@
 use std::ops::Range;
 
 use super::arena::DraftTree;
-use crate::{Error, Result};
-
-/// Largest mask (rows × columns entries) one call builds: 2^28 booleans, 256 MiB.
-pub const MAX_MASK_ENTRIES: usize = 1 << 28;
+use crate::{limits, Error, Result};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Flat {
@@ -40,13 +37,14 @@ pub fn root_position(prefix_len: usize, max_depth: usize) -> Result<i64> {
     }
 }
 
-/// Checks a mask request of `rows` × `cols` entries against [`MAX_MASK_ENTRIES`].
-pub fn check_mask_size(rows: usize, cols: usize) -> Result<()> {
+/// Checks a mask request of `rows` × `cols` entries against [`limits::MAX_MASK_ENTRIES`],
+/// blaming `arg`.
+pub fn check_mask_size(arg: &str, rows: usize, cols: usize) -> Result<()> {
     match rows.checked_mul(cols) {
-        Some(n) if n <= MAX_MASK_ENTRIES => Ok(()),
+        Some(n) if n <= limits::MAX_MASK_ENTRIES => Ok(()),
         _ => Err(Error::too_large(
-            "rows",
-            format!("a {rows} × {cols} mask exceeds the limit of {MAX_MASK_ENTRIES} entries; ask for fewer rows"),
+            arg,
+            format!("a {rows} × {cols} mask exceeds the limit of {} entries; ask for fewer rows", limits::MAX_MASK_ENTRIES),
         )),
     }
 }
@@ -121,7 +119,7 @@ fn ancestor_mask(n: usize, parent: impl Fn(usize) -> i64, rows: Range<usize>, co
     if cols < rows.end || cols > n {
         return Err(Error::invalid("cols", format!("is {cols}; must lie in {}..={n} (the rows and their ancestors)", rows.end)));
     }
-    check_mask_size(rows.len(), cols)?;
+    check_mask_size("rows", rows.len(), cols)?;
     let mut mask = vec![false; rows.len() * cols];
     for (r, i) in rows.enumerate() {
         for v in chain(&parent, i) {
@@ -148,8 +146,8 @@ mod tests {
         t.expand(&[crate::tree::DistRef::D64(&[0.0, 1.0])]).unwrap();
         assert_eq!(t.flatten(max).unwrap().positions, vec![i64::MAX - 1, i64::MAX]);
         assert_eq!(t.flatten(max + 1).unwrap_err().arg(), "prefix_len");
-        assert!(check_mask_size(1 << 14, 1 << 14).is_ok());
-        assert!(matches!(check_mask_size(1 << 15, 1 << 14), Err(crate::Error::TooLarge { .. })));
-        assert!(check_mask_size(usize::MAX, 2).is_err());
+        assert!(check_mask_size("rows", 1 << 14, 1 << 14).is_ok());
+        assert!(matches!(check_mask_size("rows", 1 << 15, 1 << 14), Err(crate::Error::TooLarge { .. })));
+        assert!(check_mask_size("rows", usize::MAX, 2).is_err());
     }
 }

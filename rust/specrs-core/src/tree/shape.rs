@@ -7,7 +7,7 @@ use crate::names::{Method, ShapeFamily};
 use crate::{validate, Error, Result};
 
 /// Largest budget `shapes` enumerates.
-pub const MAX_BUDGET: usize = 1024;
+pub use crate::limits::MAX_SHAPE_BUDGET as MAX_BUDGET;
 
 /// Draft tokens the target scores for a tree of this shape (root excluded).
 pub fn tree_size(kind: TreeKind, shape: &[usize]) -> usize {
@@ -145,6 +145,18 @@ fn at_least_one(arg: &str, x: Option<usize>) -> Result<()> {
     x.map_or(Ok(()), |v| validate::positive_n(arg, v))
 }
 
+/// `depth` (≥ 1) and `budget` size the shape vector, one entry per level: bounded by
+/// [`crate::limits::MAX_TREE_NODES`] before it is allocated.
+fn check_levels(spec: &ShapeSpec) -> Result<()> {
+    at_least_one("depth", spec.depth)?;
+    for (arg, x) in [("depth", spec.depth), ("budget", spec.budget)] {
+        if let Some(x) = x {
+            crate::limits::check_count(arg, x, crate::limits::MAX_TREE_NODES, "the number of tree levels or tokens")?;
+        }
+    }
+    Ok(())
+}
+
 fn check_branching(kind: TreeKind, b: &[usize]) -> Result<()> {
     if b.is_empty() {
         return Err(Error::invalid("branching", "is empty; the tree needs depth ≥ 1"));
@@ -165,7 +177,7 @@ fn check_branching(kind: TreeKind, b: &[usize]) -> Result<()> {
 /// RSD-S `width` beams (the `beam_width` argument) at each of `depth` levels, or for every other
 /// kind an explicit `branching` (with `depth`, if given, equal to its length).
 pub fn for_tree(kind: TreeKind, spec: &ShapeSpec) -> Result<Vec<usize>> {
-    at_least_one("depth", spec.depth)?;
+    check_levels(spec)?;
     if let Some(b) = spec.budget {
         if spec.branching.is_some() || spec.width.is_some() {
             return Err(Error::invalid("budget", "give either `budget` or an explicit shape (`branching` / `beam_width`), not both"));
@@ -209,7 +221,7 @@ pub fn for_method(method: Method, spec: &ShapeSpec) -> Result<Vec<usize>> {
     let Some(kind) = row.tree_kind else {
         return Ok(Vec::new());
     };
-    at_least_one("depth", spec.depth)?;
+    check_levels(spec)?;
     at_least_one("width", spec.width)?;
     at_least_one("budget", spec.budget)?;
     if spec.budget.is_some() && (spec.branching.is_some() || spec.depth.is_some()) {

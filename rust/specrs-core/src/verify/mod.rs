@@ -29,8 +29,6 @@ pub(crate) use check::Sums;
 pub(crate) use optimal::output_distribution as optimal_output_distribution;
 pub use optimal::OptimalVerifier;
 
-use rayon::prelude::*;
-
 use crate::names::{resolve_scheme, Scheme, Verifier};
 use crate::{Error, Real, Result, Rng};
 use source::Source;
@@ -186,7 +184,7 @@ pub(crate) fn verify_with<T: Real, S: Source>(
 /// Batched [`verify_scheme`] over `rows` positions: `p`, `q` are row-major (rows × V), `drafts`
 /// row-major (rows × n). Row r uses the stream `Rng::for_stream(seed, r)`, so the result equals
 /// the row-by-row calls with those streams, whatever the thread count. Rows run in parallel on
-/// the rayon pool; an error reports the first bad row (`p[row 3]`, …).
+/// the pool (`crate::parallel`); an error reports the first bad row (`p[row 3]`, …).
 #[allow(clippy::too_many_arguments)]
 pub fn verify_batch<T: Real>(
     verifier: Verifier,
@@ -203,14 +201,11 @@ pub fn verify_batch<T: Real>(
         return Err(Error::invalid("drafts", "batch shapes disagree: need p, q of shape (rows, V) and drafts (rows, n)"));
     }
     let rows = p.len() / v;
-    let results: Vec<Result<Outcome>> = (0..rows)
-        .into_par_iter()
-        .map(|r| {
-            let mut rng = Rng::for_stream(seed, r as u64);
-            verify_scheme(verifier, scheme, &p[r * v..(r + 1) * v], &q[r * v..(r + 1) * v], &drafts[r * n..(r + 1) * n], &mut rng)
-                .map_err(|e| e.in_row(r))
-        })
-        .collect();
+    let results = crate::parallel::map(rows, |r| {
+        let mut rng = Rng::for_stream(seed, r as u64);
+        verify_scheme(verifier, scheme, &p[r * v..(r + 1) * v], &q[r * v..(r + 1) * v], &drafts[r * n..(r + 1) * n], &mut rng)
+            .map_err(|e| e.in_row(r))
+    })?;
     results.into_iter().collect()
 }
 

@@ -110,16 +110,13 @@ impl OptimalVerifier {
 
     /// Verifies `rows` tuples (rows × n, row-major), row r with `Rng::for_stream(seed, r)`.
     pub fn verify_batch(&self, drafts: &[usize], seed: u64) -> Result<Vec<Outcome>> {
-        use rayon::prelude::*;
         let n = self.n();
         if drafts.len() % n != 0 {
             return Err(Error::invalid("drafts", format!("must have rows of n = {n} drafts")));
         }
-        let res: Vec<Result<Outcome>> = drafts
-            .par_chunks(n)
-            .enumerate()
-            .map(|(r, d)| self.verify(d, &mut Rng::for_stream(seed, r as u64)).map_err(|e| e.in_row(r)))
-            .collect();
+        let res = crate::parallel::map(drafts.len() / n, |r| {
+            self.verify(&drafts[r * n..(r + 1) * n], &mut Rng::for_stream(seed, r as u64)).map_err(|e| e.in_row(r))
+        })?;
         res.into_iter().collect()
     }
 
@@ -128,6 +125,9 @@ impl OptimalVerifier {
         let v = self.vocab();
         let mut out = ExactLaw { probs: vec![0.0; v], acceptance: 0.0 };
         for (r, &w) in self.probs.iter().enumerate() {
+            if crate::cancel::check(v).is_err() {
+                break; // Ctrl-C: the caller discards the result
+            }
             let (toks, acc) = self.plan.accept(r);
             let rho = self.plan.reject_prob(r);
             let row = self.plan.row(r);
