@@ -16,7 +16,7 @@ import pytest
 
 import specrs
 from specrs import SpecrsError
-from specrs._validate import integer, invalid
+from specrs._validate import integer, invalid, real
 
 P = np.array([0.4, 0.3, 0.2, 0.1])
 Q = np.array([0.1, 0.2, 0.3, 0.4])
@@ -80,6 +80,16 @@ def test_names_of_the_wrong_type_name_the_argument(bad):
     ]:
         with pytest.raises(SpecrsError, match=f"`{arg}`"):
             call()
+
+
+def test_python_side_numbers_follow_the_bindings_rules():
+    assert integer(np.int64(5), "k", maximum=5) == 5 and integer(-3, "k", minimum=None) == -3
+    with pytest.raises(SpecrsError, match=r"^invalid argument `k`: is 6 but must be at most 5$"):
+        integer(6, "k", maximum=5)
+    assert real(np.float32(0.5), "t") == 0.5 and real(2, "t") == 2.0
+    for bad in (True, np.True_, "1", None, float("nan"), float("inf"), 1j):
+        with pytest.raises(SpecrsError, match=r"^invalid argument `t`: must be a finite number"):
+            real(bad, "t")
 
 
 def test_error_messages_share_one_format():

@@ -309,7 +309,7 @@ def test_bad_inputs_raise_before_sampling(unets):
     _err("scheduler", scheduler=object())
     _err("rng", rng="not a seed")
     _err("guidance_scale", guidance_scale=float("inf"))
-    with pytest.raises(specrs.SpecrsError, match="r:"):
+    with pytest.raises(specrs.SpecrsError, match="`r`"):
         tstitch_sample(SMALL, LARGE, 1.5, SCHEDULERS["ddim"](), 5, batch_size=1)
     # a denoiser that changes the shape fails before the first step (only the probe ran)
     calls = []
@@ -353,7 +353,7 @@ def test_pipeline_wrapper_bad_inputs(unets):
     big = diffusers.UNet2DModel(sample_size=16, in_channels=1, out_channels=1, block_out_channels=(8, 16),
                                 down_block_types=("DownBlock2D", "DownBlock2D"), up_block_types=("UpBlock2D", "UpBlock2D"),
                                 layers_per_block=1, norm_num_groups=8)
-    with pytest.raises(specrs.SpecrsError, match="denoisers: the models declare different sample shapes"):
+    with pytest.raises(specrs.SpecrsError, match="`denoisers`: the models declare different sample shapes"):
         StitchedUNet([big, l], [0.5, 0.5], sched)
     proxy = StitchedUNet([s, l], [0.5, 0.5], sched)
     sched.set_timesteps(4)
@@ -402,6 +402,7 @@ def test_sample_shape_dtype_device_and_noise_are_checked_before_sampling():
     _err("noise", noise=nan_noise)
     _err("step_kwargs", step_kwargs=[("eta", 1.0)])
     _err("guidance_scale", guidance_scale=True)
+    _err("guidance_scale", guidance_scale="2")  # a string is not a number (float() would take it)
     _err("nonfinite", nonfinite="silent")
     # a dtype the models cannot run is a clear error from the probe, not a raw torch error
     _err("denoiser 0 fails on an input", dtype=torch.float64)

@@ -66,8 +66,10 @@ def gpt2_pair():
 
 
 def _raises(match, f, *a, **kw):
-    with pytest.raises(SpecrsError, match=match):
+    with pytest.raises(SpecrsError, match=match) as info:
         f(*a, **kw)
+    # One message format for every input error (specrs._validate.invalid, the bindings' own).
+    assert str(info.value).startswith("invalid argument `"), str(info.value)
 
 
 def test_bad_inputs_raise_naming_the_argument(gpt2_pair):
@@ -75,25 +77,25 @@ def test_bad_inputs_raise_naming_the_argument(gpt2_pair):
 
     t, d = gpt2_pair
     g = specrs.generate
-    _raises("draft has vocabulary size 65", g, t, GPT2LMHeadModel(GPT2Config(vocab_size=65, n_embd=8, n_layer=1, n_head=2)), [1])
-    _raises("draft has dtype torch.float64", g, t, GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=8, n_layer=1, n_head=2)).double(), [1])
-    _raises("input_ids: the prompt is empty", g, t, d, [])
-    _raises("input_ids: the prompt of row 0 is empty", g, t, d, torch.zeros((2, 0), dtype=torch.long))
-    _raises("input_ids: token id 64", g, t, d, [64])
-    _raises("input_ids: token id -1", g, t, d, torch.tensor([[1, -1]]))
+    _raises("`draft`: has vocabulary size 65", g, t, GPT2LMHeadModel(GPT2Config(vocab_size=65, n_embd=8, n_layer=1, n_head=2)), [1])
+    _raises("`draft`: has dtype torch.float64", g, t, GPT2LMHeadModel(GPT2Config(vocab_size=64, n_embd=8, n_layer=1, n_head=2)).double(), [1])
+    _raises("`input_ids`: the prompt is empty", g, t, d, [])
+    _raises("`input_ids`: the prompt of row 0 is empty", g, t, d, torch.zeros((2, 0), dtype=torch.long))
+    _raises("`input_ids`: token id 64", g, t, d, [64])
+    _raises("`input_ids`: token id -1", g, t, d, torch.tensor([[1, -1]]))
     # bools and floats are not token ids (no silent truncation)
-    _raises("input_ids has dtype torch.bool", g, t, d, torch.ones((1, 3), dtype=torch.bool))
-    _raises("input_ids has dtype torch.float32", g, t, d, torch.tensor([[1.0, 2.0]]))
-    _raises("input_ids has dtype float64", g, t, d, np.array([1.7, 2.0]))
-    _raises(r"input_ids: 2.5 is not a token id", g, t, d, [1, 2.5])
-    _raises(r"input_ids: True is not a token id", g, t, d, [True, 1])
-    _raises("input_ids must be 1-D", g, t, d, torch.zeros((1, 2, 3), dtype=torch.long))
-    _raises("input_ids: the mapping has no 'input_ids'", g, t, d, {"ids": [1]})
+    _raises("`input_ids`: has dtype torch.bool", g, t, d, torch.ones((1, 3), dtype=torch.bool))
+    _raises("`input_ids`: has dtype torch.float32", g, t, d, torch.tensor([[1.0, 2.0]]))
+    _raises("`input_ids`: has dtype float64", g, t, d, np.array([1.7, 2.0]))
+    _raises(r"`input_ids`: 2.5 is not a token id", g, t, d, [1, 2.5])
+    _raises(r"`input_ids`: True is not a token id", g, t, d, [True, 1])
+    _raises("`input_ids`: must be 1-D", g, t, d, torch.zeros((1, 2, 3), dtype=torch.long))
+    _raises("`input_ids`: the mapping has no 'input_ids'", g, t, d, {"ids": [1]})
     # attention masks: shape, values, left padding only
     ids = torch.tensor([[0, 5, 6], [7, 8, 9]])
-    _raises("attention_mask has shape", g, t, d, ids, torch.ones((2, 2), dtype=torch.long))
-    _raises("attention_mask must hold 0 and 1", g, t, d, ids, torch.tensor([[0, 2, 1], [1, 1, 1]]))
-    _raises("attention_mask row 0 is not left-padded", g, t, d, ids, torch.tensor([[1, 1, 0], [1, 1, 1]]))
+    _raises("`attention_mask`: has shape", g, t, d, ids, torch.ones((2, 2), dtype=torch.long))
+    _raises("`attention_mask`: must hold 0 and 1", g, t, d, ids, torch.tensor([[0, 2, 1], [1, 1, 1]]))
+    _raises("`attention_mask`: row 0 is not left-padded", g, t, d, ids, torch.tensor([[1, 1, 0], [1, 1, 1]]))
     _raises("the prompt of row 0 is empty", g, t, d, ids, torch.tensor([[0, 0, 0], [1, 1, 1]]))
     # sampling settings: numbers only (not strings or bools), in range
     for bad in (-1, float("nan"), "1", True, None):
@@ -105,7 +107,7 @@ def test_bad_inputs_raise_naming_the_argument(gpt2_pair):
     _raises("top_p", g, t, d, [1], top_p=1.5)
     _raises("top_p", g, t, d, [1], top_p="0.9")
     _raises("min_p", g, t, d, [1], min_p=1.5)
-    _raises("do_sample must be True or False", g, t, d, [1], do_sample="yes")
+    _raises("`do_sample`: must be True or False", g, t, d, [1], do_sample="yes")
     # token ids: in the vocabulary, ints only
     for bad in (-1, 300, "a", 1.0, True):
         _raises("eos_token_id", g, t, d, [1], eos_token_id=bad)
@@ -113,14 +115,14 @@ def test_bad_inputs_raise_naming_the_argument(gpt2_pair):
     _raises("budget", g, t, d, [1], budget=0)
     _raises("depth", g, t, d, [1], depth=0)
     _raises("branching", g, t, d, [1], method="spechub", branching=[3, 1])
-    _raises("method must be one of", g, t, d, [1], method="beam")
-    _raises("draft: method 'sd' needs a draft model", g, t, None, [1], method="sd")
+    _raises("`method`: must be one of", g, t, d, [1], method="beam")
+    _raises("`draft`: method 'sd' needs a draft model", g, t, None, [1], method="sd")
     _raises("max_new_tokens", g, t, d, [1] * 20, max_new_tokens=20)
     _raises("max_new_tokens", g, t, d, [1], max_new_tokens=0)
     _raises("max_new_tokens", g, t, d, [1], max_new_tokens=2.0)
-    _raises("rng: 1 per-row seeds given for 2 rows", g, t, d, [[1], [2]], rng=[3], max_new_tokens=3)
-    _raises("streamer: a streamer takes one sequence", g, t, d, [[1], [2]], streamer=object(), max_new_tokens=3)
-    _raises("target must be a transformers", g, object(), d, [1])
+    _raises("`rng`: 1 per-row seeds given for 2 rows", g, t, d, [[1], [2]], rng=[3], max_new_tokens=3)
+    _raises("`streamer`: a streamer takes one sequence", g, t, d, [[1], [2]], streamer=object(), max_new_tokens=3)
+    _raises("`target`: must be a transformers", g, object(), d, [1])
     # numpy integers are integers
     assert len(g(t, d, np.array([1, 2]), max_new_tokens=np.int64(3), top_k=np.int32(5), rng=0).new_tokens) == 3
 
@@ -165,7 +167,7 @@ def test_model_without_tree_mask_support_is_rejected(gpt2_pair):
         def forward(self, input_ids=None, attention_mask=None, **kw):
             return self.m(input_ids=input_ids, **kw)
 
-    with pytest.raises(SpecrsError, match="draft: the model ignores a custom 4-D attention mask") as e:
+    with pytest.raises(SpecrsError, match="`draft`: the model ignores a custom 4-D attention mask") as e:
         specrs.generate(t, IgnoresMask(d), [1, 2], method="rsd-s")
     assert "wrapper" in str(e.value)
     # An eager-attention model that ignores the mask is not told to use eager attention.
@@ -180,7 +182,7 @@ def test_model_without_tree_mask_support_is_rejected(gpt2_pair):
     # The autoregressive reference needs no tree attention for one prompt (a batch with padding
     # does, and is refused).
     assert len(specrs.generate(IgnoresMask(t), None, [1, 2], method="autoregressive", max_new_tokens=3).new_tokens) == 3
-    with pytest.raises(SpecrsError, match="target: the model ignores"):
+    with pytest.raises(SpecrsError, match="`target`: the model ignores"):
         specrs.generate(IgnoresMask(t), None, [[1, 2], [3]], method="autoregressive", max_new_tokens=3)
 
 

@@ -216,12 +216,19 @@ def test_prompt_lookup_proposes_the_continuation_of_the_latest_longest_match():
     assert d.propose([5, 6, 7], 2) == []
     assert d.propose([5, 6, 5], 2) == [6, 5]
     assert d.propose(np.array([[4, 4]]), 4) == [4]
-    with pytest.raises(SpecrsError, match="k must"):
+    with pytest.raises(SpecrsError, match="`k`: is -1 but must be at least 0"):
         d.propose(ctx, -1)
-    with pytest.raises(SpecrsError, match="context"):
+    with pytest.raises(SpecrsError, match="`context`"):
         d.propose([[1, 2], [3, 4]], 1)
-    with pytest.raises(SpecrsError, match="min_ngram"):
+    with pytest.raises(SpecrsError, match="`min_ngram`"):
         PromptLookupDraft(max_ngram=2, min_ngram=3)
+    # the one integer rule (specrs._validate.integer): numpy integers yes; bools, floats, str no
+    assert PromptLookupDraft(max_ngram=np.int64(3), min_ngram=np.uint8(1)).propose(ctx, np.int32(3)) == [4, 5, 7]
+    for bad in (True, 2.0, "2", None):
+        with pytest.raises(SpecrsError, match=r"^invalid argument `k`: "):
+            d.propose(ctx, bad)
+        with pytest.raises(SpecrsError, match=r"^invalid argument `max_ngram`: "):
+            PromptLookupDraft(max_ngram=bad)
 
 
 @pytest.mark.parametrize("seed", range(20))

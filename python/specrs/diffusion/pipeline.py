@@ -35,7 +35,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from specrs._specrs import SpecrsError
+from specrs._validate import invalid
 from specrs.diffusion.sampler import NONFINITE_MODES, check_stitchable, report_nonfinite
 from specrs.diffusion.switch import step_counts, validate_fractions
 
@@ -61,17 +61,17 @@ class StitchedDenoiser(nn.Module):
         self.fractions = validate_fractions(fractions, len(denoisers))
         configs: list[Any] = [getattr(u, "config", None) for u in denoisers]
         if any(c is None or not hasattr(c, "in_channels") or not hasattr(c, "sample_size") for c in configs):
-            raise SpecrsError("denoisers: every model must be a diffusers model with config.in_channels and "
+            raise invalid("denoisers", "every model must be a diffusers model with config.in_channels and "
                               "config.sample_size (what a pipeline reads)")
         shapes = {(c.in_channels, c.out_channels if c.out_channels is not None else c.in_channels,
                    _size(c.sample_size)) for c in configs}
         if len(shapes) != 1:
-            raise SpecrsError(f"denoisers: all models must share in/out channels and sample size, got {sorted(shapes)}")
+            raise invalid("denoisers", f"all models must share in/out channels and sample size, got {sorted(shapes)}")
         (cin, cout, _), = shapes
         if cin != cout:
-            raise SpecrsError(f"denoisers: output channels {cout} differ from input channels {cin}")
+            raise invalid("denoisers", f"output channels {cout} differ from input channels {cin}")
         if nonfinite not in NONFINITE_MODES:
-            raise SpecrsError(f"nonfinite: expected one of {NONFINITE_MODES}, got {nonfinite!r}")
+            raise invalid("nonfinite", f"expected one of {NONFINITE_MODES}, got {nonfinite!r}")
         self.unets = nn.ModuleList(denoisers)  # the name of the first version (StitchedUNet)
         self.label_support = next((s for s in stitch.label_supports if s is not None), None)
         self.conditional = stitch.conditional
@@ -115,19 +115,19 @@ class StitchedDenoiser(nn.Module):
     # -- dispatch ------------------------------------------------------------------------------
     def _support(self) -> int:
         if self.label_support is None:
-            raise SpecrsError("class_labels: no denoiser declares its label space (config.num_class_embeds)")
+            raise invalid("class_labels", "no denoiser declares its label space (config.num_class_embeds)")
         return int(self.label_support)
 
     def _check_labels(self, labels) -> torch.Tensor:
         if not self.conditional:
-            raise SpecrsError("class_labels: the denoisers have no class embedding")
+            raise invalid("class_labels", "the denoisers have no class embedding")
         t = torch.as_tensor(labels)
         if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool or t.ndim > 1:
-            raise SpecrsError(f"class_labels: must be one integer id or a 1-D sequence of ids, got dtype {t.dtype} "
+            raise invalid("class_labels", f"must be one integer id or a 1-D sequence of ids, got dtype {t.dtype} "
                               f"shape {tuple(t.shape)}")
         support = self._support()
         if t.numel() == 0 or int(t.min()) < 0 or int(t.max()) >= support:
-            raise SpecrsError(f"class_labels: ids must lie in [0, {support - 1}]")
+            raise invalid("class_labels", f"ids must lie in [0, {support - 1}]")
         return t.long()
 
     def step_index(self, timestep) -> int:
@@ -135,12 +135,12 @@ class StitchedDenoiser(nn.Module):
         schedulers) the next occurrence after the previous call's position."""
         sched = self.scheduler
         if sched is None or getattr(sched, "timesteps", None) is None:
-            raise SpecrsError("scheduler: no timesteps (the pipeline must call set_timesteps before the denoiser)")
+            raise invalid("scheduler", "no timesteps (the pipeline must call set_timesteps before the denoiser)")
         ts = sched.timesteps.detach().cpu()
         t = torch.as_tensor(timestep).detach().reshape(-1)[0].cpu()
         hits = (ts == t.to(ts.dtype)).nonzero().flatten().tolist()
         if not hits:
-            raise SpecrsError(f"timestep: {t.item()} is not in scheduler.timesteps (call set_timesteps first)")
+            raise invalid("timestep", f"{t.item()} is not in scheduler.timesteps (call set_timesteps first)")
         later = [h for h in hits if h > self._last_index]
         return later[0] if later else hits[0]
 
@@ -159,14 +159,14 @@ class StitchedDenoiser(nn.Module):
             if not self.conditional:
                 return None
             if self.class_labels is None:
-                raise SpecrsError("class_labels: the pipeline passes no class labels but the denoisers are "
+                raise invalid("class_labels", "the pipeline passes no class labels but the denoisers are "
                                   "class-conditional; pass class_labels to stitch_pipeline (the null label "
                                   f"{self._support() - 1} for unconditional samples)")
             labels = self.class_labels.to(sample.device)
             if labels.ndim == 0:
                 return labels.expand(sample.shape[0])
             if labels.shape[0] != sample.shape[0]:
-                raise SpecrsError(f"class_labels: {labels.shape[0]} labels for a batch of {sample.shape[0]} images")
+                raise invalid("class_labels", f"{labels.shape[0]} labels for a batch of {sample.shape[0]} images")
             return labels
         if self.null_label_alias is not None and self.label_support is not None:
             class_labels = torch.as_tensor(class_labels, device=sample.device)
@@ -225,19 +225,19 @@ def stitch_pipeline(pipeline, denoisers: Sequence[nn.Module], fractions: Sequenc
     """
     components = getattr(pipeline, "components", None)
     if not isinstance(components, dict):
-        raise SpecrsError(f"pipeline: {type(pipeline).__name__} is not a diffusers pipeline (no components)")
+        raise invalid("pipeline", f"{type(pipeline).__name__} is not a diffusers pipeline (no components)")
     names = [n for n in DENOISER_COMPONENTS if n in components]
     if not names or "scheduler" not in components:
-        raise SpecrsError(f"pipeline: {type(pipeline).__name__} has no 'unet' or 'transformer' component next to a "
+        raise invalid("pipeline", f"{type(pipeline).__name__} has no 'unet' or 'transformer' component next to a "
                           f"'scheduler' (components: {sorted(components)}); its denoiser cannot be swapped")
     name = names[0]
     params = inspect.signature(type(pipeline).__call__).parameters
     passes_labels = "class_labels" in params
     if passes_labels and class_labels is not None:
-        raise SpecrsError(f"class_labels: {type(pipeline).__name__} takes class_labels in its own call; pass them there")
+        raise invalid("class_labels", f"{type(pipeline).__name__} takes class_labels in its own call; pass them there")
     stitch = check_stitchable(list(denoisers))
     if stitch.conditional and not passes_labels and class_labels is None:
-        raise SpecrsError(f"class_labels: {type(pipeline).__name__} passes no class labels but the denoisers are "
+        raise invalid("class_labels", f"{type(pipeline).__name__} passes no class labels but the denoisers are "
                           f"class-conditional; pass class_labels (the null label "
                           f"{next(s for s in stitch.label_supports if s) - 1} gives unconditional samples)")
     alias = None

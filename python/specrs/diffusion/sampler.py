@@ -21,6 +21,7 @@ from typing import Any, Sequence
 import torch
 
 from specrs._specrs import SizeLimitError, SpecrsError
+from specrs._validate import integer, invalid, real
 from specrs.diffusion.denoiser import accepts_labels, call_denoiser, guided_eps, label_support, model_device_dtype
 from specrs.diffusion.switch import step_counts, two_model_fractions, validate_fractions
 
@@ -58,7 +59,7 @@ def torch_generator(rng) -> torch.Generator:
     except SpecrsError:
         raise
     except (TypeError, ValueError, OverflowError) as exc:
-        raise SpecrsError(f"rng: {exc}") from None
+        raise invalid("rng", f"{exc}") from None
     return torch.Generator(device="cpu").manual_seed(int(seed) & ((1 << 63) - 1))
 
 
@@ -90,29 +91,15 @@ def _labels_tensor(class_labels, batch_size, device):
     try:
         labels = torch.as_tensor(class_labels)
     except (TypeError, ValueError, RuntimeError):
-        raise SpecrsError("class_labels: must be a 1-D sequence of integer class ids") from None
+        raise invalid("class_labels", "must be a 1-D sequence of integer class ids") from None
     if labels.ndim == 0:
         labels = labels.reshape(1).expand(batch_size if batch_size is not None else 1)
     if labels.ndim != 1 or labels.is_floating_point() or labels.is_complex() or labels.dtype == torch.bool:
-        raise SpecrsError(f"class_labels: must be a 1-D tensor of integer class ids, got shape "
+        raise invalid("class_labels", f"must be a 1-D tensor of integer class ids, got shape "
                           f"{tuple(labels.shape)} dtype {labels.dtype}")
     if batch_size is not None and labels.shape[0] != batch_size:
-        raise SpecrsError(f"class_labels: length {labels.shape[0]} differs from batch_size {batch_size}")
+        raise invalid("class_labels", f"length {labels.shape[0]} differs from batch_size {batch_size}")
     return labels.to(device=device, dtype=torch.long)
-
-
-def _int_arg(name: str, value, minimum: int | None = None, maximum: int | None = None) -> int:
-    """``value`` as a Python int: ints and numpy integer scalars; bools, floats and strings refused."""
-    import numbers
-
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise SpecrsError(f"{name}: must be an integer, got {value!r} ({type(value).__name__})")
-    value = int(value)
-    if minimum is not None and value < minimum:
-        raise SpecrsError(f"{name}: must be ≥ {minimum}, got {value}")
-    if maximum is not None and value > maximum:
-        raise SpecrsError(f"{name}: must be ≤ {maximum}, got {value}")
-    return value
 
 
 _FLOAT_DTYPES = {"float16": torch.float16, "half": torch.float16, "bfloat16": torch.bfloat16,
@@ -128,29 +115,29 @@ def _resolve_dtype(dtype) -> torch.dtype | None:
             return _FLOAT_DTYPES[key]
     elif isinstance(dtype, torch.dtype) and dtype.is_floating_point:
         return dtype
-    raise SpecrsError(f"dtype: must be a floating torch dtype (float16, bfloat16, float32, float64), got {dtype!r}")
+    raise invalid("dtype", f"must be a floating torch dtype (float16, bfloat16, float32, float64), got {dtype!r}")
 
 
 def _resolve_device(device) -> torch.device | None:
     if device is None:
         return None
     if isinstance(device, bool):
-        raise SpecrsError(f"device: not a torch device: {device!r}")
+        raise invalid("device", f"not a torch device: {device!r}")
     try:
         dev = torch.device(device)
         torch.empty(0, device=dev)  # an unavailable device (no driver, bad index) fails here, not mid-run
     except (TypeError, RuntimeError, ValueError, AssertionError) as exc:
-        raise SpecrsError(f"device: not a usable torch device: {device!r} ({exc})") from None
+        raise invalid("device", f"not a usable torch device: {device!r} ({exc})") from None
     return dev
 
 
 def _sample_shape_arg(sample_shape) -> tuple[int, ...]:
     if isinstance(sample_shape, (str, bytes)) or not isinstance(sample_shape, Sequence) and not isinstance(
             sample_shape, torch.Size):
-        raise SpecrsError(f"sample_shape: must be a sequence of positive integers (C, H, W), got {sample_shape!r}")
-    shape = tuple(_int_arg("sample_shape", s, 1) for s in sample_shape)
+        raise invalid("sample_shape", f"must be a sequence of positive integers (C, H, W), got {sample_shape!r}")
+    shape = tuple(integer(s, "sample_shape") for s in sample_shape)
     if not shape:
-        raise SpecrsError("sample_shape: must not be empty")
+        raise invalid("sample_shape", "must not be empty")
     return shape
 
 
@@ -170,23 +157,23 @@ def check_stitchable(denoisers: Sequence[Any]) -> Stitchability:
     label table), or some with and some without a class embedding (T-Stitch needs one input space
     and one conditioning; the same id must mean the same class, and the null label null, in all)."""
     if isinstance(denoisers, (str, bytes)) or not isinstance(denoisers, Sequence) or len(denoisers) == 0:
-        raise SpecrsError("denoisers: must be a non-empty sequence of models or callables")
+        raise invalid("denoisers", "must be a non-empty sequence of models or callables")
     for k, m in enumerate(denoisers):
         if not callable(m):
-            raise SpecrsError(f"denoisers: entry {k} is not callable")
+            raise invalid("denoisers", f"entry {k} is not callable")
     shapes = [model_sample_shape(m) for m in denoisers]
     known_shapes = sorted({s for s in shapes if s is not None})
     if len(known_shapes) > 1:
-        raise SpecrsError(f"denoisers: the models declare different sample shapes {shapes}; stitched models "
+        raise invalid("denoisers", f"the models declare different sample shapes {shapes}; stitched models "
                           f"must share one input space")
     supports = [label_support(m) for m in denoisers]
     known = sorted({s for s in supports if s is not None})
     if len(known) > 1:
-        raise SpecrsError(f"class_labels: the denoisers embed different numbers of classes "
+        raise invalid("class_labels", f"the denoisers embed different numbers of classes "
                           f"(num_class_embeds {supports}); stitched models must share the class-label support")
     takes = [accepts_labels(m) for m in denoisers]
     if any(takes) and not all(takes) and known:
-        raise SpecrsError(f"denoisers: models {[k for k, t in enumerate(takes) if not t]} have no class embedding "
+        raise invalid("denoisers", f"models {[k for k, t in enumerate(takes) if not t]} have no class embedding "
                           f"while others do; stitched models must share the conditioning")
     return Stitchability(sample_shape=known_shapes[0] if known_shapes else None, label_supports=supports,
                          conditional=bool(known))
@@ -205,12 +192,12 @@ def report_nonfinite(bad_steps: Sequence[int], schedule: Sequence[int], timestep
     if not bad_steps or mode == "ignore":
         return
     i = bad_steps[0]
-    msg = (f"denoisers: denoiser {schedule[i]} returned a non-finite {what} (NaN or inf) at step {i} "
+    msg = (f"denoiser {schedule[i]} returned a non-finite {what} (NaN or inf) at step {i} "
            f"(timestep {timesteps[i]}); {len(bad_steps)} of {len(schedule)} steps were non-finite, so the "
            f"samples are not finite")
     if mode == "raise":
-        raise SpecrsError(msg)
-    warnings.warn(msg, RuntimeWarning, stacklevel=3)
+        raise invalid("denoisers", msg)
+    warnings.warn(f"denoisers: {msg}", RuntimeWarning, stacklevel=3)
 
 
 def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], scheduler, num_inference_steps: int, *,
@@ -259,40 +246,33 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
     # ---------------- validation: everything fails here, before the first step ----------------
     stitch = check_stitchable(denoisers)
     fractions = validate_fractions(fractions, len(denoisers))
-    num_inference_steps = _int_arg("num_inference_steps", num_inference_steps, 1)
+    num_inference_steps = integer(num_inference_steps, "num_inference_steps")
     for attr in ("set_timesteps", "step", "timesteps"):
         if not hasattr(scheduler, attr):
-            raise SpecrsError(f"scheduler: not a diffusers scheduler (no {attr!r})")
-    if isinstance(guidance_scale, bool):
-        raise SpecrsError(f"guidance_scale: must be a number, got {guidance_scale!r}")
-    try:
-        guidance_scale = float(guidance_scale)
-    except (TypeError, ValueError):
-        raise SpecrsError(f"guidance_scale: must be a number, got {guidance_scale!r}") from None
-    if not math.isfinite(guidance_scale):
-        raise SpecrsError("guidance_scale: must be finite")
+            raise invalid("scheduler", f"not a diffusers scheduler (no {attr!r})")
+    guidance_scale = real(guidance_scale, "guidance_scale", "a finite number")
     if nonfinite not in NONFINITE_MODES:
-        raise SpecrsError(f"nonfinite: expected one of {NONFINITE_MODES}, got {nonfinite!r}")
+        raise invalid("nonfinite", f"expected one of {NONFINITE_MODES}, got {nonfinite!r}")
     if step_kwargs is not None and not isinstance(step_kwargs, dict):
-        raise SpecrsError(f"step_kwargs: must be a dict of scheduler.step keywords, got {type(step_kwargs).__name__}")
+        raise invalid("step_kwargs", f"must be a dict of scheduler.step keywords, got {type(step_kwargs).__name__}")
 
     dev0, dt0 = model_device_dtype(denoisers[-1])
     device = _resolve_device(device) or dev0 or torch.device("cpu")
     dtype = _resolve_dtype(dtype) or dt0 or torch.float32
     if batch_size is not None:
-        batch_size = _int_arg("batch_size", batch_size, 1)
+        batch_size = integer(batch_size, "batch_size")
     if sample_shape is not None:
         sample_shape = _sample_shape_arg(sample_shape)
 
     if noise is not None:
         if not isinstance(noise, torch.Tensor) or noise.ndim < 2:
-            raise SpecrsError("noise: must be a tensor of shape (batch, *sample_shape)")
+            raise invalid("noise", "must be a tensor of shape (batch, *sample_shape)")
         if not (noise.is_floating_point() and bool(torch.isfinite(noise).all())):
-            raise SpecrsError("noise: must be a finite floating-point tensor")
+            raise invalid("noise", "must be a finite floating-point tensor")
         if batch_size is not None and noise.shape[0] != batch_size:
-            raise SpecrsError(f"noise: batch {noise.shape[0]} differs from batch_size {batch_size}")
+            raise invalid("noise", f"batch {noise.shape[0]} differs from batch_size {batch_size}")
         if sample_shape is not None and tuple(noise.shape[1:]) != tuple(sample_shape):
-            raise SpecrsError(f"noise: shape {tuple(noise.shape[1:])} differs from sample_shape {tuple(sample_shape)}")
+            raise invalid("noise", f"shape {tuple(noise.shape[1:])} differs from sample_shape {tuple(sample_shape)}")
         batch_size, sample_shape = noise.shape[0], tuple(noise.shape[1:])
     labels = None
     if class_labels is not None:
@@ -303,27 +283,27 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
     if sample_shape is None:
         sample_shape = stitch.sample_shape
         if sample_shape is None:
-            raise SpecrsError("sample_shape: cannot be inferred from the denoisers; pass sample_shape or noise")
+            raise invalid("sample_shape", "cannot be inferred from the denoisers; pass sample_shape or noise")
     elif stitch.sample_shape is not None and tuple(sample_shape) != stitch.sample_shape:
-        raise SpecrsError(f"sample_shape: {tuple(sample_shape)} differs from the shape the denoisers declare "
+        raise invalid("sample_shape", f"{tuple(sample_shape)} differs from the shape the denoisers declare "
                           f"{stitch.sample_shape}")
 
     if batch_size * math.prod(sample_shape) > MAX_SAMPLE_ELEMENTS:
-        raise SizeLimitError(f"batch_size: {batch_size} samples of shape {tuple(sample_shape)} exceed the limit of "
+        raise SizeLimitError(f"invalid argument `batch_size`: too large: {batch_size} samples of shape {tuple(sample_shape)} exceed the limit of "
                              f"{MAX_SAMPLE_ELEMENTS} elements per call (MAX_SAMPLE_ELEMENTS); sample in smaller batches")
 
     null = None
     cfg = labels is not None and guidance_scale != 1.0
     if guidance_scale != 1.0 and labels is None:
-        raise SpecrsError("guidance_scale: classifier-free guidance needs class_labels")
+        raise invalid("guidance_scale", "classifier-free guidance needs class_labels")
     if null_label is not None:
         # a label id: it must fit the int64 label tensors
-        null_label = _int_arg("null_label", null_label, 0, torch.iinfo(torch.int64).max)
+        null_label = integer(null_label, "null_label", minimum=0)
     if labels is not None:
         supports = stitch.label_supports
         for k, m in enumerate(denoisers):
             if not accepts_labels(m):
-                raise SpecrsError(f"class_labels: denoiser {k} has no class embedding (config.num_class_embeds is None)")
+                raise invalid("class_labels", f"denoiser {k} has no class embedding (config.num_class_embeds is None)")
         if cfg:
             if null_label is None:
                 for m, s in zip(denoisers, supports):
@@ -333,17 +313,17 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
                     if null_label is not None:
                         break
             if null_label is None:
-                raise SpecrsError("null_label: cannot be inferred (no model has num_class_embeds); pass null_label")
+                raise invalid("null_label", "cannot be inferred (no model has num_class_embeds); pass null_label")
         null_id = int(null_label) if cfg and null_label is not None else -1
         lo, hi = int(labels.min()), int(labels.max())
         for k, s in enumerate(supports):
             if s is None:
                 continue
             if lo < 0 or hi >= s:
-                raise SpecrsError(f"class_labels: values must lie in [0, {s - 1}] for denoiser {k} "
+                raise invalid("class_labels", f"values must lie in [0, {s - 1}] for denoiser {k} "
                                   f"(num_class_embeds={s}); got range [{lo}, {hi}]")
             if cfg and not (0 <= null_id < s):
-                raise SpecrsError(f"null_label: {null_label} is outside [0, {s - 1}] for denoiser {k}")
+                raise invalid("null_label", f"{null_label} is outside [0, {s - 1}] for denoiser {k}")
         if cfg:
             null = torch.full_like(labels, null_id)
 
@@ -354,7 +334,7 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
         except TypeError:
             sched.set_timesteps(num_inference_steps)
     except (ValueError, RuntimeError) as exc:  # e.g. more steps than the scheduler's training timesteps
-        raise SpecrsError(f"num_inference_steps: {type(scheduler).__name__} refuses {num_inference_steps} steps: "
+        raise invalid("num_inference_steps", f"{type(scheduler).__name__} refuses {num_inference_steps} steps: "
                           f"{exc}") from None
     timesteps = sched.timesteps
     counts = step_counts(fractions, len(timesteps))
@@ -372,11 +352,11 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
                 except (RuntimeError, TypeError, ValueError, IndexError) as exc:
                     if isinstance(exc, SpecrsError):
                         raise
-                    raise SpecrsError(f"denoisers: denoiser {k} fails on an input of shape {tuple(probe.shape)} "
+                    raise invalid("denoisers", f"denoiser {k} fails on an input of shape {tuple(probe.shape)} "
                                       f"{dtype} on {device}: {type(exc).__name__}: {exc}") from exc
                 if not isinstance(out, torch.Tensor) or tuple(out.shape) != tuple(probe.shape):
                     got = tuple(out.shape) if isinstance(out, torch.Tensor) else type(out).__name__
-                    raise SpecrsError(f"denoisers: denoiser {k} returns shape {got} for input shape "
+                    raise invalid("denoisers", f"denoiser {k} returns shape {got} for input shape "
                                       f"{tuple(probe.shape)}; output must equal input shape")
 
     gen = torch_generator(rng)
@@ -402,7 +382,7 @@ def stitched_sample(denoisers: Sequence[Any], fractions: Sequence[float], schedu
             x_in = sched.scale_model_input(x, t) if hasattr(sched, "scale_model_input") else x
             eps = guided_eps(denoisers[k], x_in, t, labels, guidance_scale, null)
             if eps.shape != x.shape:
-                raise SpecrsError(f"denoisers: denoiser {k} returned shape {tuple(eps.shape)} for input {tuple(x.shape)}")
+                raise invalid("denoisers", f"denoiser {k} returned shape {tuple(eps.shape)} for input {tuple(x.shape)}")
             if nonfinite != "ignore":
                 bad[i] = ~torch.isfinite(eps).all()
             nfe[k] += 1

@@ -25,7 +25,7 @@ from __future__ import annotations
 import math
 from typing import Sequence
 
-from specrs._specrs import SpecrsError
+from specrs._validate import integer, invalid
 
 __all__ = ["round_half_up", "validate_fractions", "step_counts", "step_assignment", "two_model_fractions"]
 
@@ -42,26 +42,25 @@ def validate_fractions(fractions: Sequence[float], n_models: int | None = None) 
     try:
         fr = [float(f) for f in fractions]
     except (TypeError, ValueError):
-        raise SpecrsError("fractions: must be a sequence of numbers") from None
+        raise invalid("fractions", "must be a sequence of numbers") from None
     if not fr:
-        raise SpecrsError("fractions: must not be empty")
+        raise invalid("fractions", "must not be empty")
     if n_models is not None and len(fr) != n_models:
-        raise SpecrsError(f"fractions: got {len(fr)} fractions for {n_models} denoisers; need one per denoiser")
+        raise invalid("fractions", f"got {len(fr)} fractions for {n_models} denoisers; need one per denoiser")
     for i, f in enumerate(fr):
         if not math.isfinite(f):
-            raise SpecrsError(f"fractions: entry {i} is not finite ({f})")
+            raise invalid("fractions", f"entry {i} is not finite ({f})")
         if f < 0:
-            raise SpecrsError(f"fractions: entry {i} is negative ({f})")
+            raise invalid("fractions", f"entry {i} is negative ({f})")
     total = math.fsum(fr)
     if abs(total - 1.0) > FRACTION_TOL:
-        raise SpecrsError(f"fractions: must sum to 1, got {total:.9g}")
+        raise invalid("fractions", f"must sum to 1, got {total:.9g}")
     return fr
 
 
 def step_counts(fractions: Sequence[float], n_steps: int) -> list[int]:
     """Number of steps per model by cumulative rounding (see the module docstring); sums to ``n_steps``."""
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
-        raise SpecrsError(f"num_inference_steps: must be a positive integer, got {n_steps!r}")
+    n_steps = integer(n_steps, "num_inference_steps")
     fr = validate_fractions(fractions)
     cum, bounds = 0.0, []
     for f in fr[:-1]:
@@ -89,7 +88,7 @@ def two_model_fractions(r: float) -> list[float]:
     try:
         r = float(r)
     except (TypeError, ValueError):
-        raise SpecrsError(f"r: must be a number in [0, 1], got {r!r}") from None
+        raise invalid("r", f"must be a number in [0, 1], got {r!r}") from None
     if not (0.0 <= r <= 1.0):
-        raise SpecrsError(f"r: must be in [0, 1], got {r}")
+        raise invalid("r", f"must be in [0, 1], got {r}")
     return [r, 1.0 - r]

@@ -16,10 +16,11 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from specrs._specrs import SpecrsError, stream_seed
+from specrs._specrs import stream_seed
+from specrs._validate import integer, invalid
 from specrs.trees import TreeBatch
 
-from ._inputs import check_prompts, check_warping, config_settings, positive_int, token_id_set
+from ._inputs import check_prompts, check_warping, config_settings, token_id_set
 from ._methods import TreeShape, resolve_shape, tree_kind
 from ._models import BatchCache, Runner, check_model, check_pair, max_positions, probe_tree_mask
 from ._stats import GenerationStats
@@ -89,7 +90,7 @@ def row_seeds(rng, rows: int, single: bool) -> list[int]:
 
     if isinstance(rng, (list, tuple)):
         if len(rng) != rows:
-            raise SpecrsError(f"rng: {len(rng)} per-row seeds given for {rows} rows")
+            raise invalid("rng", f"{len(rng)} per-row seeds given for {rows} rows")
         return [resolve_seed(r) for r in rng]
     seed = resolve_seed(rng)
     return [seed] if single else [stream_seed(seed, r) for r in range(rows)]
@@ -133,7 +134,7 @@ class SpeculativeGenerator:
         given = {"temperature": temperature, "top_k": top_k, "top_p": top_p, "min_p": min_p, "do_sample": do_sample}
         s = {k: (v if v is not None else cfg.get(k)) for k, v in given.items()}
         if s["do_sample"] is not None and not isinstance(s["do_sample"], (bool, np.bool_)):
-            raise SpecrsError(f"do_sample must be True or False, got {s['do_sample']!r}")
+            raise invalid("do_sample", f"must be True or False, got {s['do_sample']!r}")
         t = 1.0 if s["temperature"] is None else s["temperature"]
         if s["do_sample"] is False:
             t = 0.0  # greedy, as Hugging Face's do_sample=False (temperature and filters ignored)
@@ -142,7 +143,7 @@ class SpeculativeGenerator:
         self.d = None
         if method != "autoregressive":
             if draft is None:
-                raise SpecrsError(f"draft: method {method!r} needs a draft model")
+                raise invalid("draft", f"method {method!r} needs a draft model")
             check_model(draft, "draft")
             check_pair(target, draft)
             probe_tree_mask(target, "target")
@@ -178,7 +179,7 @@ class SpeculativeGenerator:
         prompts = check_prompts(input_ids, attention_mask, v)
         if max_new_tokens is None:
             max_new_tokens = self.config.get("max_new_tokens", 64)
-        max_new_tokens = positive_int("max_new_tokens", max_new_tokens)
+        max_new_tokens = integer(max_new_tokens, "max_new_tokens")
         eos = token_id_set("eos_token_id", eos_token_id if eos_token_id is not None else self.config.get("eos_token_id"), v)
         pad = pad_token_id if pad_token_id is not None else self.config.get("pad_token_id")
         if pad is None:
@@ -186,17 +187,17 @@ class SpeculativeGenerator:
         pad = next(iter(token_id_set("pad_token_id", pad, v)))
         longest = max(len(r) for r in prompts.rows)
         if self._max_pos is not None and longest + max_new_tokens > self._max_pos:
-            raise SpecrsError(
-                f"max_new_tokens: prompt ({longest}) + max_new_tokens ({max_new_tokens}) exceeds the "
+            raise invalid(
+                "max_new_tokens", f"prompt ({longest}) + max_new_tokens ({max_new_tokens}) exceeds the "
                 f"models' {self._max_pos} positions"
             )
         if streamer is not None and len(prompts.rows) > 1:
-            raise SpecrsError("streamer: a streamer takes one sequence (batch size 1), as in transformers")
+            raise invalid("streamer", "a streamer takes one sequence (batch size 1), as in transformers")
         if self.d is None and len({len(r) for r in prompts.rows}) > 1:
             probe_tree_mask(self.target, "target")  # left padding needs the 4-D masks
         seeds = row_seeds(rng, len(prompts.rows), prompts.single)
         if stopping_criteria is not None and not all(callable(c) for c in stopping_criteria):
-            raise SpecrsError("stopping_criteria must be a list of callables (input_ids, scores) -> bool tensor")
+            raise invalid("stopping_criteria", "must be a list of callables (input_ids, scores) -> bool tensor")
         run = _Batch(self, prompts.rows, seeds, max_new_tokens, eos, streamer, progress, stopping_criteria)
         run.prompt_streamed = _prompt_streamed
         run.run()

@@ -4,8 +4,6 @@ batches with attention masks, ``BatchEncoding``/dicts), sampling settings, token
 
 from __future__ import annotations
 
-import math
-import numbers
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -13,47 +11,37 @@ import numpy as np
 import torch
 
 from specrs._specrs import SpecrsError
+from specrs._validate import integer, invalid, optional_integer, real
 
 from ._warp import Warping
 
 
 def _is_int(x) -> bool:
-    return isinstance(x, numbers.Integral) and not isinstance(x, (bool, np.bool_))
-
-
-def positive_int(name: str, v, *, allow_none: bool = False):
-    """A positive integer (Python or numpy int, not bool)."""
-    if v is None and allow_none:
-        return None
-    if not _is_int(v) or int(v) < 1:
-        raise SpecrsError(f"{name} must be a positive integer{' or None' if allow_none else ''}, got {v!r}")
-    return int(v)
-
-
-def _real(name: str, v, what: str) -> float:
-    if isinstance(v, (bool, np.bool_)) or not isinstance(v, numbers.Real):
-        raise SpecrsError(f"{name} must be {what}, got {v!r} ({type(v).__name__})")
-    x = float(v)
-    if not math.isfinite(x):
-        raise SpecrsError(f"{name} must be {what}, got {v!r}")
-    return x
+    """Whether ``x`` passes the one integer rule (specrs._validate.integer) as a value."""
+    if type(x) is int:  # the common case (token lists), without a call per token
+        return True
+    try:
+        integer(x, "x", minimum=None)
+    except SpecrsError:
+        return False
+    return True
 
 
 def check_warping(temperature, top_k, top_p, min_p=None) -> Warping:
     """Validate the sampling settings (shared by p and q). top_p = 1 and min_p = 0 mean "off"."""
-    t = _real("temperature", temperature, "a finite number ≥ 0 (0 = greedy)")
+    t = real(temperature, "temperature", "a finite number ≥ 0 (0 = greedy)")
     if t < 0:
-        raise SpecrsError(f"temperature must be a finite number ≥ 0 (0 = greedy), got {temperature!r}")
-    top_k = positive_int("top_k", top_k, allow_none=True)
+        raise invalid("temperature", f"must be a finite number ≥ 0 (0 = greedy), got {temperature!r}")
+    top_k = optional_integer(top_k, "top_k")
     if top_p is not None:
-        tp = _real("top_p", top_p, "a number in (0, 1] or None")
+        tp = real(top_p, "top_p", "a number in (0, 1] or None")
         if not 0.0 < tp <= 1.0:
-            raise SpecrsError(f"top_p must be a number in (0, 1] or None, got {top_p!r}")
+            raise invalid("top_p", f"must be a number in (0, 1] or None, got {top_p!r}")
         top_p = None if tp == 1.0 else tp
     if min_p is not None:
-        mp = _real("min_p", min_p, "a number in [0, 1] or None")
+        mp = real(min_p, "min_p", "a number in [0, 1] or None")
         if not 0.0 <= mp <= 1.0:
-            raise SpecrsError(f"min_p must be a number in [0, 1] or None, got {min_p!r}")
+            raise invalid("min_p", f"must be a number in [0, 1] or None, got {min_p!r}")
         min_p = None if mp == 0.0 else mp
     return Warping(t, top_k, top_p, min_p)
 
@@ -68,9 +56,9 @@ def token_id_set(name: str, v, vocab: int) -> frozenset[int]:
     out = set()
     for x in items:
         if not _is_int(x):
-            raise SpecrsError(f"{name} must be a token id (int) or a list of token ids, got {x!r}")
+            raise invalid(name, f"must be a token id (int) or a list of token ids, got {x!r} ({type(x).__name__})")
         if not 0 <= int(x) < vocab:
-            raise SpecrsError(f"{name}: token id {int(x)} is outside the vocabulary [0, {vocab})")
+            raise invalid(name, f"token id {int(x)} is outside the vocabulary [0, {vocab})")
         out.add(int(x))
     return frozenset(out)
 
@@ -85,27 +73,27 @@ class Prompts:
     single: bool
 
 
-_PROMPT = "input_ids must be token ids: a list of ints, a 1-D or (batch, length) integer tensor or array, or a tokenizer's BatchEncoding"
+_PROMPT = "must be token ids: a list of ints, a 1-D or (batch, length) integer tensor or array, or a tokenizer's BatchEncoding"
 
 
 def _int_array(name: str, x) -> np.ndarray:
     if isinstance(x, torch.Tensor):
         if x.dtype == torch.bool or x.is_floating_point() or x.is_complex():
-            raise SpecrsError(f"{name} has dtype {x.dtype}; token ids must be integers (no silent truncation of floats or bools)")
+            raise invalid(name, f"has dtype {x.dtype}; token ids must be integers (no silent truncation of floats or bools)")
         return x.detach().cpu().numpy()
     a = np.asarray(x) if isinstance(x, np.ndarray) else None
     if a is None:
         try:
             a = np.asarray(x, dtype=object)
         except (TypeError, ValueError):
-            raise SpecrsError(_PROMPT) from None
+            raise invalid(name, _PROMPT) from None
         flat = a.ravel().tolist() if a.ndim else [a.item()]
         if a.ndim == 0 or any(not _is_int(v) for v in flat):
             bad = next((v for v in flat if not _is_int(v)), a)
-            raise SpecrsError(f"{name}: {bad!r} is not a token id (int); token ids must be integers")
+            raise invalid(name, f"{bad!r} is not a token id (int); token ids must be integers")
         a = np.array(flat, dtype=np.int64).reshape(a.shape)
     if a.dtype.kind not in "iu":
-        raise SpecrsError(f"{name} has dtype {a.dtype}; token ids must be integers (no silent truncation of floats or bools)")
+        raise invalid(name, f"has dtype {a.dtype}; token ids must be integers (no silent truncation of floats or bools)")
     return a
 
 
@@ -116,7 +104,7 @@ def unpack_inputs(input_ids, attention_mask):
     if isinstance(input_ids, Mapping) or (hasattr(input_ids, "keys") and hasattr(input_ids, "__getitem__") and not isinstance(input_ids, (torch.Tensor, np.ndarray, list, tuple))):
         enc = input_ids
         if "input_ids" not in enc:
-            raise SpecrsError(f"input_ids: the mapping has no 'input_ids' entry (keys: {sorted(enc.keys())})")
+            raise invalid("input_ids", f"the mapping has no 'input_ids' entry (keys: {sorted(enc.keys())})")
         if attention_mask is None and "attention_mask" in enc:
             attention_mask = enc["attention_mask"]
         input_ids = enc["input_ids"]
@@ -139,7 +127,7 @@ def check_prompts(input_ids, attention_mask, vocab: int) -> Prompts:
         elif a.ndim == 2:
             single = False
         else:
-            raise SpecrsError(f"input_ids must be 1-D (one prompt) or 2-D (batch, length), got shape {tuple(a.shape)}")
+            raise invalid("input_ids", f"must be 1-D (one prompt) or 2-D (batch, length), got shape {tuple(a.shape)}")
         if attention_mask is None:
             rows = a.tolist()
         else:
@@ -149,25 +137,25 @@ def check_prompts(input_ids, attention_mask, vocab: int) -> Prompts:
             if m.ndim == 1:
                 m = m[None]
             if m.shape != a.shape:
-                raise SpecrsError(f"attention_mask has shape {tuple(m.shape)} but input_ids has shape {tuple(a.shape)}; they must match")
+                raise invalid("attention_mask", f"has shape {tuple(m.shape)} but input_ids has shape {tuple(a.shape)}; they must match")
             if not np.isin(m, (0, 1)).all():
-                raise SpecrsError("attention_mask must hold 0 and 1 only")
+                raise invalid("attention_mask", "must hold 0 and 1 only")
             m = m.astype(bool)
             rows = []
             for b in range(a.shape[0]):
                 k = int(m[b].sum())
                 if not m[b, a.shape[1] - k:].all():
-                    raise SpecrsError(
-                        f"attention_mask row {b} is not left-padded: its 1s must be the end of the row "
+                    raise invalid(
+                        "attention_mask", f"row {b} is not left-padded: its 1s must be the end of the row "
                         "(pad on the left, e.g. tokenizer.padding_side = 'left', as for any batched generation)"
                     )
                 rows.append(a[b, a.shape[1] - k:].tolist())
     for b, r in enumerate(rows):
         if not r:
-            raise SpecrsError(f"input_ids: the prompt{'' if single else f' of row {b}'} is empty; give at least one token")
+            raise invalid("input_ids", f"the prompt{'' if single else f' of row {b}'} is empty; give at least one token")
         bad = [x for x in r if not 0 <= x < vocab]
         if bad:
-            raise SpecrsError(f"input_ids: token id {bad[0]} is outside the vocabulary [0, {vocab})")
+            raise invalid("input_ids", f"token id {bad[0]} is outside the vocabulary [0, {vocab})")
     return Prompts(rows, single or len(rows) == 1)
 
 
@@ -201,14 +189,14 @@ def config_settings(generation_config) -> dict:
         fields = {k: get(k) for k in (*SUPPORTED_CONFIG, *REFUSED_CONFIG)}
     unknown = [k for k in fields if k not in SUPPORTED_CONFIG and k not in REFUSED_CONFIG] if isinstance(generation_config, Mapping) else []
     if unknown:
-        raise SpecrsError(f"generation_config: unknown field(s) {', '.join(sorted(unknown))}")
+        raise invalid("generation_config", f"unknown field(s) {', '.join(sorted(unknown))}")
     for k, off in REFUSED_CONFIG.items():
         v = get(k, off)
         if k == "max_length" and not isinstance(generation_config, Mapping):
             continue  # HF's default max_length (20) is overridden by max_new_tokens; see generate()
         if v is not None and v != off and not (isinstance(off, float) and v == off):
-            raise SpecrsError(
-                f"generation_config.{k}={v!r} is not supported: its logits processor changes p with each node's "
+            raise invalid(
+                "generation_config", f"{k}={v!r} is not supported: its logits processor changes p with each node's "
                 f"prefix and specrs does not apply it to the draft tree; supported: {', '.join(SUPPORTED_CONFIG)}"
             )
     return {k: get(k) for k in SUPPORTED_CONFIG if get(k) is not None}

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from specrs._specrs import SpecrsError, method_shape
+from specrs._specrs import method_shape
+from specrs._validate import integer, invalid, optional_integer
 from specrs.names import METHODS as _REGISTRY
-
-from ._inputs import positive_int
 
 #: Generation method names, in registry order.
 METHODS = tuple(_REGISTRY)
@@ -58,14 +57,14 @@ def resolve_shape(method: str, depth=None, width=None, branching=None, budget=No
       for B (``specrs.best_shape``). Every shape scores at most B tree tokens per call.
     """
     if not isinstance(method, str) or method not in _REGISTRY:
-        raise SpecrsError(f"method must be one of {', '.join(METHODS)}; got {method!r}")
-    depth = positive_int("depth", depth, allow_none=True)
-    width = positive_int("width", width, allow_none=True)
-    budget = positive_int("budget", budget, allow_none=True)
+        raise invalid("method", f"must be one of {', '.join(METHODS)}; got {method!r}")
+    depth = optional_integer(depth, "depth")
+    width = optional_integer(width, "width")
+    budget = optional_integer(budget, "budget")
     if branching is not None:
         try:
-            branching = [positive_int("branching", b) for b in branching]
+            branching = [integer(b, f"branching[{i}]") for i, b in enumerate(branching)]
         except TypeError:
-            raise SpecrsError(f"branching must be a sequence of positive integers, got {branching!r}") from None
+            raise invalid("branching", f"must be a sequence of positive integers, got {branching!r}") from None
     shape, size = method_shape(method, depth=depth, width=width, branching=branching, budget=budget)
     return TreeShape(method, tuple(int(b) for b in shape), int(size))

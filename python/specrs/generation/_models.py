@@ -9,6 +9,7 @@ import weakref
 import torch
 
 from specrs._specrs import SpecrsError
+from specrs._validate import invalid
 
 
 def _param(model):
@@ -36,9 +37,9 @@ def max_positions(model) -> int | None:
 
 def check_model(model, name: str) -> None:
     if not isinstance(model, torch.nn.Module) or not hasattr(model, "config"):
-        raise SpecrsError(f"{name} must be a transformers causal language model (AutoModelForCausalLM), got {type(model).__name__}")
+        raise invalid(name, f"must be a transformers causal language model (AutoModelForCausalLM), got {type(model).__name__}")
     if getattr(model.config, "is_encoder_decoder", False):
-        raise SpecrsError(f"{name}: encoder-decoder models are not supported; use a decoder-only causal LM")
+        raise invalid(name, "encoder-decoder models are not supported; use a decoder-only causal LM")
     _param(model)
 
 
@@ -46,12 +47,12 @@ def check_pair(target, draft) -> None:
     """Same vocabulary, device and dtype (p and q must live on the same token space)."""
     vt, vd = vocab_size(target), vocab_size(draft)
     if vt != vd:
-        raise SpecrsError(f"draft has vocabulary size {vd} but target has {vt}; the pair must share a tokenizer")
+        raise invalid("draft", f"has vocabulary size {vd} but target has {vt}; the pair must share a tokenizer")
     pt, pd = _param(target), _param(draft)
     if pt.device != pd.device:
-        raise SpecrsError(f"draft is on {pd.device} but target is on {pt.device}; move both to one device")
+        raise invalid("draft", f"is on {pd.device} but target is on {pt.device}; move both to one device")
     if pt.dtype != pd.dtype:
-        raise SpecrsError(f"draft has dtype {pd.dtype} but target has {pt.dtype}; use one dtype for both")
+        raise invalid("draft", f"has dtype {pd.dtype} but target has {pt.dtype}; use one dtype for both")
 
 
 def cache_kwarg(model) -> str:
@@ -200,14 +201,14 @@ def probe_tree_mask(model, name: str) -> None:
         tree = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits[0, 2].float()
         ref = model(input_ids=ids[:, [0, 2]], position_ids=pos[:, :2]).logits[0, 1].float()
     except Exception as exc:  # noqa: BLE001 - any failure means the model cannot do tree attention
-        raise SpecrsError(f"{name}: the model does not accept a 4-D tree attention mask ({type(exc).__name__}: {exc})") from None
+        raise invalid(name, f"the model does not accept a 4-D tree attention mask ({type(exc).__name__}: {exc})") from None
     scale = max(float(ref.abs().max()), 1.0)
     if not torch.allclose(tree, ref, atol=2e-3 * scale, rtol=1e-3):
         impl = _attn_impl(model)
         hint = ("load it with attn_implementation='sdpa' or 'eager'" if impl not in ("sdpa", "eager")
                 else "it runs with attention that ignores custom masks (a wrapper or a patched forward?)")
-        raise SpecrsError(
-            f"{name}: the model ignores a custom 4-D attention mask (attn_implementation={impl!r}); "
+        raise invalid(
+            name, f"the model ignores a custom 4-D attention mask (attn_implementation={impl!r}); "
             f"tree attention needs a model that honours it: {hint}"
         )
     try:

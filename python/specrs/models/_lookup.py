@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from specrs._specrs import SpecrsError
+from specrs._validate import integer, invalid
 
 
 class PromptLookupDraft:
@@ -24,11 +24,9 @@ class PromptLookupDraft:
     """
 
     def __init__(self, *, max_ngram: int = 3, min_ngram: int = 1):
-        for name, v in (("max_ngram", max_ngram), ("min_ngram", min_ngram)):
-            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-                raise SpecrsError(f"{name} must be a positive integer, got {v!r}")
+        max_ngram, min_ngram = integer(max_ngram, "max_ngram"), integer(min_ngram, "min_ngram")
         if min_ngram > max_ngram:
-            raise SpecrsError(f"min_ngram ({min_ngram}) must be ≤ max_ngram ({max_ngram})")
+            raise invalid("min_ngram", f"is {min_ngram} but must be at most max_ngram ({max_ngram})")
         self.max_ngram, self.min_ngram = max_ngram, min_ngram
 
     @staticmethod
@@ -37,12 +35,11 @@ class PromptLookupDraft:
         if a.ndim == 2 and a.shape[0] == 1:
             a = a[0]
         if a.ndim != 1 or (a.size and not np.issubdtype(a.dtype, np.integer)):
-            raise SpecrsError(f"context must be a 1-D sequence of token ids, got shape {a.shape} dtype {a.dtype}")
+            raise invalid("context", f"must be a 1-D sequence of token ids, got shape {a.shape} dtype {a.dtype}")
         return a.astype(np.int64, copy=False)
 
     def propose(self, context, k: int) -> list[int]:
-        if isinstance(k, bool) or not isinstance(k, int) or k < 0:
-            raise SpecrsError(f"k must be a non-negative integer, got {k!r}")
+        k = integer(k, "k", minimum=0)
         a = self._ids(context)
         t = a.size
         for n in range(min(self.max_ngram, t - 1), self.min_ngram - 1, -1):
