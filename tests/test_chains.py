@@ -43,10 +43,13 @@ def test_batch_equals_chains_one_by_one_and_seeds_follow_the_request():
         [x.tolist() for x in specrs.verify_chains(p, q, d, cu, seeds=derived)]
 
 
-def test_accepted_prefix_then_residual_or_bonus_has_the_target_law():
+@pytest.mark.parametrize("verifier", ["sd", "block"])
+def test_accepted_prefix_then_residual_or_bonus_has_the_target_law(verifier):
     """Sampling path, two positions of a context-dependent toy (V = 4): the first two emitted
     tokens (the second drawn from the target after a rejection at position 1 or a bonus)
-    against their exact law, chi-square over 40,000 chains."""
+    against their exact law, chi-square over 40,000 chains; and the mean accepted length
+    against its closed form (docs/theory.md §11.1): Σ_i E_q[Π_{j≤i} min(1, p_j/q_j)] for sd,
+    Σ_i E_q[ρ_i] with ρ_i = min(ρ_{i−1} p_i/q_i, 1) for block, within 5 standard errors."""
     from scipy.stats import chisquare
 
     rng = np.random.default_rng(1)
@@ -63,7 +66,7 @@ def test_accepted_prefix_then_residual_or_bonus_has_the_target_law():
     p[1::2], q[1::2] = p2[x1], q2[x1]
     d = np.empty(2 * reps, dtype=np.int64)
     d[0::2], d[1::2] = x1, x2
-    acc, tok = specrs.verify_chains(p, q, d, np.arange(2, 2 * reps + 1, 2), rng=9)
+    acc, tok = specrs.verify_chains(p, q, d, np.arange(2, 2 * reps + 1, 2), rng=9, verifier=verifier)
     first = np.where(acc >= 1, x1, tok)
     # Second token: the draft if accepted at 2; the verifier's token at position 2; after a
     # rejection at 1 (or as the bonus) a fresh draw from the target, as the engine continues.
@@ -73,6 +76,36 @@ def test_accepted_prefix_then_residual_or_bonus_has_the_target_law():
     counts = np.bincount(first * v + second, minlength=v * v)
     want = (p1[:, None] * p2).ravel()
     assert chisquare(counts, reps * want).pvalue > 1e-4
+    r1 = p1 / q1  # (V,) ratio at position 1
+    r2 = p2 / q2  # (V, V) ratio at position 2 after each first token
+    if verifier == "sd":
+        e_tau = q1 @ np.minimum(r1, 1) + q1 @ (np.minimum(r1, 1) * (q2 * np.minimum(r2, 1)).sum(axis=1))
+    else:
+        rho1 = np.minimum(r1, 1)
+        e_tau = q1 @ rho1 + q1 @ (q2 * np.minimum(rho1[:, None] * r2, 1)).sum(axis=1)
+    assert abs(acc.mean() - e_tau) < 5 * acc.std() / np.sqrt(reps)
+
+
+def test_block_accepts_at_least_sd_on_the_same_drafts_and_confident_rows_stay_exact():
+    """The paper's binary toy (p = (1/3, 2/3), q = (2/3, 1/3), γ = 2): E[τ] is 10/9 for sd and
+    11/9 for block; and on float32 near-one-hot rows at V = 49,152 (mass 1e-30 off the top) a
+    matching chain is accepted whole by both."""
+    rng = np.random.default_rng(5)
+    reps = 30_000
+    p = np.tile([1 / 3, 2 / 3], (2 * reps, 1))
+    q = np.tile([2 / 3, 1 / 3], (2 * reps, 1))
+    d = (rng.random(2 * reps) < 1 / 3).astype(np.int64)  # token 1 with q = 1/3
+    cu = np.arange(2, 2 * reps + 1, 2)
+    for verifier, want in (("sd", 10 / 9), ("block", 11 / 9)):
+        acc, _ = specrs.verify_chains(p, q, d, cu, rng=1, verifier=verifier)
+        assert abs(acc.mean() - want) < 5 * acc.std() / np.sqrt(reps), (verifier, acc.mean())
+    v = 49_152
+    one = np.full((3, v), 1e-30, dtype=np.float32)
+    one[:, 11] = 1.0
+    one /= one.sum(axis=1, keepdims=True)
+    for verifier in ("sd", "block"):
+        acc, tok = specrs.verify_chains(one, one, np.array([11, 11, 11]), [3], seeds=[4], verifier=verifier)
+        assert (acc[0], tok[0]) == (3, -1)
 
 
 def test_placeholders_end_a_chain_and_large_vocabularies_work():

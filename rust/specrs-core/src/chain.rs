@@ -16,11 +16,16 @@
 //! position by position, the one-draft verifier of [`crate::verify`] (the very same code), until
 //! the first rejection, whose residual norm((p_i − q_i)₊) gives y.
 //!
+//! `block` — block verification (Sun et al., ICLR 2025; docs/theory.md §11): the longest prefix by
+//! the cumulative-ratio rule (the *last* passing position), then one residual token from
+//! norm((ρ_τ p_{τ+1} − q_{τ+1})₊); never fewer accepted drafts than `sd` in expectation.
+//!
 //! Randomness: a chain's decisions come from one stream; the batched call takes one seed per
 //! chain, so that a request's outcome depends on its own seed only, not on its place in the
 //! batch (a serving engine seeds per request).
 
 use crate::names::Verifier;
+use crate::verify::block::{self, Position};
 use crate::verify::source::Source;
 use crate::verify::{run, Ctx, Sums};
 use crate::{validate, Error, Real, Result, Rng};
@@ -35,7 +40,7 @@ pub struct ChainOutcome {
 }
 
 /// The verifiers that work on chains, for error messages.
-pub const CHAIN_VERIFIERS: &[Verifier] = &[Verifier::Sd];
+pub const CHAIN_VERIFIERS: &[Verifier] = &[Verifier::Sd, Verifier::Block];
 
 fn check_verifier(verifier: Verifier) -> Result<()> {
     if CHAIN_VERIFIERS.contains(&verifier) {
@@ -158,6 +163,14 @@ pub(crate) fn run_chain<T: Real, S: Source>(
                 if out.accepted.is_none() {
                     return Ok(ChainOutcome { accepted: i, token: Some(out.token) });
                 }
+            }
+        }
+        Verifier::Block => {
+            let rows: Vec<Position<'_, T>> =
+                (0..real).map(|i| Position { p: row(p, i, v), q: row(q, i, v), sums: sums[i], draft: ids[i][0] }).collect();
+            let out = block::verify(&rows, src);
+            if out.token.is_some() {
+                return Ok(ChainOutcome { accepted: out.accepted, token: out.token });
             }
         }
         _ => unreachable!("checked by check_verifier"),

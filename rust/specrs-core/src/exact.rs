@@ -93,6 +93,68 @@ where
     Ok(law)
 }
 
+/// Replays a verifier along one scripted list of decisions (a coin is choice 0 = reject or
+/// 1 = accept; a pick is the chosen index) and queues every alternative it meets past the script,
+/// so that [`paths`] visits each path of the code once, with its exact probability.
+pub(crate) struct Path {
+    script: Vec<usize>,
+    taken: Vec<usize>,
+    branches: Vec<Vec<usize>>,
+    prob: f64,
+}
+
+impl Path {
+    fn decide(&mut self, weights: &[f64]) -> usize {
+        let k = self.taken.len();
+        let c = if k < self.script.len() {
+            self.script[k]
+        } else {
+            // A decision without positive weight (never reached by a valid call) ends a path of
+            // probability 0 rather than panicking.
+            let first = weights.iter().position(|&w| w > 0.0).unwrap_or(0);
+            for (j, &w) in weights.iter().enumerate() {
+                if j != first && w > 0.0 {
+                    let mut b = self.taken.clone();
+                    b.push(j);
+                    self.branches.push(b);
+                }
+            }
+            first
+        };
+        self.prob *= weights[c];
+        self.taken.push(c);
+        c
+    }
+}
+
+impl Source for Path {
+    fn coin(&mut self, prob: f64) -> bool {
+        let a = prob.clamp(0.0, 1.0);
+        self.decide(&[1.0 - a, a]) == 1
+    }
+
+    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, ov: &[(usize, f64)], w: F) -> usize {
+        let weights: Vec<f64> =
+            (0..p.len()).map(|x| ov.iter().find(|o| o.0 == x).map_or_else(|| w(p[x].to_f64(), q[x].to_f64()), |o| o.1) / total).collect();
+        self.decide(&weights)
+    }
+}
+
+/// Every path of `run` with its probability: the exact law of any code written against
+/// [`Source`], including rules where a passing coin is followed by more decisions (block
+/// verification, walks over several nodes). Cost: one run per path.
+pub(crate) fn paths<R, F: FnMut(&mut Path) -> R>(mut run: F) -> Vec<(R, f64)> {
+    let mut stack = vec![Vec::new()];
+    let mut out = Vec::new();
+    while let Some(script) = stack.pop() {
+        let mut path = Path { script, taken: Vec::new(), branches: Vec::new(), prob: 1.0 };
+        let r = run(&mut path);
+        stack.append(&mut path.branches);
+        out.push((r, path.prob));
+    }
+    out
+}
+
 /// Adds P(out = · | drafts)·weight into `law` by replaying the verifier on every path.
 pub(crate) fn trace<T: Real>(
     verifier: Verifier,

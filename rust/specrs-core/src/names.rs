@@ -178,6 +178,7 @@ const RSD: &str = "Jeon et al., Recursive Speculative Decoding, arXiv 2402.14160
 const SPECINFER: &str = "Miao et al., SpecInfer, ASPLOS 2024";
 const SPECHUB: &str = "Sun et al., SpecHub, EMNLP 2024";
 const SD: &str = "Leviathan et al., ICML 2023; Chen et al., arXiv 2302.01318, 2023";
+const BLOCK: &str = "Sun et al., Block Verification Accelerates Speculative Decoding, ICLR 2025";
 const EAGLE: &str = "Li et al., EAGLE-2, EMNLP 2024 (deterministic top-k trees, as in SGLang)";
 
 registry! {
@@ -257,6 +258,18 @@ registry! {
             description: "single-draft speculative sampling: accept x ~ q with min(1, p(x)/q(x)), else sample \
                           (p - q)+ renormalised",
             paper: SD,
+            schemes: Schemes::Only(&[Scheme::Iid, Scheme::Wor, Scheme::Cp, Scheme::Greedy]),
+            default_scheme: Some(Scheme::Iid),
+            n: Some(1),
+            optimal_for: Schemes::Only(&[Scheme::Iid, Scheme::Wor, Scheme::Cp, Scheme::Greedy]),
+        },
+        /// Block verification of a draft chain; at one position it is `sd`.
+        Block = VerifierRow {
+            name: "block",
+            description: "block verification of a draft chain: accept the longest prefix by the cumulative ratio \
+                          rule (last passing position), then one residual token; at one position it is sd \
+                          (chains: verify_chains, method sd-block)",
+            paper: BLOCK,
             schemes: Schemes::Only(&[Scheme::Iid, Scheme::Wor, Scheme::Cp, Scheme::Greedy]),
             default_scheme: Some(Scheme::Iid),
             n: Some(1),
@@ -407,6 +420,17 @@ registry! {
             scheme: Scheme::SpecHub,
             max_branching: Some(2),
         },
+        /// A chain (one child per node), verified as a block.
+        SdBlock = TreeKindRow {
+            name: "sd-block",
+            deprecated: &[],
+            description: "a draft chain (one draw from q per depth) verified by block verification: the longest \
+                          prefix by the cumulative ratio rule, then one residual or bonus token",
+            paper: BLOCK,
+            verifier: Verifier::Block,
+            scheme: Scheme::Wor,
+            max_branching: Some(1),
+        },
     }
 }
 
@@ -427,6 +451,16 @@ registry! {
             description: "speculative decoding with one chain of L draft tokens",
             paper: SD,
             tree_kind: Some(TreeKind::RsdC),
+            shape: ShapeFamily::Chain,
+            default_depth: 4,
+            default_width: 1,
+        },
+        SdBlock = MethodRow {
+            name: "sd-block",
+            description: "speculative decoding with one chain of L draft tokens verified as a block (never fewer \
+                          accepted tokens than sd in expectation)",
+            paper: BLOCK,
+            tree_kind: Some(TreeKind::SdBlock),
             shape: ShapeFamily::Chain,
             default_depth: 4,
             default_width: 1,

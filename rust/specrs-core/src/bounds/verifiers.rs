@@ -93,8 +93,9 @@ pub fn verifier_acceptance<T: Real>(
             let (pf, qf) = normalised();
             rrs_wor_acceptance(&rrs_wor::Curve::new(&pf, &qf), n, mc, row)
         }
-        // The registry marks sd, greedy, spechub and optimal optimal for every scheme they take.
-        Verifier::Sd | Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal => {
+        // The registry marks sd (block: sd at one position), greedy, spechub and optimal optimal for
+        // every scheme they take.
+        Verifier::Sd | Verifier::Block | Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal => {
             Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq))
         }
     })

@@ -4,69 +4,8 @@
 //! one by one, and bad input is an error naming its row.
 
 use super::*;
+use crate::exact::{paths as enumerate, Path};
 use crate::verify::verify_with;
-
-/// Replays `run_chain` along one scripted list of decisions (a coin is choice 0 = reject or
-/// 1 = accept; a pick is the chosen index) and queues every alternative it meets past the script,
-/// so that [`enumerate`] visits each path of the code once, with its exact probability.
-struct Path {
-    script: Vec<usize>,
-    taken: Vec<usize>,
-    branches: Vec<Vec<usize>>,
-    prob: f64,
-}
-
-impl Path {
-    fn decide(&mut self, weights: &[f64]) -> usize {
-        let k = self.taken.len();
-        let c = if k < self.script.len() {
-            self.script[k]
-        } else {
-            let first = weights.iter().position(|&w| w > 0.0).expect("a decision with no positive weight");
-            for (j, &w) in weights.iter().enumerate() {
-                if j != first && w > 0.0 {
-                    let mut b = self.taken.clone();
-                    b.push(j);
-                    self.branches.push(b);
-                }
-            }
-            first
-        };
-        self.prob *= weights[c];
-        self.taken.push(c);
-        c
-    }
-}
-
-impl Source for Path {
-    fn coin(&mut self, prob: f64) -> bool {
-        let a = prob.clamp(0.0, 1.0);
-        self.decide(&[1.0 - a, a]) == 1
-    }
-
-    fn pick<T: Real, F: Fn(f64, f64) -> f64>(&mut self, p: &[T], q: &[T], total: f64, adj: &[(usize, f64)], w: F) -> usize {
-        let weights: Vec<f64> = (0..p.len())
-            .map(|x| {
-                let extra: f64 = adj.iter().filter(|a| a.0 == x).map(|a| a.1).sum();
-                (w(p[x].to_f64(), q[x].to_f64()) + extra) / total
-            })
-            .collect();
-        self.decide(&weights)
-    }
-}
-
-/// Every path of `run` with its probability.
-fn enumerate<R, F: FnMut(&mut Path) -> R>(mut run: F) -> Vec<(R, f64)> {
-    let mut stack = vec![Vec::new()];
-    let mut out = Vec::new();
-    while let Some(script) = stack.pop() {
-        let mut path = Path { script, taken: Vec::new(), branches: Vec::new(), prob: 1.0 };
-        let r = run(&mut path);
-        stack.append(&mut path.branches);
-        out.push((r, path.prob));
-    }
-    out
-}
 
 /// Row families: random with exact zeros and ties, near-one-hot (mass 1e-300 off the top),
 /// and a float32 softmax of [37, 0, 0].
@@ -171,7 +110,14 @@ fn index(s: &[usize], v: usize) -> usize {
 /// drafts x ~ q by the chain's own draft model, over every draft chain and every path of
 /// `run_chain`. `placeholders` pads each chain with that many −1 drafts (rows of the target at
 /// the real chain's end; the q rows there are garbage on purpose).
-fn chain_law<T: Elem>(seeds: (u64, u64), gamma: usize, placeholders: usize, v: usize, fams: (Family, Family)) -> Vec<f64> {
+fn chain_law<T: Elem>(
+    verifier: Verifier,
+    seeds: (u64, u64),
+    gamma: usize,
+    placeholders: usize,
+    v: usize,
+    fams: (Family, Family),
+) -> Vec<f64> {
     let (sp, sq) = seeds;
     let h = gamma + 1;
     let mut law = vec![0.0; v.pow(h as u32)];
@@ -198,7 +144,7 @@ fn chain_law<T: Elem>(seeds: (u64, u64), gamma: usize, placeholders: usize, v: u
                 drafts.push(-1);
             }
         }
-        for (out, pr) in enumerate(|src| run_chain(Verifier::Sd, &p, &q, &drafts, v, 0, src).unwrap()) {
+        for (out, pr) in enumerate(|src| run_chain(verifier, &p, &q, &drafts, v, 0, src).unwrap()) {
             let mut head = x[..out.accepted].to_vec();
             match out.token {
                 Some(y) => head.push(y),
@@ -233,16 +179,25 @@ const FAMILIES: [(Family, Family); 5] = [
 
 #[test]
 fn sd_chain_emits_the_target_sequence_law_exactly() {
+    every_family_emits_the_target_law(Verifier::Sd);
+}
+
+#[test]
+fn block_chain_emits_the_target_sequence_law_exactly() {
+    every_family_emits_the_target_law(Verifier::Block);
+}
+
+fn every_family_emits_the_target_law(verifier: Verifier) {
     let mut cases = 0;
     for (k, fams) in FAMILIES.iter().enumerate() {
         for gamma in 1..=3 {
             for v in [2usize, 3] {
                 for trial in 0..4u64 {
                     let seeds = (1000 * k as u64 + 10 * trial, 7 + 1000 * k as u64 + 10 * trial);
-                    let got = chain_law::<f64>(seeds, gamma, 0, v, *fams);
+                    let got = chain_law::<f64>(verifier, seeds, gamma, 0, v, *fams);
                     let want = target_law::<f64>(seeds.0, gamma + 1, v, fams.0);
-                    assert!(max_err(&got, &want) < 1e-12, "{fams:?} γ={gamma} V={v}: {got:?} vs {want:?}");
-                    let got = chain_law::<f32>(seeds, gamma, 0, v, *fams);
+                    assert!(max_err(&got, &want) < 1e-12, "{verifier:?} {fams:?} γ={gamma} V={v}: {got:?} vs {want:?}");
+                    let got = chain_law::<f32>(verifier, seeds, gamma, 0, v, *fams);
                     let want = target_law::<f32>(seeds.0, gamma + 1, v, fams.0);
                     assert!(max_err(&got, &want) < 1e-12, "f32 {fams:?} γ={gamma} V={v}");
                     cases += 2;
@@ -255,13 +210,15 @@ fn sd_chain_emits_the_target_sequence_law_exactly() {
 
 #[test]
 fn a_placeholder_ends_the_chain_and_its_row_gives_the_next_token() {
-    for gamma in 1..=2 {
-        for pad in 1..=2 {
-            let seeds = (31 + gamma as u64, 97 + pad as u64);
-            let fams = (Family::Random, Family::Random);
-            let got = chain_law::<f64>(seeds, gamma, pad, 3, fams);
-            let want = target_law::<f64>(seeds.0, gamma + 1, 3, fams.0);
-            assert!(max_err(&got, &want) < 1e-12, "γ={gamma} pad={pad}");
+    for verifier in CHAIN_VERIFIERS.iter().copied() {
+        for gamma in 1..=2 {
+            for pad in 1..=2 {
+                let seeds = (31 + gamma as u64, 97 + pad as u64);
+                let fams = (Family::Random, Family::Random);
+                let got = chain_law::<f64>(verifier, seeds, gamma, pad, 3, fams);
+                let want = target_law::<f64>(seeds.0, gamma + 1, 3, fams.0);
+                assert!(max_err(&got, &want) < 1e-12, "{verifier:?} γ={gamma} pad={pad}");
+            }
         }
     }
 }
@@ -345,7 +302,7 @@ fn bad_input_is_an_error_naming_the_row() {
     let ok = verify_chains(Verifier::Sd, &p, &q, &[0, 1], &[1, 2], v, &[1, 2]);
     assert!(ok.is_ok());
     let e = verify_chains(Verifier::Rrs, &p, &q, &[0, 1], &[1, 2], v, &[1, 2]).unwrap_err();
-    assert!(e.arg() == "verifier" && e.to_string().contains("chains support: sd"), "{e}");
+    assert!(e.arg() == "verifier" && e.to_string().contains("chains support: sd, block"), "{e}");
     let e = verify_chains(Verifier::Sd, &p, &q, &[0, 1], &[2, 1], v, &[1, 2]).unwrap_err();
     assert_eq!(e.arg(), "cu_num_drafts");
     let e = verify_chains(Verifier::Sd, &p, &q, &[0, 1], &[1, 1], v, &[1, 2]).unwrap_err();
@@ -364,4 +321,163 @@ fn bad_input_is_an_error_naming_the_row() {
     let zq = vec![0.5f64, 0.5, 0.0, 0.3, 0.3, 0.4];
     let e = verify_chain(Verifier::Sd, &p, &zq, &[2, 1], v, &mut Rng::new(0)).unwrap_err();
     assert_eq!(e.arg(), "drafts[row 0]");
+}
+
+/// A chain model given by its conditionals: `p(prefix)`, `q(prefix)` are the rows after `prefix`.
+type Model<'a> = &'a dyn Fn(&[usize]) -> Vec<f64>;
+
+/// Every (draft chain, its q-probability, outcome, outcome probability) of one step of
+/// `verifier` on the model, by enumerating the draft chains and every path of `run_chain`.
+fn outcomes(verifier: Verifier, p: Model, q: Model, gamma: usize, v: usize) -> Vec<(Vec<usize>, f64, ChainOutcome, f64)> {
+    let mut out = Vec::new();
+    for x in sequences(v, gamma) {
+        let wq: f64 = (0..gamma).map(|i| q(&x[..i])[x[i]]).product();
+        if wq == 0.0 {
+            continue;
+        }
+        let pr: Vec<f64> = (0..gamma).flat_map(|i| p(&x[..i])).collect();
+        let qr: Vec<f64> = (0..gamma).flat_map(|i| q(&x[..i])).collect();
+        let drafts: Vec<i64> = x.iter().map(|&t| t as i64).collect();
+        for (o, w) in enumerate(|src| run_chain(verifier, &pr, &qr, &drafts, v, 0, src).unwrap()) {
+            out.push((x.clone(), wq, o, w));
+        }
+    }
+    out
+}
+
+fn expected_accepted(verifier: Verifier, p: Model, q: Model, gamma: usize, v: usize) -> f64 {
+    outcomes(verifier, p, q, gamma, v).iter().map(|(_, wq, o, w)| wq * w * o.accepted as f64).sum()
+}
+
+/// ρ_i of the drafted chain x (docs/theory.md §11.1), in plain arithmetic.
+fn rho(p: Model, q: Model, x: &[usize], i: usize) -> f64 {
+    (0..i).fold(1.0, |r, j| (r * p(&x[..j])[x[j]] / q(&x[..j])[x[j]]).min(1.0))
+}
+
+/// docs/theory.md §11.1, worked example (γ = 2, V = 3): E[τ] = 1.18 token-wise, 1.24 by block
+/// verification; and P(τ ≥ i | x^i) = ρ_i for every draft chain.
+#[test]
+fn block_verification_reproduces_the_worked_example() {
+    let (p, q) = (example_p, example_q);
+    let sd = expected_accepted(Verifier::Sd, &p, &q, 2, 3);
+    let bv = expected_accepted(Verifier::Block, &p, &q, 2, 3);
+    assert!((sd - 1.18).abs() < 1e-12 && (bv - 1.24).abs() < 1e-12, "sd {sd} block {bv}");
+    // The draft "ab": P(τ = 0, 1, 2) = (0.6875, 0.0458.., 0.2667..) under block verification.
+    let ab: Vec<(usize, f64)> =
+        outcomes(Verifier::Block, &p, &q, 2, 3).into_iter().filter(|o| o.0 == [0, 1]).map(|o| (o.2.accepted, o.3)).collect();
+    let at = |t: usize| ab.iter().filter(|o| o.0 == t).map(|o| o.1).sum::<f64>();
+    assert!((at(0) - 0.6875).abs() < 1e-12 && (at(1) - (1.0 - 0.8 / 3.0) * 0.0625).abs() < 1e-12 && (at(2) - 0.8 / 3.0).abs() < 1e-12);
+    // The paper's binary toy: p = (1/3, 2/3), q = (2/3, 1/3) at every position, γ = 2.
+    let (pt, qt) = (|_: &[usize]| vec![1.0 / 3.0, 2.0 / 3.0], |_: &[usize]| vec![2.0 / 3.0, 1.0 / 3.0]);
+    assert!((expected_accepted(Verifier::Sd, &pt, &qt, 2, 2) - 10.0 / 9.0).abs() < 1e-12);
+    assert!((expected_accepted(Verifier::Block, &pt, &qt, 2, 2) - 11.0 / 9.0).abs() < 1e-12);
+}
+
+/// On random context-dependent models (zeros, near-one-hot, float32-rounded rows), block
+/// verification keeps the prefix x^i with probability exactly ρ_i, so E[τ] = Σ_i E_q[ρ_i]
+/// (docs/theory.md §11.1), and accepts at least as much as token-wise SD in expectation.
+#[test]
+fn block_accepts_rho_and_never_less_than_sd() {
+    let mut cases = 0;
+    for (k, fams) in FAMILIES.iter().enumerate() {
+        for gamma in 1..=3 {
+            for trial in 0..3u64 {
+                let (sp, sq, v) = (500 + 10 * k as u64 + trial, 900 + 10 * k as u64 + trial, 3);
+                let p = move |pre: &[usize]| law_of(&dist::<f64>(sp, pre, v, fams.0));
+                let q = move |pre: &[usize]| law_of(&dist::<f64>(sq, pre, v, fams.1));
+                let all = outcomes(Verifier::Block, &p, &q, gamma, v);
+                // P(τ ≥ i | x^i): over the chains that share the prefix x^i, weighted by q.
+                for i in 1..=gamma {
+                    for pre in sequences(v, i) {
+                        let mine: Vec<&(Vec<usize>, f64, ChainOutcome, f64)> = all.iter().filter(|o| o.0[..i] == pre[..]).collect();
+                        let mass: f64 = mine.iter().map(|o| o.1 * o.3).sum();
+                        if mass == 0.0 {
+                            continue;
+                        }
+                        let reach: f64 = mine.iter().filter(|o| o.2.accepted >= i).map(|o| o.1 * o.3).sum::<f64>() / mass;
+                        assert!((reach - rho(&p, &q, &pre, i)).abs() < 1e-12, "{fams:?} {pre:?} i={i}: {reach}");
+                    }
+                }
+                let sd = expected_accepted(Verifier::Sd, &p, &q, gamma, v);
+                let bv = expected_accepted(Verifier::Block, &p, &q, gamma, v);
+                assert!(bv >= sd - 1e-12, "{fams:?} γ={gamma}: block {bv} < sd {sd}");
+                cases += 1;
+            }
+        }
+    }
+    assert_eq!(cases, 45);
+}
+
+/// P(first `h` tokens = s) of `head` continued by sampling the model's p, into `law`.
+fn complete(p: Model, head: &[usize], h: usize, v: usize, law: &mut [f64], weight: f64) {
+    for tail in sequences(v, h - head.len()) {
+        let mut s = head.to_vec();
+        let mut w = weight;
+        for &y in &tail {
+            w *= p(&s)[y];
+            s.push(y);
+        }
+        law[index(&s, v)] += w;
+    }
+}
+
+/// The worked example of docs/theory.md §11.1 (γ = 2, V = 3), whose first token is over-drafted.
+fn example_p(pre: &[usize]) -> Vec<f64> {
+    match pre {
+        [] => vec![0.2, 0.5, 0.3],
+        [0] => vec![0.6, 0.2, 0.2],
+        [1] => vec![0.3, 0.4, 0.3],
+        [2] => vec![0.1, 0.1, 0.8],
+        _ => vec![1.0 / 3.0; 3],
+    }
+}
+
+fn example_q(pre: &[usize]) -> Vec<f64> {
+    match pre {
+        [] => vec![0.5, 0.3, 0.2],
+        [0] => vec![0.2, 0.3, 0.5],
+        [1] => vec![0.5, 0.25, 0.25],
+        _ => vec![0.3, 0.3, 0.4],
+    }
+}
+
+/// Negative control: block verification that scans forward and stops at the first failing
+/// position (τ = the first i with η_i > h_i, minus one) instead of taking the last passing one is
+/// lossy, and the sequence-law check sees it on a model where the real rule is exact.
+#[test]
+fn the_law_check_catches_block_verification_that_stops_at_the_first_failure() {
+    use crate::verify::block::{Block, Position};
+    let (p, q) = (example_p, example_q);
+    let (v, gamma) = (3usize, 2);
+    let (mut wrong_law, mut right_law, mut want) = (vec![0.0; 27], vec![0.0; 27], vec![0.0; 27]);
+    complete(&p, &[], 3, v, &mut want, 1.0);
+    for x in sequences(v, gamma) {
+        let wq: f64 = (0..gamma).map(|i| q(&x[..i])[x[i]]).product();
+        let pr: Vec<Vec<f64>> = (0..gamma).map(|i| p(&x[..i])).collect();
+        let qr: Vec<Vec<f64>> = (0..gamma).map(|i| q(&x[..i])).collect();
+        let rows: Vec<Position<'_, f64>> =
+            (0..gamma).map(|i| Position { p: &pr[i], q: &qr[i], sums: Sums { p: 1.0, q: 1.0 }, draft: x[i] }).collect();
+        let wrong = |src: &mut Path| {
+            let mut b = Block::new(&rows);
+            let tau = (1..=gamma).find(|&i| !src.coin(b.h(i))).map_or(gamma, |i| i - 1);
+            (tau, (tau < gamma).then(|| b.residual(tau, src)))
+        };
+        for (rule, law) in [(0, &mut wrong_law), (1, &mut right_law)] {
+            let outs = if rule == 0 {
+                enumerate(wrong)
+            } else {
+                enumerate(|src| {
+                    let o = crate::verify::block::verify(&rows, src);
+                    (o.accepted, o.token)
+                })
+            };
+            for ((tau, y), w) in outs {
+                let mut head = x[..tau].to_vec();
+                head.extend(y);
+                complete(&p, &head, 3, v, law, wq * w);
+            }
+        }
+    }
+    assert!(max_err(&right_law, &want) < 1e-12);
+    assert!(max_err(&wrong_law, &want) > 1e-3, "{}", max_err(&wrong_law, &want));
 }

@@ -147,6 +147,7 @@ pub fn check(arg: &str, d: DistRef<'_>) -> Result<()> {
 
 /// p and q of one node on a common index space: dense (index = token id) when either row is
 /// dense, else the sorted union of the two supports.
+#[derive(Debug, Clone)]
 pub struct Aligned {
     pub ids: Option<Vec<i64>>,
     pub p: Vec<f64>,

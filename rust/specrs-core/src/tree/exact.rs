@@ -355,6 +355,8 @@ mod tests {
             (TreeKind::RsdS, vec![3, 3], 4),
             (TreeKind::SpecHub, vec![2, 2, 2], 4),
             (TreeKind::SpecHub, vec![2, 1, 2], 3),
+            (TreeKind::SdBlock, vec![1, 1, 1], 4),
+            (TreeKind::SdBlock, vec![1, 1], 3),
         ];
         for (kind, shape, v) in cases {
             for seed in 0..2u64 {
@@ -373,6 +375,32 @@ mod tests {
                 assert_eq!(got.len(), want.len());
             }
         }
+    }
+
+    /// The sd-block walk that samples (rows fed one round at a time) follows the law its
+    /// `verify_law` enumerates: every outcome within 5 standard errors over 40,000 steps.
+    #[test]
+    fn sd_block_walk_samples_its_exact_law() {
+        let (v, root) = (3, 1);
+        let (p, q) = (table(v, 31, true), table(v, 32, false));
+        let trees = tree_law(TreeKind::SdBlock, &[1, 1, 1], &q, v, root, false).unwrap();
+        let (t, _) = trees.iter().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+        let row = |i: usize| DistRef::D64(&p[last_token(t, i, root) * v..][..v]);
+        let mut law: HashMap<Vec<i64>, f64> = HashMap::new();
+        for (toks, pr) in t.verify_law(t.nodes.len(), row).unwrap() {
+            *law.entry(toks).or_insert(0.0) += pr;
+        }
+        let draws = 40_000;
+        let mut counts: HashMap<Vec<i64>, usize> = HashMap::new();
+        for s in 0..draws {
+            *counts.entry(t.verify(t.nodes.len(), row, s).unwrap().tokens).or_insert(0) += 1;
+        }
+        for (toks, pr) in &law {
+            let got = counts.get(toks).copied().unwrap_or(0) as f64 / draws as f64;
+            let se = (pr * (1.0 - pr) / draws as f64).sqrt().max(1e-9);
+            assert!((got - pr).abs() < 5.0 * se + 1e-12, "{toks:?}: {got} vs {pr}");
+        }
+        assert!(counts.keys().all(|k| law.contains_key(k)));
     }
 
     #[test]

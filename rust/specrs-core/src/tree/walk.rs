@@ -2,11 +2,19 @@
 //! kind on the node's children (in draw/score order) with the node's target p(·|path) and stored
 //! draft q(·|path); continue into the accepted child, stop at the first token that is not a child
 //! (a correction) or at a node without children (a bonus sample of p). Emits 1..=L+1 tokens.
+//!
+//! `sd-block` chains are walked differently (docs/theory.md §11.3): block verification needs the
+//! rows of every chain node before it decides, so the walk asks for them top-down (one per round,
+//! as above), keeps them, runs `verify::block` on the chain, and then asks for the leaf's row only
+//! when the whole chain was accepted (the bonus token).
 
 use super::arena::DraftTree;
-use super::dist::{align, check, DistRef};
+use super::dist::{align, check, Aligned, DistRef};
 use super::node::{self, NodeOutcome};
-use crate::{Error, Result, Rng, Verifier};
+use crate::verify::block::{self, BlockOutcome, Position};
+use crate::verify::source::Source;
+use crate::verify::Sums;
+use crate::{Error, Result, Rng, TreeKind, Verifier};
 
 /// A verification walk in progress: the target rows are handed over one node at a time
 /// ([`DraftTree::walk_node`]), so a caller whose rows live elsewhere (a GPU) moves only the rows
@@ -18,6 +26,10 @@ pub struct Walk {
     pub node: Option<usize>,
     /// The step so far (complete once `node` is None).
     pub step: Step,
+    /// `sd-block`: the aligned rows of the chain nodes seen so far, with the drafted child's index.
+    chain: Vec<(Aligned, usize)>,
+    /// `sd-block`: the chain was decided and the walk waits for the leaf's row (the bonus).
+    decided: bool,
 }
 
 /// One verification step.
@@ -86,7 +98,78 @@ impl DraftTree {
                 depth_tried: vec![false; l],
                 n_nodes: self.nodes.len() - 1,
             },
+            chain: Vec::new(),
+            decided: false,
         }
+    }
+
+    /// Block verification of the chain whose node rows are `rows` (root first), with randomness
+    /// from `src`: the one rule of `verify::block`, on the aligned rows.
+    fn block_outcome<S: Source>(rows: &[(Aligned, usize)], src: &mut S) -> BlockOutcome {
+        let pos: Vec<Position<'_, f64>> = rows
+            .iter()
+            .map(|(a, x)| {
+                let [sp, sq] = crate::verify::kernel::sums2(&a.p, &a.q, |x, y| [x, y]);
+                Position { p: &a.p, q: &a.q, sums: Sums { p: sp, q: sq }, draft: *x }
+            })
+            .collect();
+        block::verify(&pos, src)
+    }
+
+    /// Records a decided block step: τ accepted chain nodes, then the residual token, or (τ = γ)
+    /// the leaf to ask the bonus row of. Returns the next node.
+    fn block_record(&self, w: &mut Walk, out: BlockOutcome) -> Option<usize> {
+        let step = &mut w.step;
+        for (d, (_, _)) in w.chain.iter().enumerate() {
+            step.depth_tried[d] = true;
+        }
+        let mut v = 0;
+        for d in 0..out.accepted {
+            v = self.nodes[v].first_child;
+            step.depth_accepted[d] = true;
+            step.tokens.push(self.nodes[v].token);
+            step.path.push(v);
+            step.keep.push(v);
+        }
+        match out.token {
+            Some(i) => {
+                step.tokens.push(w.chain[out.accepted].0.token(i));
+                None
+            }
+            None => {
+                w.decided = true;
+                Some(v)
+            }
+        }
+    }
+
+    /// One round of the `sd-block` walk at node `v` (module docs).
+    fn block_node(&self, w: &mut Walk, v: usize, p: DistRef<'_>) -> Result<Option<usize>> {
+        let (a, ch) = self.node_inputs(v, p)?;
+        let node = &self.nodes[v];
+        if w.decided || node.n_children == 0 {
+            // The bonus: a sample of p at the accepted leaf (or at a root without children).
+            let mut rng = w.rng.clone();
+            let NodeOutcome { token, .. } = node::sample(Verifier::Match, a, &[], &mut rng)?;
+            w.rng = rng;
+            w.step.tokens.push(token);
+            w.step.bonus = true;
+            release(std::mem::take(&mut w.chain));
+            return Ok(None);
+        }
+        let c = node.first_child;
+        w.chain.push((a, ch[0]));
+        if self.nodes[c].n_children > 0 {
+            return Ok(Some(c));
+        }
+        let mut rng = w.rng.clone();
+        let out = Self::block_outcome(&w.chain, &mut rng);
+        w.rng = rng;
+        let next = self.block_record(w, out);
+        if next.is_none() {
+            release(std::mem::take(&mut w.chain));
+        }
+        Ok(next)
     }
 
     /// Runs the node verifier at `w.node` with the target row `p` = p(·|path(w.node)), and moves
@@ -96,6 +179,10 @@ impl DraftTree {
         let Some(v) = w.node else {
             return Err(Error::invalid("probs", "the verification walk is already complete"));
         };
+        if self.kind == TreeKind::SdBlock {
+            w.node = self.block_node(w, v, p)?;
+            return Ok(w.node);
+        }
         let (a, ch) = self.node_inputs(v, p)?;
         let node = &self.nodes[v];
         let mut rng = w.rng.clone();
@@ -136,6 +223,9 @@ impl DraftTree {
     /// Exact law of the emitted tokens of one step on this tree: (tokens, probability) pairs.
     pub fn verify_law<'a>(&self, rows: usize, p: impl Fn(usize) -> DistRef<'a>) -> Result<Vec<(Vec<i64>, f64)>> {
         self.check_rows(rows)?;
+        if self.kind == TreeKind::SdBlock {
+            return self.block_law(p);
+        }
         let mut out = Vec::new();
         let mut stack: Vec<(usize, Vec<i64>, f64)> = vec![(0, Vec::new(), 1.0)];
         while let Some((v, prefix, pr)) = stack.pop() {
@@ -151,5 +241,49 @@ impl DraftTree {
             }
         }
         Ok(out)
+    }
+
+    /// [`Self::verify_law`] of an `sd-block` chain: every path of the block rule
+    /// (`exact::paths`), then the leaf's law of p where the whole chain is accepted.
+    fn block_law<'a>(&self, p: impl Fn(usize) -> DistRef<'a>) -> Result<Vec<(Vec<i64>, f64)>> {
+        let mut rows = Vec::new();
+        let mut v = 0;
+        while self.nodes[v].n_children > 0 {
+            let (a, ch) = self.node_inputs(v, p(v))?;
+            rows.push((a, ch[0]));
+            v = self.nodes[v].first_child;
+        }
+        let mut out = Vec::new();
+        for (o, pr) in crate::exact::paths(|src| Self::block_outcome(&rows, src)) {
+            let mut t: Vec<i64> = Vec::new();
+            let mut leaf = 0;
+            for _ in 0..o.accepted {
+                leaf = self.nodes[leaf].first_child;
+                t.push(self.nodes[leaf].token);
+            }
+            match o.token {
+                Some(i) => {
+                    t.push(rows[o.accepted].0.token(i));
+                    out.push((t, pr));
+                }
+                None => {
+                    let (a, _) = self.node_inputs(leaf, p(leaf))?;
+                    for (n, q) in node::law(Verifier::Match, &a, &[])? {
+                        let mut t = t.clone();
+                        t.push(n.token);
+                        out.push((t, pr * q));
+                    }
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Gives the kept chain rows back to the buffer pool.
+fn release(rows: Vec<(Aligned, usize)>) {
+    for (Aligned { p, q, .. }, _) in rows {
+        crate::pool::give(p);
+        crate::pool::give(q);
     }
 }

@@ -3,7 +3,8 @@
 //!
 //! Which schemes each verifier is lossless for, and its default scheme, are rows of the registry
 //! (`crate::names`); the rules live here: `sd`, `rrs`, `rrs_wor` (rrs.rs), `kseq` (kseq.rs),
-//! `greedy` (greedy.rs), `spechub` (spechub.rs), `match` (sample p; accepted iff the token is a
+//! `greedy` (greedy.rs), `spechub` (spechub.rs), `block` (block.rs: a chain rule; at one position it
+//! is `sd`), `match` (sample p; accepted iff the token is a
 //! draft) and `optimal` (the max-flow plan, optimal.rs). Formulas: docs/theory.md.
 //!
 //! Every verifier is O(V) per call (a few passes, no V-length allocation; K-SEQ keeps the
@@ -15,6 +16,7 @@
 //! residual (greedy's top tokens, `match`), the first k with `drafts[k] == token`. So
 //! "accepted" is the event "token ∈ drafts" whose probability Hu et al. call the acceptance rate.
 
+pub(crate) mod block;
 mod check;
 mod greedy;
 pub(crate) mod kernel;
@@ -104,7 +106,8 @@ fn prepare<'a, T: Real>(
 /// a plan, built by [`OptimalVerifier`]; `verify_scheme` builds one per call).
 pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: usize, src: &mut S) -> Result<Outcome> {
     Ok(match verifier {
-        Verifier::Sd | Verifier::Rrs => rrs::rrs(cx, false, src),
+        // At one position block verification is token-wise SD (h_1 = ρ_1 = min(1, p/q)).
+        Verifier::Sd | Verifier::Block | Verifier::Rrs => rrs::rrs(cx, false, src),
         Verifier::RrsWor => rrs::rrs(cx, true, src),
         Verifier::Kseq => kseq::kseq(cx, src),
         Verifier::Greedy => greedy::greedy(cx, src),
@@ -128,7 +131,7 @@ pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: 
 pub(crate) fn run_rows<S: Source>(verifier: Verifier, p: &[f64], q: &[f64], drafts: &[usize], src: &mut S) -> Result<Outcome> {
     let verifier = match verifier {
         Verifier::SpecHub if drafts.len() != 2 => Verifier::Match,
-        Verifier::Greedy | Verifier::Kseq | Verifier::Sd if drafts.is_empty() => Verifier::Match,
+        Verifier::Greedy | Verifier::Kseq | Verifier::Sd | Verifier::Block if drafts.is_empty() => Verifier::Match,
         v => v,
     };
     let hub = match drafts {

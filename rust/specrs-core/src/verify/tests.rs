@@ -154,7 +154,7 @@ fn sampling_matches_the_exact_law() {
     let draws = 100_000;
     for (verifier, scheme) in pairs() {
         let n = match (verifier, scheme) {
-            (Verifier::Sd, _) => 1,
+            (Verifier::Sd | Verifier::Block, _) => 1,
             (_, Scheme::SpecHub) => 2,
             _ => 3,
         };
