@@ -101,7 +101,7 @@ def test_match_acceptance_is_the_target_mass_of_the_draft_set():
 def test_sampling_path_matches_the_exact_law(verifier, scheme):
     p = np.array([0.3, 0.05, 0.25, 0.0, 0.3, 0.1])
     q = np.array([0.1, 0.3, 0.2, 0.25, 0.1, 0.05])
-    n = 1 if verifier == "sd" else 2 if scheme == "spechub" else 3
+    n = specrs.VERIFIERS[verifier].n or (2 if scheme == "spechub" else 3)
     res = check_sampling(p, q, n, verifier=verifier, scheme=scheme, draws=100_000, rng=12345)
     exact = specrs.output_distribution(p, q, n, verifier=verifier, scheme=scheme)
     assert res.acceptance_exact == exact.acceptance
