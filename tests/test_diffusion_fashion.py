@@ -18,7 +18,7 @@ diffusers = pytest.importorskip("diffusers")
 pytest.importorskip("safetensors")
 
 import specrs  # noqa: E402
-from specrs.diffusion import PAIRS, check_stitchable, load_pair, stitched_sample, tstitch_sample  # noqa: E402
+from specrs.diffusion import PAIRS, check_stitchable, load_pair, tstitch_sample  # noqa: E402
 from specrs.diffusion.assets import default_asset_dir  # noqa: E402
 from specrs.diffusion.evaluate import model_flops  # noqa: E402
 from specrs.diffusion.fashion import (  # noqa: E402
@@ -181,52 +181,43 @@ def test_training_script_on_the_shipped_slice(tmp_path, run_script):
 
 # ------------------------------------------------------------------ the shipped pairs
 
-SHIPPED = (FASHION / "dit" / "large.safetensors").is_file() and (FASHION / "unet" / "large.safetensors").is_file()
+# Each family ships (or not) on its own: the UNet pair may be trained later than the DiT pair.
+SHIPPED = {family: all((FASHION / family / f"{size}.safetensors").is_file() for size in ("small", "large"))
+           for family in ("dit", "unet")}
 
 
-@pytest.mark.skipif(SHIPPED, reason="the Fashion-MNIST weights are in this checkout")
 def test_unshipped_fashion_pairs_say_how_to_get_them(tmp_path):
-    for name in PAIRS:
-        if name != "digits":
+    for name, (_, small_file, large_file) in PAIRS.items():
+        if name != "digits" and not (SHIPPED[small_file.split("/")[0]] and SHIPPED[large_file.split("/")[0]]):
             with pytest.raises(specrs.SpecrsError, match="train_fashion_pairs.py"):
                 load_pair(name)
     with pytest.raises(specrs.SpecrsError, match="no dit/large.safetensors in"):
         load_pair("fashion-dit", tmp_path)
+    (tmp_path / "dit").mkdir()
+    (tmp_path / "dit" / "large.safetensors").write_bytes(b"")
+    with pytest.raises(specrs.SpecrsError, match="no dit/small.safetensors in"):  # both files checked first
+        load_pair("fashion-dit", tmp_path)
 
 
-@pytest.mark.skipif(not SHIPPED, reason="Fashion-MNIST weights not in this checkout")
-def test_shipped_fashion_pairs_are_within_budget_and_consistent():
+def _shipped_pair(family):
+    if not SHIPPED[family]:
+        pytest.skip(f"the Fashion-MNIST {family} weights are not in this checkout")
+    return load_pair(f"fashion-{family}")
+
+
+@pytest.mark.parametrize("family", ["dit", "unet"])
+def test_shipped_fashion_pair_is_within_budget_and_consistent(family):
+    pair = _shipped_pair(family)
     total = sum(f.stat().st_size for f in FASHION.rglob("*") if f.is_file())
     total += sum(f.stat().st_size for f in default_asset_dir().rglob("*") if f.is_file())
     assert total <= 25 * 1024 * 1024  # the issue's limit on shipped weights
     clf = json.loads((FASHION / "classifier.json").read_text())
     assert clf["heldout_accuracy"] > 0.88 and clf["n_heldout"] == 10000
-    for family in ("dit", "unet"):
-        pair = load_pair(f"fashion-{family}")
-        assert model_config(pair.small) == {**MODEL_CONFIGS[f"{family}-small"]}
-        assert model_config(pair.large) == {**MODEL_CONFIGS[f"{family}-large"]}
-        for size in ("small", "large"):
-            info = pair.info[size]
-            assert info["data"]["n"] == 60000 and len(info["curve"]) > 10
-        # ≤ 60 CPU-minutes of training per pair (the issue's budget), as recorded by the trainer
-        assert pair.info["small"]["cpu_seconds"] + pair.info["large"]["cpu_seconds"] <= 3600
-
-
-@pytest.mark.slow
-@pytest.mark.skipif(not SHIPPED, reason="Fashion-MNIST weights not in this checkout")
-@pytest.mark.parametrize("name", ["fashion-dit", "fashion-unet"])
-def test_shipped_pairs_show_the_tstitch_shape(name):
-    """Coarse, seeded: the large model alone beats the small one alone, and a small first segment
-    (r = 0.3) stays close to large-only (DDIM-10, 200 samples, shared noise)."""
-    pair = load_pair(name)
-    ref = pair.reference()
-    labels = torch.arange(200) % 10
-    noise = torch.randn((200, *SHAPE), generator=torch.Generator().manual_seed(7))
-    q = {}
-    for r in (0.0, 0.3, 1.0):
-        res = stitched_sample([pair.small, pair.large], [r, 1 - r], pair.scheduler("ddim"), 10, noise=noise,
-                              class_labels=labels)
-        q[r] = ref.quality(res.samples, labels)
-    assert q[1.0].fd > 1.1 * q[0.0].fd, q
-    assert q[0.3].fd < 0.5 * (q[0.0].fd + q[1.0].fd), q
-    assert q[0.0].accuracy > 0.6 and q[1.0].accuracy > 0.4, q
+    assert model_config(pair.small) == {**MODEL_CONFIGS[f"{family}-small"]}
+    assert model_config(pair.large) == {**MODEL_CONFIGS[f"{family}-large"]}
+    for size in ("small", "large"):
+        info = pair.info[size]
+        assert info["data"]["n"] == 60000 and len(info["curve"]) > 10 and info["curve"][-1][0] == info["iters"]
+        assert all(p.dtype == torch.float32 for p in getattr(pair, size).parameters())  # fp16 on disk only
+    # ≤ 60 CPU-minutes of training per pair (the issue's budget), as recorded by the trainer
+    assert pair.info["small"]["cpu_seconds"] + pair.info["large"]["cpu_seconds"] <= 3600

@@ -196,10 +196,11 @@ def load_pair(name: str = "digits", directory=None, device="cpu") -> DiffusionPa
     sub, small_file, large_file = PAIRS[name]
     shipped = directory is None
     directory = Path(directory) if directory is not None else default_asset_dir(sub)
-    if not (directory / large_file).is_file():
-        how = ("the Fashion-MNIST weights are not shipped: train them with 'python scripts/train_fashion_pairs.py "
-               "--out DIR' and pass directory=DIR (specrs stitch --weights DIR)" if shipped and sub == "fashion"
-               else f"no {large_file} in {directory}")
+    missing = [f for f in (large_file, small_file) if not (directory / f).is_file()]
+    if missing:
+        how = (f"{missing[0]} is not shipped: train it with 'python scripts/train_fashion_pairs.py --out DIR' and "
+               "pass directory=DIR (specrs stitch --weights DIR)" if shipped and sub == "fashion"
+               else f"no {missing[0]} in {directory}")
         raise SpecrsError(f"name: cannot load pair {name!r}: {how}")
     if name == "digits":
         info = _read_json(directory / "training.json")
