@@ -7,8 +7,8 @@ and the median process CPU time (single-threaded torch: CPU time counts only thi
 so it is far less disturbed by other jobs on the machine); speed-up = time(large only) / time(r).
 
     python benches/tstitch_speed.py --pair digits --fractions 0.3,0.4,1 --scheduler ddim --steps 50 --samples 2000
-    python benches/tstitch_speed.py --pair fashion-dit --fractions 0.4 --scheduler dpm++ --steps 20 --samples 256 \
-        --weights /tmp/fashion   # the Fashion-MNIST pairs are not shipped: scripts/train_fashion_pairs.py --out
+    python benches/tstitch_speed.py --pair fashion-dit --fractions 0.4 --scheduler dpm++ --steps 20 --samples 256
+    # fashion-unet is not shipped: add --weights DIR after scripts/train_fashion_pairs.py --out DIR
 """
 
 from __future__ import annotations
