@@ -11,7 +11,9 @@ pair (``specrs.models.load_pair``) when it is installed.
 
 Model time is measured by forward hooks on each model, its base and its head (outermost call
 only), so it is the same measurement for every loop; a step's own cost = (wall time − model
-time) / steps. It is reported next to the same run's mean target forward time per step.
+time) / steps. It is reported next to the same run's mean target forward time per step, and
+split into the torch warping of the rows (``warp``: temperature, softmax / top-k, in the loop's
+module) and the rest (the Rust tree: building, masks, verification; the loop's own Python).
 
 ``--baseline REV`` also runs the decoding loop of git revision REV (``python/specrs/generation``
 extracted with ``git archive``, imported under another name, on the current Rust extension through
@@ -79,6 +81,30 @@ class ModelTimer:
 
     def reset(self):
         self.total, self.calls = 0.0, []
+
+
+class WarpTimer:
+    """Thread time inside the ``warp`` function of the module that defines a loop class (the
+    torch side of the hand-over: temperature, softmax or top-k of every row the loop reads)."""
+
+    def __init__(self):
+        self.total = 0.0
+
+    def wrap(self, cls) -> None:
+        mod = sys.modules[cls.__module__]
+        inner = getattr(mod, "warp", None)
+        if inner is None or getattr(inner, "_timed", False):
+            return
+
+        def timed(*a, **kw):
+            t0 = time.thread_time()
+            try:
+                return inner(*a, **kw)
+            finally:
+                self.total += time.thread_time() - t0
+
+        timed._timed = True  # type: ignore[attr-defined]
+        mod.warp = timed
 
 
 def tiny_pair(vocab: int):
@@ -172,6 +198,9 @@ def main() -> int:
     impls = {"now": specrs.generation.SpeculativeGenerator}
     if args.baseline:
         impls[args.baseline] = load_baseline(args.baseline).SpeculativeGenerator
+    wt = WarpTimer()
+    for cls in impls.values():
+        wt.wrap(cls)
     prompt = torch.randint(0, v, (16,), generator=torch.Generator().manual_seed(0)).tolist()
     gens = {}
     for cname, ckw in CONFIGS:
@@ -185,25 +214,30 @@ def main() -> int:
         for key, g in gens.items():  # interleaved: load drift hits every loop alike
             tt.reset()
             dt.reset()
+            wt.total = 0.0
             t0 = time.thread_time()
             res = g.generate(prompt, max_new_tokens=args.tokens, rng=rep)
             wall = time.thread_time() - t0
             steps = res.stats.steps
-            r = rows.setdefault(key, {"own": [], "tfwd": [], "be": []})
+            r = rows.setdefault(key, {"own": [], "warp": [], "tfwd": [], "be": []})
             r["own"].append((wall - tt.total - dt.total) / steps)
+            r["warp"].append(wt.total / steps)
             r["tfwd"].append(sum(tt.calls[1:]) / steps)  # the first target call is the prefill
             r["be"].append(res.stats.block_efficiency)
     print(f"V={v}, 64-node trees, {args.tokens} new tokens, {args.reps} interleaved reps, CPU threads={args.threads}, "
           f"pair={args.pair}; medians, ms per step")
-    head = f"{'tree':<18}{'rows':<13}{'loop':<10}{'own ms':>8}{'target fwd ms':>15}{'own/fwd':>9}"
+    head = f"{'tree':<18}{'rows':<13}{'loop':<10}{'own ms':>8}{'warp ms':>9}{'rest ms':>9}{'target fwd ms':>15}{'own/fwd':>9}"
     if args.baseline:
         head += f"{'own vs ' + args.baseline:>16}"
     print(head)
     summary = []
     for (cname, wname, iname), r in rows.items():
         own, fwd = statistics.median(r["own"]) * 1e3, statistics.median(r["tfwd"]) * 1e3
-        line = f"{cname:<18}{wname:<13}{iname:<10}{own:>8.2f}{fwd:>15.2f}{own / fwd:>9.2f}"
-        entry = {"tree": cname, "rows": wname, "loop": iname, "own_ms": own, "target_forward_ms": fwd,
+        wp = statistics.median(r["warp"]) * 1e3
+        rest = statistics.median([o - w for o, w in zip(r["own"], r["warp"])]) * 1e3
+        line = f"{cname:<18}{wname:<13}{iname:<10}{own:>8.2f}{wp:>9.2f}{rest:>9.2f}{fwd:>15.2f}{own / fwd:>9.2f}"
+        entry = {"tree": cname, "rows": wname, "loop": iname, "own_ms": own, "warp_ms": wp, "rest_ms": rest,
+                 "target_forward_ms": fwd,
                  "block_efficiency": statistics.median(r["be"])}
         if args.baseline:
             base = statistics.median(rows[(cname, wname, args.baseline)]["own"]) * 1e3

@@ -1,5 +1,6 @@
-//! Draft-tree step cost, model calls excluded: build (8 expand calls) + flatten + verify of a
-//! 64-node RSD-S tree (W = 8, L = 8) at V = 49,152 and 32,000, single thread, dense float32 rows
+//! Draft-tree step cost, model calls excluded: build + flatten + verify of a 64-node RSD-S tree
+//! (W = 8, L = 8: 8 expand calls; and W = 16, L = 4, the tree of `benches/bench_step_overhead.py`:
+//! 49 expanded rows) at V = 49,152 and 32,000, single thread, dense float32 rows
 //! (the softmax output as is) and sparse rows (top-64 support after warping); plus build + verify
 //! of a 2×2×2 RSD-C tree (the without-replacement sampler and verifier at every node).
 //! Baseline in the same run: one summing pass over the same dense draft rows (the floor for any
@@ -9,8 +10,8 @@ use criterion::{black_box, criterion_group, criterion_main, Criterion};
 use specrs_core::tree::{DistRef, DraftTree, TreeKind};
 use specrs_core::Rng;
 
-const W: usize = 8;
-const L: usize = 8;
+/// (beam width W, depth L) of the RSD-S trees.
+const SHAPES: [(usize, usize); 2] = [(8, 8), (16, 4)];
 const POOL: usize = 16;
 const K: usize = 64;
 
@@ -41,8 +42,8 @@ fn sparse(row: &[f32]) -> (Vec<i64>, Vec<f32>) {
     (idx.iter().map(|&i| i as i64).collect(), idx.iter().map(|&i| (row[i] as f64 / s) as f32).collect())
 }
 
-fn build(q: &[DistRef<'_>], seed: u64) -> DraftTree {
-    build_kind(TreeKind::RsdS, vec![W; L], q, seed)
+fn build(w: usize, l: usize, q: &[DistRef<'_>], seed: u64) -> DraftTree {
+    build_kind(TreeKind::RsdS, vec![w; l], q, seed)
 }
 
 fn build_kind(kind: TreeKind, shape: Vec<usize>, q: &[DistRef<'_>], seed: u64) -> DraftTree {
@@ -57,11 +58,13 @@ fn build_kind(kind: TreeKind, shape: Vec<usize>, q: &[DistRef<'_>], seed: u64) -
 
 fn bench(c: &mut Criterion) {
     for v in [49_152usize, 32_000] {
-        bench_v(c, v);
+        for (w, l) in SHAPES {
+            bench_v(c, v, w, l);
+        }
     }
 }
 
-fn bench_v(c: &mut Criterion, v: usize) {
+fn bench_v(c: &mut Criterion, v: usize, w: usize, l: usize) {
     let qd = rows(1, v);
     let pd = rows(2, v);
     let qs: Vec<(Vec<i64>, Vec<f32>)> = qd.iter().map(|r| sparse(r)).collect();
@@ -72,11 +75,11 @@ fn bench_v(c: &mut Criterion, v: usize) {
     let q_sparse: Vec<DistRef> = qs.iter().map(|(i, v)| DistRef::S32(i, v)).collect();
     let p_sparse: Vec<DistRef> = ps.iter().map(|(i, v)| DistRef::S32(i, v)).collect();
 
-    let t = build(&q_dense, 3);
-    assert_eq!(t.len(), 1 + W * L);
+    let t = build(w, l, &q_dense, 3);
+    assert_eq!(t.len(), 1 + w * l);
     let expanded_rows = t.nodes.iter().filter(|n| n.q.is_some()).count();
 
-    let mut g = c.benchmark_group(format!("tree_rsd_s_64_nodes_v{v}"));
+    let mut g = c.benchmark_group(format!("tree_rsd_s_{w}x{l}_v{v}"));
     g.sample_size(20).measurement_time(std::time::Duration::from_secs(3)).warm_up_time(std::time::Duration::from_secs(1));
     g.bench_function("baseline_sum_of_expanded_q_rows", |b| {
         b.iter(|| {
@@ -92,10 +95,10 @@ fn bench_v(c: &mut Criterion, v: usize) {
         g.bench_function(format!("{name}/build"), |b| {
             b.iter(|| {
                 seed += 1;
-                black_box(build(q, seed))
+                black_box(build(w, l, q, seed))
             })
         });
-        let t = build(q, 7);
+        let t = build(w, l, q, 7);
         g.bench_function(format!("{name}/flatten"), |b| b.iter(|| black_box(t.flatten(100).unwrap())));
         g.bench_function(format!("{name}/verify"), |b| {
             b.iter(|| {
@@ -106,7 +109,7 @@ fn bench_v(c: &mut Criterion, v: usize) {
         g.bench_function(format!("{name}/step_total"), |b| {
             b.iter(|| {
                 seed += 1;
-                let t = build(q, seed);
+                let t = build(w, l, q, seed);
                 let f = t.flatten(100).unwrap();
                 black_box((f.n, t.verify(t.len(), |i| p[i % POOL], seed).unwrap()))
             })

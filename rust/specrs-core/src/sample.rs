@@ -176,10 +176,23 @@ impl<'a, T: Real> Sampler<'a, T> {
         }
     }
 
+    /// Which entries of block `b` are excluded (one flag per entry; the exclusions are few, so
+    /// this is one short scan instead of a search per entry).
+    fn excluded_in(&self, b: usize) -> [bool; BLOCK] {
+        let mut out = [false; BLOCK];
+        for &e in &self.excluded {
+            if e / BLOCK == b {
+                out[e % BLOCK] = true;
+            }
+        }
+        out
+    }
+
     fn resum(&mut self, b: usize) {
         let start = b * BLOCK;
         let end = (start + BLOCK).min(self.vals.len());
-        self.blocks[b] = (start..end).filter(|y| !self.excluded.contains(y)).map(|y| self.vals[y].to_f64()).sum();
+        let off = self.excluded_in(b);
+        self.blocks[b] = (start..end).filter(|&y| !off[y - start]).map(|y| self.vals[y].to_f64()).sum();
     }
 
     /// The entry with probability vals[x] / rest among those not excluded, by inverse CDF with the
@@ -204,13 +217,13 @@ impl<'a, T: Real> Sampler<'a, T> {
                 acc += s;
                 continue;
             }
-            let dirty = self.excluded.iter().any(|&e| e / BLOCK == b);
+            let off = self.excluded_in(b);
             let start = b * BLOCK;
             let end = (start + BLOCK).min(self.vals.len());
             let mut found = None;
             for x in start..end {
                 let v = self.vals[x].to_f64();
-                if v > 0.0 && !(dirty && self.excluded.contains(&x)) {
+                if v > 0.0 && !off[x - start] {
                     acc += v;
                     found = Some(x);
                     if target < acc {

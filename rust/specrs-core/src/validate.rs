@@ -33,13 +33,24 @@ pub fn distribution<T: Real>(arg: &str, v: &[T]) -> Result<f64> {
 
 /// [`distribution`], also returning the number of positive entries.
 pub fn row<T: Real>(arg: &str, v: &[T]) -> Result<RowStats> {
-    checked(arg, v, |_| ())
+    checked(arg, v, |_, _| ())
 }
 
 /// [`row`], also returning the sum of each block of [`BLOCK`] entries (the last one shorter).
 pub fn distribution_blocks<T: Real>(arg: &str, v: &[T]) -> Result<(Vec<f64>, RowStats)> {
     let mut sums = Vec::with_capacity(v.len().div_ceil(BLOCK));
-    let stats = checked(arg, v, |s| sums.push(s))?;
+    let stats = checked(arg, v, |s, _| sums.push(s))?;
+    Ok((sums, stats))
+}
+
+/// [`distribution_blocks`], also appending a copy of `v` to `out` in the same pass (each block
+/// is copied while it is in cache: one read of the row instead of two, for callers that keep it).
+pub fn distribution_blocks_into<T: Real>(arg: &str, v: &[T], out: &mut Vec<T>) -> Result<(Vec<f64>, RowStats)> {
+    let mut sums = Vec::with_capacity(v.len().div_ceil(BLOCK));
+    let stats = checked(arg, v, |s, block| {
+        sums.push(s);
+        out.extend_from_slice(block);
+    })?;
     Ok((sums, stats))
 }
 
@@ -53,7 +64,7 @@ pub fn pair<T: Real>(p: &[T], q: &[T]) -> Result<(RowStats, RowStats)> {
     Ok((ps, qs))
 }
 
-fn checked<T: Real, F: FnMut(f64)>(arg: &str, v: &[T], sink: F) -> Result<RowStats> {
+fn checked<T: Real, F: FnMut(f64, &[T])>(arg: &str, v: &[T], sink: F) -> Result<RowStats> {
     if v.is_empty() {
         return Err(Error::invalid(arg, "is empty; a distribution needs at least one entry"));
     }
@@ -80,11 +91,11 @@ fn bad_entry<T: Real>(arg: &str, v: &[T]) -> Option<Error> {
     Some(Error::invalid(arg, format!("{what} entry {} at index {i}", show(x))))
 }
 
-/// (Σ v, #{v > 0}, every entry finite and ≥ 0), calling `sink` with each block sum. AVX2 when the
+/// (Σ v, #{v > 0}, every entry finite and ≥ 0), calling `sink` with each block sum and block. AVX2 when the
 /// CPU has it (f32 → f64 conversion four at a time); the lane structure, hence the sum, is the
 /// same either way.
 #[inline]
-fn scan<T: Real, F: FnMut(f64)>(v: &[T], sink: F) -> (f64, usize, bool) {
+fn scan<T: Real, F: FnMut(f64, &[T])>(v: &[T], sink: F) -> (f64, usize, bool) {
     #[cfg(target_arch = "x86_64")]
     {
         if std::is_x86_feature_detected!("avx2") {
@@ -97,12 +108,12 @@ fn scan<T: Real, F: FnMut(f64)>(v: &[T], sink: F) -> (f64, usize, bool) {
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn scan_avx2<T: Real, F: FnMut(f64)>(v: &[T], sink: F) -> (f64, usize, bool) {
+unsafe fn scan_avx2<T: Real, F: FnMut(f64, &[T])>(v: &[T], sink: F) -> (f64, usize, bool) {
     scan_impl(v, sink)
 }
 
 #[inline(always)]
-fn scan_impl<T: Real, F: FnMut(f64)>(v: &[T], mut sink: F) -> (f64, usize, bool) {
+fn scan_impl<T: Real, F: FnMut(f64, &[T])>(v: &[T], mut sink: F) -> (f64, usize, bool) {
     let (mut total, mut positive, mut min) = (0.0f64, 0usize, 0.0f64);
     for chunk in v.chunks(BLOCK) {
         // A NaN or ±inf entry makes the block sum non-finite and a negative one shows in the
@@ -130,7 +141,7 @@ fn scan_impl<T: Real, F: FnMut(f64)>(v: &[T], mut sink: F) -> (f64, usize, bool)
         min = min.min(m);
         positive += cnt.iter().sum::<usize>();
         total += s;
-        sink(s);
+        sink(s, chunk);
     }
     (total, positive, total.is_finite() && min >= 0.0)
 }

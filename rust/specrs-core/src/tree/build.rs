@@ -20,7 +20,7 @@
 //!   x1 ~ q; x2 = a if x1 ≠ a, else x2 ~ q without a. Children are stored as (x1, x2).
 
 use super::arena::{DraftTree, NewChild};
-use super::dist::{checked_blocks, Dist, DistRef};
+use super::dist::{checked_copy, DistRef};
 use super::kind::TreeKind;
 use crate::sample::{draw_scheme, Sampler};
 use crate::{with_dist, Error, Real, Result, Rng};
@@ -123,10 +123,11 @@ impl DraftTree {
             ));
         }
         let b = self.shape[self.level];
-        // Validate every row before drawing anything.
+        // Validate (and copy, in the same pass) every row before drawing anything.
         let mut checked = Vec::with_capacity(qs.len());
+        let mut copies = Vec::with_capacity(qs.len());
         for (i, q) in qs.iter().enumerate() {
-            let (sums, support) = with_dist!(*q, |ids, vals| checked_blocks("probs", ids, vals)).map_err(|e| e.in_row(i))?;
+            let (sums, support, copy) = checked_copy("probs", *q).map_err(|e| e.in_row(i))?;
             let must = match self.kind {
                 _ if self.truncate => 1,
                 TreeKind::Iid => 1,
@@ -137,6 +138,7 @@ impl DraftTree {
                 return Err(too_few(self.kind, i, support, b, self.level));
             }
             checked.push((sums, support));
+            copies.push(copy);
         }
         let frontier = self.frontier.clone();
         let mut picks: Vec<(usize, Vec<Pick>)> = Vec::with_capacity(frontier.len());
@@ -148,9 +150,9 @@ impl DraftTree {
             picks.push((f, p));
         }
         let children = if self.kind == TreeKind::RsdS { self.sbs_select(picks, b) } else { plain(picks) };
-        for (q, &f) in qs.iter().zip(&frontier) {
+        for (copy, &f) in copies.into_iter().zip(&frontier) {
             self.nodes[f].q = Some(self.dists.len());
-            self.dists.push(Dist::from_ref(*q));
+            self.dists.push(copy);
         }
         let start = self.nodes.len();
         self.append_level(&children);

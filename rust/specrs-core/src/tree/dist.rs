@@ -140,6 +140,28 @@ pub fn checked_blocks<T: Real>(arg: &str, ids: Option<&[i64]>, vals: &[T]) -> Re
     Ok((sums, stats.positive))
 }
 
+/// [`checked_blocks`] and the owned copy a tree stores ([`Dist::from_ref`]), in one pass over a
+/// dense row (the copy is taken block by block by [`validate::distribution_blocks_into`]):
+/// (block sums, number of positive entries, copy).
+pub fn checked_copy(arg: &str, d: DistRef<'_>) -> Result<(Vec<f64>, usize, Dist)> {
+    match d {
+        DistRef::D32(v) => {
+            let mut out = crate::pool::with_capacity(v.len());
+            let (sums, stats) = validate::distribution_blocks_into(arg, v, &mut out)?;
+            Ok((sums, stats.positive, Dist::D32(out)))
+        }
+        DistRef::D64(v) => {
+            let mut out = crate::pool::with_capacity(v.len());
+            let (sums, stats) = validate::distribution_blocks_into(arg, v, &mut out)?;
+            Ok((sums, stats.positive, Dist::D64(out)))
+        }
+        DistRef::S32(..) | DistRef::S64(..) => {
+            let (sums, positive) = with_dist!(d, |ids, vals| checked_blocks(arg, ids, vals))?;
+            Ok((sums, positive, Dist::from_ref(d)))
+        }
+    }
+}
+
 /// Checks a row without keeping the block sums.
 pub fn check(arg: &str, d: DistRef<'_>) -> Result<()> {
     with_dist!(d, |ids, vals| checked_blocks(arg, ids, vals).map(|_| ()))
