@@ -147,6 +147,20 @@ def test_every_exported_function_is_behind_the_boundary():
     assert not unguarded, f"add #[boundary] above {unguarded}"
 
 
+def test_rayon_is_used_only_through_the_fork_safe_pool():
+    """`specrs_core::parallel` is the crate's one door to rayon (fork-safe, cancellable): a direct
+    `par_iter` or the global pool elsewhere would hang forked children again (issue 9 §3)."""
+    offenders = []
+    for path in sorted((ROOT / "rust").rglob("*.rs")):
+        if path.name == "parallel.rs" or "benches" in path.parts:
+            continue
+        for i, line in enumerate(path.read_text().splitlines()):
+            code = line.split("//")[0]
+            if "rayon" in code or "par_iter" in code or "par_chunks" in code:
+                offenders.append(f"{path.relative_to(ROOT)}:{i + 1}")
+    assert not offenders, f"use specrs_core::parallel::map instead of rayon at {offenders}"
+
+
 # ---- §3 fork safety ---------------------------------------------------------------------------
 
 FORK = """
