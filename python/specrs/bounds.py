@@ -37,7 +37,8 @@ non-negative and sum to 1 within 1e-6 (float64) or 1e-4 (float32); it is then re
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence, Union, overload
+from dataclasses import dataclass
+from typing import Any, Callable, Optional, Sequence, Union, overload
 
 import numpy as np
 
@@ -246,6 +247,75 @@ def acceptance_study(
 
 
 __all__ += ["STUDY_COLUMNS", "acceptance_study"]
+
+
+# -- one draft chain: sd, block verification and the full-information optimum ------------------
+@dataclass(frozen=True)
+class ChainOptima:
+    """Expected accepted drafts E[τ] of one chain of ``depth`` drafts (docs/theory.md §11.4):
+
+    * ``sd`` — token-wise speculative sampling: Σ_i E_q[Π_{j≤i} min(1, p_j/q_j)];
+    * ``block`` — block verification (Sun et al., ICLR 2025): Σ_i E_q[ρ_i],
+      ρ_i = min(ρ_{i−1} p_i(x_i)/q_i(x_i), 1); the optimum of every lossless verifier that sees p
+      and q on the drafted path only (one target pass);
+    * ``optimum`` — the full-information optimum Σ_i (1 − TV(p^(i), q^(i))) over the first-i-token
+      laws, which needs p and q off the drafted path too: a diagnostic upper bound, no verifier.
+
+    ``sd ≤ block ≤ optimum``. A verifier's *gap* in specrs is to the optimum of its information
+    class: :attr:`sd_gap` = block − sd; :attr:`information_gap` = optimum − block is what no
+    on-path verifier can close.
+    """
+
+    depth: int
+    sd: float
+    block: float
+    optimum: float
+
+    @property
+    def sd_gap(self) -> float:
+        return self.block - self.sd
+
+    @property
+    def information_gap(self) -> float:
+        return self.optimum - self.block
+
+
+def chain_rows(row: Callable[[tuple[int, ...]], Any], vocab_size: int, depth: int) -> np.ndarray:
+    """The (1 + V + … + V^(depth−1), V) rows of a chain model, breadth first (the prefix
+    x_1..x_k is row Σ_{j<k} V^j + Σ_l x_l V^(k−1−l)): ``row(prefix)`` is the distribution after
+    ``prefix`` (a tuple of token ids). For :func:`chain_optima`; small V and depth only."""
+    v = _validate.integer(vocab_size, "vocab_size")
+    d = _validate.integer(depth, "depth")
+    if v ** d > 10**7:
+        raise _validate.invalid("depth", f"V^depth = {v}^{d} prefixes is too many for an explicit chain model (limit 10^7)")
+    prefixes: list[tuple[int, ...]] = [()]
+    out: list[tuple[int, ...]] = []
+    for _ in range(d):
+        out.extend(prefixes)
+        prefixes = [pre + (x,) for pre in prefixes for x in range(v)]
+    return np.array([np.asarray(row(pre), dtype=np.float64).reshape(v) for pre in out])
+
+
+def chain_optima(p: ArrayLike, q: ArrayLike) -> ChainOptima:
+    """E[τ] of one draft chain under token-wise SD and block verification, and the
+    full-information optimum (see :class:`ChainOptima`), for an explicit chain model.
+
+    ``p``, ``q``: (rows, V) target and draft distributions after every prefix of length
+    0..γ−1, breadth first (build them with :func:`chain_rows`); γ is read from the row count
+    (1 + V + … + V^(γ−1)). Exact, O(rows · V).
+
+    >>> import specrs
+    >>> p = specrs.chain_rows(lambda pre: [1/3, 2/3], 2, 2)
+    >>> q = specrs.chain_rows(lambda pre: [2/3, 1/3], 2, 2)
+    >>> o = specrs.chain_optima(p, q)
+    >>> [round(x * 9, 6) for x in (o.sd, o.block, o.optimum)]  # the paper's toy: 10/9, 11/9, 12/9
+    [10.0, 11.0, 12.0]
+    """
+    depth, sd, block, optimum = _specrs._chain_optima(p, q)
+    return ChainOptima(int(depth), float(sd), float(block), float(optimum))
+
+
+__all__ += ["ChainOptima", "chain_optima", "chain_rows"]
 
 
 # -- explicit draft laws: max-flow (specrs_core::flow) -----------------------------------------

@@ -152,7 +152,21 @@ fn _acceptance_study<'py>(
     })
 }
 
+/// (depth, sd, block, optimum): E[accepted] of one draft chain of an explicit model (rows × V,
+/// one row per prefix, breadth first; `specrs.chain_optima`).
+#[boundary]
+#[pyfunction]
+#[pyo3(signature = (p, q))]
+fn _chain_optima<'py>(py: Python<'py>, p: &Bound<'py, PyAny>, q: &Bound<'py, PyAny>) -> SpecrsResult<(usize, f64, f64, f64)> {
+    let (pa, qa) = prob_pair(py, p, q)?;
+    let v = shapes(&pa, &qa)?;
+    expect_ndim("p", &pa.shape(), &[2])?;
+    let o = with_pair!(pa, qa, |ps, qs| py.detach(|| bounds::chain_optima(ps, qs, v))?);
+    Ok((o.depth, o.sd, o.block, o.optimum))
+}
+
 pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_function(wrap_pyfunction!(_chain_optima, m)?)?;
     m.add_function(wrap_pyfunction!(_acceptance_study, m)?)?;
     m.add("STUDY_COLUMNS", bounds::STUDY_COLUMNS.to_vec())?;
     m.add_function(wrap_pyfunction!(_optimal_acceptance, m)?)?;

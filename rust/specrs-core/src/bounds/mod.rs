@@ -15,8 +15,12 @@
 //! | topk | a fixed set S = Top_n(q): α* = p(S) | here |
 //!
 //! n = 1 gives 1 − TV(p, q) = Σ min(p, q) for every random scheme.
+//!
+//! [`chain`]: E[accepted] of one draft chain under sd and block verification, and the
+//! full-information chain optimum, for explicit toy models (docs/theory.md §11.4).
 
 pub mod batch;
+pub mod chain;
 mod cp;
 mod fastexp;
 mod greedy;
@@ -33,6 +37,7 @@ mod brute;
 mod tests;
 
 pub use batch::{optimal_acceptance_rows, verifier_acceptance_rows};
+pub use chain::{chain_optima, ChainOptima};
 pub use study::{study_row, study_rows, StudyRow, STUDY_COLUMNS};
 pub use verifiers::{kseq_rho, verifier_acceptance, Acceptance, MonteCarlo};
 

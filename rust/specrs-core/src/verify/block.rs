@@ -51,19 +51,27 @@ pub(crate) struct Block<'r, 'a, T> {
     masses: Option<(usize, f64, f64)>,
 }
 
+/// log ρ_i from log ρ_{i−1} and the drafted token's raw entries p_i(x_i), q_i(x_i) and row sums:
+/// min(log ρ_{i−1} + ln(p/Σp) − ln(q/Σq), 0), each logarithm taken term by term (a ratio of tiny
+/// probabilities never underflows here). The one place of the recurrence (verifier and bounds).
+#[inline]
+pub(crate) fn log_rho_step(prev: f64, px: f64, ps: f64, qx: f64, qs: f64) -> f64 {
+    let l = (prev + (px.ln() - ps.ln()) - (qx.ln() - qs.ln())).min(0.0);
+    // NaN only from ln 0 − ln 0 (never: q(x) > 0 for a drafted token); keep it safe.
+    if l.is_nan() {
+        f64::NEG_INFINITY
+    } else {
+        l
+    }
+}
+
 impl<'r, 'a, T: Real> Block<'r, 'a, T> {
     pub fn new(rows: &'r [Position<'a, T>]) -> Self {
         let mut log_rho = Vec::with_capacity(rows.len() + 1);
         log_rho.push(0.0);
         let mut l = 0.0f64;
         for r in rows {
-            let (px, qx) = (r.p[r.draft].to_f64(), r.q[r.draft].to_f64());
-            // ln p̃ − ln q̃ term by term: a ratio of tiny probabilities never underflows here.
-            l = (l + (px.ln() - r.sums.p.ln()) - (qx.ln() - r.sums.q.ln())).min(0.0);
-            // NaN only from ln 0 − ln 0 (never: q(x) > 0 for a drafted token); keep it safe.
-            if l.is_nan() {
-                l = f64::NEG_INFINITY;
-            }
+            l = log_rho_step(l, r.p[r.draft].to_f64(), r.sums.p, r.q[r.draft].to_f64(), r.sums.q);
             log_rho.push(l);
         }
         Block { rows, log_rho, masses: None }
