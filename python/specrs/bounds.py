@@ -187,8 +187,11 @@ def verifier_acceptance(
     * ``"sd"`` (n = 1): Σ min(p, q).
     * ``"rrs"`` (SpecInfer multi-step speculative sampling, iid): 1 − Π_k (1 − r_k), Thomas et al.
       Alg. 9, computed as 1 − N(a_{n+1}) with N(a) = Σ(p − a q)_+, a_1 = 0, a_{k+1} = a_k + N(a_k).
-    * ``"rrs_wor"`` (RSD, Jeon et al. 2024, wor): exact by enumerating the rejected drafts when at
-      most 2·10⁶ sequences (always for n ≤ 2), otherwise a seeded Monte-Carlo estimate with
+    * ``"rrs_wor"`` (RSD, Jeon et al. 2024, wor): deterministic (``exact=True``) by enumerating the
+      rejected drafts while there are at most 2·10⁵ sequences (n = 2 at any usual V), else for
+      n ≤ 4 at any V by an exact series for the last rejected draft and adaptive Chebyshev
+      quadrature over the draft masses of the earlier ones, to 1e-9 (docs/theory.md §12);
+      otherwise (n ≥ 5 at large V, or beyond the work budget) a seeded Monte-Carlo estimate with
       ``samples`` draws (``exact=False``, ``stderr`` > 0).
     * ``"kseq"`` (SpecTr K-SEQ, iid): 1 − (1 − β(ρ*))^n, β(ρ) = Σ min(p/ρ, q), ρ* from bisection.
     * ``"greedy"`` (Hu et al., greedy) and ``"spechub"`` (n = 2): attain α* of their scheme.

@@ -68,9 +68,10 @@ pub const MAX_SHAPE_BUDGET: usize = 1024;
 /// acceptance falls back to Monte Carlo above it.
 pub const MAX_RECURSION_DEPTH: usize = 256;
 
-/// Largest enumeration (visited rejected-draft sequences) of the exact RRS-without-replacement
-/// acceptance; above it a Monte-Carlo estimate of `samples` draws is returned instead.
-pub const RRS_WOR_EXACT_NODES: usize = 2_000_000;
+/// Work budget of the deterministic RRS-without-replacement acceptance (enumeration nodes, or the
+/// series + quadrature method's nodes and token evaluations; docs/theory.md §12); above it a
+/// Monte-Carlo estimate of `samples` draws is returned instead.
+pub const RRS_WOR_EXACT_NODES: usize = 8_000_000;
 
 /// Every limit by the name Python sees in `specrs.LIMITS`, with its value.
 pub const ALL: &[(&str, u64)] = &[

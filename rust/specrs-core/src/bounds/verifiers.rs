@@ -5,7 +5,7 @@
 //! |---|---|---|
 //! | sd (n = 1) | iid, wor, cp, greedy | Σ min(p, q) |
 //! | rrs (SpecInfer) | iid | 1 − N(a_{n+1}), a_1 = 0, a_{k+1} = a_k + N(a_k), N(a) = Σ(p − a q)_+ (= 1 − Π(1 − r_k) of Thomas et al. Alg. 9), by the verifier's own recurrence (`verify::rrs::rejection`) |
-//! | rrs_wor (RSD) | wor | exact enumeration or Monte Carlo, see [`super::rrs_wor`] |
+//! | rrs_wor (RSD) | wor | exact enumeration while small, else deterministic (series + quadrature, 1e-9) for any n, Monte Carlo beyond the work budget; see [`super::rrs_wor`] |
 //! | kseq (SpecTr) | iid | 1 − (1 − β(ρ))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ the verifier's own solution of 1 − (1 − β)^n ≤ ρβ (`verify::kseq::solve`, within ulps of the root ρ* ∈ [1, n]) |
 //! | greedy (Hu et al.) | greedy | Theorem 7 = α* of the greedy law |
 //! | spechub (n = 2) | spechub | p(a) + Σ min(p, q') = α* of the SpecHub law |
@@ -41,7 +41,7 @@ impl Acceptance {
 pub struct MonteCarlo {
     pub samples: usize,
     pub seed: u64,
-    /// Largest exact enumeration, in visited rejected-draft sequences.
+    /// Work budget of the deterministic rrs_wor methods (beyond it: Monte Carlo; 0 forces it).
     pub exact_nodes: usize,
 }
 
@@ -101,10 +101,21 @@ pub fn verifier_acceptance<T: Real>(
     })
 }
 
-/// RRS-wor acceptance on a prepared curve (shared by every n of a row in [`super::study`]): exact
-/// when the method fits `mc.exact_nodes`, else a Monte-Carlo estimate from the stream (seed, row).
+/// RRS-wor acceptance on a prepared curve (shared by every n of a row in [`super::study`]): the
+/// enumeration while it has at most `ENUMERATE_NODES` nodes (exact to rounding), else for
+/// n ≤ `DETERMINISTIC_MAX_N` the deterministic method (1e-9) within `mc.exact_nodes` work, else a
+/// Monte-Carlo estimate from the
+/// stream (seed, row). `exact_nodes = 0` forces Monte Carlo.
 pub(crate) fn rrs_wor_acceptance(curve: &rrs_wor::Curve, n: usize, mc: &MonteCarlo, row: u64) -> Acceptance {
-    match rrs_wor::exact_rejection(curve, n, mc.exact_nodes) {
+    let deterministic = rrs_wor::enumerate_rejection(curve, n, mc.exact_nodes.min(rrs_wor::ENUMERATE_NODES)).or_else(|| {
+        // Beyond DETERMINISTIC_MAX_N the method rarely fits its budget at large V and would
+        // spend the whole budget finding out (about a second per row).
+        (n <= rrs_wor::DETERMINISTIC_MAX_N)
+            .then(|| rrs_wor::rejection(curve, n, rrs_wor::TOLERANCE, mc.exact_nodes))
+            .flatten()
+            .map(|(rej, _err)| rej)
+    });
+    match deterministic {
         Some(rej) => Acceptance::exact(1.0 - rej),
         None => {
             let mut rng = Rng::for_stream(mc.seed, row);
