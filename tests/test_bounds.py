@@ -350,7 +350,7 @@ def test_rrs_wor_monte_carlo_is_labelled_seeded_and_consistent():
     rng = np.random.default_rng(5)
     p = rng.dirichlet(np.full(4000, 0.2))
     q = rng.dirichlet(np.full(4000, 0.2))
-    # n = 6 at V = 4000 exceeds the deterministic method's work budget: Monte Carlo.
+    # n = 6 at V = 4000: beyond the enumeration and the deterministic method (n ≤ 4): Monte Carlo.
     a = specrs.verifier_acceptance(p, q, 6, verifier="rrs_wor", rng=1, samples=4000)
     b = specrs.verifier_acceptance(p, q, 6, verifier="rrs_wor", rng=1, samples=4000)
     assert not a.exact and a.stderr > 0 and float(a) == float(b)
@@ -358,8 +358,9 @@ def test_rrs_wor_monte_carlo_is_labelled_seeded_and_consistent():
     # Brackets: RRS-wor does at least as well as RRS with replacement here, and at most α*_wor.
     assert a <= specrs.optimal_acceptance(p, q, 6, "wor") + 5 * a.stderr
     assert a >= specrs.verifier_acceptance(p, q, 6, verifier="rrs") - 5 * a.stderr
-    # n ≤ 5 here is deterministic (exact series + quadrature), and more drafts accept more.
-    exact = [specrs.verifier_acceptance(p, q, n, verifier="rrs_wor") for n in (2, 3, 5)]
+    # n ≤ 4 here is deterministic (enumeration for n = 2, series + quadrature for n = 3, 4), and
+    # more drafts accept more.
+    exact = [specrs.verifier_acceptance(p, q, n, verifier="rrs_wor") for n in (2, 3, 4)]
     assert all(e.exact and e.stderr == 0 for e in exact)
     assert exact[0] < exact[1] < exact[2] < a + 5 * a.stderr
     batch = specrs.verifier_acceptance(np.stack([p, q]), np.stack([q, p]), 6, verifier="rrs_wor", rng=1, samples=500)
