@@ -524,6 +524,18 @@ impl<'a> Tables<'a> {
     }
 }
 
+/// The largest f64 below x ≥ 0 (f64::MAX for ∞, the negative subnormal for 0): `f64::next_down`,
+/// which needs Rust 1.86.
+fn below(x: f64) -> f64 {
+    if x == f64::INFINITY {
+        f64::MAX
+    } else if x > 0.0 {
+        f64::from_bits(x.to_bits() - 1)
+    } else {
+        -f64::from_bits(1)
+    }
+}
+
 /// The binary exponent e of a positive finite f64 q: 2^e ≤ q < 2^{e+1}.
 fn exponent(q: f64) -> i32 {
     let bits = q.to_bits();
@@ -622,6 +634,7 @@ pub fn rejection_work(c: &Curve, n: usize, tol: f64, budget: usize) -> Option<(f
 
 impl Engine<'_> {
     /// F_k at state (a_k = a, N(a_k) = nk, remaining mass cm, drawn) with tolerance tau.
+    #[allow(clippy::neg_cmp_op_on_partial_ord)] // negated on purpose: NaN takes the safe branch
     fn node(&mut self, k: usize, a: f64, nk: f64, cm: f64, drawn: &mut Drawn, tau: f64) -> Option<Val> {
         self.left = self.left.checked_sub(1)?;
         crate::cancel::check(1).ok()?; // Ctrl-C (the caller discards the result)
@@ -640,7 +653,7 @@ impl Engine<'_> {
             return if self.exhausted { None } else { Some(Val { v, e: 0.0 }) };
         }
         self.work.outer += 1;
-        let eps = (EPS_ABS * c.scale).min(cm / 4.0).min(self.t.top_floor.next_down());
+        let eps = (EPS_ABS * c.scale).min(cm / 4.0).min(below(self.t.top_floor));
         let jb = c.r.partition_point(|&r| r < a1);
         let tau_child = tau / 4.0;
         let (mut total, mut err) = (0.0f64, 0.0f64);
