@@ -40,7 +40,7 @@ __all__ = [
 
 #: Literal types of the names (checked against the registry by the tests).
 SchemeName = Literal["iid", "wor", "cp", "greedy", "spechub", "topk", "wor_paper"]
-VerifierName = Literal["sd", "block", "rrs", "rrs_wor", "kseq", "greedy", "spechub", "match", "optimal"]
+VerifierName = Literal["sd", "block", "rrs", "rrs_wor", "kseq", "greedy", "spechub", "khisti", "match", "optimal"]
 TreeKindName = Literal["rsd-c", "rsd-s", "iid", "greedy", "topk", "spechub", "sd-block"]
 MethodName = Literal["autoregressive", "sd", "sd-block", "specinfer", "rsd-c", "rsd-s", "greedy", "spechub", "topk"]
 

@@ -177,6 +177,7 @@ const HU: &str = "Hu et al., Towards Optimal Multi-draft Speculative Decoding, I
 const RSD: &str = "Jeon et al., Recursive Speculative Decoding, arXiv 2402.14160, 2024";
 const SPECINFER: &str = "Miao et al., SpecInfer, ASPLOS 2024";
 const SPECHUB: &str = "Sun et al., SpecHub, EMNLP 2024";
+const KHISTI: &str = "Khisti et al., Multi-Draft Speculative Sampling: Canonical Decomposition and Theoretical Limits, ICLR 2025";
 const SD: &str = "Leviathan et al., ICML 2023; Chen et al., arXiv 2302.01318, 2023";
 const BLOCK: &str = "Sun et al., Block Verification Accelerates Speculative Decoding, ICLR 2025";
 const EAGLE: &str = "Li et al., EAGLE-2, EMNLP 2024 (deterministic top-k trees, as in SGLang)";
@@ -328,6 +329,17 @@ registry! {
             default_scheme: Some(Scheme::SpecHub),
             n: None,
             optimal_for: Schemes::Only(&[Scheme::SpecHub]),
+        },
+        /// Khisti et al.'s importance-sampling selection + single-draft SD, n = 2 i.i.d. drafts.
+        Khisti = VerifierRow {
+            name: "khisti",
+            description: "select the draft with the larger p/q (importance-sampling selection), then speculative \
+                          sampling from the selected token's law to p; n = 2 i.i.d. drafts, O(V log V)",
+            paper: KHISTI,
+            schemes: Schemes::Only(&[Scheme::Iid]),
+            default_scheme: Some(Scheme::Iid),
+            n: Some(2),
+            optimal_for: Schemes::Only(&[]),
         },
         /// Sample from p; accepted iff the token is a draft. Exact for any draft law.
         Match = VerifierRow {

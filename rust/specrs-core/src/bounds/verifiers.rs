@@ -9,6 +9,7 @@
 //! | kseq (SpecTr) | iid | 1 − (1 − β(ρ))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ the verifier's own solution of 1 − (1 − β)^n ≤ ρβ (`verify::kseq::solve`, within ulps of the root ρ* ∈ [1, n]) |
 //! | greedy (Hu et al.) | greedy | Theorem 7 = α* of the greedy law |
 //! | spechub (n = 2) | spechub | p(a) + Σ min(p, q') = α* of the SpecHub law |
+//! | khisti (n = 2) | iid | Σ min(p, p_I), p_I(v) = q(v)(M_<(r) + M_≤(r)) the law of the larger-ratio draft (`verify::khisti`) |
 //! | match | any | Σ_x p(x) Pr[x ∈ drafts]; topk: p(Top_n(q)) = α*_topk |
 //! | optimal | any | α* of the scheme |
 
@@ -17,7 +18,7 @@ use crate::law::scheme_law;
 use crate::names::{resolve_scheme, Scheme, Verifier};
 use crate::sample::draft;
 use crate::verify::kernel::top_k_of;
-use crate::verify::{kseq, rrs};
+use crate::verify::{khisti, kseq, rrs};
 use crate::{limits, Error, Real, Result, Rng};
 
 /// An acceptance rate: exact (stderr = 0) or a Monte-Carlo estimate with its standard error.
@@ -84,6 +85,7 @@ pub fn verifier_acceptance<T: Real>(
             limits::check_count("n", n, limits::MAX_DRAFTS, "the number of drafts")?;
             Acceptance::exact(1.0 - rrs::rejection(p, q, 1.0 / sp, 1.0 / sq, n))
         }
+        Verifier::Khisti => Acceptance::exact(khisti::acceptance(p, q, sp, sq)),
         Verifier::Kseq => {
             let (_, _, beta) = kseq::solve(p, q, 1.0 / sp, 1.0 / sq, n);
             Acceptance::exact(kseq::p_accept(beta, n as f64))

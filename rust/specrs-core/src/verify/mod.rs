@@ -3,7 +3,7 @@
 //!
 //! Which schemes each verifier is lossless for, and its default scheme, are rows of the registry
 //! (`crate::names`); the rules live here: `sd`, `rrs`, `rrs_wor` (rrs.rs), `kseq` (kseq.rs),
-//! `greedy` (greedy.rs), `spechub` (spechub.rs), `block` (block.rs: a chain rule; at one position it
+//! `greedy` (greedy.rs), `spechub` (spechub.rs), `khisti` (khisti.rs), `block` (block.rs: a chain rule; at one position it
 //! is `sd`), `match` (sample p; accepted iff the token is a
 //! draft) and `optimal` (the max-flow plan, optimal.rs). Formulas: docs/theory.md.
 //!
@@ -20,6 +20,7 @@ pub(crate) mod block;
 mod check;
 mod greedy;
 pub(crate) mod kernel;
+pub(crate) mod khisti;
 pub(crate) mod kseq;
 mod optimal;
 pub(crate) mod rrs;
@@ -112,6 +113,7 @@ pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: 
         Verifier::Kseq => kseq::kseq(cx, src),
         Verifier::Greedy => greedy::greedy(cx, src),
         Verifier::SpecHub => spechub::spechub(cx, hub, src),
+        Verifier::Khisti => khisti::khisti(cx, src),
         Verifier::Match => cx.residual(src, cx.sums.p, &[], |x, _| x),
         Verifier::Optimal => {
             return Err(Error::invalid("verifier", "the optimal verifier needs the draft law: name a scheme, or use OptimalVerifier"))
@@ -130,7 +132,7 @@ pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: 
 /// back to `match` (a sample of p, exact whatever the drafts).
 pub(crate) fn run_rows<S: Source>(verifier: Verifier, p: &[f64], q: &[f64], drafts: &[usize], src: &mut S) -> Result<Outcome> {
     let verifier = match verifier {
-        Verifier::SpecHub if drafts.len() != 2 => Verifier::Match,
+        Verifier::SpecHub | Verifier::Khisti if drafts.len() != 2 => Verifier::Match,
         Verifier::Greedy | Verifier::Kseq | Verifier::Sd | Verifier::Block if drafts.is_empty() => Verifier::Match,
         v => v,
     };
