@@ -156,7 +156,7 @@ fn sampling_matches_the_exact_law() {
         let n = match (verifier, scheme) {
             (Verifier::Sd | Verifier::Block, _) => 1,
             (_, Scheme::SpecHub) => 2,
-            _ => 3,
+            _ => verifier.row().n.unwrap_or(3),
         };
         let exact = output_distribution(&p, &q, n, verifier, Some(scheme)).unwrap();
         let mut rng = Rng::new(99);
