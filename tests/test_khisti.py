@@ -26,22 +26,27 @@ from oracles import chi2_pvalue, lp_alpha
 
 
 def ratio(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    with np.errstate(over="ignore"):  # a subnormal q: p/q = inf, as in the Rust key
+    """p/q in float64 of the rows *as given* (the core orders the raw inputs: normalising first can
+    move a near-tie by an ulp, and the largest-ratio rule is discontinuous at ties)."""
+    p, q = np.asarray(p, dtype=np.float64), np.asarray(q, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):  # a subnormal q: p/q = inf, as in the Rust key
         return np.where(q > 0, p / np.where(q > 0, q, 1.0), np.inf)
 
 
-def selection_law(p: np.ndarray, q: np.ndarray) -> np.ndarray:
-    """The law of the larger-ratio draft (first draft on ties), by enumerating every ordered pair."""
-    r, out = ratio(p, q), np.zeros(len(p))
+def selection_law(p: np.ndarray, q: np.ndarray, r: np.ndarray | None = None) -> np.ndarray:
+    """The law of the larger-ratio draft (first draft on ties), by enumerating every ordered pair;
+    ``r`` the ratios that order them (default p/q)."""
+    r, out = (ratio(p, q) if r is None else r), np.zeros(len(p))
     for x1, x2 in itertools.product(range(len(p)), repeat=2):
         out[x2 if r[x2] > r[x1] else x1] += q[x1] * q[x2]
     return out
 
 
-def acceptance_by_enumeration(p: np.ndarray, q: np.ndarray) -> float:
+def acceptance_by_enumeration(p: np.ndarray, q: np.ndarray, r: np.ndarray | None = None) -> float:
     """P(output ∈ drafts) over every ordered draft pair: the selected draft accepted, or the residual
-    token equal to the other draft."""
-    r, p_sel = ratio(p, q), selection_law(p, q)
+    token equal to the other draft; ``r`` the ratios that order the drafts (default p/q)."""
+    r = ratio(p, q) if r is None else r
+    p_sel = selection_law(p, q, r)
     resid = np.maximum(p - p_sel, 0.0)
     resid = resid / resid.sum() if resid.sum() > 0 else resid
     total = 0.0
@@ -83,11 +88,12 @@ def test_law_is_p_and_acceptance_is_the_selection_overlap(inst):
     p, q = (strategies.normalised(x) for x in inst)
     law = specrs.output_distribution(inst[0], inst[1], 2, verifier="khisti")
     np.testing.assert_allclose(law.probs, p, atol=1e-12, rtol=0)
-    want = acceptance_by_enumeration(p, q)
+    raw = ratio(inst[0], inst[1])  # the core's ordering: ratios of the rows as passed
+    want = acceptance_by_enumeration(p, q, raw)
     acc = specrs.verifier_acceptance(inst[0], inst[1], 2, verifier="khisti")
     assert acc.exact and abs(acc - want) <= 1e-12 and abs(law.acceptance - want) <= 1e-12
     # The selected draft alone is accepted with Σ min(p, p_I) (the residual can add the other one).
-    assert acc >= np.minimum(p, selection_law(p, q)).sum() - 1e-12
+    assert acc >= np.minimum(p, selection_law(p, q, raw)).sum() - 1e-12
     assert acc <= specrs.optimal_acceptance(inst[0], inst[1], 2, "iid") + 1e-12
 
 
@@ -123,6 +129,18 @@ def test_sampling_matches_p():
     acc = float(specrs.verifier_acceptance(p, q, 2, verifier="khisti"))
     rate = float(np.mean(np.asarray(accepted) >= 0))
     assert abs(rate - acc) <= 5 * np.sqrt(acc * (1 - acc) / draws)
+
+
+def test_near_tie_ratios_are_ordered_as_passed():
+    # A near tie (two ratios one float32 ulp apart): the selection follows the rows as passed, and the
+    # oracle orders the drafts by the same ratios (the rule is discontinuous at ties).
+    p32 = (np.array([0, 1, 1, 1]) / 3).astype(np.float32)
+    p32[1] = np.nextafter(p32[1], np.float32(1))
+    q = np.full(4, 0.25)
+    p = p32.astype(np.float64) / p32.astype(np.float64).sum()
+    acc = specrs.verifier_acceptance(p32, q, 2, verifier="khisti")
+    assert abs(acc - acceptance_by_enumeration(p, q, ratio(p32, q))) <= 1e-12
+    np.testing.assert_allclose(specrs.output_distribution(p32, q, 2, verifier="khisti").probs, p, atol=1e-12, rtol=0)
 
 
 def test_two_drafts_only():
