@@ -146,7 +146,7 @@ def main() -> None:
     tok = AutoTokenizer.from_pretrained(target)
     prompts = [tok.apply_chat_template([{"role": "user", "content": p}], add_generation_prompt=True, tokenize=True)
                for p in PROMPTS[: args.prompts]]
-    prompts = [p["input_ids"] if isinstance(p, dict) else list(p) for p in prompts]
+    prompts = [list(p["input_ids"]) if hasattr(p, "keys") else list(p) for p in prompts]  # a BatchEncoding is no dict
     t0 = time.perf_counter()
     llm = vllm.LLM(model=target, tokenizer=target, dtype="float32", enforce_eager=True, max_model_len=512,
                    max_num_seqs=max(1, args.prompts * args.seeds), seed=0, disable_log_stats=False,
