@@ -52,6 +52,7 @@
 //! Remaining mass in the deterministic method: c − q(x) when q(x) ≤ c/2, otherwise recomputed
 //! from the mass outside the top tokens plus the undrawn top tokens.
 
+use crate::verify::kseq::{KseqMasses, Masses};
 use crate::{Real, Rng};
 
 /// Largest enumeration (visited rejected-draft sequences) the verifier uses before switching to
@@ -128,6 +129,13 @@ pub struct Curve {
     scale: f64,
 }
 
+/// The study's K-SEQ root runs on the curve, in O(log V) per evaluation.
+impl KseqMasses for &Curve {
+    fn at(&mut self, rho: f64) -> Masses {
+        self.kseq_masses(rho)
+    }
+}
+
 /// One step of the recurrence: thresholds a = a_k → a1 = a_{k+1} = a + d with d = N(a_k)/c_k,
 /// and the sorted-position bounds ja = #{p/q ≤ a}, jb = #{p/q < a1}.
 struct Step {
@@ -180,11 +188,17 @@ impl Curve {
         self.big_n(a / self.scale)
     }
 
-    /// β(ρ) = Σ min(p/ρ, q) (K-SEQ) for the q given to [`Curve::new`]: p/ρ on the tokens with
-    /// p/q ≤ ρ, q on the others, each part a sum of non-negative terms.
-    pub fn beta(&self, rho: f64) -> f64 {
+    /// K-SEQ's masses at ρ (docs/theory.md §4.4) for the q given to [`Curve::new`]: with the
+    /// tokens split at p/q ≤ ρ, β = Σ_below p/ρ + Σ_above q, 1 − β = Σ_below (q − p/ρ) and
+    /// 1 − ρβ = Σ (p − ρq)₊, each from sums of its own side (no 1 − x).
+    pub(crate) fn kseq_masses(&self, rho: f64) -> Masses {
         let j = self.r.partition_point(|&r| r <= rho / self.scale);
-        self.pt.sum(0, j) / rho + self.qs[j] / self.scale
+        let (below_p, below_q) = (self.pt.sum(0, j), self.qt.sum(0, j) / self.scale);
+        Masses {
+            beta: below_p / rho + self.qs[j] / self.scale,
+            omb: (below_q - below_p / rho).max(0.0),
+            over: self.n_at(j, rho / self.scale),
+        }
     }
 
     /// N(a) = Σ (p − a q)_+ (internal q scale), from suffix sums (sums of non-negative terms).

@@ -4,15 +4,17 @@
 //! V = 49,152 rows. Calling the single-n functions would sort each row and run each scan once per
 //! (scheme, n); here one q/p sort serves every scheme and n, and each scheme runs one pass for all
 //! n ([`super::iid::values_sorted`], [`super::wor::values`], [`super::cp::values`],
-//! [`super::greedy::values`]). RRS and K-SEQ evaluate N(a) = Σ(p − a q)_+ and β(ρ) = Σ min(p/ρ, q)
+//! [`super::greedy::values`]). RRS and K-SEQ run the verifiers' own recurrence and root rule
+//! ([`rrs::acceptances`], [`kseq::root`]) with N(a) = Σ(p − a q)_+ and K-SEQ's masses evaluated
 //! on the prefix sums of [`rrs_wor::Curve`] in O(log V) instead of O(V).
 //!
 //! Every value is the same quantity as the single-n call (tests compare them); cells that are not
 //! defined for the row (n > |supp q| for the distinct-draft laws, spechub with n ≠ 2) are NaN.
 
 use super::prep::{self, Sorted};
-use super::verifiers::{kseq_root, kseq_value, rrs_values, rrs_wor_acceptance};
+use super::verifiers::rrs_wor_acceptance;
 use super::{cp, greedy, iid, rrs_wor, wor, MonteCarlo};
+use crate::verify::{kseq, rrs};
 use crate::{validate, Error, Real, Result};
 
 /// The columns of a study row, in order (α* of a draft law, or a verifier's exact acceptance).
@@ -55,7 +57,7 @@ pub fn study_row<T: Real>(p: &[T], q: &[T], ns: &[usize], mc: &MonteCarlo, row: 
     let a_wor = scatter(wor::values(&sorted, &fits, overlap));
     let a_cp = scatter(if fits.is_empty() { Vec::new() } else { cp::values(&sorted, &fits) });
     let a_greedy = scatter(greedy::values(&pf, &qf, &fits, 1.0, 1.0));
-    let a_rrs = rrs_values(ns, |a| curve.residual_mass(a));
+    let a_rrs = rrs::acceptances(ns, 1.0, 1.0, |c| curve.residual_mass(c.value()));
 
     let mut out = StudyRow {
         values: vec![f64::NAN; ns.len() * COLUMNS],
@@ -73,8 +75,8 @@ pub fn study_row<T: Real>(p: &[T], q: &[T], ns: &[usize], mc: &MonteCarlo, row: 
         // SpecHub's law is defined for n = 2; its α* is Theorem 7 with one fixed token (greedy).
         v[4] = if n == 2 { a_greedy[i] } else { f64::NAN };
         v[5] = a_rrs[i];
-        let rho = kseq_root(n, |r| (curve.residual_mass(r), curve.beta(r)));
-        v[6] = kseq_value(n, curve.beta(rho));
+        let (_, _, beta) = kseq::root(n, &mut &curve);
+        v[6] = kseq::p_accept(beta, n as f64);
         if n <= support {
             let acc = rrs_wor_acceptance(&curve, n, mc, row);
             v[RRS_WOR] = acc.value;

@@ -4,7 +4,7 @@
 //! | verifier | scheme | α |
 //! |---|---|---|
 //! | sd (n = 1) | iid, wor, cp, greedy | Σ min(p, q) |
-//! | rrs (SpecInfer) | iid | 1 − N(a_{n+1}), a_1 = 0, a_{k+1} = a_k + N(a_k), N(a) = Σ(p − a q)_+ (= 1 − Π(1 − r_k) of Thomas et al. Alg. 9), by the verifier's own recurrence (`verify::rrs::rejection`) |
+//! | rrs (SpecInfer) | iid | 1 − N(a_{n+1}), a_1 = 0, a_{k+1} = a_k + N(a_k), N(a) = Σ(p − a q)_+ (= 1 − Π(1 − r_k) of Thomas et al. Alg. 9), by the verifier's own recurrence (`verify::rrs::acceptances`) |
 //! | rrs_wor (RSD) | wor | exact enumeration while small, else deterministic (series + quadrature, 1e-9) for any n, Monte Carlo beyond the work budget; see [`super::rrs_wor`] |
 //! | kseq (SpecTr) | iid | 1 − (1 − β(ρ))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ the verifier's own solution of 1 − (1 − β)^n ≤ ρβ (`verify::kseq::solve`, within ulps of the root ρ* ∈ [1, n]) |
 //! | greedy (Hu et al.) | greedy | Theorem 7 = α* of the greedy law |
@@ -224,73 +224,6 @@ fn inclusion(q: &[f64], n: usize, scheme: Scheme) -> Option<Vec<f64>> {
             (0..v).map(|x| q[x] * loo[x] / e_n).collect()
         }
     })
-}
-
-/// RRS acceptance after n steps for every n in `ns`, from one run of the recurrence with the
-/// given N(a) (prefix sums over the p/q order in [`super::study`]).
-pub(crate) fn rrs_values(ns: &[usize], big_n: impl Fn(f64) -> f64) -> Vec<f64> {
-    let mut order: Vec<usize> = (0..ns.len()).collect();
-    order.sort_by_key(|&i| ns[i]);
-    let mut out = vec![0.0f64; ns.len()];
-    let (mut a, mut nk) = (0.0f64, 1.0f64);
-    let (mut step, mut fill) = (0usize, None);
-    for &i in &order {
-        while fill.is_none() && step < ns[i] {
-            if crate::cancel::check(1024).is_err() {
-                fill = Some(f64::NAN); // Ctrl-C: the caller discards the result
-                break;
-            }
-            step += 1;
-            a += nk;
-            let next = big_n(a);
-            if next <= 0.0 {
-                fill = Some(1.0);
-            } else if next == nk {
-                // Only tokens with q = 0 are left in the residual: N stays p(q = 0) from here on
-                // (and a huge n must not loop).
-                fill = Some(1.0 - nk);
-            } else {
-                nk = next;
-            }
-        }
-        out[i] = fill.unwrap_or(1.0 - nk);
-    }
-    out
-}
-
-/// K-SEQ's ρ* ∈ [1, n] by bisection of g(ρ) = Σ(p − ρq)_+ − exp(n·ln(1 − β(ρ))) (the root of
-/// 1 − (1 − β(ρ))^n − ρβ(ρ) with Σp = 1, no cancellation), given ρ ↦ (Σ(p − ρq)_+, β(ρ)): the
-/// acceptance study's O(log V) evaluation over [`rrs_wor::Curve`]; the verifier's own solver is
-/// `verify::kseq::solve`.
-pub(crate) fn kseq_root(n: usize, parts: impl Fn(f64) -> (f64, f64)) -> f64 {
-    let g = |rho: f64| {
-        let (over, b) = parts(rho);
-        over - (n as f64 * (-b.min(1.0)).ln_1p()).exp()
-    };
-    let (mut lo, mut hi) = (1.0f64, n as f64);
-    if g(lo) <= 0.0 {
-        return lo;
-    }
-    for _ in 0..200 {
-        if crate::cancel::check(1024).is_err() {
-            break;
-        }
-        let mid = 0.5 * (lo + hi);
-        if mid <= lo || mid >= hi {
-            break;
-        }
-        if g(mid) > 0.0 {
-            lo = mid;
-        } else {
-            hi = mid;
-        }
-    }
-    0.5 * (lo + hi)
-}
-
-/// K-SEQ's acceptance 1 − (1 − β)^n, as −expm1(n·ln(1 − β)).
-pub(crate) fn kseq_value(n: usize, beta: f64) -> f64 {
-    -(n as f64 * (-beta.min(1.0)).ln_1p()).exp_m1()
 }
 
 /// K-SEQ's ρ for (p, q, n): the one the verifier uses (the upper end of the solver's final

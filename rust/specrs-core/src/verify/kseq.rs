@@ -15,8 +15,10 @@
 //! collected in a second pass, and the bisection runs on them alone (tokens leaving the shrinking
 //! bracket fold into two constants). Then one pass for the residual mass and one pick.
 //!
-//! [`solve`] is the one K-SEQ solver: `bounds::kseq_rho` reports the ρ it returns (the one the
-//! verifier uses) and `bounds::verifier_acceptance` the acceptance 1 − (1 − β(ρ))ⁿ at that ρ.
+//! [`bisect`] is the one K-SEQ root rule (sign of f from [`f`], upper end kept), whatever
+//! evaluates the masses: [`solve`] (the verifier; `bounds::kseq_rho` reports its ρ and
+//! `bounds::verifier_acceptance` the acceptance 1 − (1 − β(ρ))ⁿ there) and [`root`] over any
+//! [`KseqMasses`] (the acceptance study's O(log V) curve, `bounds::study`).
 
 use super::source::Source;
 use super::{ratio, Ctx, Outcome};
@@ -27,12 +29,19 @@ const BUCKETS: usize = 256;
 /// β(ρ) = Σ min(p/ρ, q) and the two masses f needs without cancellation (with Σp = Σq = 1):
 /// 1 − β = Σ (q − p/ρ)₊ and 1 − ρβ = Σ (p − ρq)₊, each summed over the tokens where it is positive.
 #[derive(Debug, Clone, Copy)]
-struct Masses {
-    beta: f64,
+pub(crate) struct Masses {
+    pub(crate) beta: f64,
     /// 1 − β(ρ).
-    omb: f64,
+    pub(crate) omb: f64,
     /// 1 − ρβ(ρ).
-    over: f64,
+    pub(crate) over: f64,
+}
+
+/// Whatever evaluates [`Masses`] at a ratio ρ for the bisection. `narrow` tells it the bracket
+/// shrank to [lo, hi], so it may fold the tokens that left it into constants.
+pub(crate) trait KseqMasses {
+    fn at(&mut self, rho: f64) -> Masses;
+    fn narrow(&mut self, _lo: f64, _hi: f64) {}
 }
 
 /// The masses at ρ given the tokens split by their ratio p/q: Σp and Σq of those with p/q ≤ ρ
@@ -49,6 +58,18 @@ struct Split {
     a: (f64, f64),
     b: (f64, f64),
     mid: Vec<(f64, f64, f64)>,
+}
+
+impl KseqMasses for Split {
+    fn at(&mut self, rho: f64) -> Masses {
+        Split::at(self, rho)
+    }
+
+    fn narrow(&mut self, lo: f64, hi: f64) {
+        if !self.mid.is_empty() {
+            self.fold(lo, hi);
+        }
+    }
 }
 
 impl Split {
@@ -203,21 +224,28 @@ pub(crate) fn solve<T: Real>(p: &[T], q: &[T], ps: f64, qs: f64, n: usize) -> (f
     for (x, y) in pc.remainder().iter().zip(qc.remainder()) {
         keep(x.to_f64() * ip, y.to_f64() * iq);
     }
-    let (mut lo, mut hi) = (lo0, hi0);
-    let mut m_hi = sp.at(hi);
-    let (f_hi, mut g_hi) = f(m_hi, hi, nf);
-    if f_hi > 0.0 {
+    let m_hi = sp.at(hi0);
+    if f(m_hi, hi0, nf).0 > 0.0 {
         // Rounding at the edge: fall back to ρ = n, where f ≤ 0 always holds.
         let bn = p.iter().zip(q).map(|(x, y)| (x.to_f64() * ip / nf).min(y.to_f64() * iq)).sum::<f64>();
         let m = Masses { beta: bn, omb: (1.0 - bn).max(0.0), over: 0.0 };
         return (nf, f(m, nf, nf).1.min(nf), bn);
     }
+    bisect(n, lo0, hi0, m_hi, &mut sp)
+}
+
+/// The one K-SEQ root rule: bisection on [lo, hi], where f(hi) ≤ 0 (`m_hi` are the masses at
+/// hi), keeping the upper end, so f(ρ) ≤ 0 (lossless) holds for the ρ returned however far the
+/// bisection got. Returns (ρ, γ = p_acc/β ≤ ρ, β(ρ)).
+pub(crate) fn bisect(n: usize, mut lo: f64, mut hi: f64, mut m_hi: Masses, ev: &mut impl KseqMasses) -> (f64, f64, f64) {
+    let nf = n as f64;
+    let mut g_hi = f(m_hi, hi, nf).1;
     for _ in 0..200 {
         let mid = 0.5 * (lo + hi);
         if !(mid > lo && mid < hi) {
             break;
         }
-        let m = sp.at(mid);
+        let m = ev.at(mid);
         let (fm, gm) = f(m, mid, nf);
         if fm <= 0.0 {
             hi = mid;
@@ -226,12 +254,28 @@ pub(crate) fn solve<T: Real>(p: &[T], q: &[T], ps: f64, qs: f64, n: usize) -> (f
         } else {
             lo = mid;
         }
-        if !sp.mid.is_empty() {
-            sp.fold(lo, hi);
-        }
+        ev.narrow(lo, hi);
     }
     // γ = p_acc/β ≤ ρ where f ≤ 0 (the min only guards rounding).
     (hi, g_hi.min(hi), m_hi.beta)
+}
+
+/// K-SEQ's (ρ, γ, β(ρ)) over the whole bracket [1, n] for an evaluator of the masses on a
+/// normalised row (the study's curve): ρ = 1 when f(1) ≤ 0, else [`bisect`]; ρ = n if rounding
+/// makes f(n) > 0 (f(n) ≤ 0 in exact arithmetic).
+pub(crate) fn root(n: usize, ev: &mut impl KseqMasses) -> (f64, f64, f64) {
+    let nf = n as f64;
+    let m1 = ev.at(1.0);
+    let (f1, g1) = f(m1, 1.0, nf);
+    if f1 <= 0.0 || n == 1 {
+        return (1.0, g1.min(1.0), m1.beta);
+    }
+    let mn = ev.at(nf);
+    let (fn_, gn) = f(mn, nf, nf);
+    if fn_ > 0.0 {
+        return (nf, gn.min(nf), mn.beta);
+    }
+    bisect(n, 1.0, nf, mn, ev)
 }
 
 pub(crate) fn kseq<T: Real, S: Source>(cx: &Ctx<'_, T>, src: &mut S) -> Outcome {

@@ -28,7 +28,7 @@ use crate::Real;
 /// passes 1e300 (when the q-mass that remains is subnormal, Z/s overflows): the weight is
 /// (p − t·(q·S))₊, whose product never overflows into inf·0 = NaN, and the scaling is exact.
 #[derive(Debug, Clone, Copy)]
-struct Threshold {
+pub(crate) struct Threshold {
     t: f64,
     scale: f64,
 }
@@ -39,6 +39,12 @@ impl Threshold {
     #[inline(always)]
     fn weight(self, pi: f64, qi: f64) -> f64 {
         (pi - self.t * (qi * self.scale)).max(0.0)
+    }
+
+    /// c = t·S as one number, for evaluators that take c itself (the study's curve, on normalised
+    /// rows, where c ≤ n stays far from the scaled range).
+    pub(crate) fn value(self) -> f64 {
+        self.t * self.scale
     }
 
     /// c_{k+1} = c_k + Z_k/s_k.
@@ -105,21 +111,43 @@ pub(crate) fn rrs<T: Real, S: Source>(cx: &Ctx<'_, T>, wor: bool, src: &mut S) -
 
 /// Pr[RRS with replacement rejects all n i.i.d. drafts] = Z_{n+1}/Z_1 (the rejection
 /// probabilities telescope: 1 − α_k = Z_{k+1}/Z_k), by the verifier's own recurrence with
-/// s_k = Σq. `ps`, `qs` are Σp, Σq. Stops early once Z no longer changes (only tokens with q = 0
-/// are left), so a huge n does not loop. In [0, 1].
+/// s_k = Σq. `ps`, `qs` are Σp, Σq. In [0, 1].
 pub(crate) fn rejection<T: Real>(p: &[T], q: &[T], ps: f64, qs: f64, n: usize) -> f64 {
+    1.0 - acceptances(&[n], ps, qs, |c| residual_mass(p, q, c))[0]
+}
+
+/// The one RRS-with-replacement acceptance recurrence (docs/theory.md §4.2), for every n of `ns`
+/// at once (ascending steps, so the study's n = 2..8 cost 8 steps, not 23): c₁ = 0, Z₁ = `ps`,
+/// c_{k+1} = c_k + Z_k/`qs`, Z_{k+1} = `big_z`(c_{k+1}) = Σ(p − c_{k+1} q)₊, and the acceptance
+/// of n drafts is 1 − Z_{n+1}/Z₁. `big_z` is one summed O(V) pass ([`rejection`]) or the
+/// acceptance study's O(log V) evaluation on its sorted curve. Stops early once Z is 0 (every
+/// later n accepts surely) or no longer changes (only tokens with q = 0 are left, so a huge n does
+/// not loop). On Ctrl-C the values not reached are NaN (the caller discards them).
+pub(crate) fn acceptances(ns: &[usize], ps: f64, qs: f64, big_z: impl Fn(Threshold) -> f64) -> Vec<f64> {
+    let mut order: Vec<usize> = (0..ns.len()).collect();
+    order.sort_by_key(|&i| ns[i]);
+    let mut out = vec![0.0f64; ns.len()];
     let (mut c, mut z) = (Threshold::ZERO, ps);
-    for _ in 0..n {
-        c = c.after(z, qs);
-        let next = residual_mass(p, q, c);
-        #[allow(clippy::neg_cmp_op_on_partial_ord)]
-        if !(next > 0.0) {
-            return 0.0;
+    let (mut step, mut fill) = (0usize, None);
+    for &i in &order {
+        while fill.is_none() && step < ns[i] {
+            if crate::cancel::check(1024).is_err() {
+                fill = Some(f64::NAN);
+                break;
+            }
+            step += 1;
+            c = c.after(z, qs);
+            let next = big_z(c);
+            #[allow(clippy::neg_cmp_op_on_partial_ord)]
+            if !(next > 0.0) {
+                fill = Some(1.0);
+            } else if next == z {
+                fill = Some(1.0 - (z / ps).clamp(0.0, 1.0));
+            } else {
+                z = next;
+            }
         }
-        if next == z {
-            break;
-        }
-        z = next;
+        out[i] = fill.unwrap_or(1.0 - (z / ps).clamp(0.0, 1.0));
     }
-    (z / ps).clamp(0.0, 1.0)
+    out
 }
