@@ -14,7 +14,7 @@ import sys
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "bound": ("specrs.cli_bound", "optimal acceptance α* of every draft scheme and verifier for n = 1..N"),
     "generate": ("specrs.cli_generate", "speculative generation with a target/draft model pair"),
-    "study": ("specrs.cli_study", "studies on a real pair: acceptance (Hu et al. Table 1 shape)"),
+    "study": ("specrs.cli_study", "studies on a real pair: acceptance (Hu et al. Table 1 shape), budget (RSD protocols)"),
     "stitch": ("specrs.cli_stitch", "T-Stitch sweep over small-model fractions for diffusion sampling"),
 }
 

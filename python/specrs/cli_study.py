@@ -1,5 +1,8 @@
 """``specrs study acceptance``: single-step acceptance of every draft law and verifier on a real
-pair (Hu et al., ICLR 2025, Table 1 shape). Results and commands: docs/results.md."""
+pair (Hu et al., ICLR 2025, Table 1 shape). ``specrs study budget``: block efficiency, accepted
+length and tokens/s of every generation method at fixed draft length and at fixed target budget
+(RSD's two protocols), beside Hugging Face's plain and assisted ``generate``. Results and
+commands: docs/results.md."""
 
 from __future__ import annotations
 
@@ -27,9 +30,70 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--seed", type=int, default=0)
     a.add_argument("--threads", type=int, default=1, help="torch threads for the model forwards (default 1)")
     a.add_argument("--quick", action="store_true", help="a small version: bundled pair, 8 prompts x 32 tokens")
+    b = sub.add_parser("budget", help="block efficiency and tokens/s per method at fixed draft length and fixed "
+                       "target budget, beside HF generate", description=__doc__)
+    b.add_argument("--pair", choices=("bundled", "smollm2"), default=None, help="a named pair (default: bundled)")
+    b.add_argument("--target", default=None, help="target model directory (Hugging Face), with --draft")
+    b.add_argument("--draft", default=None, help="draft model directory sharing the target's tokenizer")
+    b.add_argument("--out", default="runs/study-budget", help="output directory (CSV, Markdown, PNG, JSON)")
+    b.add_argument("--prompts", type=int, default=16, help="number of prompts (default 16)")
+    b.add_argument("--tokens", type=int, default=64, help="new tokens per prompt (default 64)")
+    b.add_argument("--temperatures", type=float, nargs="+", default=None, help="default 0.6 1.0")
+    b.add_argument("--lengths", type=int, nargs="+", default=None, help="fixed draft lengths L (default 2 3 4 5)")
+    b.add_argument("--budgets", type=int, nargs="+", default=None, help="target budgets B (default 4 8 16 32)")
+    b.add_argument("--widths", type=int, nargs="+", default=None,
+                   help="widths of the budget shape grid (default 1 2 4 8, plus the core's modelled best shape)")
+    b.add_argument("--methods", nargs="+", default=None, help="drafting methods (default: all of specrs.METHODS)")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--threads", type=int, default=1, help="torch threads for the model forwards (default 1)")
+    b.add_argument("--quick", action="store_true",
+                   help="a small version: bundled pair, 2 prompts x 32 tokens, L in {2, 4}, B in {4, 8}")
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_budget(args) if args.study == "budget" else run_acceptance(args)
+
+
+def run_budget(args: argparse.Namespace) -> int:
+    import torch
+    from tqdm import tqdm
+
+    from specrs.study import budget as bud
+    from specrs.study.prompts import encode, load_models, prompt_texts
+
+    torch.set_num_threads(args.threads)
+    if args.quick:
+        args.prompts, args.tokens = min(args.prompts, 2), min(args.tokens, 32)
+        args.lengths, args.budgets = args.lengths or [2, 4], args.budgets or [4, 8]
+        if args.pair is None and args.target is None:
+            args.pair = "bundled"
+    target, draft, tok, label = load_models(args.pair, args.target, args.draft)
+    if draft is None:
+        raise ValueError("the pair has no draft model")
+    prompts = [encode(tok, t) for t in prompt_texts(label, args.prompts)]
+    study = bud.BudgetStudy(target, draft, temperatures=args.temperatures or bud.TEMPERATURES,
+                            methods=tuple(args.methods or bud.DRAFT_METHODS), lengths=args.lengths or bud.LENGTHS,
+                            budgets=args.budgets or bud.BUDGETS, widths=args.widths or bud.WIDTHS)
+    start, cpu = time.perf_counter(), time.process_time()
+    with tqdm(total=study.total_runs(len(prompts)), desc="study budget", unit="run") as bar:
+        study.run(prompts, max_new_tokens=args.tokens, seed=args.seed, progress=bar.update)
+    meta = {
+        "pair": label, "prompts": len(prompts), "new tokens per prompt": args.tokens,
+        "vocabulary": int(target.config.vocab_size), "temperatures": list(study.temperatures),
+        "seed": args.seed, "torch threads": args.threads, "device": str(next(target.parameters()).device),
+        "wall s (all)": round(time.perf_counter() - start, 1), "CPU s (this process)": round(time.process_time() - cpu, 1),
+        "command": "specrs " + " ".join(sys.argv[1:]),
+    }
+    records = study.records()
+    paths = bud.write_outputs(records, args.out, meta)
+    with open(os.path.join(args.out, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=1)
+    print(open(paths["md"]).read())
+    print("wrote", ", ".join(paths.values()))
+    return 0
+
+
+def run_acceptance(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 

@@ -5,4 +5,4 @@ extra."""
 
 from __future__ import annotations
 
-__all__ = ["acceptance", "prompts"]
+__all__ = ["acceptance", "budget", "prompts"]
