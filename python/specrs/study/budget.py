@@ -18,7 +18,9 @@ Metrics, pooled over prompts (sums first, then ratios): block efficiency τ = em
 target verify calls (vLLM's "mean acceptance length"; the prefill is not a verify call; HF's first
 forward both prefills and verifies, so HF counts every target forward), mean accepted length
 = accepted draft tokens / verify calls (= τ − 1), tokens/s = new tokens / wall time. EOS does not
-stop a row (fixed length for all). Results and commands: docs/results.md.
+stop a row (fixed length for all). A shape that belongs to both protocols (``sd`` at L = B = 4,
+``rsd-c`` (2, 1, 1, 1) at L = 4 and B = 8, HF's chain of 4) runs once per prompt and is reported in
+both tables. Results and commands: docs/results.md.
 """
 
 from __future__ import annotations
@@ -179,6 +181,7 @@ class BudgetStudy:
         self._gens: dict = {}
 
     def total_runs(self, prompts: int) -> int:
+        """Configurations × prompts (a shape in both protocols is counted twice but runs once)."""
         return prompts * sum(len(g) for g in self.grid.values())
 
     def _generator(self, c: Config, t: float) -> SpeculativeGenerator:
@@ -211,10 +214,16 @@ class BudgetStudy:
                 for c in grid[:2]:
                     self.run_one(c, t, prompts[0], max_new_tokens=4, seed=seed, counter=counter)
             for i, prompt in enumerate(prompts):
+                # The same (method, shape, T, prompt, seed) gives the same output, so a shape that is
+                # in both protocols (e.g. sd's L = 4 and B = 4) runs once and counts in both.
+                done: dict = {}
                 for t, grid in self.grid.items():
                     for c in grid:
-                        r = self.run_one(c, t, prompt, max_new_tokens=max_new_tokens, seed=seed * 1_000_003 + i,
-                                         counter=counter)
+                        key = (t, c.method, c.shape.branching if c.shape else c.hf_chain)
+                        if key not in done:
+                            done[key] = self.run_one(c, t, prompt, max_new_tokens=max_new_tokens,
+                                                     seed=seed * 1_000_003 + i, counter=counter)
+                        r = done[key]
                         c.sums["prompts"] += 1
                         for k, v in r.items():
                             c.sums[k] += v
