@@ -75,19 +75,23 @@ def run_budget(args: argparse.Namespace) -> int:
                             methods=tuple(args.methods or bud.DRAFT_METHODS), lengths=args.lengths or bud.LENGTHS,
                             budgets=args.budgets or bud.BUDGETS, widths=args.widths or bud.WIDTHS)
     start, cpu = time.perf_counter(), time.process_time()
+    paths: dict[str, str] = {}
+
+    def write(done: int) -> None:
+        # After every prompt, so that a long run stopped early still leaves complete tables.
+        meta = {
+            "pair": label, "prompts": f"{done} of {len(prompts)}", "new tokens per prompt": args.tokens,
+            "vocabulary": int(target.config.vocab_size), "temperatures": list(study.temperatures),
+            "seed": args.seed, "torch threads": args.threads, "device": str(next(target.parameters()).device),
+            "wall s (all)": round(time.perf_counter() - start, 1),
+            "CPU s (this process)": round(time.process_time() - cpu, 1), "command": "specrs " + " ".join(sys.argv[1:]),
+        }
+        paths.update(bud.write_outputs(study.records(), args.out, meta))
+        with open(os.path.join(args.out, "meta.json"), "w") as f:
+            json.dump(meta, f, indent=1)
+
     with tqdm(total=study.total_runs(len(prompts)), desc="study budget", unit="run") as bar:
-        study.run(prompts, max_new_tokens=args.tokens, seed=args.seed, progress=bar.update)
-    meta = {
-        "pair": label, "prompts": len(prompts), "new tokens per prompt": args.tokens,
-        "vocabulary": int(target.config.vocab_size), "temperatures": list(study.temperatures),
-        "seed": args.seed, "torch threads": args.threads, "device": str(next(target.parameters()).device),
-        "wall s (all)": round(time.perf_counter() - start, 1), "CPU s (this process)": round(time.process_time() - cpu, 1),
-        "command": "specrs " + " ".join(sys.argv[1:]),
-    }
-    records = study.records()
-    paths = bud.write_outputs(records, args.out, meta)
-    with open(os.path.join(args.out, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=1)
+        study.run(prompts, max_new_tokens=args.tokens, seed=args.seed, progress=bar.update, on_prompt=write)
     print(open(paths["md"]).read())
     print("wrote", ", ".join(paths.values()))
     return 0

@@ -204,9 +204,11 @@ class BudgetStudy:
                 "accepted_tokens": s.accepted_tokens, "wall_s": s.wall_time, "draft_s": s.draft_time,
                 "target_s": s.target_time}
 
-    def run(self, prompts: list[list[int]], *, max_new_tokens: int, seed: int = 0, progress=None) -> None:
+    def run(self, prompts: list[list[int]], *, max_new_tokens: int, seed: int = 0, progress=None,
+            on_prompt=None) -> None:
         """Every configuration on every prompt; prompt i uses seed ``seed * 1_000_003 + i`` for
-        specrs (``rng``) and HF (``torch.manual_seed``) alike. ``progress()`` after each run."""
+        specrs (``rng``) and HF (``torch.manual_seed``) alike. ``progress()`` after each run,
+        ``on_prompt(k)`` once the first k prompts are complete (the sums then cover exactly them)."""
         counter = _CallCounter(self.target)
         try:
             # Warm-up (allocator, caches, lazy imports), not counted.
@@ -229,6 +231,8 @@ class BudgetStudy:
                             c.sums[k] += v
                         if progress is not None:
                             progress()
+                if on_prompt is not None:
+                    on_prompt(i + 1)
         finally:
             counter.close()
 
