@@ -13,14 +13,19 @@ import sys
 import time
 
 
+def _common(p: argparse.ArgumentParser, out: str) -> None:
+    """The pair and output options every study takes."""
+    p.add_argument("--pair", choices=("bundled", "smollm2"), default=None, help="a named pair (default: bundled)")
+    p.add_argument("--target", default=None, help="target model directory (Hugging Face), with --draft")
+    p.add_argument("--draft", default=None, help="draft model directory sharing the target's tokenizer")
+    p.add_argument("--out", default=out, help="output directory (CSV, Markdown, PNG, JSON)")
+
+
 def add_arguments(p: argparse.ArgumentParser) -> None:
     sub = p.add_subparsers(dest="study", metavar="STUDY", required=True)
     a = sub.add_parser("acceptance", help="α* of iid/wor/cp/greedy drafts and RRS/K-SEQ/RRS-wor acceptance per T and n",
                        description=__doc__)
-    a.add_argument("--pair", choices=("bundled", "smollm2"), default=None, help="a named pair (default: bundled)")
-    a.add_argument("--target", default=None, help="target model directory (Hugging Face), with --draft")
-    a.add_argument("--draft", default=None, help="draft model directory sharing the target's tokenizer")
-    a.add_argument("--out", default="runs/study-acceptance", help="output directory (CSV, Markdown, PNG, JSON)")
+    _common(a, "runs/study-acceptance")
     a.add_argument("--prompts", type=int, default=64, help="number of prompts (default 64)")
     a.add_argument("--tokens", type=int, default=64, help="generated tokens per prompt (default 64)")
     a.add_argument("--temperatures", type=float, nargs="+", default=None, help="default 0.1 0.4 0.7 1.0")
@@ -32,10 +37,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     a.add_argument("--quick", action="store_true", help="a small version: bundled pair, 8 prompts x 32 tokens")
     b = sub.add_parser("budget", help="block efficiency and tokens/s per method at fixed draft length and fixed "
                        "target budget, beside HF generate", description=__doc__)
-    b.add_argument("--pair", choices=("bundled", "smollm2"), default=None, help="a named pair (default: bundled)")
-    b.add_argument("--target", default=None, help="target model directory (Hugging Face), with --draft")
-    b.add_argument("--draft", default=None, help="draft model directory sharing the target's tokenizer")
-    b.add_argument("--out", default="runs/study-budget", help="output directory (CSV, Markdown, PNG, JSON)")
+    _common(b, "runs/study-budget")
     b.add_argument("--prompts", type=int, default=16, help="number of prompts (default 16)")
     b.add_argument("--tokens", type=int, default=64, help="new tokens per prompt (default 64)")
     b.add_argument("--temperatures", type=float, nargs="+", default=None, help="default 0.6 1.0")
