@@ -11,6 +11,7 @@ softmax((z + 0.6·N(0, 1)) / T), with the draft's mass only on its ``--subset`` 
 
     .venv/bin/python benches/bench_study.py                          # 16 rows x 4 T
     .venv/bin/python benches/bench_study.py --baseline /tmp/base/_specrs.abi3.so
+    .venv/bin/python benches/bench_study.py --per-n                  # CPU per row of each n alone
 
 ``--baseline SO``: an ``_specrs`` extension file built from another revision (e.g. main's, copied
 before rebuilding); its ``_acceptance_study`` runs on the same rows, alternating with this build's,
@@ -69,8 +70,18 @@ def main() -> int:
     ap.add_argument("--samples", type=int, default=256)
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--baseline", default=None, help="another build's _specrs extension file")
+    ap.add_argument("--per-n", action="store_true", help="also time each n alone (CPU ms per row, per T)")
     args = ap.parse_args()
     data = [rows(args.vocab, args.rows, t, args.subset, 7 + i) for i, t in enumerate(args.temperatures)]
+    if args.per_n:
+        for i, (t, (p, q)) in enumerate(zip(args.temperatures, data)):
+            cells = []
+            for n in args.ns:
+                c0 = time.process_time()
+                _, _, exact = _specrs._acceptance_study(p, q, [n], args.samples, 1234 + i)
+                cells.append(f"n={n}: {1e3 * (time.process_time() - c0) / len(p):6.1f} ms"
+                             f"{'' if np.all(exact) else ' (RRS-wor Monte Carlo)'}")
+            print(f"T = {t}: " + ", ".join(cells))
     builds = {"this build": _specrs}
     if args.baseline:
         builds["baseline"] = load_extension(args.baseline)
