@@ -58,7 +58,7 @@ def test_quick_run_writes_every_output_and_every_method(quick_run):
     for name in ("budget.csv", "budget.md", "budget.png", "meta.json"):
         assert (out / name).stat().st_size > 0
     md = (out / "budget.md").read_text()
-    assert "Fixed target budget" in md and "hf-assisted" in md
+    assert "Fixed target budget" in md and "hf-assisted" in md and "`[1×4]`" in md  # sd at B = 4
     for m in bud.DRAFT_METHODS:
         assert {(r["protocol"], r[r["protocol"]]) for r in rows if r["method"] == m and r["best"] == "True"} \
             == {("length", "2"), ("length", "4"), ("budget", "4"), ("budget", "8")}, m

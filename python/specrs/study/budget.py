@@ -299,12 +299,23 @@ def write_outputs(records: list[dict], out_dir: str, meta: dict) -> dict[str, st
     return paths
 
 
+def _runs(branching: str) -> str:
+    """"2 1 1 1" → "2,1×3" (run-length, so that deep chains stay readable)."""
+    out: list[list] = []
+    for b in branching.split():
+        if out and out[-1][0] == b:
+            out[-1][1] += 1
+        else:
+            out.append([b, 1])
+    return ",".join(b if k == 1 else f"{b}×{k}" for b, k in out)
+
+
 def _cell(r: dict | None, shape: bool = False) -> str:
     if r is None:
         return "–"
     s = f"{r['block_efficiency']:.2f} / {r['tokens_per_s']:.1f}"
     if shape and r["branching"]:
-        s += f" `[{r['branching'].replace(' ', ',')}]`"
+        s += f" `[{_runs(r['branching'])}]`"
     return s
 
 
@@ -322,8 +333,8 @@ def markdown(records: list[dict], meta: dict) -> str:
     lines = [f"# Budget study: {meta.get('pair', '?')}", ""]
     lines += [f"- {k}: {v}" for k, v in meta.items()]
     lines += ["", "Cells: block efficiency τ (tokens per target verify call) / tokens per second, pooled over "
-              "prompts. Fixed budget: the grid shape with the highest τ (its branching in brackets; "
-              "`budget.csv` has every grid shape).", ""]
+              "prompts. Fixed budget: the grid shape with the highest τ (its branching vector in brackets, "
+              "`1×4` = four levels of 1; `budget.csv` has every grid shape).", ""]
     temps = sorted({r["temperature"] for r in records})
     lengths = sorted({r["length"] for r in records if r["protocol"] == "length"})
     budgets = sorted({r["budget"] for r in records if r["protocol"] == "budget"})
