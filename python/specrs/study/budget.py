@@ -104,12 +104,13 @@ class Config:
 
 
 def configs(methods: tuple[str, ...], lengths: tuple[int, ...], budgets: tuple[int, ...],
-            widths: tuple[int, ...] = WIDTHS) -> list[Config]:
+            widths: tuple[int, ...] = WIDTHS, hf: bool = True) -> list[Config]:
     """Every configuration of one temperature: HF plain and assisted (default, chain of each L and
-    B), each method at each fixed length L, and each method's shape grid at each budget B."""
-    out = [Config(HF_PLAIN, "default"), Config(HF_ASSISTED, "default")]
-    out += [Config(HF_ASSISTED, "length", length=L, hf_chain=L) for L in lengths]
-    out += [Config(HF_ASSISTED, "budget", budget=B, hf_chain=B) for B in budgets]
+    B; unless ``hf`` is False), each method at each fixed length L, and each method's shape grid at
+    each budget B."""
+    out = [Config(HF_PLAIN, "default"), Config(HF_ASSISTED, "default")] if hf else []
+    out += [Config(HF_ASSISTED, "length", length=L, hf_chain=L) for L in lengths if hf]
+    out += [Config(HF_ASSISTED, "budget", budget=B, hf_chain=B) for B in budgets if hf]
     for m in methods:
         out += [Config(m, "length", length=L, shape=resolve_shape(m, depth=L)) for L in lengths]
         for B in budgets:
@@ -171,13 +172,13 @@ class BudgetStudy:
     machine-load drift hits all configurations alike), and keeps the pooled sums."""
 
     def __init__(self, target, draft, *, temperatures=TEMPERATURES, methods=DRAFT_METHODS, lengths=LENGTHS,
-                 budgets=BUDGETS, widths=WIDTHS):
+                 budgets=BUDGETS, widths=WIDTHS, hf: bool = True):
         unknown = [m for m in methods if m not in DRAFT_METHODS]
         if unknown:
             raise SpecrsError(f"invalid argument `methods`: {unknown} are not drafting methods ({', '.join(DRAFT_METHODS)})")
         self.target, self.draft = target, draft
         self.temperatures = tuple(temperatures)
-        self.grid = {t: configs(tuple(methods), tuple(lengths), tuple(budgets), tuple(widths)) for t in self.temperatures}
+        self.grid = {t: configs(tuple(methods), tuple(lengths), tuple(budgets), tuple(widths), hf) for t in self.temperatures}
         self._gens: dict = {}
 
     def total_runs(self, prompts: int) -> int:
@@ -235,6 +236,28 @@ class BudgetStudy:
                     on_prompt(i + 1)
         finally:
             counter.close()
+
+    def run_batched(self, prompts: list[list[int]], *, max_new_tokens: int, seed: int = 0, progress=None) -> None:
+        """Every specrs configuration on all prompts as one left-padded batch per call (row r seeded
+        ``specrs.stream_seed(seed, r)``): the counts, hence τ and accepted length, are per row as
+        in :meth:`run` (other draws), but tokens/s is the batch's throughput, not comparable to
+        HF's batch-1 rows (build the study with ``hf=False``)."""
+        if any(c.shape is None for g in self.grid.values() for c in g):
+            raise SpecrsError("invalid argument `batch`: HF baselines run one prompt at a time; build the study with hf=False")
+        done: dict = {}
+        for t, grid in self.grid.items():
+            for c in grid:
+                assert c.shape is not None
+                key = (t, c.method, c.shape.branching)
+                if key not in done:
+                    done[key] = self._generator(c, t).generate(prompts, max_new_tokens=max_new_tokens, rng=seed).stats
+                s = done[key]
+                for k, v in (("prompts", len(prompts)), ("new_tokens", s.new_tokens), ("verify_calls", s.steps),
+                             ("emitted_tokens", s.emitted_tokens), ("accepted_tokens", s.accepted_tokens),
+                             ("wall_s", s.wall_time), ("draft_s", s.draft_time), ("target_s", s.target_time)):
+                    c.sums[k] += v
+                if progress is not None:
+                    progress()
 
     def records(self) -> list[dict]:
         """One row per (temperature, configuration) with the pooled metrics (:data:`COLUMNS`);
