@@ -117,3 +117,25 @@ def test_quick_run_rows_are_the_generators_own_statistics(quick_run):
                                      **bud.shape_arguments(shape)).generate(prompt, max_new_tokens=10, rng=0).stats
             assert (s.steps, s.emitted_tokens, s.accepted_tokens) == (
                 int(r["verify_calls"]), int(r["emitted_tokens"]), int(r["accepted_tokens"])), r["method"]
+
+
+def test_batched_run_counts_every_row_and_has_no_hf_rows(tmp_path):
+    pytest.importorskip("torch")
+    from specrs.cli import main
+
+    assert main(["study", "budget", "--quick", "--batch", "--prompts", "2", "--tokens", "6", "--temperatures", "0.6",
+                 "--methods", "sd", "rsd-s", "--widths", "2", "--out", str(tmp_path)]) == 0
+    with open(tmp_path / "budget.csv") as f:
+        rows = list(csv.DictReader(f))
+    assert rows and {r["method"] for r in rows} == {"sd", "rsd-s"}
+    for r in rows:
+        calls, emitted, accepted = int(r["verify_calls"]), int(r["emitted_tokens"]), int(r["accepted_tokens"])
+        assert int(r["prompts"]) == 2 and int(r["new_tokens"]) == 12
+        assert emitted - accepted == calls and emitted >= 12
+        assert math.isclose(float(r["block_efficiency"]), emitted / calls, rel_tol=1e-12)
+
+
+def test_batched_run_refuses_hf_baselines():
+    study = bud.BudgetStudy(None, None, methods=("sd",), lengths=(2,), budgets=(4,))
+    with pytest.raises(SpecrsError, match="`batch`"):
+        study.run_batched([[1, 2]], max_new_tokens=2)
