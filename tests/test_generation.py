@@ -87,7 +87,7 @@ def laws(pair):
 def _shape_kw(method):
     if method == "autoregressive":
         return {}
-    if method in ("rsd-c", "specinfer", "greedy", "topk"):
+    if method in ("rsd-c", "traversal", "specinfer", "greedy", "topk"):
         return {"branching": [3, 2]}
     return {"depth": 2}
 
@@ -113,7 +113,7 @@ def test_sequence_law_matches_target_exactly(pair, laws, method):
         assert single.new_tokens == res.new_tokens[r]
 
 
-@pytest.mark.parametrize("method", ["sd", "sd-block", "rsd-s", "rsd-c", "specinfer", "greedy"])
+@pytest.mark.parametrize("method", ["sd", "sd-block", "traversal", "rsd-s", "rsd-c", "specinfer", "greedy"])
 def test_kv_caches_match_a_fresh_forward(pair, method):
     """After ragged steps (rows accepting different numbers of tokens), every row's committed
     cache positions give the logits of a fresh forward over its tokens."""

@@ -25,6 +25,7 @@ KINDS = {
     "greedy": [(3, 2, 1)],
     "topk": [(2, 2, 2)],
     "spechub": [(2, 2, 2), (2, 1, 2)],
+    "traversal": [(2, 2), (2, 1, 1)],
 }
 
 
@@ -103,7 +104,7 @@ def test_exact_law_of_emitted_tokens_is_the_target_law(kind, shape, seed):
 @pytest.mark.parametrize(
     "kind,shape,sparse",
     [("rsd-c", (2, 2), False), ("rsd-s", (3, 3), True), ("iid", (2, 1), True), ("greedy", (3, 2), False), ("topk", (2, 2), True),
-     ("spechub", (2, 2), True), ("spechub", (2, 1, 2), False)],
+     ("spechub", (2, 2), True), ("spechub", (2, 1, 2), False), ("traversal", (2, 2), True), ("traversal", (3, 1, 1), False)],
 )
 def test_sampling_path_chi_square(kind, shape, sparse):
     v, root, n = 4, 0, 4000
@@ -481,7 +482,9 @@ def softmax_rows(v: int, gap: float) -> np.ndarray:
     return (z / z.sum(1, keepdims=True)).astype(np.float64)
 
 
-@pytest.mark.parametrize("kind,shape", [("rsd-c", (2, 2)), ("rsd-s", (2, 2)), ("rsd-s", (3, 3)), ("greedy", (2, 2)), ("spechub", (2, 2))])
+@pytest.mark.parametrize(
+    "kind,shape", [("rsd-c", (2, 2)), ("rsd-s", (2, 2)), ("rsd-s", (3, 3)), ("greedy", (2, 2)), ("spechub", (2, 2)), ("traversal", (2, 2))]
+)
 def test_confident_draft_rows_keep_the_target_law(kind, shape):
     """q = softmax([36, 0, 0]) rows (issue 9 §1: RSD-C/RSD-S were ~1% off there, z ≈ 10): the exact
     emitted law is the target law, and sampled steps follow it."""

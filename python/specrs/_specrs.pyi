@@ -172,7 +172,7 @@ def verify_chains(
     drafts: npt.ArrayLike,  # (rows,) draft ids; a negative id (placeholder) ends its chain
     cu_num_drafts: npt.ArrayLike,  # (chains,) cumulative draft counts
     *,
-    verifier: str = "sd",  # "sd" or "block" (builds may add others: an unknown name is a SpecrsError)
+    verifier: str = "sd",  # "sd", "block" or "traversal" (= block on a chain; builds may add others: an unknown name is a SpecrsError)
     seeds: Optional[npt.ArrayLike] = None,  # (chains,) one seed per chain
     rng: _Rng = None,
 ) -> Tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -40,7 +40,8 @@ pub struct ChainOutcome {
 }
 
 /// The verifiers that work on chains, for error messages.
-pub const CHAIN_VERIFIERS: &[Verifier] = &[Verifier::Sd, Verifier::Block];
+/// `traversal` on a chain is block verification (docs/theory.md §14.2), so it runs the block rule.
+pub const CHAIN_VERIFIERS: &[Verifier] = &[Verifier::Sd, Verifier::Block, Verifier::Traversal];
 
 fn check_verifier(verifier: Verifier) -> Result<()> {
     if CHAIN_VERIFIERS.contains(&verifier) {
@@ -165,7 +166,7 @@ pub(crate) fn run_chain<T: Real, S: Source>(
                 }
             }
         }
-        Verifier::Block => {
+        Verifier::Block | Verifier::Traversal => {
             let rows: Vec<Position<'_, T>> =
                 (0..real).map(|i| Position { p: row(p, i, v), q: row(q, i, v), sums: sums[i], draft: ids[i][0] }).collect();
             let out = block::verify(&rows, src);

@@ -180,6 +180,7 @@ const SPECHUB: &str = "Sun et al., SpecHub, EMNLP 2024";
 const KHISTI: &str = "Khisti et al., Multi-Draft Speculative Sampling: Canonical Decomposition and Theoretical Limits, ICLR 2025";
 const SD: &str = "Leviathan et al., ICML 2023; Chen et al., arXiv 2302.01318, 2023";
 const BLOCK: &str = "Sun et al., Block Verification Accelerates Speculative Decoding, ICLR 2025";
+const TRAVERSAL: &str = "Weng et al., Traversal Verification for Speculative Tree Decoding, NeurIPS 2025";
 const EAGLE: &str = "Li et al., EAGLE-2, EMNLP 2024 (deterministic top-k trees, as in SGLang)";
 
 registry! {
@@ -275,6 +276,19 @@ registry! {
             default_scheme: Some(Scheme::Iid),
             n: Some(1),
             optimal_for: Schemes::Only(&[Scheme::Iid, Scheme::Wor, Scheme::Cp, Scheme::Greedy]),
+        },
+        /// Traversal verification of a draft tree (leaf to root); at one position it is rrs_wor / rrs.
+        Traversal = VerifierRow {
+            name: "traversal",
+            description: "traversal verification of a draft tree: leaf to root, each node accepted with the \
+                          probability of keeping its whole path, the parent updated to its residual; on a chain it \
+                          is block, at one position rrs_wor (wor drafts) or rrs (iid drafts) (trees: kind and method \
+                          traversal)",
+            paper: TRAVERSAL,
+            schemes: Schemes::Only(&[Scheme::Wor, Scheme::Iid]),
+            default_scheme: Some(Scheme::Wor),
+            n: None,
+            optimal_for: Schemes::Only(&[]),
         },
         /// Recursive rejection sampling with replacement (SpecInfer multi-step speculative sampling).
         Rrs = VerifierRow {
@@ -443,6 +457,17 @@ registry! {
             scheme: Scheme::Wor,
             max_branching: Some(1),
         },
+        /// Traversal verification over a constant-branching tree with Gumbel-top-k siblings.
+        Traversal = TreeKindRow {
+            name: "traversal",
+            deprecated: &[],
+            description: "constant branching (b_1..b_L), each node's children by Gumbel-top-k (without replacement, as \
+                          rsd-c draws them), verified by traversal verification (leaf to root)",
+            paper: TRAVERSAL,
+            verifier: Verifier::Traversal,
+            scheme: Scheme::Wor,
+            max_branching: None,
+        },
     }
 }
 
@@ -476,6 +501,16 @@ registry! {
             shape: ShapeFamily::Chain,
             default_depth: 4,
             default_width: 1,
+        },
+        Traversal = MethodRow {
+            name: "traversal",
+            description: "RSD-C's tree (Gumbel-top-k siblings) verified by traversal verification, leaf to root (never \
+                          fewer accepted tokens than rsd-c in expectation on the instances tested)",
+            paper: TRAVERSAL,
+            tree_kind: Some(TreeKind::Traversal),
+            shape: ShapeFamily::Fan,
+            default_depth: 4,
+            default_width: 2,
         },
         SpecInfer = MethodRow {
             name: "specinfer",

@@ -49,7 +49,8 @@ type ChainArrays<'py> = (Bound<'py, PyArray1<i64>>, Bound<'py, PyArray1<i64>>);
 /// Verifier: "sd" (token-wise speculative sampling, Leviathan et al. 2023) or "block" (block
 /// verification, Sun et al. ICLR 2025: the longest prefix by the cumulative ratio
 /// ρ_i = min(ρ_{i−1} p_i(x_i)/q_i(x_i), 1), the last passing position, then one residual token
-/// from norm((ρ_τ p − q)₊); at least as many accepted drafts as "sd" in expectation). Randomness: chain b
+/// from norm((ρ_τ p − q)₊); at least as many accepted drafts as "sd" in expectation) or "traversal" (on a
+/// chain it is block verification and runs the same rule). Randomness: chain b
 /// uses its own stream, `seeds[b]` (one integer per chain, e.g. drawn from each request's own
 /// generator), or `stream_seed(seed, b)` with `seed` from `rng` when `seeds` is None. Chains run
 /// in parallel with the GIL released.

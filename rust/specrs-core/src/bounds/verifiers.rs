@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | sd (n = 1) | iid, wor, cp, greedy | Σ min(p, q) |
 //! | rrs (SpecInfer) | iid | 1 − N(a_{n+1}), a_1 = 0, a_{k+1} = a_k + N(a_k), N(a) = Σ(p − a q)_+ (= 1 − Π(1 − r_k) of Thomas et al. Alg. 9), by the verifier's own recurrence (`verify::rrs::acceptances`) |
+//! | traversal (one level) | wor, iid | that of rrs_wor (wor) or rrs (iid): the same rule on one level |
 //! | rrs_wor (RSD) | wor | exact enumeration while small, else deterministic (series + quadrature, 1e-9) for any n, Monte Carlo beyond the work budget; see [`super::rrs_wor`] |
 //! | kseq (SpecTr) | iid | 1 − (1 − β(ρ))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ the verifier's own solution of 1 − (1 − β)^n ≤ ρβ (`verify::kseq::solve`, within ulps of the root ρ* ∈ [1, n]) |
 //! | greedy (Hu et al.) | greedy | Theorem 7 = α* of the greedy law |
@@ -66,6 +67,7 @@ pub fn verifier_acceptance<T: Real>(
     row: u64,
 ) -> Result<Acceptance> {
     let scheme = resolve_scheme(verifier, scheme)?;
+    let verifier = crate::verify::at_one_position(verifier, scheme);
     limits::check_count("samples", mc.samples, limits::MAX_SAMPLES, "the number of Monte-Carlo samples")?;
     let (sp, sq) = prep::check(p, q, n, scheme)?;
     verifier.check_n("n", n)?;
@@ -91,7 +93,8 @@ pub fn verifier_acceptance<T: Real>(
             Acceptance::exact(kseq::p_accept(beta, n as f64))
         }
         // On the normalised row, as the acceptance study builds it (the same curve, the same stream).
-        Verifier::RrsWor => {
+        // (Traversal was mapped to rrs_wor above; the arm keeps the match total.)
+        Verifier::RrsWor | Verifier::Traversal => {
             let (pf, qf) = normalised();
             rrs_wor_acceptance(&rrs_wor::Curve::new(&pf, &qf), n, mc, row)
         }

@@ -46,7 +46,7 @@ fn check_table(arg: &str, table: &[f64], v: usize) -> Result<()> {
     Ok(())
 }
 
-fn last_token(t: &DraftTree, node: usize, root: usize) -> usize {
+pub(crate) fn last_token(t: &DraftTree, node: usize, root: usize) -> usize {
     if node == 0 {
         root
     } else {
@@ -293,7 +293,7 @@ pub fn emitted_law(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::Scheme;
 
@@ -316,7 +316,7 @@ mod tests {
     }
 
     /// Law of the first L+1 tokens when the step's output is completed by plain target sampling.
-    fn completed(law: &[(Vec<i64>, f64)], p: &[f64], v: usize, root: usize, len: usize) -> HashMap<Vec<i64>, f64> {
+    pub(crate) fn completed(law: &[(Vec<i64>, f64)], p: &[f64], v: usize, root: usize, len: usize) -> HashMap<Vec<i64>, f64> {
         let mut out = HashMap::new();
         let mut stack: Vec<(Vec<i64>, f64)> = law.to_vec();
         while let Some((s, pr)) = stack.pop() {
@@ -337,7 +337,7 @@ mod tests {
         out
     }
 
-    fn target_law(p: &[f64], v: usize, root: usize, len: usize) -> HashMap<Vec<i64>, f64> {
+    pub(crate) fn target_law(p: &[f64], v: usize, root: usize, len: usize) -> HashMap<Vec<i64>, f64> {
         let start: Vec<(Vec<i64>, f64)> = (0..v).filter(|&b| p[root * v + b] > 0.0).map(|b| (vec![b as i64], p[root * v + b])).collect();
         completed(&start, p, v, root, len)
     }
@@ -357,6 +357,8 @@ mod tests {
             (TreeKind::SpecHub, vec![2, 1, 2], 3),
             (TreeKind::SdBlock, vec![1, 1, 1], 4),
             (TreeKind::SdBlock, vec![1, 1], 3),
+            (TreeKind::Traversal, vec![2, 2], 3),
+            (TreeKind::Traversal, vec![2, 1, 1], 4),
         ];
         for (kind, shape, v) in cases {
             for seed in 0..2u64 {

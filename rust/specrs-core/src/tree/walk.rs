@@ -7,12 +7,18 @@
 //! rows of every chain node before it decides, so the walk asks for them top-down (one per round,
 //! as above), keeps them, runs `verify::block` on the chain, and then asks for the leaf's row only
 //! when the whole chain was accepted (the bonus token).
+//!
+//! `traversal` trees are walked leaf to root (`verify::traversal`, docs/theory.md §14.3): the walk
+//! asks for the row of each node whose subtree the post-order reaches (from the root down the
+//! first live children), so it reads only the rows of the nodes it visits, and the row of an
+//! accepted leaf last (its bonus token).
 
 use super::arena::DraftTree;
 use super::dist::{align, check, Aligned, DistRef};
 use super::node::{self, NodeOutcome};
 use crate::verify::block::{self, BlockOutcome, Position};
 use crate::verify::source::Source;
+use crate::verify::traversal::{Next, TravOutcome, Traversal};
 use crate::verify::Sums;
 use crate::{Error, Result, Rng, TreeKind, Verifier};
 
@@ -30,6 +36,17 @@ pub struct Walk {
     chain: Vec<(Aligned, usize)>,
     /// `sd-block`: the chain was decided and the walk waits for the leaf's row (the bonus).
     decided: bool,
+    /// `traversal`: the traversal in progress.
+    trav: Option<Box<TravWalk>>,
+}
+
+/// A traversal walk: the traversal state, each node's index set (None: dense), and the accepted
+/// leaf once decided (the walk then waits for its row, the bonus).
+#[derive(Debug, Clone)]
+struct TravWalk {
+    t: Traversal,
+    ids: Vec<Option<Vec<i64>>>,
+    bonus_at: Option<usize>,
 }
 
 /// One verification step.
@@ -100,7 +117,127 @@ impl DraftTree {
             },
             chain: Vec::new(),
             decided: false,
+            trav: (self.kind.verifier() == Verifier::Traversal)
+                .then(|| Box::new(TravWalk { t: self.traversal(self.kind.distinct()), ids: vec![None; self.nodes.len()], bonus_at: None })),
         }
+    }
+
+    /// An empty traversal over this tree's nodes; `wor`: siblings drawn without replacement.
+    pub(crate) fn traversal(&self, wor: bool) -> Traversal {
+        let parent = self.nodes.iter().map(|n| n.parent.max(0) as usize).collect();
+        let first = self.nodes.iter().map(|n| n.first_child).collect();
+        let count = self.nodes.iter().map(|n| n.n_children).collect();
+        Traversal::new(parent, first, count, wor)
+    }
+
+    /// Records the accepted path of a decided traversal (up to node `x`).
+    fn traversal_path(&self, step: &mut Step, x: usize) {
+        for n in &self.nodes {
+            if n.n_children > 0 {
+                step.depth_tried[n.depth] = true;
+            }
+        }
+        let mut path = Vec::new();
+        let mut v = x;
+        while v != 0 {
+            path.push(v);
+            v = self.nodes[v].parent as usize;
+        }
+        for &c in path.iter().rev() {
+            step.depth_accepted[self.nodes[c].depth - 1] = true;
+            step.tokens.push(self.nodes[c].token);
+            step.path.push(c);
+            step.keep.push(c);
+        }
+    }
+
+    /// One round of the `traversal` walk at node `v` (module docs).
+    fn traversal_node(&self, w: &mut Walk, v: usize, p: DistRef<'_>) -> Result<Option<usize>> {
+        let (a, ch) = self.node_inputs(v, p)?;
+        let Some(tw) = w.trav.as_mut() else {
+            return Err(Error::invalid("probs", "the verification walk was not started for a traversal tree"));
+        };
+        if tw.bonus_at.is_some() {
+            // The accepted node never had children: the bonus is a sample of its p.
+            let mut rng = w.rng.clone();
+            let NodeOutcome { token, .. } = node::sample(Verifier::Match, a, &[], &mut rng)?;
+            w.rng = rng;
+            w.step.tokens.push(token);
+            w.step.bonus = true;
+            release_traversal(w.trav.take());
+            return Ok(None);
+        }
+        let Aligned { ids, p, q } = a;
+        tw.ids[v] = ids;
+        tw.t.give(v, p, q, &ch);
+        let mut rng = w.rng.clone();
+        let next = tw.t.advance(&mut rng);
+        w.rng = rng;
+        match next {
+            Next::Need(u) => Ok(Some(u)),
+            Next::Done(TravOutcome { node: x, token }) => {
+                self.traversal_path(&mut w.step, x);
+                match token {
+                    Some(i) => {
+                        let t = tw.ids[x].as_ref().map_or(i as i64, |ids| ids[i]);
+                        w.step.tokens.push(t);
+                        release_traversal(w.trav.take());
+                        Ok(None)
+                    }
+                    None => {
+                        tw.bonus_at = Some(x);
+                        Ok(Some(x))
+                    }
+                }
+            }
+        }
+    }
+
+    /// [`Self::verify_law`] of traversal verification on this tree (`wor`: siblings without
+    /// replacement), every path of its decisions (`exact::paths`), then the accepted leaf's law of
+    /// p for the bonus. `setup` adjusts the traversal first (tests: the lossy variants).
+    pub(crate) fn traversal_law<'a>(
+        &self,
+        p: impl Fn(usize) -> DistRef<'a>,
+        wor: bool,
+        setup: impl Fn(&mut Traversal),
+    ) -> Result<Vec<(Vec<i64>, f64)>> {
+        let mut t = self.traversal(wor);
+        setup(&mut t);
+        let mut ids = vec![None; self.nodes.len()];
+        for (v, n) in self.nodes.iter().enumerate() {
+            if n.n_children > 0 {
+                let (a, ch) = self.node_inputs(v, p(v))?;
+                ids[v] = a.ids;
+                t.give(v, a.p, a.q, &ch);
+            }
+        }
+        let mut out = Vec::new();
+        for (o, pr) in crate::exact::paths(|src| match t.clone().advance(src) {
+            Next::Done(o) => Some(o),
+            Next::Need(_) => None,
+        }) {
+            let Some(TravOutcome { node: x, token }) = o else {
+                return Err(Error::invalid("probs", "traversal asked for a row it was given (internal error)"));
+            };
+            let mut step = self.walk(0).step;
+            self.traversal_path(&mut step, x);
+            match token {
+                Some(i) => {
+                    step.tokens.push(ids[x].as_ref().map_or(i as i64, |ids: &Vec<i64>| ids[i]));
+                    out.push((step.tokens, pr));
+                }
+                None => {
+                    let (a, _) = self.node_inputs(x, p(x))?;
+                    for (n, q) in node::law(Verifier::Match, &a, &[])? {
+                        let mut toks = step.tokens.clone();
+                        toks.push(n.token);
+                        out.push((toks, pr * q));
+                    }
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// Block verification of the chain whose node rows are `rows` (root first), with randomness
@@ -183,6 +320,10 @@ impl DraftTree {
             w.node = self.block_node(w, v, p)?;
             return Ok(w.node);
         }
+        if self.kind.verifier() == Verifier::Traversal {
+            w.node = self.traversal_node(w, v, p)?;
+            return Ok(w.node);
+        }
         let (a, ch) = self.node_inputs(v, p)?;
         let node = &self.nodes[v];
         let mut rng = w.rng.clone();
@@ -225,6 +366,9 @@ impl DraftTree {
         self.check_rows(rows)?;
         if self.kind == TreeKind::SdBlock {
             return self.block_law(p);
+        }
+        if self.kind.verifier() == Verifier::Traversal {
+            return self.traversal_law(p, self.kind.distinct(), |_| {});
         }
         let mut out = Vec::new();
         let mut stack: Vec<(usize, Vec<i64>, f64)> = vec![(0, Vec::new(), 1.0)];
@@ -285,5 +429,13 @@ fn release(rows: Vec<(Aligned, usize)>) {
     for (Aligned { p, q, .. }, _) in rows {
         crate::pool::give(p);
         crate::pool::give(q);
+    }
+}
+
+/// Gives a finished traversal's rows back to the buffer pool.
+fn release_traversal(tw: Option<Box<TravWalk>>) {
+    for r in tw.into_iter().flat_map(|tw| tw.t.into_rows()) {
+        crate::pool::give(r.mb);
+        crate::pool::give(r.ms);
     }
 }

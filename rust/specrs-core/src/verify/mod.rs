@@ -4,7 +4,8 @@
 //! Which schemes each verifier is lossless for, and its default scheme, are rows of the registry
 //! (`crate::names`); the rules live here: `sd`, `rrs`, `rrs_wor` (rrs.rs), `kseq` (kseq.rs),
 //! `greedy` (greedy.rs), `spechub` (spechub.rs), `khisti` (khisti.rs), `block` (block.rs: a chain rule; at one position it
-//! is `sd`), `match` (sample p; accepted iff the token is a
+//! is `sd`), `traversal` (traversal.rs: a tree rule; at one position it is `rrs_wor` or `rrs`),
+//! `match` (sample p; accepted iff the token is a
 //! draft) and `optimal` (the max-flow plan, optimal.rs). Formulas: docs/theory.md.
 //!
 //! Every verifier is O(V) per call (a few passes, no V-length allocation; K-SEQ keeps the
@@ -26,6 +27,7 @@ mod optimal;
 pub(crate) mod rrs;
 pub(crate) mod source;
 mod spechub;
+pub(crate) mod traversal;
 
 pub use check::token_ids;
 pub(crate) use check::Sums;
@@ -103,13 +105,24 @@ fn prepare<'a, T: Real>(
     Ok((Ctx { p, q, sums, drafts }, hub))
 }
 
+/// The rule a verifier runs at one position for drafts of `scheme`: traversal on one level is RRS
+/// without replacement (wor siblings) or with replacement (iid siblings; docs/theory.md §14.2).
+pub(crate) fn at_one_position(verifier: Verifier, scheme: Scheme) -> Verifier {
+    match (verifier, scheme) {
+        (Verifier::Traversal, Scheme::Iid) => Verifier::Rrs,
+        (Verifier::Traversal, _) => Verifier::RrsWor,
+        (v, _) => v,
+    }
+}
+
 /// Runs a validated verifier with randomness from `src`. `Optimal` is not handled here (it needs
 /// a plan, built by [`OptimalVerifier`]; `verify_scheme` builds one per call).
 pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: usize, src: &mut S) -> Result<Outcome> {
     Ok(match verifier {
         // At one position block verification is token-wise SD (h_1 = ρ_1 = min(1, p/q)).
         Verifier::Sd | Verifier::Block | Verifier::Rrs => rrs::rrs(cx, false, src),
-        Verifier::RrsWor => rrs::rrs(cx, true, src),
+        // Callers map traversal to its one-position rule first (`at_one_position`); wor is its default.
+        Verifier::RrsWor | Verifier::Traversal => rrs::rrs(cx, true, src),
         Verifier::Kseq => kseq::kseq(cx, src),
         Verifier::Greedy => greedy::greedy(cx, src),
         Verifier::SpecHub => spechub::spechub(cx, hub, src),
@@ -163,6 +176,7 @@ pub fn verify_scheme<T: Real>(
     rng: &mut Rng,
 ) -> Result<Outcome> {
     let (cx, hub) = prepare(verifier, scheme, p, q, drafts)?;
+    let verifier = at_one_position(verifier, resolve_scheme(verifier, scheme)?);
     if verifier == Verifier::Optimal {
         // The scheme was resolved (required) by `prepare`. Builds the explicit law and its plan on
         // every call: for a fixed (p, q) build an OptimalVerifier once instead.
@@ -183,6 +197,7 @@ pub(crate) fn verify_with<T: Real, S: Source>(
     src: &mut S,
 ) -> Result<Outcome> {
     let (cx, hub) = prepare(verifier, scheme, p, q, drafts)?;
+    let verifier = at_one_position(verifier, resolve_scheme(verifier, scheme)?);
     run(verifier, &cx, hub, src)
 }
 
