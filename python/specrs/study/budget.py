@@ -378,11 +378,10 @@ def markdown(records: list[dict], meta: dict) -> str:
                     cells.append(_cell(hit[0] if hit else None, shape=protocol == "budget"))
                 lines.append(f"| {m} | " + " | ".join(cells) + " |")
             lines.append("")
-        lines += [f"## T = {t}: Hugging Face", "", "| configuration | τ / tokens/s |", "|---|---|"]
-        for r in rows:
-            if r["method"] == HF_PLAIN or (r["method"] == HF_ASSISTED and r["protocol"] == "default"):
-                lines.append(f"| {r['method']} ({r['shape']}) | {_cell(r)} |")
-        lines.append("")
+        hf = [r for r in rows if r["method"] == HF_PLAIN or (r["method"] == HF_ASSISTED and r["protocol"] == "default")]
+        if hf:  # (a batched run has none)
+            lines += [f"## T = {t}: Hugging Face", "", "| configuration | τ / tokens/s |", "|---|---|"]
+            lines += [f"| {r['method']} ({r['shape']}) | {_cell(r)} |" for r in hf] + [""]
     return "\n".join(lines)
 
 
