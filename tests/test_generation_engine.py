@@ -15,6 +15,8 @@ import numpy as np
 import pytest
 from scipy.stats import chi2
 
+import specrs
+
 from specrs._specrs import tree_exact_law
 from specrs.trees import TreeBatch
 
@@ -40,19 +42,44 @@ def rows_of(table, tokens, sparse):
     return np.ascontiguousarray(np.take_along_axis(dense, ids, -1)), np.ascontiguousarray(ids.astype(np.int64))
 
 
-def run_steps(kind, shape, roots, depths, n, seed, sparse, verify_with=None):
+def warped_tables(p, q, temperature, top_k):
+    """The law the Rust kernel samples from logits log(table) at (temperature, top_k), in float64
+    (softmax of the logits / T over the top-k, ties kept)."""
+    out = []
+    for t in (p, q):
+        with np.errstate(divide="ignore"):
+            x = np.log(t.astype(np.float64)) / temperature
+        if top_k is not None:
+            kth = np.sort(x, axis=1)[:, -top_k][:, None]
+            x = np.where(x >= kth, x, -np.inf)
+        e = np.exp(x - x.max(1, keepdims=True))
+        out.append((e / e.sum(1, keepdims=True)).astype(np.float32))
+    return out
+
+
+def run_steps(kind, shape, roots, depths, n, seed, sparse, verify_with=None, logits=None):
     """`n` steps of a TreeBatch whose row r has root `roots[r]` and depth `depths[r]`; returns
-    per row a Counter of emitted token tuples."""
+    per row a Counter of emitted token tuples. `logits` = (temperature, top_k): the rows cross as
+    float32 logits log(table) (−inf at zeros) through ``expand_logits`` / ``walk_feed_logits``, and
+    the returned tables are the law the kernel warps them to."""
     p, q = tables(seed)
     pv = p if verify_with is None else verify_with(p, q)
+    if logits is not None:
+        with np.errstate(divide="ignore"):
+            lp, lq = np.log(p), np.log(q)
+        p, q = warped_tables(p, q, *logits)
+        temp, top_k = logits
     tb = TreeBatch(kind, list(shape), [seed * 100 + r for r in range(len(roots))], truncate=True)
     counts = [dict() for _ in roots]
     for _ in range(n):
         tb.begin(list(roots), [7] * len(roots), list(depths))
         last = np.array(roots)[:, None]  # level 0: every frontier is its root
         while not tb.done:
-            probs, ids = rows_of(q, last, sparse)
-            tb.expand(probs, ids)
+            if logits is not None:
+                tb.expand_logits(np.ascontiguousarray(lq[last]), temperature=temp, top_k=top_k)
+            else:
+                probs, ids = rows_of(q, last, sparse)
+                tb.expand(probs, ids)
             if tb.done:
                 break
             tok, _, real, _ = tb.inputs(tb.levels - 1, frontier_only=True)
@@ -61,8 +88,11 @@ def run_steps(kind, shape, roots, depths, n, seed, sparse, verify_with=None):
         needs = tb.walk_begin()
         while any(s is not None for s in needs):
             prev = np.array([tok[r, s if s is not None else 0] for r, s in enumerate(needs)])
-            probs, ids = rows_of(pv, prev, sparse)
-            needs = tb.walk_feed(probs, ids)
+            if logits is not None:
+                needs = tb.walk_feed_logits(np.ascontiguousarray(lp[prev]), temperature=temp, top_k=top_k)
+            else:
+                probs, ids = rows_of(pv, prev, sparse)
+                needs = tb.walk_feed(probs, ids)
         for r, st in enumerate(tb.steps()):
             counts[r][tuple(st.tokens)] = counts[r].get(tuple(st.tokens), 0) + 1
             assert st.keep_slots[0] == 0 and len(st.keep_slots) == st.accepted_tokens + 1
@@ -114,6 +144,39 @@ def test_every_row_of_a_batch_emits_the_exact_step_law(kind, shape):
         counts, p, q = run_steps(kind, shape, roots, depths, 1500, seed, sparse=seed == 1)
         for r in range(len(roots)):
             assert pvalue(counts[r], kind, shape, p, q, roots[r], depths[r]) > 1e-4, (kind, seed, r)
+
+
+@pytest.mark.parametrize("kind,shape", [("rsd-c", (3, 2)), ("rsd-s", (2, 2)), ("iid", (2, 2))])
+@pytest.mark.parametrize("warping", [(0.7, None), (1.0, 3)])
+def test_rows_warped_in_rust_from_logits_emit_the_exact_step_law(kind, shape, warping):
+    """The loop's CPU path: logits in (dense at T = 0.7, top-3 at T = 1), the Rust kernel's
+    softmax is both the q the tree draws from and the p it verifies with; every row's step law
+    is the exact one of those tables."""
+    roots, depths = [1, 2, 0], [2, 2, 0]
+    counts, p, q = run_steps(kind, shape, roots, depths, 1500, 0, sparse=False, logits=warping)
+    for r in range(len(roots)):
+        assert pvalue(counts[r], kind, shape, p, q, roots[r], depths[r]) > 1e-4, (kind, warping, r)
+
+
+def test_bad_logits_are_refused_with_the_row_named():
+    tb = TreeBatch("rsd-c", [2], [1, 2], truncate=True)
+    tb.begin([0, 0], [4, 4], [1, 1])
+    x = np.zeros((2, 1, 6), np.float32)
+    x[1, 0, 3] = np.nan
+    with pytest.raises(specrs.SpecrsError, match=r"logits\[row 1\].*frontier node 0: has the non-finite logit NaN at index 3"):
+        tb.expand_logits(x, temperature=1.0)
+    tb.begin([0, 0], [4, 4], [1, 1])
+    with pytest.raises(specrs.SpecrsError, match="float64"):
+        tb.expand_logits(np.zeros((2, 1, 6)), temperature=1.0)
+    with pytest.raises(specrs.SpecrsError, match="temperature"):
+        tb.expand_logits(np.zeros((2, 1, 6), np.float32), temperature=0.0)
+    with pytest.raises(specrs.SpecrsError, match="-inf"):
+        tb.expand_logits(np.full((2, 1, 6), -np.inf, np.float32), temperature=1.0)
+    tb.begin([0, 0], [4, 4], [1, 1])
+    tb.expand_logits(np.zeros((2, 1, 6), np.float32), temperature=1.0, top_k=2)
+    tb.walk_begin()
+    with pytest.raises(specrs.SpecrsError, match=r"\+inf"):
+        tb.walk_feed_logits(np.full((2, 6), np.inf, np.float32), temperature=1.0)
 
 
 @pytest.mark.parametrize("kind,shape", [("rsd-c", (3, 2)), ("spechub", (2, 2))])

@@ -417,6 +417,10 @@ class TreeBatch:
     def expand(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> None:
         """`probs`: (rows, F, V) dense or (rows, F, K) sparse with `token_ids`, F ≥ every frontier;
         errors name `probs[row r]`. After an error only `begin` may follow."""
+    def expand_logits(self, logits: ArrayLike, *, temperature: float, top_k: int | None = None) -> None:
+        """`expand` from float32 draft logits (rows, F, V), warped in Rust in one pass per row:
+        softmax of logits / `temperature` (> 0), over the `top_k` largest (ties at the k-th kept)
+        when given; the stored q rows are that softmax. Errors name `logits[row r]`."""
     def inputs(
         self, start: int, stop: int | None = None, *, frontier_only: bool = False, pad_token: int = 0
     ) -> Tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.bool_]]:
@@ -430,6 +434,8 @@ class TreeBatch:
     def walk_feed(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> list[int | None]:
         """`probs[r]` (rows × V, or sparse) is the target row of the slot row r needs (ignored for
         rows that are done); returns the slots needed next."""
+    def walk_feed_logits(self, logits: ArrayLike, *, temperature: float, top_k: int | None = None) -> list[int | None]:
+        """`walk_feed` from float32 target logits (rows, V), warped by the kernel of `expand_logits`."""
     def steps(self) -> list[TreeStep]: ...
 
 def method_shape(

@@ -24,7 +24,7 @@ from ._inputs import check_prompts, check_warping, config_settings, token_id_set
 from ._methods import TreeShape, resolve_shape, tree_kind
 from ._models import BatchCache, Runner, check_model, check_pair, max_positions, probe_tree_mask
 from ._stats import GenerationStats
-from ._warp import warp
+from ._warp import host_logits, warp
 
 if TYPE_CHECKING:
     from specrs._specrs import _TreeKind
@@ -229,6 +229,7 @@ class _Batch:
         shape = list(gen.shape.branching) if gen.d is not None else []
         self.tb = TreeBatch(cast("_TreeKind", gen.kind or "rsd-c"), shape, seeds, truncate=True)
         self.clock = _Clock(gen.device)
+        self.rust_warp = gen.warping.rust_kernel(gen.device)  # rows warped in Rust from the logits
         self.target_calls = self.draft_calls = 0
         self.wall = 0.0
 
@@ -341,8 +342,7 @@ class _Batch:
         own = (causal[None] & realt[:, None, :]) | torch.eye(p_len, dtype=torch.bool, device=dev)[None]
         mask = torch.cat([vd[:, None, :] & realt[:, :, None], own], -1)[:, None]
         h = self._forward("draft", g.d, dc, tok, pos, mask)
-        q = warp(g.d.logits(h[:, -1:]), g.warping)  # q(·|prefix) at every root
-        tb.expand(*q.host())
+        self._expand(g.d.logits(h[:, -1:]))  # q(·|prefix) at every root
         pend = realt[:, None, : p_len - 1] if p_len > 1 else None  # pending tokens before the root
         while not tb.done:
             tok, pos, real, tmask = tb.inputs(tb.levels - 1, frontier_only=True)
@@ -352,9 +352,16 @@ class _Batch:
                 parts.append(pend.expand(-1, real.shape[1], -1))
             parts = [x & realt[:, :, None] for x in parts] + [_h2d(tmask, dev)]
             h = self._forward("draft", g.d, dc, tok, pos, torch.cat(parts, -1)[:, None])
-            q = warp(g.d.logits(h), g.warping)
-            tb.expand(*q.host())
+            self._expand(g.d.logits(h))
         return start, p_len
+
+    def _expand(self, logits: torch.Tensor) -> None:
+        """One tree level from the draft's logits (rows, frontier, V)."""
+        w = self.g.warping
+        if self.rust_warp:
+            self.tb.expand_logits(host_logits(logits), temperature=w.temperature, top_k=w.top_k)
+        else:
+            self.tb.expand(*warp(logits, w).host())
 
     def _verify(self, h: torch.Tensor) -> list:
         """Every row's verification walk: one round per depth, each moving to the host one
@@ -366,7 +373,11 @@ class _Batch:
             slots = torch.tensor([s if s is not None else 0 for s in needs], dtype=torch.long)
             hr = h[rows, slots.to(self.g.device, non_blocking=True)]
             logits = self.clock.run("target", g.t.logits, hr)
-            needs = tb.walk_feed(*warp(logits, g.warping).host())
+            if self.rust_warp:
+                w = g.warping
+                needs = tb.walk_feed_logits(host_logits(logits), temperature=w.temperature, top_k=w.top_k)
+            else:
+                needs = tb.walk_feed(*warp(logits, g.warping).host())
         return tb.steps()
 
     def _commit(self, i: int, toks: list[int]) -> int:

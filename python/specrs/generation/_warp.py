@@ -15,6 +15,12 @@ Hugging Face's order (``TemperatureLogitsWarper``, ``TopKLogitsWarper``, ``TopPL
 
 then renormalise.
 
+**Who warps.** With T > 0 and no top-p/min-p (on an accelerator: no top-k either) the rows are
+warped in Rust from the float32 logits (:meth:`Warping.rust_kernel`, ``TreeBatch.expand_logits``
+/ ``walk_feed_logits``): the law sampled and verified is then that kernel's softmax (equal to
+torch's up to rounding), and exactness holds because draft and verifier use the same q and p
+arrays. Greedy rows, top-p and min-p go through :func:`warp` below.
+
 **Dense or sparse, by the settings** (never by counting zeros): without top-k/top-p/min-p
 the support is the whole vocabulary and rows stay dense (``(..., V)`` float32, the softmax output
 as is); with them (or T = 0) only a few candidates can survive, so the rows are the top ``K``
@@ -62,6 +68,29 @@ class Warping:
         elif self.top_p is not None or self.min_p is not None:
             k = SPARSE_CAP
         return None if k is None or k >= vocab else k
+
+
+    def rust_kernel(self, device: torch.device) -> bool:
+        """Whether rows are warped by the Rust kernel straight from the logits
+        (``TreeBatch.expand_logits`` / ``walk_feed_logits``): T > 0 without top-p/min-p. On an
+        accelerator only dense rows: a dense row crosses as many bytes as logits as it would as
+        probabilities, while top-k rows are cut to their candidates on the device first."""
+        if self.greedy or self.top_p is not None or self.min_p is not None:
+            return False
+        return device.type == "cpu" or self.top_k is None
+
+
+def host_logits(logits: torch.Tensor) -> np.ndarray:
+    """Logits (..., V) as a float32 numpy array for the Rust kernel: a view on the CPU (a copy
+    only when they are not float32); on an accelerator one copy into page-locked memory and one
+    synchronisation (no float64 widening, no per-row transfers)."""
+    x = logits.float().contiguous()
+    if x.device.type == "cpu":
+        return x.numpy()
+    buf = torch.empty(x.shape, dtype=x.dtype, pin_memory=True)
+    buf.copy_(x, non_blocking=True)
+    torch.cuda.current_stream(x.device).synchronize()
+    return buf.numpy()
 
 
 @dataclass

@@ -5,6 +5,7 @@ use numpy::{PyArray1, PyArrayMethods, PyUntypedArrayMethods};
 use pyo3::prelude::*;
 use pyo3::types::PyTuple;
 use specrs_core::tree::exact;
+use specrs_core::tree::logits::Warp;
 use specrs_core::tree::{shape, DistRef, DraftTree, TreeBatch};
 use specrs_py_macros::boundary;
 
@@ -544,6 +545,53 @@ impl PyTreeBatch {
         Ok(())
     }
 
+    /// Expands one level from the draft's float32 logits `logits[r, i]` (rows × F × V), warped
+    /// in Rust (temperature, optional top-k, softmax) in one pass per row.
+    #[pyo3(signature = (logits, *, temperature, top_k=None))]
+    fn expand_logits<'py>(&mut self, py: Python<'py>, logits: &Bound<'py, PyAny>, temperature: f64, top_k: Option<i64>) -> PyResult<()> {
+        let w = warp_of(temperature, top_k)?;
+        let (a, shape) = logits_f32(py, logits, 3, "3-D (rows, frontier, V)")?;
+        let (b, f, v) = (shape[0], shape[1], shape[2]);
+        check_batch_rows(b, self.inner.len())?;
+        let need = self.inner.frontier_sizes().into_iter().max().unwrap_or(0);
+        if f < need {
+            return Err(PyError::invalid("logits", format!("has {f} frontier columns but a row has {need} frontier nodes")).into());
+        }
+        let x = slice(&a, "logits")?;
+        let tb = &mut self.inner;
+        py.detach(|| tb.expand_logits(|r, i| &x[(r * f + i) * v..(r * f + i + 1) * v], &w)).map_err(PyError::from)?;
+        Ok(())
+    }
+
+    /// `walk_feed` from the target's float32 logits (rows × V) of the slots the walks need,
+    /// warped by the kernel of `expand_logits` (only these rows are ever warped).
+    #[pyo3(signature = (logits, *, temperature, top_k=None))]
+    fn walk_feed_logits<'py>(
+        &mut self,
+        py: Python<'py>,
+        logits: &Bound<'py, PyAny>,
+        temperature: f64,
+        top_k: Option<i64>,
+    ) -> PyResult<Vec<Option<usize>>> {
+        let w = warp_of(temperature, top_k)?;
+        let (a, shape) = logits_f32(py, logits, 2, "2-D (rows, V)")?;
+        check_batch_rows(shape[0], self.inner.len())?;
+        let v = shape[1];
+        let x = slice(&a, "logits")?;
+        let needs = self.inner.walk_needs();
+        let tb = &mut self.inner;
+        py.detach(|| -> specrs_core::Result<()> {
+            for (r, need) in needs.iter().enumerate() {
+                if need.is_some() {
+                    tb.walk_row_logits(r, &x[r * v..(r + 1) * v], &w)?;
+                }
+            }
+            Ok(())
+        })
+        .map_err(PyError::from)?;
+        Ok(self.inner.walk_needs())
+    }
+
     /// (tokens, positions, real, mask) of a forward over levels `start..stop` (default: to the
     /// last level built): (rows, W) int64, (rows, W) int64, (rows, W) bool, (rows, W, C) bool.
     #[pyo3(signature = (start, stop=None, *, frontier_only=false, pad_token=0))]
@@ -634,6 +682,30 @@ impl PyTreeBatch {
             self.inner.levels()
         )
     }
+}
+
+fn warp_of(temperature: f64, top_k: Option<i64>) -> SpecrsResult<Warp> {
+    let k = top_k.map(|k| nonneg("top_k", k)).transpose()?;
+    Ok(Warp::new(temperature, k)?)
+}
+
+/// Borrows float32 logits with `ndim` dimensions and a non-empty last one (other dtypes are
+/// refused: the kernel reads float32, as the models' heads write it).
+fn logits_f32<'py>(
+    py: Python<'py>,
+    obj: &Bound<'py, PyAny>,
+    ndim: usize,
+    what: &str,
+) -> SpecrsResult<(numpy::PyReadonlyArrayDyn<'py, f32>, Vec<usize>)> {
+    let a = match probs(py, obj, "logits")? {
+        Probs::F32(a) => a,
+        Probs::F64(_) => return Err(PyError::invalid("logits", "has dtype float64; pass float32 logits")),
+    };
+    let shape = a.shape().to_vec();
+    if shape.len() != ndim || shape[ndim - 1] == 0 {
+        return Err(PyError::invalid("logits", format!("must be {what} with V ≥ 1, got shape {shape:?}")));
+    }
+    Ok((a, shape))
 }
 
 fn check_batch_rows(got: usize, want: usize) -> SpecrsResult<()> {

@@ -18,6 +18,7 @@ use super::arena::DraftTree;
 use super::dist::DistRef;
 use super::flatten::{check_mask_size, root_position};
 use super::kind::TreeKind;
+use super::logits::{warped_row, Warp};
 use super::walk::{Step, Walk};
 use crate::{Error, Result, Rng};
 
@@ -192,6 +193,25 @@ impl TreeBatch {
     /// i-th frontier node, i < `frontier_sizes()[r]` (the slots of the last level, in order).
     /// After an error only `begin` may follow.
     pub fn expand<'a>(&mut self, q: impl Fn(usize, usize) -> DistRef<'a>) -> Result<()> {
+        self.expand_rows(|r, tree| {
+            let qs: Vec<DistRef<'a>> = (0..tree.frontier.len()).map(|i| q(r, i)).collect();
+            tree.expand(&qs)
+        })
+    }
+
+    /// [`Self::expand`] from the draft's float32 logits `logits(r, i)` (row r, frontier node i),
+    /// warped by `w` in the one pass of [`super::logits::warped_row`]: the stored q rows are that
+    /// kernel's softmax.
+    pub fn expand_logits<'a>(&mut self, logits: impl Fn(usize, usize) -> &'a [f32], w: &Warp) -> Result<()> {
+        self.expand_rows(|r, tree| {
+            let rows = (0..tree.frontier.len())
+                .map(|i| warped_row("logits", logits(r, i), w).map_err(|e| e.in_row(i)))
+                .collect::<Result<Vec<_>>>()?;
+            tree.expand_checked(rows)
+        })
+    }
+
+    fn expand_rows(&mut self, mut grow: impl FnMut(usize, &mut DraftTree) -> Result<Vec<usize>>) -> Result<()> {
         self.check_usable()?;
         if self.done() {
             return Err(Error::invalid("probs", "every tree is complete; no frontier is left to expand"));
@@ -201,9 +221,7 @@ impl TreeBatch {
             if row.tree.done() {
                 continue;
             }
-            let f = row.tree.frontier.len();
-            let qs: Vec<DistRef<'a>> = (0..f).map(|i| q(r, i)).collect();
-            match row.tree.expand(&qs) {
+            match grow(r, &mut row.tree) {
                 Ok(new) => {
                     row.level_first.push(new.first().copied().unwrap_or(row.tree.len()));
                     width = width.max(new.len());
@@ -326,6 +344,13 @@ impl TreeBatch {
         res.map(|_| ())
     }
 
+    /// [`Self::walk_row`] from the target's float32 logits at that slot, warped by `w` with the
+    /// kernel that made the draft rows (only the visited nodes' rows are ever computed).
+    pub fn walk_row_logits(&mut self, r: usize, logits: &[f32], w: &Warp) -> Result<()> {
+        let (_, _, p) = warped_row("logits", logits, w).map_err(|e| batch_row(e, r))?;
+        self.walk_row(r, p.as_ref())
+    }
+
     /// Row r's verification step once its walk is complete, and the slots to keep (the root's,
     /// then the accepted path's).
     pub fn step(&self, r: usize) -> Result<(Step, Vec<usize>)> {
@@ -375,6 +400,7 @@ fn batch_row(e: Error, r: usize) -> Error {
 
 #[cfg(test)]
 mod tests {
+    use super::super::dist::Dist;
     use super::*;
 
     fn uniform(v: usize) -> Vec<f64> {
@@ -447,6 +473,51 @@ mod tests {
 
     fn exact_key(t: &DraftTree) -> Vec<(i64, i64)> {
         t.nodes.iter().map(|n| (n.parent, n.token)).collect()
+    }
+
+    /// Logits in: the same trees and steps as the warped rows of the one kernel passed as
+    /// probabilities (dense and top-k), so the exactness tests of `expand`/`walk_row` carry over;
+    /// a NaN logit is refused naming the row and frontier node.
+    #[test]
+    fn logits_in_equals_the_kernel_rows_in() {
+        let v = 600;
+        let mut rng = crate::Rng::new(5);
+        let logits: Vec<Vec<f32>> = (0..8).map(|_| (0..v).map(|_| (rng.gumbel() * 2.0) as f32).collect()).collect();
+        for (kind, shape) in [(TreeKind::RsdS, vec![3, 3]), (TreeKind::RsdC, vec![3, 1])] {
+            for w in [Warp::new(0.7, None).unwrap(), Warp::new(1.0, Some(5)).unwrap()] {
+                let rows: Vec<Dist> = logits.iter().map(|x| warped_row("q", x, &w).unwrap().2).collect();
+                let (mut a, mut b) = (
+                    TreeBatch::new(kind, shape.clone(), &[1, 2], true).unwrap(),
+                    TreeBatch::new(kind, shape.clone(), &[1, 2], true).unwrap(),
+                );
+                a.begin(&[0, 0], &[4, 4], &[2, 2]).unwrap();
+                b.begin(&[0, 0], &[4, 4], &[2, 2]).unwrap();
+                while !a.done() {
+                    a.expand_logits(|r, i| &logits[(r * 3 + i) % 8], &w).unwrap();
+                    b.expand(|r, i| rows[(r * 3 + i) % 8].as_ref()).unwrap();
+                }
+                for r in 0..2 {
+                    assert_eq!(exact_key(a.tree(r)), exact_key(b.tree(r)));
+                }
+                a.walk_begin().unwrap();
+                b.walk_begin().unwrap();
+                for r in 0..2 {
+                    while let Some(s) = a.need(r) {
+                        a.walk_row_logits(r, &logits[(s + r) % 8], &w).unwrap();
+                        b.walk_row(r, rows[(s + r) % 8].as_ref()).unwrap();
+                    }
+                    assert_eq!(a.step(r).unwrap(), b.step(r).unwrap());
+                }
+            }
+        }
+        let mut bad = logits[0].clone();
+        bad[3] = f32::NAN;
+        let w = Warp::new(1.0, None).unwrap();
+        let mut t = TreeBatch::new(TreeKind::RsdC, vec![2], &[1, 2], false).unwrap();
+        t.begin(&[0, 0], &[4, 4], &[1, 1]).unwrap();
+        let e = t.expand_logits(|r, _| if r == 1 { &bad } else { &logits[0] }, &w).unwrap_err();
+        assert_eq!(e.arg(), "logits[row 1]");
+        assert!(e.to_string().contains("frontier node 0: has the non-finite logit NaN at index 3"), "{e}");
     }
 
     #[test]

@@ -122,32 +122,62 @@ impl DraftTree {
                 ),
             ));
         }
-        let b = self.shape[self.level];
         // Validate (and copy, in the same pass) every row before drawing anything.
-        let mut checked = Vec::with_capacity(qs.len());
-        let mut copies = Vec::with_capacity(qs.len());
+        let mut rows = Vec::with_capacity(qs.len());
         for (i, q) in qs.iter().enumerate() {
-            let (sums, support, copy) = checked_copy("probs", *q).map_err(|e| e.in_row(i))?;
-            let must = match self.kind {
-                _ if self.truncate => 1,
-                TreeKind::Iid => 1,
-                TreeKind::RsdS if self.level > 0 => 1,
-                _ => b,
-            };
-            if support < must {
-                return Err(too_few(self.kind, i, support, b, self.level));
-            }
-            checked.push((sums, support));
-            copies.push(copy);
+            let row = checked_copy("probs", *q).map_err(|e| e.in_row(i))?;
+            self.check_support(i, row.1)?;
+            rows.push(row);
         }
+        self.expand_checked(rows)
+    }
+
+    /// Rows with fewer positive entries than the level must draw distinct children from.
+    fn check_support(&self, i: usize, support: usize) -> Result<()> {
+        let b = self.shape[self.level];
+        let must = match self.kind {
+            _ if self.truncate => 1,
+            TreeKind::Iid => 1,
+            TreeKind::RsdS if self.level > 0 => 1,
+            _ => b,
+        };
+        if support < must {
+            return Err(too_few(self.kind, i, support, b, self.level));
+        }
+        Ok(())
+    }
+
+    /// [`Self::expand`] from rows already validated and copied (block sums, number of positive
+    /// entries, the stored row), e.g. by `logits::warped_row`: the children are drawn from the
+    /// stored rows themselves. Nothing changes on error.
+    pub fn expand_checked(&mut self, rows: Vec<super::logits::Warped>) -> Result<Vec<usize>> {
+        if self.done() {
+            return Err(Error::invalid("probs", "the tree is complete; no frontier is left to expand"));
+        }
+        if rows.len() != self.frontier.len() {
+            return Err(Error::invalid(
+                "probs",
+                format!(
+                    "has {} rows but the frontier has {} nodes (one draft distribution per frontier node)",
+                    rows.len(),
+                    self.frontier.len()
+                ),
+            ));
+        }
+        for (i, row) in rows.iter().enumerate() {
+            self.check_support(i, row.1)?;
+        }
+        let b = self.shape[self.level];
         let frontier = self.frontier.clone();
         let mut picks: Vec<(usize, Vec<Pick>)> = Vec::with_capacity(frontier.len());
-        for ((q, (sums, _)), &f) in qs.iter().zip(checked).zip(&frontier) {
+        let mut copies = Vec::with_capacity(rows.len());
+        for ((sums, _, copy), &f) in rows.into_iter().zip(&frontier) {
             let phi = self.nodes[f].phi;
             let kind = self.kind;
             let rng = &mut self.rng;
-            let p = with_dist!(*q, |ids, vals| pick_node(kind, ids, vals, sums, b, phi, rng));
+            let p = with_dist!(copy.as_ref(), |ids, vals| pick_node(kind, ids, vals, sums, b, phi, rng));
             picks.push((f, p));
+            copies.push(copy);
         }
         let children = if self.kind == TreeKind::RsdS { self.sbs_select(picks, b) } else { plain(picks) };
         for (copy, &f) in copies.into_iter().zip(&frontier) {

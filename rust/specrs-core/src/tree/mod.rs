@@ -11,6 +11,7 @@ pub mod dist;
 pub mod exact;
 pub mod flatten;
 pub mod kind;
+pub mod logits;
 pub mod node;
 pub mod shape;
 pub mod walk;
