@@ -168,8 +168,12 @@ def test_bad_logits_are_refused_with_the_row_named():
     tb.begin([0, 0], [4, 4], [1, 1])
     with pytest.raises(specrs.SpecrsError, match="float64"):
         tb.expand_logits(np.zeros((2, 1, 6)), temperature=1.0)
-    with pytest.raises(specrs.SpecrsError, match="temperature"):
-        tb.expand_logits(np.zeros((2, 1, 6), np.float32), temperature=0.0)
+    for bad in (0.0, "x", True, None):
+        with pytest.raises(specrs.SpecrsError, match="temperature"):
+            tb.expand_logits(np.zeros((2, 1, 6), np.float32), temperature=bad)
+    for bad in (0, 1.5, "2"):
+        with pytest.raises(specrs.SpecrsError, match="top_k"):
+            tb.expand_logits(np.zeros((2, 1, 6), np.float32), temperature=1.0, top_k=bad)
     with pytest.raises(specrs.SpecrsError, match="-inf"):
         tb.expand_logits(np.full((2, 1, 6), -np.inf, np.float32), temperature=1.0)
     tb.begin([0, 0], [4, 4], [1, 1])

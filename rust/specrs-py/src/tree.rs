@@ -548,7 +548,13 @@ impl PyTreeBatch {
     /// Expands one level from the draft's float32 logits `logits[r, i]` (rows × F × V), warped
     /// in Rust (temperature, optional top-k, softmax) in one pass per row.
     #[pyo3(signature = (logits, *, temperature, top_k=None))]
-    fn expand_logits<'py>(&mut self, py: Python<'py>, logits: &Bound<'py, PyAny>, temperature: f64, top_k: Option<i64>) -> PyResult<()> {
+    fn expand_logits<'py>(
+        &mut self,
+        py: Python<'py>,
+        logits: &Bound<'py, PyAny>,
+        temperature: &Bound<'py, PyAny>,
+        top_k: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<()> {
         let w = warp_of(temperature, top_k)?;
         let (a, shape) = logits_f32(py, logits, 3, "3-D (rows, frontier, V)")?;
         let (b, f, v) = (shape[0], shape[1], shape[2]);
@@ -570,8 +576,8 @@ impl PyTreeBatch {
         &mut self,
         py: Python<'py>,
         logits: &Bound<'py, PyAny>,
-        temperature: f64,
-        top_k: Option<i64>,
+        temperature: &Bound<'py, PyAny>,
+        top_k: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Vec<Option<usize>>> {
         let w = warp_of(temperature, top_k)?;
         let (a, shape) = logits_f32(py, logits, 2, "2-D (rows, V)")?;
@@ -684,9 +690,16 @@ impl PyTreeBatch {
     }
 }
 
-fn warp_of(temperature: f64, top_k: Option<i64>) -> SpecrsResult<Warp> {
-    let k = top_k.map(|k| nonneg("top_k", k)).transpose()?;
-    Ok(Warp::new(temperature, k)?)
+/// The warping settings of `expand_logits` / `walk_feed_logits` (a real number, an optional
+/// integer ≥ 1; wrong types are named like bad values).
+fn warp_of(temperature: &Bound<'_, PyAny>, top_k: Option<&Bound<'_, PyAny>>) -> SpecrsResult<Warp> {
+    let bad = || PyError::invalid("temperature", "must be a real number");
+    if temperature.is_instance_of::<pyo3::types::PyBool>() {
+        return Err(bad());
+    }
+    let t: f64 = temperature.extract().map_err(|_| bad())?;
+    let k = convert::opt_size(top_k, "top_k", 1)?;
+    Ok(Warp::new(t, k)?)
 }
 
 /// Borrows float32 logits with `ndim` dimensions and a non-empty last one (other dtypes are
