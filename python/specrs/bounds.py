@@ -324,6 +324,60 @@ def chain_optima(p: ArrayLike, q: ArrayLike) -> ChainOptima:
 __all__ += ["ChainOptima", "chain_optima", "chain_rows"]
 
 
+# -- one draft tree: top-down, traversal and the per-depth optimum bound ----------------------
+@dataclass(frozen=True)
+class TreeOptima:
+    """Expected accepted tokens per step of one draft tree of ``depth`` levels on a toy Markov
+    model (docs/theory.md §14.5):
+
+    * ``top_down`` — the tree kind's own walk (rrs_wor for rsd-c and traversal trees, rrs for iid);
+    * ``traversal`` — traversal verification on the same trees (Weng et al., NeurIPS 2025);
+    * ``per_depth[i-1]`` = α*_i, the multi-draft optimum with the tree's depth-i paths as drafts
+      and the target's first-i-token law as target (a max-flow over sequences): P(τ ≥ i) ≤ α*_i
+      for every lossless verifier, whatever it sees;
+    * ``bound`` = Σ_i α*_i, an upper bound on E[τ] of any lossless verifier of these trees. On a
+      chain it is the full-information optimum Σ_i (1 − TV_i) (:func:`chain_optima`); on trees the
+      per-depth optima need not be reached at once, so it may exceed the tree's full-information
+      optimum (not computed here).
+
+    :attr:`traversal_gain` = traversal − top_down; :attr:`gap` = bound − traversal is traversal's
+    distance to this upper bound (not necessarily reachable).
+    """
+
+    depth: int
+    top_down: float
+    traversal: float
+    per_depth: tuple[float, ...]
+    bound: float
+
+    @property
+    def traversal_gain(self) -> float:
+        return self.traversal - self.top_down
+
+    @property
+    def gap(self) -> float:
+        return self.bound - self.traversal
+
+
+def tree_optima(kind: str, shape: Sequence[int], p_table: ArrayLike, q_table: ArrayLike, root_token: int) -> TreeOptima:
+    """:class:`TreeOptima` of the trees of ``kind`` (a constant-branching kind: ``rsd-c``,
+    ``traversal``, ``iid``, …) with branching ``shape``, drawn from the (V, V) Markov draft
+    ``q_table`` (row a = the law after token a) and verified against ``p_table``, starting after
+    ``root_token``. Exact, by enumerating every tree: V ≤ 8, depth ≤ 4.
+
+    >>> import numpy as np, specrs
+    >>> p = np.full((2, 2), 0.5); q = np.array([[0.9, 0.1], [0.9, 0.1]])
+    >>> o = specrs.tree_optima("traversal", [1, 1], p, q, 0)  # a chain: traversal = block
+    >>> o.top_down <= o.traversal <= o.bound
+    True
+    """
+    depth, top_down, traversal, per_depth, bound = _specrs._tree_optima(kind, shape, p_table, q_table, root_token)
+    return TreeOptima(int(depth), float(top_down), float(traversal), tuple(float(x) for x in per_depth), float(bound))
+
+
+__all__ += ["TreeOptima", "tree_optima"]
+
+
 # -- explicit draft laws: max-flow (specrs_core::flow) -----------------------------------------
 # Kept as a separate block: the optimal transport plan of any explicit joint draft law.
 from specrs._specrs import ExplicitBound, optimal_acceptance_explicit  # noqa: E402

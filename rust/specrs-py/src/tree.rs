@@ -808,6 +808,33 @@ fn tree_exact_law<'py>(
     Ok((arr2(py, seqs, n, cols)?, PyArray1::from_vec(py, probs).into_any()))
 }
 
+/// E[accepted] of a kind's walk and of traversal on its trees, the per-depth optima α*_i and
+/// their sum, on Markov toy tables (`specrs.tree_optima`; docs/theory.md §14.5).
+#[boundary]
+#[pyfunction]
+#[pyo3(signature = (kind, shape, p_table, q_table, root_token))]
+#[allow(clippy::type_complexity)]
+fn _tree_optima<'py>(
+    py: Python<'py>,
+    kind: &Bound<'py, PyAny>,
+    shape: &Bound<'py, PyAny>,
+    p_table: &Bound<'py, PyAny>,
+    q_table: &Bound<'py, PyAny>,
+    root_token: &Bound<'py, PyAny>,
+) -> PyResult<(usize, f64, f64, Vec<f64>, f64)> {
+    let kind = crate::names::tree_kind(py, kind)?;
+    let shape = convert::sizes(shape, "shape", 0)?;
+    let root_token = convert::int(root_token, "root_token", 0)?;
+    let (p, v) = table(py, p_table, "p_table")?;
+    let (q, vq) = table(py, q_table, "q_table")?;
+    if v != vq {
+        return Err(PyError::invalid("q_table", format!("is {vq}×{vq} but `p_table` is {v}×{v}")).into());
+    }
+    let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
+    let o = py.detach(|| specrs_core::bounds::tree_optima(kind, &shape, &p, &q, v, root)).map_err(PyError::from)?;
+    Ok((o.depth, o.top_down, o.traversal, o.per_depth, o.bound))
+}
+
 /// A tree as (parent id, token) per non-root node.
 type TreeKeyPy = Vec<(i64, i64)>;
 
@@ -897,5 +924,6 @@ pub fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(best_shape, m)?)?;
     m.add_function(wrap_pyfunction!(tree_exact_law, m)?)?;
     m.add_function(wrap_pyfunction!(tree_exact_trees, m)?)?;
+    m.add_function(wrap_pyfunction!(_tree_optima, m)?)?;
     Ok(())
 }

@@ -28,6 +28,7 @@ pub mod iid;
 pub mod prep;
 pub mod rrs_wor;
 pub mod study;
+pub mod tree;
 mod verifiers;
 pub mod wor;
 
@@ -39,6 +40,7 @@ mod tests;
 pub use batch::{optimal_acceptance_rows, verifier_acceptance_rows};
 pub use chain::{chain_optima, ChainOptima};
 pub use study::{study_row, study_rows, StudyRow, STUDY_COLUMNS};
+pub use tree::{tree_optima, TreeOptima};
 pub use verifiers::{kseq_rho, verifier_acceptance, Acceptance, MonteCarlo};
 
 use crate::names::Scheme;

@@ -33,7 +33,7 @@ pub fn key(t: &DraftTree) -> TreeKey {
     t.nodes[1..].iter().map(|n| (n.parent, n.token)).collect()
 }
 
-fn check_table(arg: &str, table: &[f64], v: usize) -> Result<()> {
+pub(crate) fn check_table(arg: &str, table: &[f64], v: usize) -> Result<()> {
     if v == 0 || table.len() != v * v {
         return Err(Error::invalid(arg, format!("must be a (V, V) table; got {} entries for V = {v}", table.len())));
     }
