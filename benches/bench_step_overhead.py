@@ -14,6 +14,9 @@ only), so it is the same measurement for every loop; a step's own cost = (wall t
 time) / steps. It is reported next to the same run's mean target forward time per step, and
 split into the torch warping of the rows (``warp``: temperature, softmax / top-k, in the loop's
 module) and the rest (the Rust tree: building, masks, verification; the loop's own Python).
+Where the loop warps rows in Rust from the logits (``TreeBatch.expand_logits``, T > 0 without
+top-p/min-p; docs/generation.md), that warping is inside the Rust calls, so ``warp`` reads 0 for
+it and the cost is counted under the rest.
 
 ``--baseline REV`` also runs the decoding loop of git revision REV (``python/specrs/generation``
 extracted with ``git archive``, imported under another name, on the current Rust extension through
