@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from typing import Any
 
 
 def _common(p: argparse.ArgumentParser, out: str) -> None:
@@ -59,12 +60,21 @@ def run(args: argparse.Namespace) -> int:
     return run_budget(args) if args.study == "budget" else run_acceptance(args)
 
 
+def _pair_and_prompts(args: argparse.Namespace) -> tuple[Any, Any, str, list[Any]]:
+    """(target, draft, pair label, encoded prompts) from the options of `_common` and --prompts."""
+    from specrs.study.prompts import encode, load_models, prompt_texts
+
+    target, draft, tok, label = load_models(args.pair, args.target, args.draft)
+    if draft is None:
+        raise ValueError("the pair has no draft model")
+    return target, draft, label, [encode(tok, t) for t in prompt_texts(label, args.prompts)]
+
+
 def run_budget(args: argparse.Namespace) -> int:
     import torch
     from tqdm import tqdm
 
     from specrs.study import budget as bud
-    from specrs.study.prompts import encode, load_models, prompt_texts
 
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -72,10 +82,7 @@ def run_budget(args: argparse.Namespace) -> int:
         args.lengths, args.budgets = args.lengths or [2, 4], args.budgets or [4, 8]
         if args.pair is None and args.target is None:
             args.pair = "bundled"
-    target, draft, tok, label = load_models(args.pair, args.target, args.draft)
-    if draft is None:
-        raise ValueError("the pair has no draft model")
-    prompts = [encode(tok, t) for t in prompt_texts(label, args.prompts)]
+    target, draft, label, prompts = _pair_and_prompts(args)
     study = bud.BudgetStudy(target, draft, temperatures=args.temperatures or bud.TEMPERATURES,
                             methods=tuple(args.methods or bud.DRAFT_METHODS), lengths=args.lengths or bud.LENGTHS,
                             budgets=args.budgets or bud.BUDGETS, widths=args.widths or bud.WIDTHS, hf=not args.batch)
@@ -114,17 +121,13 @@ def run_acceptance(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from specrs.study import acceptance as acc
-    from specrs.study.prompts import encode, load_models, prompt_texts
 
     torch.set_num_threads(args.threads)
     if args.quick:
         args.prompts, args.tokens = min(args.prompts, 8), min(args.tokens, 32)
         if args.pair is None and args.target is None:
             args.pair = "bundled"
-    target, draft, tok, label = load_models(args.pair, args.target, args.draft)
-    if draft is None:
-        raise ValueError("the pair has no draft model")
-    prompts = [encode(tok, t) for t in prompt_texts(label, args.prompts)]
+    target, draft, label, prompts = _pair_and_prompts(args)
     study = acc.AcceptanceStudy(tuple(args.temperatures or acc.TEMPERATURES), tuple(args.ns or acc.NS))
     start = time.perf_counter()
     stream = acc.collect(target, draft, prompts, args.tokens, seed=args.seed)

@@ -536,10 +536,7 @@ impl PyTreeBatch {
         let rw = rows(py, probs, token_ids, &[3], "3-D (rows, frontier, V)")?;
         let (b, f) = (rw.lead[0], rw.lead[1]);
         check_batch_rows(b, self.inner.len())?;
-        let need = self.inner.frontier_sizes().into_iter().max().unwrap_or(0);
-        if f < need {
-            return Err(PyError::invalid("probs", format!("has {f} frontier columns but a row has {need} frontier nodes")).into());
-        }
+        self.inner.check_frontier_columns("probs", f).map_err(PyError::from)?;
         let tb = &mut self.inner;
         (|| -> SpecrsResult<()> { with_rows!(rw, |v| Ok(py.detach(|| tb.expand(|r, i| v[r * f + i]))?)) })()?;
         Ok(())
@@ -559,10 +556,7 @@ impl PyTreeBatch {
         let (a, shape) = logits_f32(py, logits, 3, "3-D (rows, frontier, V)")?;
         let (b, f, v) = (shape[0], shape[1], shape[2]);
         check_batch_rows(b, self.inner.len())?;
-        let need = self.inner.frontier_sizes().into_iter().max().unwrap_or(0);
-        if f < need {
-            return Err(PyError::invalid("logits", format!("has {f} frontier columns but a row has {need} frontier nodes")).into());
-        }
+        self.inner.check_frontier_columns("logits", f).map_err(PyError::from)?;
         let x = slice(&a, "logits")?;
         let tb = &mut self.inner;
         py.detach(|| tb.expand_logits(|r, i| &x[(r * f + i) * v..(r * f + i + 1) * v], &w)).map_err(PyError::from)?;

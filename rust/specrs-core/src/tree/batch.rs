@@ -189,6 +189,16 @@ impl TreeBatch {
         self.rows.iter().map(|r| if r.tree.done() { 0 } else { r.tree.frontier.len() }).collect()
     }
 
+    /// Checks that a (rows × `columns` × V) input named `arg` has a column for every frontier
+    /// node of every row (extra columns are ignored), before `expand`/`expand_logits` read it.
+    pub fn check_frontier_columns(&self, arg: &str, columns: usize) -> Result<()> {
+        let need = self.frontier_sizes().into_iter().max().unwrap_or(0);
+        if columns < need {
+            return Err(Error::invalid(arg, format!("has {columns} frontier columns but a row has {need} frontier nodes")));
+        }
+        Ok(())
+    }
+
     /// Expands one level of every unfinished row: `q(r, i)` is the draft distribution of row r's
     /// i-th frontier node, i < `frontier_sizes()[r]` (the slots of the last level, in order).
     /// After an error only `begin` may follow.
