@@ -18,7 +18,14 @@ diffusers = pytest.importorskip("diffusers")
 pytest.importorskip("safetensors")
 
 import specrs  # noqa: E402
-from specrs.diffusion import PAIRS, check_stitchable, load_pair, tstitch_sample  # noqa: E402
+from specrs.diffusion import (  # noqa: E402
+    PAIRS,
+    check_stitchable,
+    load_pair,
+    stitch_pipeline,
+    stitched_sample,
+    tstitch_sample,
+)
 from specrs.diffusion.assets import default_asset_dir  # noqa: E402
 from specrs.diffusion.evaluate import model_flops  # noqa: E402
 from specrs.diffusion.fashion import (  # noqa: E402
@@ -203,6 +210,38 @@ def _shipped_pair(family):
     if not SHIPPED[family]:
         pytest.skip(f"the Fashion-MNIST {family} weights are not in this checkout")
     return load_pair(f"fashion-{family}")
+
+
+def _families(name):
+    """The (small, large) model families of a Fashion pair, e.g. ("unet", "dit") for fashion-unet-dit."""
+    _, small_file, large_file = PAIRS[name]
+    return small_file.split("/")[0], large_file.split("/")[0]
+
+
+@pytest.mark.parametrize("name", [n for n in PAIRS if n != "digits"])
+def test_shipped_pairs_stitch_inside_the_stock_pipelines(name):
+    """Every shipped Fashion pair, the cross-architecture ones too, inside the stock DDIMPipeline
+    (DDIM) and DDPMPipeline (driving DPM-Solver++): bit for bit equal to stitched_sample at r = 0.4,
+    and r = 0 / r = 1 reproduce the large / small model alone."""
+    if not all(SHIPPED[f] for f in _families(name)):
+        pytest.skip(f"the weights of {name} are not in this checkout")
+    pair = load_pair(name)
+    models = [pair.small, pair.large]
+    labels = torch.tensor([0, 7, 10])  # 10: the null label, an unconditional row
+    for pipe_cls, kind in (("DDIMPipeline", "ddim"), ("DDPMPipeline", "dpm++")):
+        pipe = getattr(diffusers, pipe_cls)(unet=pair.large, scheduler=pair.scheduler(kind))
+        for r in (0.0, 0.4, 1.0):
+            stitched = stitch_pipeline(pipe, models, [r, 1 - r], class_labels=labels)
+            out = stitched(batch_size=3, num_inference_steps=5, generator=torch.Generator().manual_seed(3),
+                           output_type="pt").images
+            ref = stitched_sample(models, [r, 1 - r], pair.scheduler(kind), 5, class_labels=labels,
+                                  rng=torch.Generator().manual_seed(3))
+            assert torch.equal(out, (ref.samples / 2 + 0.5).clamp(0, 1)), (pipe_cls, r)
+            assert stitched.unet.nfe == [round(5 * r), 5 - round(5 * r)]
+            if r in (0.0, 1.0):
+                alone = stitched_sample([pair.large if r == 0 else pair.small], [1.0], pair.scheduler(kind), 5,
+                                        class_labels=labels, rng=torch.Generator().manual_seed(3))
+                assert torch.equal(ref.samples, alone.samples), (pipe_cls, r)
 
 
 @pytest.mark.parametrize("family", ["dit", "unet"])

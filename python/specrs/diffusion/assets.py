@@ -5,10 +5,10 @@ Pairs (``specrs/assets`` inside the package; retrain with the scripts named in e
 
 * ``"digits"`` — residual-MLP denoisers on scikit-learn's 8×8 digits (the fast default);
 * ``"fashion-dit"`` — ``diffusers.DiTTransformer2DModel`` small/large on 28×28 Fashion-MNIST
-  (shipped, partially trained: 3,500 / 900 iterations, the large model still worse than the small
-  one; docs/results.md);
-* ``"fashion-unet"`` — ``diffusers.UNet2DModel`` small/large on Fashion-MNIST (not shipped: train
-  with ``scripts/train_fashion_pairs.py --out DIR`` and pass ``directory=DIR``);
+  (3,500 / 2,800 iterations; the large model is the better one, docs/results.md);
+* ``"fashion-unet"`` — ``diffusers.UNet2DModel`` small/large on Fashion-MNIST (when a checkout
+  lacks ``fashion/unet``: train with ``scripts/train_fashion_pairs.py --out DIR`` and pass
+  ``directory=DIR``);
 * ``"fashion-unet-dit"`` / ``"fashion-dit-unet"`` — cross-architecture: the small model of the
   first family with the large model of the second (same data, schedule and labels).
 
