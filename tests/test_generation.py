@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 transformers = pytest.importorskip("transformers")
 
 import specrs  # noqa: E402
-from specrs.generation import METHODS, SpeculativeGenerator, decode_bytes, encode_bytes, load_bundled_pair  # noqa: E402
+from specrs.generation import CACHE_LAYOUTS, METHODS, SpeculativeGenerator, decode_bytes, encode_bytes, load_bundled_pair  # noqa: E402
 from specrs.generation._warp import Warping, warp_probs  # noqa: E402
 
 from oracles import chi2_pvalue  # noqa: E402
@@ -93,40 +93,52 @@ def _shape_kw(method):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", METHODS)
-def test_sequence_law_matches_target_exactly(pair, laws, method):
+@pytest.mark.parametrize("method,layout", [(m, "pad") for m in METHODS] + [("sd", "compact"), ("sd", "per_row")])
+def test_sequence_law_matches_target_exactly(pair, laws, method, layout):
     """top_k = 3, 3 new tokens: the law of each row's generated sequence is the target's (χ² over
     the 400 rows of each prompt, the two prompts of different lengths interleaved in one batch:
     every row drafts, accepts and pads independently). Row r of the batch is the single-prompt
-    run seeded ``stream_seed(seed, r)``, so the law holds for single prompts too."""
+    run seeded ``stream_seed(seed, r)``, so the law holds for single prompts too. Every method
+    with the default pad caches; the other cache layouts with the cheapest method (per-row caches,
+    one batch-1 run per row, with a quarter of the rows)."""
     target, draft = pair
-    gen = SpeculativeGenerator(target, draft, method=method, temperature=1.0, top_k=3, **_shape_kw(method))
-    prompts = [LAW_PROMPTS[r % 2] for r in range(2 * ROWS)]
+    gen = SpeculativeGenerator(target, draft, method=method, temperature=1.0, top_k=3, cache_layout=layout,
+                               **_shape_kw(method))
+    rows = ROWS // 4 if layout == "per_row" else ROWS
+    prompts = [LAW_PROMPTS[r % 2] for r in range(2 * rows)]
     res = gen.generate(prompts, max_new_tokens=3, rng=12345)
     for k, law in enumerate(laws):
         counts: dict = {}
         for out in res.new_tokens[k::2]:
             counts[tuple(out)] = counts.get(tuple(out), 0) + 1
-        assert chi2_pvalue(counts, law, ROWS) > 1e-3, (method, k)
-    for r in (0, 1, 2 * ROWS - 1):
+        assert chi2_pvalue(counts, law, rows) > 1e-3, (method, layout, k)
+    for r in (0, 1, 2 * rows - 1):
         single = gen.generate(prompts[r], max_new_tokens=3, rng=specrs.stream_seed(12345, r))
         assert single.new_tokens == res.new_tokens[r]
 
 
-@pytest.mark.parametrize("method", ["sd", "sd-block", "traversal", "rsd-s", "rsd-c", "specinfer", "greedy"])
-def test_kv_caches_match_a_fresh_forward(pair, method):
+@pytest.mark.parametrize("method,layout", [(m, "pad") for m in ("sd", "sd-block", "traversal", "rsd-s", "rsd-c", "specinfer", "greedy")]
+                         + [("sd", "compact"), ("rsd-s", "compact")])
+def test_kv_caches_match_a_fresh_forward(pair, method, layout):
     """After ragged steps (rows accepting different numbers of tokens), every row's committed
-    cache positions give the logits of a fresh forward over its tokens."""
+    cache positions give the logits of a fresh forward over its tokens (pad layout: holes after
+    the shorter rows; compact: every row ends at the same position)."""
     from specrs.generation._generator import _Batch, row_seeds
     from specrs.generation._models import cache_kwarg
 
     target, draft = pair
-    gen = SpeculativeGenerator(target, draft, method=method, temperature=1.0, width=3, depth=3)
+    gen = SpeculativeGenerator(target, draft, method=method, temperature=1.0, width=3, depth=3, cache_layout=layout)
     run = _Batch(gen, BATCH, row_seeds(3, len(BATCH), False), 100, frozenset(), None, None, None)
     run.prefill()
     for _ in range(6):
         run.step()
     assert len({len(x) for x in run.ids}) == len(BATCH)
+    for cache in (run.tc, run.dc):
+        ends = cache.valid().long().cumsum(1).argmax(1) + 1  # one past each row's last committed column
+        if layout == "compact":  # no holes: every row's committed positions end at the cache's end
+            assert ends.tolist() == [cache.length] * len(BATCH)
+        else:
+            assert int(ends.max()) == cache.length and len(set(ends.tolist())) > 1
     with torch.inference_mode():
         for model, cache, pending in ((target, run.tc, [x[-1:] for x in run.ids]), (draft, run.dc, run.pending)):
             valid = cache.valid()
@@ -143,6 +155,32 @@ def test_kv_caches_match_a_fresh_forward(pair, method):
                             **{cache_kwarg(model): single}).logits[0]
                 full = model(torch.tensor([ids])).logits[0, -k:]
                 torch.testing.assert_close(got, full, atol=1e-4, rtol=1e-4)
+
+
+@pytest.mark.parametrize("method", SPEC)
+def test_every_cache_layout_gives_the_same_tokens(pair, method):
+    """Rows of different prompt lengths that stop at an EOS at different steps, sampled (T = 1,
+    and top-k 5 at T = 0.8) and greedy: pad, compact and per-row caches emit bit-identical tokens
+    for the same seed (the layout only moves KV positions; every row's draws come from its own
+    stream)."""
+    target, draft = pair
+    eos = ord(" ")
+    for settings in ({"temperature": 1.0}, {"temperature": 0.8, "top_k": 5}, {"temperature": 0.0}):
+        outs = {layout: specrs.generate(target, draft, BATCH, method=method, max_new_tokens=24, rng=11, eos_token_id=eos,
+                                        cache_layout=layout, **settings)
+                for layout in CACHE_LAYOUTS}
+        ref = outs["pad"]
+        if settings["temperature"] > 0:  # (greedy rows may all run to max_new_tokens)
+            assert len({len(x) for x in ref.new_tokens}) > 1, "rows must stop at different steps"
+        for layout, res in outs.items():
+            assert res.new_tokens == ref.new_tokens, (layout, settings)
+            assert torch.equal(res.sequences, ref.sequences)
+            assert [s.steps for s in res.row_stats] == [s.steps for s in ref.row_stats]
+        # Memory: the per-row caches hold one row; the batched layouts B rows as long as the longest.
+        per_row, pad, compact = outs["per_row"].stats, ref.stats, outs["compact"].stats
+        assert per_row.kv_positions < pad.kv_positions and pad.attention_length <= pad.kv_positions
+        assert per_row.target_calls == sum(s.target_calls for s in outs["per_row"].row_stats) > pad.target_calls
+        assert compact.kv_positions > 0 and compact.target_calls == pad.target_calls
 
 
 def test_same_seed_same_output_and_stats_are_consistent(pair):

@@ -11,7 +11,7 @@ transformers = pytest.importorskip("transformers")
 import specrs  # noqa: E402
 import specrs.hf  # noqa: E402
 from specrs import SpecrsError  # noqa: E402
-from specrs.generation import METHODS, SpeculativeGenerator, encode_bytes, load_bundled_pair  # noqa: E402
+from specrs.generation import CACHE_LAYOUTS, METHODS, SpeculativeGenerator, encode_bytes, load_bundled_pair  # noqa: E402
 
 torch.set_num_threads(1)
 
@@ -137,9 +137,11 @@ def test_eos_and_stopping_criteria_stop_each_row_at_its_token(pair):
     ids, mask = left_pad(PROMPTS)
     eos = {"eos_token_id": ord(" ")}
     ref = target.generate(input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=30, pad_token_id=0, **eos)
-    out = target.generate(input_ids=ids, attention_mask=mask, assistant_model=draft,
-                          custom_generate=specrs.hf.speculative, do_sample=False, max_new_tokens=30, pad_token_id=0, **eos)
-    assert torch.equal(out, ref)
+    for layout in CACHE_LAYOUTS:  # every cache layout of the batch, through transformers' entry point
+        out = target.generate(input_ids=ids, attention_mask=mask, assistant_model=draft, cache_layout=layout,
+                              custom_generate=specrs.hf.speculative, do_sample=False, max_new_tokens=30, pad_token_id=0,
+                              **eos)
+        assert torch.equal(out, ref), layout
     # transformers keeps decoding a row that a (non-EOS) criterion stopped until every row stops,
     # so compare each row with its own single-row run; specrs pads a stopped row.
     crit = {"stopping_criteria": StoppingCriteriaList([EndsWith(ord("e"))])}

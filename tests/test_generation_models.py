@@ -116,6 +116,8 @@ def test_bad_inputs_raise_naming_the_argument(gpt2_pair):
     _raises("depth", g, t, d, [1], depth=0)
     _raises("branching", g, t, d, [1], method="spechub", branching=[3, 1])
     _raises("`method`: must be one of", g, t, d, [1], method="beam")
+    _raises("`cache_layout`: must be one of 'pad', 'compact', 'per_row', got 'rows'", g, t, d, [1], cache_layout="rows")
+    _raises("`cache_layout`: must be one of", g, t, d, [1], cache_layout=None)
     _raises("`draft`: method 'sd' needs a draft model", g, t, None, [1], method="sd")
     _raises("max_new_tokens", g, t, d, [1] * 20, max_new_tokens=20)
     _raises("max_new_tokens", g, t, d, [1], max_new_tokens=0)

@@ -118,12 +118,12 @@ def _eos_ids(generation_config) -> list[int]:
 def speculative(
     model, input_ids, logits_processor=None, stopping_criteria=None, generation_config=None, synced_gpus=False,
     streamer=None, *, draft_model=None, method: str = "rsd-s", depth=None, width=None, branching=None,
-    budget=None, rng=None, **model_kwargs,
+    budget=None, rng=None, cache_layout="pad", **model_kwargs,
 ):
     """transformers ``custom_generate`` entry point: specrs' speculative loop with ``model`` as the
     target and ``assistant_model`` (or ``draft_model``) as the draft. See the module docstring for
     what is honoured and refused; extra keywords ``method``, ``depth``, ``width``, ``branching``,
-    ``budget`` and ``rng`` are those of :func:`specrs.generate`.
+    ``budget``, ``rng`` and ``cache_layout`` are those of :func:`specrs.generate`.
 
     Returns the (batch, prompt + new) sequences tensor (finished rows right-padded with
     ``pad_token_id``), or with ``generation_config.return_dict_in_generate`` a
@@ -169,7 +169,7 @@ def speculative(
     if rng is None:
         rng = int(torch.randint(0, 2**62, (), dtype=torch.long))  # torch's global generator, as HF sampling
     gen = SpeculativeGenerator(model, draft, method=method, depth=depth, width=width, branching=branching,
-                               budget=budget, **settings)
+                               budget=budget, cache_layout=cache_layout, **settings)
     mask = model_kwargs.get("attention_mask")
     rows = input_ids if mask is None else {"input_ids": input_ids, "attention_mask": mask}
     res = gen.generate(rows, max_new_tokens=max_new, rng=rng,

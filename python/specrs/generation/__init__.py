@@ -11,10 +11,11 @@ from ._bundled import bundled_path, decode_bytes, encode_bytes, load_bundled_pai
 from ._generator import GenerationResult, SpeculativeGenerator, generate, row_seeds
 from ._inputs import REFUSED_CONFIG, SUPPORTED_CONFIG
 from ._methods import METHODS, TreeShape, resolve_shape
+from ._models import CACHE_LAYOUTS
 from ._stats import GenerationStats
 
 __all__ = [
-    "generate", "SpeculativeGenerator", "GenerationResult", "GenerationStats", "METHODS", "TreeShape",
+    "generate", "SpeculativeGenerator", "GenerationResult", "GenerationStats", "METHODS", "CACHE_LAYOUTS", "TreeShape",
     "resolve_shape", "row_seeds", "SUPPORTED_CONFIG", "REFUSED_CONFIG", "load_bundled_pair", "bundled_path",
     "encode_bytes", "decode_bytes",
 ]

@@ -10,7 +10,7 @@ level's frontier draft rows, and on verification one target row per walked node.
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -22,7 +22,7 @@ from specrs.trees import TreeBatch
 
 from ._inputs import check_prompts, check_warping, config_settings, token_id_set
 from ._methods import TreeShape, resolve_shape, tree_kind
-from ._models import BatchCache, Runner, check_model, check_pair, max_positions, probe_tree_mask
+from ._models import BatchCache, Runner, check_cache_layout, check_model, check_pair, max_positions, probe_tree_mask
 from ._stats import GenerationStats
 from ._warp import host_logits, warp
 
@@ -118,15 +118,22 @@ class SpeculativeGenerator:
     Sampling settings: ``temperature`` (0 = greedy), ``top_k``, ``top_p``, ``min_p``;
     ``do_sample=False`` means greedy; a ``generation_config`` (``transformers.GenerationConfig``)
     supplies any of them not given here (see :data:`specrs.generation.SUPPORTED_CONFIG`).
+
+    ``cache_layout`` (a batch's KV caches; the tokens are the same in every layout, docs/generation.md
+    "Caches"): ``"pad"`` (default: one cache, each row's kept positions follow its own end, masked
+    holes after shorter rows), ``"compact"`` (one cache, every row shifted to end at the same
+    position after each step: no holes, one cache copy per step) or ``"per_row"`` (the batch-1
+    loop on each row in turn, with the row's seed).
     """
 
     def __init__(
         self, target, draft=None, *, method: str = "rsd-s", depth: int | None = None, width: int | None = None,
         branching=None, budget: int | None = None, temperature: float | None = None, top_k: int | None = None,
         top_p: float | None = None, min_p: float | None = None, do_sample: bool | None = None,
-        generation_config=None,
+        generation_config=None, cache_layout: Literal["pad", "compact", "per_row"] = "pad",
     ):
         check_model(target, "target")
+        self.cache_layout = check_cache_layout(cache_layout)
         self.shape: TreeShape = resolve_shape(method, depth, width, branching, budget)
         self.method = method
         cfg = config_settings(generation_config)
@@ -198,10 +205,31 @@ class SpeculativeGenerator:
         seeds = row_seeds(rng, len(prompts.rows), prompts.single)
         if stopping_criteria is not None and not all(callable(c) for c in stopping_criteria):
             raise invalid("stopping_criteria", "must be a list of callables (input_ids, scores) -> bool tensor")
+        if self.cache_layout == "per_row" and len(prompts.rows) > 1:
+            return self._per_row(prompts, seeds, pad, max_new_tokens, eos, progress, stopping_criteria)
         run = _Batch(self, prompts.rows, seeds, max_new_tokens, eos, streamer, progress, stopping_criteria)
         run.prompt_streamed = _prompt_streamed
         run.run()
         return run.result(prompts, pad)
+
+    def _per_row(self, prompts, seeds: list[int], pad: int, max_new: int, eos: frozenset[int], progress,
+                 stopping) -> GenerationResult:
+        """``cache_layout="per_row"``: the batch-1 loop on each row in turn (its own caches and
+        forwards, the row's seed). Each row reports its own forwards and times; the total sums them."""
+        runs = []
+        for row, seed in zip(prompts.rows, seeds):
+            run = _Batch(self, [row], [seed], max_new, eos, None, progress, stopping)
+            run.run()
+            runs.append(run)
+        row_stats = [s for run in runs for s in run.finish_stats()]
+        total = GenerationStats.total(row_stats, target_calls=sum(r.target_calls for r in runs),
+                                      draft_calls=sum(r.draft_calls for r in runs))
+        total.wall_time = sum(s.wall_time for s in row_stats)
+        total.draft_time = sum(s.draft_time for s in row_stats)
+        total.target_time = sum(s.target_time for s in row_stats)
+        total.kv_positions = max(s.kv_positions for s in row_stats)  # one row's caches exist at a time
+        total.attention_length = max(s.attention_length for s in row_stats)
+        return _assemble(prompts, [run.out[0] for run in runs], total, row_stats, pad)
 
 
 class _Batch:
@@ -231,6 +259,7 @@ class _Batch:
         self.clock = _Clock(gen.device)
         self.rust_warp = gen.warping.rust_kernel(gen.device)  # rows warped in Rust from the logits
         self.target_calls = self.draft_calls = 0
+        self.attention_length = self.kv_positions = 0  # the target cache's widest forward and peak size
         self.wall = 0.0
 
     # -- forwards -------------------------------------------------------------------------------
@@ -247,6 +276,9 @@ class _Batch:
             self.draft_calls += 1
         else:
             self.target_calls += 1
+            s = cache.length  # cached + new positions: the keys every query of this forward spans
+            self.attention_length = max(self.attention_length, s)
+            self.kv_positions = max(self.kv_positions, s * len(self.row))
         return out
 
     def prefill(self) -> None:
@@ -254,8 +286,9 @@ class _Batch:
         g, dev = self.g, self.g.device
         t = max(len(p) for p in self.prompts)
         pads = [t - len(p) for p in self.prompts]
-        self.tc = BatchCache(g.target, pads, dev)
-        self.dc = BatchCache(g.draft, pads, dev) if g.d is not None else None
+        compact = g.cache_layout == "compact"
+        self.tc = BatchCache(g.target, pads, dev, compact=compact)
+        self.dc = BatchCache(g.draft, pads, dev, compact=compact) if g.d is not None else None
         if t < 2:
             return
         b = len(self.prompts)
@@ -433,21 +466,33 @@ class _Batch:
             if self.dc is not None:
                 self.dc.select(keep)
 
-    def result(self, prompts, pad: int) -> GenerationResult:
+    def finish_stats(self) -> list[GenerationStats]:
+        """The rows' statistics with the batch's times and cache sizes (every row shares them)."""
         times = self.clock.totals()
-        for s in self.stats:  # a row's times are the batch's
+        for s in self.stats:
             s.wall_time, s.draft_time, s.target_time = self.wall, times["draft"], times["target"]
-        total = GenerationStats.total(self.stats, target_calls=self.target_calls, draft_calls=self.draft_calls)
-        longest = max(len(p) for p in self.prompts)
-        width = longest + max(len(o) for o in self.out)
-        seq = torch.full((len(self.prompts), width), pad, dtype=torch.long)
-        for r, (p, o) in enumerate(zip(self.prompts, self.out)):
-            seq[r, longest - len(p): longest] = torch.tensor(p)
-            if o:
-                seq[r, longest: longest + len(o)] = torch.tensor(o)
-        if prompts.single:
-            return GenerationResult(seq, self.out[0], total, self.stats)
-        return GenerationResult(seq, self.out, total, self.stats)
+            s.kv_positions, s.attention_length = self.kv_positions, self.attention_length
+        return self.stats
+
+    def result(self, prompts, pad: int) -> GenerationResult:
+        stats = self.finish_stats()
+        total = GenerationStats.total(stats, target_calls=self.target_calls, draft_calls=self.draft_calls)
+        return _assemble(prompts, self.out, total, stats, pad)
+
+
+def _assemble(prompts, out: list[list[int]], total: GenerationStats, row_stats: list[GenerationStats],
+              pad: int) -> GenerationResult:
+    """The result of a call: each row's left-padded prompt and new tokens, right-padded with ``pad``."""
+    longest = max(len(p) for p in prompts.rows)
+    width = longest + max(len(o) for o in out)
+    seq = torch.full((len(prompts.rows), width), pad, dtype=torch.long)
+    for r, (p, o) in enumerate(zip(prompts.rows, out)):
+        seq[r, longest - len(p): longest] = torch.tensor(p)
+        if o:
+            seq[r, longest: longest + len(o)] = torch.tensor(o)
+    if prompts.single:
+        return GenerationResult(seq, out[0], total, row_stats)
+    return GenerationResult(seq, out, total, row_stats)
 
 
 def generate(target, draft, input_ids, attention_mask=None, *, method: str = "rsd-s", max_new_tokens: int | None = None,
@@ -455,7 +500,7 @@ def generate(target, draft, input_ids, attention_mask=None, *, method: str = "rs
              min_p: float | None = None, do_sample: bool | None = None, generation_config=None, rng=None,
              depth: int | None = None, width: int | None = None, branching=None, budget: int | None = None,
              eos_token_id=None, pad_token_id: int | None = None, streamer=None, progress=None,
-             stopping_criteria=None) -> GenerationResult:
+             stopping_criteria=None, cache_layout: Literal["pad", "compact", "per_row"] = "pad") -> GenerationResult:
     """Sample continuations of ``input_ids`` from ``target`` with speculative decoding.
 
     One-shot form of :class:`SpeculativeGenerator` (see it for the methods, tree shapes and
@@ -466,7 +511,7 @@ def generate(target, draft, input_ids, attention_mask=None, *, method: str = "rs
     gen = SpeculativeGenerator(
         target, draft, method=method, depth=depth, width=width, branching=branching, budget=budget,
         temperature=temperature, top_k=top_k, top_p=top_p, min_p=min_p, do_sample=do_sample,
-        generation_config=generation_config,
+        generation_config=generation_config, cache_layout=cache_layout,
     )
     return gen.generate(input_ids, attention_mask, max_new_tokens=max_new_tokens, rng=rng, eos_token_id=eos_token_id,
                         pad_token_id=pad_token_id, streamer=streamer, progress=progress,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import weakref
 
+import numpy as np
 import torch
 
 from specrs._specrs import SpecrsError
@@ -217,20 +218,38 @@ def probe_tree_mask(model, name: str) -> None:
         pass
 
 
+#: The KV-cache layouts of a batch (docs/generation.md, "Caches").
+CACHE_LAYOUTS = ("pad", "compact", "per_row")
+
+
+def check_cache_layout(layout: object) -> str:
+    """``layout`` if it names one of :data:`CACHE_LAYOUTS`, else :class:`SpecrsError` naming
+    ``cache_layout``."""
+    if not isinstance(layout, str) or layout not in CACHE_LAYOUTS:
+        raise invalid("cache_layout", f"must be one of {', '.join(map(repr, CACHE_LAYOUTS))}, got {layout!r}")
+    return layout
+
+
 class BatchCache:
     """A model's KV cache for a batch whose rows hold different numbers of tokens.
 
-    Row b's committed tokens occupy physical positions ``pad[b] .. end[b]`` (left padding
-    before, nothing between); positions past ``end[b]`` (up to the longest row) are holes that
-    every query masks out. A step appends its new positions after the longest row for all rows at
-    once; :meth:`commit` then moves each row's kept positions down to follow its own ``end[b]``,
-    so holes never accumulate: the cache is as long as its longest row, as in plain batched
-    decoding.
+    A step appends its new positions after the longest row for all rows at once; :meth:`commit`
+    then places each row's kept positions, in one of two layouts (``compact``):
+
+    * pad (False): row b's committed tokens occupy physical positions ``pad[b] .. end[b]`` (left
+      padding before, nothing between); the kept positions move down to follow the row's own
+      ``end[b]``, and positions past it (up to the longest row) are holes that every query masks
+      out. Holes never accumulate: the cache is as long as its longest row.
+    * compact (True): every row ends at the same physical position (the longest row's end); a row
+      that kept fewer positions than the longest shifts its whole content right by the difference
+      (its left padding grows), so there are no holes, at the cost of one copy of the cache per
+      commit.
     """
 
-    def __init__(self, model, pad: list[int], device: torch.device):
+    def __init__(self, model, pad: list[int], device: torch.device, *, compact: bool = False):
         self.cache = new_cache(model)
         self.device = device
+        self.compact = compact
         self.pad = list(pad)
         self.end = list(pad)
         self._valid = None
@@ -250,8 +269,12 @@ class BatchCache:
 
     @torch.inference_mode()  # the cache tensors are inference tensors (written in place below)
     def commit(self, start: int, keep: list[list[int]]) -> None:
-        """Row b keeps the new positions ``start + keep[b][i]`` (increasing, appended this step),
-        moved to ``end[b] + i``; everything else appended since ``start`` is dropped."""
+        """Row b keeps the new positions ``start + keep[b][i]`` (increasing, appended this step);
+        everything else appended since ``start`` is dropped. Pad layout: they move to
+        ``end[b] + i``; compact layout: see :meth:`_commit_compact`."""
+        if self.compact:
+            self._commit_compact(start, keep)
+            return
         rows: list[int] = []
         src: list[int] = []
         dst: list[int] = []
@@ -274,6 +297,34 @@ class BatchCache:
                 layer.values[r, :, d] = layer.values[r, :, s]
             layer.keys = layer.keys[..., :m, :]
             layer.values = layer.values[..., :m, :]
+        self._valid = None
+
+    def _commit_compact(self, start: int, keep: list[list[int]]) -> None:
+        """Every row ends at ``m`` = the longest row's new end: row b's committed positions shift
+        right by ``m - end[b] - len(keep[b])`` and its kept positions follow them (one gather per
+        layer builds the new cache; columns left of a row's ``pad[b]`` are masked)."""
+        m = max(e + len(k) for e, k in zip(self.end, keep))
+        cols = np.arange(m)
+        src = np.empty((len(keep), m), dtype=np.int64)  # new column c of row b <- old column src[b, c]
+        for b, k in enumerate(keep):
+            e = self.end[b]
+            shift = m - e - len(k)
+            src[b] = np.maximum(cols - shift, 0)  # the old content (and padding), shifted right
+            src[b, e + shift:] = [start + j for j in k]
+            self.pad[b] += shift
+            self.end[b] = m
+        if (src == cols).all():  # every row in place: only drop what was not kept
+            for layer in self.cache.layers:
+                if layer.keys is not None and layer.keys.numel() > 0:
+                    layer.keys, layer.values = layer.keys[..., :m, :], layer.values[..., :m, :]
+        else:
+            idx = torch.from_numpy(src).to(self.device, non_blocking=True)[:, None, :, None]
+            for layer in self.cache.layers:
+                if layer.keys is None or layer.keys.numel() == 0:
+                    continue
+                b, h, _, d = layer.keys.shape
+                layer.keys = layer.keys.gather(2, idx.expand(b, h, m, d))
+                layer.values = layer.values.gather(2, idx.expand(b, h, m, layer.values.shape[-1]))
         self._valid = None
 
     @torch.inference_mode()

@@ -44,6 +44,11 @@ class GenerationStats:
       inside the draft/target models (forwards and output heads; CUDA events on a GPU); the rest,
       ``other_time``, is specrs' own work (warping, trees, verification, cache upkeep). A row of
       a batch reports the batch's times.
+    * ``kv_positions``: the target KV cache's peak physical size in token positions (rows ×
+      cache length, left padding and masked holes included); ``attention_length``: the most keys
+      (cached + new positions) a target forward attended over. A row of a batch reports the
+      batch's cache; with ``cache_layout="per_row"`` a row reports its own, and the total the
+      largest row's (one row's caches exist at a time).
     """
 
     method: str = ""
@@ -56,6 +61,8 @@ class GenerationStats:
     wall_time: float = 0.0
     draft_time: float = 0.0
     target_time: float = 0.0
+    kv_positions: int = 0
+    attention_length: int = 0
     tree: TreeStats = field(default_factory=TreeStats)
 
     def record_step(self, step: TreeStep | None) -> None:
@@ -70,7 +77,8 @@ class GenerationStats:
         """The statistics of a batch: the rows' counters summed, the batch's forwards and times."""
         out = cls(method=rows[0].method, shape=rows[0].shape, target_calls=target_calls, draft_calls=draft_calls,
                   rows=len(rows), wall_time=rows[0].wall_time, draft_time=rows[0].draft_time,
-                  target_time=rows[0].target_time)
+                  target_time=rows[0].target_time, kv_positions=rows[0].kv_positions,
+                  attention_length=rows[0].attention_length)
         for r in rows:
             out.prompt_tokens += r.prompt_tokens
             out.new_tokens += r.new_tokens
@@ -130,7 +138,7 @@ class GenerationStats:
             "method", "shape", "rows", "prompt_tokens", "new_tokens", "steps", "target_calls", "draft_calls",
             "drafted_tokens", "accepted_tokens", "block_efficiency", "acceptance_rate",
             "mean_accepted_length", "acceptance_by_depth", "wall_time", "tokens_per_second",
-            "draft_time", "target_time", "other_time",
+            "draft_time", "target_time", "other_time", "kv_positions", "attention_length",
         ]
         return {k: getattr(self, k) for k in keys}
 
