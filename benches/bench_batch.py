@@ -5,17 +5,23 @@ For each batch size B (B prompts of different lengths, left-padded), in one inte
 
 * ``hf-plain``: ``target.generate(do_sample=True)`` on the padded batch (Hugging Face's batched
   autoregressive sampling), exactly ``--tokens`` new tokens per row;
-* ``specrs <method>``: one ``specrs.generate`` call on the batch (one target forward per step for
-  every row's tree, one draft forward per depth);
-* ``specrs <method> x1``: the same B prompts one by one (batch-1 speculative decoding, i.e. one
-  cache per row).
+* ``specrs <method> <layout>``: one ``specrs.generate`` call on the batch with each
+  ``cache_layout``: ``pad`` and ``compact`` (one target forward per step for every row's tree,
+  one draft forward per depth), ``per_row`` (the same B prompts one by one: batch-1 speculative
+  decoding, one cache per row, the row's seed).
 
-Reports total new tokens / second (every row generates ``--tokens`` tokens: no EOS), the ratio to
-``hf-plain`` at the same B and to the batch-1 loop, and the block efficiency. Timings are CPU time
-of this thread (``time.thread_time``; torch runs one thread): on a shared machine wall time mostly
-measures the neighbours. ``--wall`` reports wall time instead.
+The layouts run alternating in the same repeat (their order rotates between repeats) and must
+emit the same tokens (checked). Reports total new tokens / second (every row generates
+``--tokens`` tokens: no EOS), the ratio to ``hf-plain`` at the same B, to the ``pad`` layout and
+to the batch-1 loop (``per_row``), the block efficiency, and the target cache's size:
+``attn`` = the most keys one target forward attended over, ``kv`` = the peak physical cache in
+token positions (rows × cache length; ``per_row``: one row's), and ``kv/tokens`` = kv over the
+positions the rows actually hold at the end (prompt + new tokens, summed over rows). Timings
+are CPU time of this thread (``time.thread_time``; torch runs one thread): on a shared machine
+wall time mostly measures the neighbours. ``--wall`` reports wall time instead.
 
-    .venv/bin/python benches/bench_batch.py [--batches 1,4,16] [--tokens 64] [--reps 3] [--json out.json]
+    .venv/bin/python benches/bench_batch.py [--batches 1,4,16] [--tokens 64] [--reps 3] [--layouts pad,compact,per_row]
+        [--pair bundled|smollm2] [--json out.json]
 """
 
 from __future__ import annotations
@@ -46,6 +52,8 @@ def main() -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--wall", action="store_true", help="wall time instead of thread CPU time")
     ap.add_argument("--pair", choices=["bundled", "smollm2"], default="bundled")
+    ap.add_argument("--layouts", default=",".join(specrs.generation.CACHE_LAYOUTS))
+    ap.add_argument("--methods", default=",".join(METHODS), help=f"among {', '.join(METHODS)}")
     ap.add_argument("--json", default=None)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -60,15 +68,19 @@ def main() -> int:
         target, draft = load_bundled_pair()
         encode = encode_bytes
     batches = [int(b) for b in args.batches.split(",")]
-    gens = {name: specrs.SpeculativeGenerator(target, draft, temperature=args.temperature, **kw)
-            for name, kw in METHODS.items()}
+    layouts = args.layouts.split(",")
+    gens = {(name, layout): specrs.SpeculativeGenerator(target, draft, temperature=args.temperature, cache_layout=layout,
+                                                        **METHODS[name])
+            for name in args.methods.split(",") for layout in layouts}
     rows: dict = {}
 
-    def record(key, tokens, dt, be=None):
-        r = rows.setdefault(key, {"tps": [], "be": []})
+    def record(key, tokens, dt, res=None, held=0):
+        r = rows.setdefault(key, {"tps": [], "be": [], "attn": [], "kv": []})
         r["tps"].append(tokens / dt)
-        if be is not None:
-            r["be"].append(be)
+        if res is not None:
+            r["be"].append(res.stats.block_efficiency)
+            r["attn"].append(res.stats.attention_length)
+            r["kv"].append(res.stats.kv_positions / held)
 
     def hf(prompts, seed):
         t = max(len(p) for p in prompts)
@@ -91,19 +103,23 @@ def main() -> int:
     for rep in range(args.reps):
         for b in batches:
             ps = [encode(PROMPTS[(i + rep) % len(PROMPTS)]) for i in range(b)]
+            held = sum(len(p) for p in ps) + b * args.tokens
             record((b, "hf-plain"), *hf(ps, rep))
-            for name, g in gens.items():
+            order = list(gens.items())
+            order = order[rep % len(order):] + order[: rep % len(order)]  # rotate: no layout always first
+            tokens: dict = {}
+            for (name, layout), g in order:
                 t0 = clock()
                 res = g.generate(ps, max_new_tokens=args.tokens, rng=rep)
-                record((b, f"specrs {name}"), res.stats.new_tokens, clock() - t0, res.stats.block_efficiency)
-                t0, n = clock(), 0
-                for i, p in enumerate(ps):
-                    n += len(g.generate(p, max_new_tokens=args.tokens, rng=specrs.stream_seed(rep, i)).new_tokens)
-                record((b, f"specrs {name} x1"), n, clock() - t0)
+                record((b, f"specrs {name} {layout}"), res.stats.new_tokens, clock() - t0, res, held)
+                ref = tokens.setdefault(name, res.new_tokens)
+                if res.new_tokens != ref:
+                    raise SystemExit(f"{name} {layout}: tokens differ from another layout at B={b}, rep {rep}")
     what = "wall" if args.wall else "thread CPU"
     print(f"{args.pair} pair, T={args.temperature}, {args.tokens} new tokens per row, {args.reps} interleaved reps, "
-          f"{what} time, torch threads={args.threads}; medians of total new tokens/s")
-    print(f"{'B':>3}  {'loop':<22}{'tok/s':>9}{'vs hf-plain':>13}{'vs batch-1':>12}{'block eff':>11}")
+          f"{what} time, torch threads={args.threads}; medians of total new tokens/s; every layout gave the same tokens")
+    print(f"{'B':>3}  {'loop':<28}{'tok/s':>9}{'vs hf-plain':>13}{'vs pad':>8}{'vs batch-1':>12}{'block eff':>11}"
+          f"{'attn':>6}{'kv/tokens':>11}")
     summary = []
     for b in batches:
         plain = statistics.median(rows[(b, "hf-plain")]["tps"])
@@ -111,12 +127,19 @@ def main() -> int:
             if bb != b:
                 continue
             tps = statistics.median(r["tps"])
-            one = rows.get((b, name + " x1")) if not name.endswith("x1") and name != "hf-plain" else None
-            vs1 = tps / statistics.median(one["tps"]) if one else float("nan")
+            base = name.rsplit(" ", 1)[0]
+            pad, one = rows.get((b, base + " pad")), rows.get((b, base + " per_row"))
+            spec = name != "hf-plain"
+            vs_pad = tps / statistics.median(pad["tps"]) if spec and pad else float("nan")
+            vs1 = tps / statistics.median(one["tps"]) if spec and one else float("nan")
             be = statistics.median(r["be"]) if r["be"] else float("nan")
-            print(f"{b:>3}  {name:<22}{tps:>9.1f}{tps / plain:>13.2f}{vs1:>12.2f}{be:>11.2f}")
+            attn = max(r["attn"]) if r["attn"] else 0
+            kv = statistics.median(r["kv"]) if r["kv"] else float("nan")
+            print(f"{b:>3}  {name:<28}{tps:>9.1f}{tps / plain:>13.2f}{vs_pad:>8.2f}{vs1:>12.2f}{be:>11.2f}{attn:>6}"
+                  f"{kv:>11.2f}")
             summary.append({"batch": b, "loop": name, "tokens_per_s": tps, "vs_hf_plain": tps / plain,
-                            "vs_batch1_specrs": vs1, "block_efficiency": be})
+                            "vs_pad": vs_pad, "vs_batch1_specrs": vs1, "block_efficiency": be,
+                            "attention_length": attn, "kv_positions_per_token": kv})
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "results": summary}, f, indent=2)

@@ -240,10 +240,10 @@ class BatchCache:
       padding before, nothing between); the kept positions move down to follow the row's own
       ``end[b]``, and positions past it (up to the longest row) are holes that every query masks
       out. Holes never accumulate: the cache is as long as its longest row.
-    * compact (True): every row ends at the same physical position (the longest row's end); a row
-      that kept fewer positions than the longest shifts its whole content right by the difference
-      (its left padding grows), so there are no holes, at the cost of one copy of the cache per
-      commit.
+    * compact (True): every row ends at the same physical position, the length of the longest
+      row; each commit shifts every row's whole content so that it ends there (a row that kept
+      fewer positions than the longest gets more left padding), so there are no holes and the
+      cache is as short as its longest row, at the cost of one copy of the cache per commit.
     """
 
     def __init__(self, model, pad: list[int], device: torch.device, *, compact: bool = False):
@@ -300,31 +300,31 @@ class BatchCache:
         self._valid = None
 
     def _commit_compact(self, start: int, keep: list[list[int]]) -> None:
-        """Every row ends at ``m`` = the longest row's new end: row b's committed positions shift
-        right by ``m - end[b] - len(keep[b])`` and its kept positions follow them (one gather per
-        layer builds the new cache; columns left of a row's ``pad[b]`` are masked)."""
-        m = max(e + len(k) for e, k in zip(self.end, keep))
-        cols = np.arange(m)
-        src = np.empty((len(keep), m), dtype=np.int64)  # new column c of row b <- old column src[b, c]
+        """Every row ends at ``m`` = the most tokens any row holds after this step: row b's
+        ``n[b]`` committed positions (its old ones, then the kept new ones) land on
+        ``m - n[b] .. m`` (one gather per layer builds the new cache, shifting rows left or right;
+        the columns before a row's ``pad[b]`` are masked). The cache is then as long as its
+        longest row's tokens, with no holes and no more left padding than the rows' lengths need."""
+        n = [e - p + len(k) for p, e, k in zip(self.pad, self.end, keep)]
+        m = max(n)
+        src = np.zeros((len(keep), m), dtype=np.int64)  # new column c of row b <- old column src[b, c]
         for b, k in enumerate(keep):
-            e = self.end[b]
-            shift = m - e - len(k)
-            src[b] = np.maximum(cols - shift, 0)  # the old content (and padding), shifted right
-            src[b, e + shift:] = [start + j for j in k]
-            self.pad[b] += shift
-            self.end[b] = m
-        if (src == cols).all():  # every row in place: only drop what was not kept
-            for layer in self.cache.layers:
-                if layer.keys is not None and layer.keys.numel() > 0:
-                    layer.keys, layer.values = layer.keys[..., :m, :], layer.values[..., :m, :]
-        else:
-            idx = torch.from_numpy(src).to(self.device, non_blocking=True)[:, None, :, None]
-            for layer in self.cache.layers:
-                if layer.keys is None or layer.keys.numel() == 0:
-                    continue
-                b, h, _, d = layer.keys.shape
-                layer.keys = layer.keys.gather(2, idx.expand(b, h, m, d))
-                layer.values = layer.values.gather(2, idx.expand(b, h, m, layer.values.shape[-1]))
+            p, e = self.pad[b], self.end[b]
+            lo = m - n[b]
+            src[b, lo: lo + e - p] = np.arange(p, e)
+            src[b, m - len(k):] = [start + j for j in k]
+            self.pad[b], self.end[b] = lo, m
+        in_place = bool((src == np.arange(m)).all())  # one row, or every row accepting alike
+        idx = None if in_place else torch.from_numpy(src).to(self.device, non_blocking=True)[:, None, :, None]
+        for layer in self.cache.layers:
+            if layer.keys is None or layer.keys.numel() == 0:
+                continue
+            if idx is None:
+                layer.keys, layer.values = layer.keys[..., :m, :], layer.values[..., :m, :]
+                continue
+            rows, heads, _, dim = layer.keys.shape
+            layer.keys = layer.keys.gather(2, idx.expand(rows, heads, m, dim))
+            layer.values = layer.values.gather(2, idx.expand(rows, heads, m, layer.values.shape[-1]))
         self._valid = None
 
     @torch.inference_mode()
