@@ -16,7 +16,10 @@ emit the same tokens (checked). Reports total new tokens / second (every row gen
 to the batch-1 loop (``per_row``), the block efficiency, and the target cache's size:
 ``attn`` = the most keys one target forward attended over, ``kv`` = the peak physical cache in
 token positions (rows × cache length; ``per_row``: one row's), and ``kv/tokens`` = kv over the
-positions the rows actually hold at the end (prompt + new tokens, summed over rows). Timings
+positions the rows actually hold at the end (prompt + new tokens, summed over rows); ``upkeep`` =
+milliseconds per batch step inside ``BatchCache.commit``/``select`` (both caches: the part of a
+step the layout itself costs; measured by wrapping them here), ``upkeep %`` = its share of the
+call's time. Timings
 are CPU time of this thread (``time.thread_time``; torch runs one thread): on a shared machine
 wall time mostly measures the neighbours. ``--wall`` reports wall time instead.
 
@@ -35,12 +38,25 @@ import torch
 
 import specrs
 import specrs.generation
-from specrs.generation import encode_bytes, load_bundled_pair
+from specrs.generation import _models, encode_bytes, load_bundled_pair
 
 PROMPTS = ["ROMEO:\n", "KING HENRY V:\nOnce more unto the breach", "HAMLET:\nTo be, or not to be", "First Citizen:\n",
            "JULIET:\nO Romeo, Romeo", "MACBETH:\nIs this a dagger", "PROSPERO:\n", "LEAR:\nBlow, winds"]
 
 METHODS = {"rsd-s w2 d3": {"method": "rsd-s", "width": 2, "depth": 3}, "sd d3": {"method": "sd", "depth": 3}}
+
+
+UPKEEP = [0.0]  # seconds inside BatchCache.commit/select since the last reset
+
+
+def _timed(f, clock):
+    def wrapper(*a, **kw):
+        t0 = clock()
+        try:
+            return f(*a, **kw)
+        finally:
+            UPKEEP[0] += clock() - t0
+    return wrapper
 
 
 def main() -> int:
@@ -58,6 +74,8 @@ def main() -> int:
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     clock = time.perf_counter if args.wall else time.thread_time
+    for name in ("commit", "select"):
+        setattr(_models.BatchCache, name, _timed(getattr(_models.BatchCache, name), clock))
     if args.pair == "smollm2":
         from specrs.models import load_pair  # type: ignore[import-not-found]
 
@@ -74,10 +92,12 @@ def main() -> int:
             for name in args.methods.split(",") for layout in layouts}
     rows: dict = {}
 
-    def record(key, tokens, dt, res=None, held=0):
-        r = rows.setdefault(key, {"tps": [], "be": [], "attn": [], "kv": []})
+    def record(key, tokens, dt, res=None, held=0, prefills=1):
+        r = rows.setdefault(key, {"tps": [], "be": [], "attn": [], "kv": [], "upkeep": [], "share": []})
         r["tps"].append(tokens / dt)
         if res is not None:
+            r["upkeep"].append(1e3 * UPKEEP[0] / max(res.stats.target_calls - prefills, 1))  # per verify forward
+            r["share"].append(UPKEEP[0] / dt)
             r["be"].append(res.stats.block_efficiency)
             r["attn"].append(res.stats.attention_length)
             r["kv"].append(res.stats.kv_positions / held)
@@ -109,9 +129,10 @@ def main() -> int:
             order = order[rep % len(order):] + order[: rep % len(order)]  # rotate: no layout always first
             tokens: dict = {}
             for (name, layout), g in order:
-                t0 = clock()
+                t0, UPKEEP[0] = clock(), 0.0
                 res = g.generate(ps, max_new_tokens=args.tokens, rng=rep)
-                record((b, f"specrs {name} {layout}"), res.stats.new_tokens, clock() - t0, res, held)
+                record((b, f"specrs {name} {layout}"), res.stats.new_tokens, clock() - t0, res, held,
+                       b if layout == "per_row" else 1)
                 ref = tokens.setdefault(name, res.new_tokens)
                 if res.new_tokens != ref:
                     raise SystemExit(f"{name} {layout}: tokens differ from another layout at B={b}, rep {rep}")
@@ -119,7 +140,7 @@ def main() -> int:
     print(f"{args.pair} pair, T={args.temperature}, {args.tokens} new tokens per row, {args.reps} interleaved reps, "
           f"{what} time, torch threads={args.threads}; medians of total new tokens/s; every layout gave the same tokens")
     print(f"{'B':>3}  {'loop':<28}{'tok/s':>9}{'vs hf-plain':>13}{'vs pad':>8}{'vs batch-1':>12}{'block eff':>11}"
-          f"{'attn':>6}{'kv/tokens':>11}")
+          f"{'attn':>6}{'kv/tokens':>11}{'upkeep ms':>11}{'upkeep %':>10}")
     summary = []
     for b in batches:
         plain = statistics.median(rows[(b, "hf-plain")]["tps"])
@@ -135,11 +156,14 @@ def main() -> int:
             be = statistics.median(r["be"]) if r["be"] else float("nan")
             attn = max(r["attn"]) if r["attn"] else 0
             kv = statistics.median(r["kv"]) if r["kv"] else float("nan")
+            upkeep = statistics.median(r["upkeep"]) if r["upkeep"] else float("nan")
+            share = 100 * statistics.median(r["share"]) if r["share"] else float("nan")
             print(f"{b:>3}  {name:<28}{tps:>9.1f}{tps / plain:>13.2f}{vs_pad:>8.2f}{vs1:>12.2f}{be:>11.2f}{attn:>6}"
-                  f"{kv:>11.2f}")
+                  f"{kv:>11.2f}{upkeep:>11.3f}{share:>10.1f}")
             summary.append({"batch": b, "loop": name, "tokens_per_s": tps, "vs_hf_plain": tps / plain,
                             "vs_pad": vs_pad, "vs_batch1_specrs": vs1, "block_efficiency": be,
-                            "attention_length": attn, "kv_positions_per_token": kv})
+                            "attention_length": attn, "kv_positions_per_token": kv, "upkeep_ms_per_step": upkeep,
+                            "upkeep_share": share / 100})
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"args": vars(args), "results": summary}, f, indent=2)
