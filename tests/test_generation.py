@@ -260,6 +260,11 @@ def test_streamer_receives_exactly_the_emitted_tokens(pair):
     assert rec.ended and rec.puts[0] == PROMPT
     assert sum(rec.puts[1:], []) == res.new_tokens
     assert len(rec.puts) - 1 == res.stats.steps  # one put per step (several tokens at a time)
+    # A step cut by an EOS (or by max_new_tokens) streams only the tokens kept.
+    rec = Recorder()
+    res = specrs.generate(target, draft, PROMPT, method="sd", max_new_tokens=40, rng=2, eos_token_id=ord(" "), streamer=rec)
+    assert res.new_tokens[-1] == ord(" ") and len(res.new_tokens) < 40
+    assert rec.ended and sum(rec.puts[1:], []) == res.new_tokens
     from transformers import TextStreamer  # noqa: F401 - the protocol HF's streamers implement
 
 
