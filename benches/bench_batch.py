@@ -10,8 +10,11 @@ For each batch size B (B prompts of different lengths, left-padded), in one inte
   one draft forward per depth), ``per_row`` (the same B prompts one by one: batch-1 speculative
   decoding, one cache per row, the row's seed).
 
-The layouts run alternating in the same repeat (their order rotates between repeats) and must
-emit the same tokens (checked). Reports total new tokens / second (every row generates
+The layouts run alternating in the same repeat (their order rotates between repeats) with the
+same seeds; the rows whose tokens differ from the first layout run are counted (none on the
+bundled pair; on the float32 SmolLM2 pair a rare row can differ, because batched and
+single-row forwards round differently: each layout's law is exact, the coupling of the draws is
+then not). Reports total new tokens / second (every row generates
 ``--tokens`` tokens: no EOS), the ratio to ``hf-plain`` at the same B, to the ``pad`` layout and
 to the batch-1 loop (``per_row``), the block efficiency, and the target cache's size:
 ``attn`` = the most keys one target forward attended over, ``kv`` = the peak physical cache in
@@ -91,6 +94,7 @@ def main() -> int:
                                                         **METHODS[name])
             for name in args.methods.split(",") for layout in layouts}
     rows: dict = {}
+    differ = [0, 0]  # rows whose tokens differ from the first layout run, rows compared
 
     def record(key, tokens, dt, res=None, held=0, prefills=1):
         r = rows.setdefault(key, {"tps": [], "be": [], "attn": [], "kv": [], "upkeep": [], "share": []})
@@ -133,12 +137,16 @@ def main() -> int:
                 res = g.generate(ps, max_new_tokens=args.tokens, rng=rep)
                 record((b, f"specrs {name} {layout}"), res.stats.new_tokens, clock() - t0, res, held,
                        b if layout == "per_row" else 1)
-                ref = tokens.setdefault(name, res.new_tokens)
-                if res.new_tokens != ref:
-                    raise SystemExit(f"{name} {layout}: tokens differ from another layout at B={b}, rep {rep}")
+                if name not in tokens:
+                    tokens[name] = res.new_tokens
+                    continue
+                ref = tokens[name]
+                differ[0] += sum(x != y for x, y in zip(res.new_tokens, ref)) if b > 1 else int(res.new_tokens != ref)
+                differ[1] += b
     what = "wall" if args.wall else "thread CPU"
     print(f"{args.pair} pair, T={args.temperature}, {args.tokens} new tokens per row, {args.reps} interleaved reps, "
-          f"{what} time, torch threads={args.threads}; medians of total new tokens/s; every layout gave the same tokens")
+          f"{what} time, torch threads={args.threads}; medians of total new tokens/s; rows whose tokens differ from "
+          f"another layout's with the same seed: {differ[0]} of {differ[1]}")
     print(f"{'B':>3}  {'loop':<28}{'tok/s':>9}{'vs hf-plain':>13}{'vs pad':>8}{'vs batch-1':>12}{'block eff':>11}"
           f"{'attn':>6}{'kv/tokens':>11}{'upkeep ms':>11}{'upkeep %':>10}")
     summary = []
