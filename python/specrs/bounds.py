@@ -195,9 +195,9 @@ def verifier_acceptance(
       ``samples`` draws (``exact=False``, ``stderr`` > 0).
     * ``"kseq"`` (SpecTr K-SEQ, iid): 1 − (1 − β(ρ*))^n, β(ρ) = Σ min(p/ρ, q), ρ* from bisection.
     * ``"greedy"`` (Hu et al., greedy) and ``"spechub"`` (n = 2): attain α* of their scheme.
-    * ``"khisti"`` (Khisti et al., ICLR 2025; iid, n = 2): the larger-p/q draft is selected and
-      tested by speculative sampling against its law p_I(v) = q(v)(M_<(r) + M_≤(r)); exact, O(V log V)
-      (docs/theory.md §13). At most α*, and not always equal to it.
+    * ``"khisti"`` (Khisti et al., ICLR 2025; iid, any n): one draft is selected by the largest key
+      from per-token key laws laid out so that the selected token's law p_I is optimal, then tested
+      by speculative sampling against p_I; Σ min(p, p_I) = α* of the iid scheme (docs/theory.md §13).
     * ``"match"`` (sample from p, accepted iff a draft; any scheme, default ``"topk"``):
       Σ_x p(x)·Pr[x ∈ drafts]; for topk drafts p(Top_n(q)) = α*_topk. Exact in closed form except
       wor with n ≥ 3, which is enumerated when small and otherwise estimated (``exact=False``).

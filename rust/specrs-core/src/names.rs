@@ -344,16 +344,17 @@ registry! {
             n: None,
             optimal_for: Schemes::Only(&[Scheme::SpecHub]),
         },
-        /// Khisti et al.'s importance-sampling selection + single-draft SD, n = 2 i.i.d. drafts.
+        /// Khisti et al.'s selection + single-draft SD with an optimal selection rule, n i.i.d. drafts.
         Khisti = VerifierRow {
             name: "khisti",
-            description: "select the draft with the larger p/q (importance-sampling selection), then speculative \
-                          sampling from the selected token's law to p; n = 2 i.i.d. drafts, O(V log V)",
+            description: "select one draft by the largest key from per-token key laws laid out so that the \
+                          selected token's law p_I is optimal, then speculative sampling from p_I to p; attains \
+                          alpha* of n i.i.d. drafts",
             paper: KHISTI,
             schemes: Schemes::Only(&[Scheme::Iid]),
             default_scheme: Some(Scheme::Iid),
-            n: Some(2),
-            optimal_for: Schemes::Only(&[]),
+            n: None,
+            optimal_for: Schemes::Only(&[Scheme::Iid]),
         },
         /// Sample from p; accepted iff the token is a draft. Exact for any draft law.
         Match = VerifierRow {

@@ -10,7 +10,7 @@
 //! | kseq (SpecTr) | iid | 1 − (1 − β(ρ))^n (as −expm1(n·ln(1 − β))), β(ρ) = Σ min(p/ρ, q), ρ the verifier's own solution of 1 − (1 − β)^n ≤ ρβ (`verify::kseq::solve`, within ulps of the root ρ* ∈ [1, n]) |
 //! | greedy (Hu et al.) | greedy | Theorem 7 = α* of the greedy law |
 //! | spechub (n = 2) | spechub | p(a) + Σ min(p, q') = α* of the SpecHub law |
-//! | khisti (n = 2) | iid | Σ min(p, p_I), p_I(v) = q(v)(M_<(r) + M_≤(r)) the law of the larger-ratio draft (`verify::khisti`) |
+//! | khisti | iid | Σ min(p, p_I) with p_I the law of the layout's selection (`verify::khisti`) = α* of the iid scheme |
 //! | match | any | Σ_x p(x) Pr[x ∈ drafts]; topk: p(Top_n(q)) = α*_topk |
 //! | optimal | any | α* of the scheme |
 
@@ -87,7 +87,10 @@ pub fn verifier_acceptance<T: Real>(
             limits::check_count("n", n, limits::MAX_DRAFTS, "the number of drafts")?;
             Acceptance::exact(1.0 - rrs::rejection(p, q, 1.0 / sp, 1.0 / sq, n))
         }
-        Verifier::Khisti => Acceptance::exact(khisti::acceptance(p, q, sp, sq)),
+        Verifier::Khisti => {
+            limits::check_count("n", n, limits::MAX_DRAFTS, "the number of drafts")?;
+            Acceptance::exact(khisti::acceptance(p, q, n, sp, sq))
+        }
         Verifier::Kseq => {
             let (_, _, beta) = kseq::solve(p, q, 1.0 / sp, 1.0 / sq, n);
             Acceptance::exact(kseq::p_accept(beta, n as f64))

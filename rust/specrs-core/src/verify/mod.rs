@@ -145,8 +145,8 @@ pub(crate) fn run<T: Real, S: Source>(verifier: Verifier, cx: &Ctx<'_, T>, hub: 
 /// back to `match` (a sample of p, exact whatever the drafts).
 pub(crate) fn run_rows<S: Source>(verifier: Verifier, p: &[f64], q: &[f64], drafts: &[usize], src: &mut S) -> Result<Outcome> {
     let verifier = match verifier {
-        Verifier::SpecHub | Verifier::Khisti if drafts.len() != 2 => Verifier::Match,
-        Verifier::Greedy | Verifier::Kseq | Verifier::Sd | Verifier::Block if drafts.is_empty() => Verifier::Match,
+        Verifier::SpecHub if drafts.len() != 2 => Verifier::Match,
+        Verifier::Greedy | Verifier::Kseq | Verifier::Sd | Verifier::Block | Verifier::Khisti if drafts.is_empty() => Verifier::Match,
         v => v,
     };
     let hub = match drafts {
