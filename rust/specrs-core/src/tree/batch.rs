@@ -347,9 +347,16 @@ impl TreeBatch {
 
     /// Feeds row r's walk the target row of the slot it needs.
     pub fn walk_row(&mut self, r: usize, p: DistRef<'_>) -> Result<()> {
+        self.walk_row_with(r, p, false)
+    }
+
+    /// [`Self::walk_row`]; `kernel_row`: `p` was made by `logits::warped_row` (not validated again).
+    fn walk_row_with(&mut self, r: usize, p: DistRef<'_>, kernel_row: bool) -> Result<()> {
         let row = self.rows.get_mut(r).ok_or_else(|| Error::invalid("rows", format!("row {r} is out of range")))?;
         let mut w = row.walk.take().ok_or_else(|| Error::invalid("probs", "no verification walk was started"))?;
+        w.p_checked = kernel_row;
         let res = row.tree.walk_node(&mut w, p).map_err(|e| batch_row(e, r));
+        w.p_checked = false;
         row.walk = Some(w);
         res.map(|_| ())
     }
@@ -358,7 +365,7 @@ impl TreeBatch {
     /// kernel that made the draft rows (only the visited nodes' rows are ever computed).
     pub fn walk_row_logits(&mut self, r: usize, logits: &[f32], w: &Warp) -> Result<()> {
         let (_, _, p) = warped_row("logits", logits, w).map_err(|e| batch_row(e, r))?;
-        self.walk_row(r, p.as_ref())
+        self.walk_row_with(r, p.as_ref(), true)
     }
 
     /// Row r's verification step once its walk is complete, and the slots to keep (the root's,

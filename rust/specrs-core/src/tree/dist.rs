@@ -318,8 +318,8 @@ mod tests {
 /// Why not the kernel alone: it tests every entry against its k-entry buffer one by one. Here a
 /// vectorised pass first takes the maximum of each block of [`TOPK_BLOCK`] entries; the k-th
 /// largest block maximum τ is a lower bound of the k-th largest entry (k blocks hold an entry
-/// ≥ τ), so every top-k entry lies in a block whose maximum is ≥ τ, and the kernel
-/// (`verify::kernel::top_k`) runs only on those blocks, in column order (which keeps its ties).
+/// ≥ τ), so only the entries ≥ τ of the blocks whose maximum is ≥ τ are ranked by the kernel
+/// (`verify::kernel::top_k`), in column order, which keeps its ties ([`top_k_in_blocks`]).
 pub fn top_k_rows<T: Real>(vals: &[T], cols: usize, k: usize) -> Result<(Vec<T>, Vec<i64>)> {
     if cols == 0 || vals.len() % cols != 0 {
         return Err(Error::invalid("logits", format!("{} entries are not rows of {cols}", vals.len())));
@@ -329,8 +329,6 @@ pub fn top_k_rows<T: Real>(vals: &[T], cols: usize, k: usize) -> Result<(Vec<T>,
     }
     let rows = vals.len() / cols;
     let (mut v, mut ids) = (Vec::with_capacity(rows * k), Vec::with_capacity(rows * k));
-    let mut cand: Vec<T> = Vec::new();
-    let mut pos: Vec<usize> = Vec::new();
     for row in vals.chunks(cols) {
         let maxima: Vec<f64> = row.chunks(TOPK_BLOCK).map(block_max).collect();
         if maxima.len() <= k || maxima.iter().any(|m| m.is_nan()) {
@@ -340,25 +338,40 @@ pub fn top_k_rows<T: Real>(vals: &[T], cols: usize, k: usize) -> Result<(Vec<T>,
             }
             continue;
         }
-        let tau = maxima[*crate::verify::kernel::top_k_of(&maxima, k).last().unwrap_or(&0)];
-        cand.clear();
-        pos.clear();
-        for (b, (&m, chunk)) in maxima.iter().zip(row.chunks(TOPK_BLOCK)).enumerate() {
-            if m >= tau {
-                cand.extend_from_slice(chunk);
-                pos.extend(b * TOPK_BLOCK..b * TOPK_BLOCK + chunk.len());
-            }
-        }
-        for x in crate::verify::kernel::top_k_of(&cand, k) {
-            v.push(cand[x]);
-            ids.push(pos[x] as i64);
-        }
+        let (rv, ri) = top_k_in_blocks(row, &maxima, k);
+        v.extend(rv);
+        ids.extend(ri);
     }
     Ok((v, ids))
 }
 
+/// The `k` largest entries of a row without NaN, given the maximum of each of its blocks of
+/// [`TOPK_BLOCK`] entries (more than k blocks), largest first, ties to the lower column, as
+/// `verify::kernel::top_k_of` ranks them. The k-th largest block maximum τ is a lower bound of
+/// the k-th largest entry (k blocks hold an entry ≥ τ), so only the entries ≥ τ of blocks whose
+/// maximum is ≥ τ are candidates (usually about k of them), ranked in column order (which keeps
+/// the ties).
+pub(crate) fn top_k_in_blocks<T: Real>(row: &[T], maxima: &[f64], k: usize) -> (Vec<T>, Vec<i64>) {
+    let mut sel = maxima.to_vec();
+    sel.select_nth_unstable_by(k - 1, |a, b| b.total_cmp(a));
+    let tau = sel[k - 1];
+    let (mut cand, mut pos) = (Vec::new(), Vec::new());
+    for (b, (&mb, chunk)) in maxima.iter().zip(row.chunks(TOPK_BLOCK)).enumerate() {
+        if mb >= tau {
+            for (j, &v) in chunk.iter().enumerate() {
+                if v.to_f64() >= tau {
+                    cand.push(v);
+                    pos.push(b * TOPK_BLOCK + j);
+                }
+            }
+        }
+    }
+    let top = crate::verify::kernel::top_k_of(&cand, k);
+    (top.iter().map(|&i| cand[i]).collect(), top.iter().map(|&i| pos[i] as i64).collect())
+}
+
 /// Entries per block of [`top_k_rows`]' pre-pass.
-const TOPK_BLOCK: usize = 64;
+pub(crate) const TOPK_BLOCK: usize = 64;
 
 /// Largest entry of a block (NaN if any entry is NaN), eight lanes so that it vectorises.
 fn block_max<T: Real>(b: &[T]) -> f64 {

@@ -45,7 +45,14 @@ pub fn warped_row(arg: &str, logits: &[f32], w: &Warp) -> Result<Warped> {
         return Err(Error::invalid(arg, "is empty; a row of logits needs at least one entry"));
     }
     crate::limits::check_count(arg, logits.len(), crate::limits::MAX_VOCAB, "the length of one row")?;
-    let (m, ok) = max_and_check(logits);
+    // Top-k rows take their maximum from the block maxima of the candidate pass (one read for
+    // both); dense rows from one max pass.
+    let top_k = w.top_k.filter(|&k| k < logits.len());
+    let maxima = top_k.map(|_| block_maxima(logits));
+    let (m, ok) = match &maxima {
+        Some((mx, ok)) => (mx.iter().fold(f32::NEG_INFINITY, |a, &b| if b > a { b } else { a }), *ok),
+        None => max_and_check(logits),
+    };
     if !ok {
         let i = logits.iter().position(|x| x.is_nan() || *x == f32::INFINITY).unwrap_or(0);
         return Err(Error::invalid(arg, format!("has the non-finite logit {} at index {i} (NaN and +inf are refused)", logits[i])));
@@ -54,8 +61,8 @@ pub fn warped_row(arg: &str, logits: &[f32], w: &Warp) -> Result<Warped> {
         return Err(Error::invalid(arg, "has no finite logit (every entry is -inf)"));
     }
     let inv_t = (1.0 / w.temperature) as f32;
-    match w.top_k {
-        Some(k) if k < logits.len() => sparse_row(arg, logits, m, inv_t, k),
+    match (top_k, maxima) {
+        (Some(k), Some((mx, _))) => sparse_row(arg, logits, &mx, m, inv_t, k),
         _ => Ok(dense_row(logits, m, inv_t)),
     }
 }
@@ -210,6 +217,38 @@ mod avx {
         fold_max(&lanes, &x[n8..], _mm256_movemask_ps(ok) == 0xff)
     }
 
+    /// [`super::block_maxima`]: per block of 64, eight lanes of `max`, then the lanes; a shorter
+    /// last block by the scalar rule.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn block_maxima(x: &[f32]) -> (Vec<f32>, bool) {
+        const B: usize = super::TOPK_BLOCK;
+        let inf = _mm256_set1_ps(f32::INFINITY);
+        let mut ok = _mm256_castsi256_ps(_mm256_set1_epi32(-1));
+        let mut out = Vec::with_capacity(x.len().div_ceil(B));
+        let mut tail_ok = true;
+        for b in x.chunks(B) {
+            if b.len() < B {
+                let (m, good) = super::max_and_check_scalar(b);
+                tail_ok = good;
+                out.push(m);
+                continue;
+            }
+            let p = b.as_ptr();
+            let mut mx = _mm256_loadu_ps(p);
+            ok = _mm256_and_ps(ok, _mm256_cmp_ps::<_CMP_LT_OQ>(mx, inf));
+            for i in (8..B).step_by(8) {
+                let c = _mm256_loadu_ps(p.add(i));
+                ok = _mm256_and_ps(ok, _mm256_cmp_ps::<_CMP_LT_OQ>(c, inf));
+                mx = _mm256_max_ps(c, mx);
+            }
+            let h = _mm_max_ps(_mm256_castps256_ps128(mx), _mm256_extractf128_ps::<1>(mx));
+            let h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+            let h = _mm_max_ss(h, _mm_shuffle_ps::<1>(h, h));
+            out.push(_mm_cvtss_f32(h));
+        }
+        (out, tail_ok && _mm256_movemask_ps(ok) == 0xff)
+    }
+
     /// e^y of eight lanes: [`super::exp_nonpos`] instruction for instruction.
     #[target_feature(enable = "avx2,fma")]
     unsafe fn exp8(y: __m256) -> __m256 {
@@ -314,8 +353,8 @@ mod avx {
 /// Top-k: the k largest logits and every logit tied with the k-th (ties to the lower id first
 /// among the k), softmax at temperature T over them. The k + 1 largest tell whether a tie
 /// crosses the k-th place; only then is the row scanned for every tied entry.
-fn sparse_row(arg: &str, x: &[f32], m: f32, inv_t: f32, k: usize) -> Result<Warped> {
-    let (vals, ids) = super::dist::top_k_rows(x, x.len(), k + 1)?;
+fn sparse_row(arg: &str, x: &[f32], maxima: &[f32], m: f32, inv_t: f32, k: usize) -> Result<Warped> {
+    let (vals, ids) = top_k_logits(x, maxima, k + 1);
     let tau = vals[k - 1];
     let (mut keep_v, mut keep_i): (Vec<f32>, Vec<i64>) = (vals[..k].to_vec(), ids[..k].to_vec());
     if vals[k] == tau && tau > f32::NEG_INFINITY {
@@ -333,6 +372,39 @@ fn sparse_row(arg: &str, x: &[f32], m: f32, inv_t: f32, k: usize) -> Result<Warp
     let probs: Vec<f32> = e.iter().map(|&v| (v / total) as f32).collect();
     let (sums, positive) = checked_blocks(arg, Some(&keep_i), &probs)?;
     Ok((sums, positive, Dist::S32(keep_i, probs)))
+}
+
+use super::dist::TOPK_BLOCK;
+
+/// The maximum of each block of [`TOPK_BLOCK`] logits, and whether every entry is < +inf and not
+/// NaN (one vectorised read of the row).
+fn block_maxima(x: &[f32]) -> (Vec<f32>, bool) {
+    #[cfg(target_arch = "x86_64")]
+    if simd() {
+        // SAFETY: the CPU supports AVX2 and FMA.
+        return unsafe { avx::block_maxima(x) };
+    }
+    let mut ok = true;
+    let maxima = x
+        .chunks(TOPK_BLOCK)
+        .map(|b| {
+            let (m, good) = max_and_check_scalar(b);
+            ok &= good;
+            m
+        })
+        .collect();
+    (maxima, ok)
+}
+
+/// The `k` largest logits of a checked row (no NaN), largest first, ties to the lower id, from
+/// the block maxima of [`block_maxima`] (`dist::top_k_in_blocks`).
+fn top_k_logits(x: &[f32], maxima: &[f32], k: usize) -> (Vec<f32>, Vec<i64>) {
+    if maxima.len() <= k {
+        let top = crate::verify::kernel::top_k_of(x, k);
+        return (top.iter().map(|&i| x[i]).collect(), top.iter().map(|&i| i as i64).collect());
+    }
+    let m64: Vec<f64> = maxima.iter().map(|&m| m as f64).collect();
+    super::dist::top_k_in_blocks(x, &m64, k)
 }
 
 const LOG2E: f32 = std::f32::consts::LOG2_E;
@@ -484,6 +556,41 @@ mod tests {
             bad[i] = 0.0;
         }
         assert!(max_and_check(&bad).1);
+    }
+
+    /// The candidate pass ranks exactly as the kernel's top-k (ties to the lower id): rows with
+    /// many ties, −inf entries, a peaked row, constant rows, rows of fewer than k blocks; its
+    /// block maxima and entry check equal the scalar rule's.
+    #[test]
+    fn top_k_candidates_equal_the_kernel_top_k() {
+        let mut r = crate::Rng::new(4);
+        let mut rows: Vec<Vec<f32>> = Vec::new();
+        for len in [100usize, 3000, 4099] {
+            rows.push((0..len).map(|_| (r.uniform() * 5.0).floor() as f32).collect());
+            rows.push((0..len).map(|i| if i % 3 == 0 { f32::NEG_INFINITY } else { r.gumbel() as f32 }).collect());
+            rows.push((0..len).map(|i| if i == len - 5 { 30.0 } else { -(r.uniform() as f32) }).collect());
+            rows.push(vec![0.5; len]);
+        }
+        for x in &rows {
+            let (mx, ok) = block_maxima(x);
+            let want_mx: Vec<f32> = x.chunks(TOPK_BLOCK).map(|b| max_and_check_scalar(b).0).collect();
+            assert!(ok);
+            assert_eq!(mx, want_mx);
+            for k in [1usize, 2, 10, 51, 64, 200] {
+                let (v, ids) = top_k_logits(x, &mx, k);
+                let want = crate::verify::kernel::top_k_of(x, k);
+                assert_eq!(ids.iter().map(|&i| i as usize).collect::<Vec<_>>(), want, "len {} k {k}", x.len());
+                assert!(v.iter().zip(&want).all(|(&a, &j)| a == x[j]));
+            }
+        }
+        let mut bad = vec![0.0f32; 200];
+        bad[130] = f32::NAN;
+        assert!(!block_maxima(&bad).1);
+        bad[130] = f32::INFINITY;
+        assert!(!block_maxima(&bad).1);
+        bad[130] = 0.0;
+        bad[199] = f32::NAN; // in the short last block
+        assert!(!block_maxima(&bad).1);
     }
 
     #[test]

@@ -38,6 +38,9 @@ pub struct Walk {
     decided: bool,
     /// `traversal`: the traversal in progress.
     trav: Option<Box<TravWalk>>,
+    /// The next row handed to [`DraftTree::walk_node`] comes from `logits::warped_row` (a
+    /// distribution by construction), so it is not validated again.
+    pub(crate) p_checked: bool,
 }
 
 /// A traversal walk: the traversal state, each node's index set (None: dense), and the accepted
@@ -82,6 +85,20 @@ impl DraftTree {
     /// Aligned (p, q) and the children's aligned indices at node v.
     fn node_inputs(&self, v: usize, p: DistRef<'_>) -> Result<(super::dist::Aligned, Vec<usize>)> {
         check("probs", p).map_err(|e| e.in_row(v))?;
+        self.aligned_inputs(v, p)
+    }
+
+    /// [`Self::node_inputs`] of a walk round: `p` is not validated again when the walk was told
+    /// it is a row of the logits kernel ([`Walk::p_checked`]).
+    fn walk_inputs(&self, w: &Walk, v: usize, p: DistRef<'_>) -> Result<(super::dist::Aligned, Vec<usize>)> {
+        if w.p_checked {
+            self.aligned_inputs(v, p)
+        } else {
+            self.node_inputs(v, p)
+        }
+    }
+
+    fn aligned_inputs(&self, v: usize, p: DistRef<'_>) -> Result<(super::dist::Aligned, Vec<usize>)> {
         let node = &self.nodes[v];
         let q = node.q.map(|i| self.dists[i].as_ref());
         let a = align(p, q).map_err(|e| e.in_row(v))?;
@@ -119,6 +136,7 @@ impl DraftTree {
             decided: false,
             trav: (self.kind.verifier() == Verifier::Traversal)
                 .then(|| Box::new(TravWalk { t: self.traversal(self.kind.distinct()), ids: vec![None; self.nodes.len()], bonus_at: None })),
+            p_checked: false,
         }
     }
 
@@ -153,7 +171,7 @@ impl DraftTree {
 
     /// One round of the `traversal` walk at node `v` (module docs).
     fn traversal_node(&self, w: &mut Walk, v: usize, p: DistRef<'_>) -> Result<Option<usize>> {
-        let (a, ch) = self.node_inputs(v, p)?;
+        let (a, ch) = self.walk_inputs(w, v, p)?;
         let Some(tw) = w.trav.as_mut() else {
             return Err(Error::invalid("probs", "the verification walk was not started for a traversal tree"));
         };
@@ -282,7 +300,7 @@ impl DraftTree {
 
     /// One round of the `sd-block` walk at node `v` (module docs).
     fn block_node(&self, w: &mut Walk, v: usize, p: DistRef<'_>) -> Result<Option<usize>> {
-        let (a, ch) = self.node_inputs(v, p)?;
+        let (a, ch) = self.walk_inputs(w, v, p)?;
         let node = &self.nodes[v];
         if w.decided || node.n_children == 0 {
             // The bonus: a sample of p at the accepted leaf (or at a root without children).
@@ -324,7 +342,7 @@ impl DraftTree {
             w.node = self.traversal_node(w, v, p)?;
             return Ok(w.node);
         }
-        let (a, ch) = self.node_inputs(v, p)?;
+        let (a, ch) = self.walk_inputs(w, v, p)?;
         let node = &self.nodes[v];
         let mut rng = w.rng.clone();
         let NodeOutcome { token, child } = node::sample(self.verifier_at(v), a, &ch, &mut rng)?;
