@@ -298,8 +298,8 @@ mod avx {
             add16(&mut acc, a, b);
             i += 16;
         }
-        for j in n16..n {
-            dst.add(j).write(super::exp_nonpos((x[j] - m) * inv_t));
+        for (j, &xj) in x.iter().enumerate().skip(n16) {
+            dst.add(j).write(super::exp_nonpos((xj - m) * inv_t));
         }
         // SAFETY: entries 0..n were written above.
         out.set_len(n);
