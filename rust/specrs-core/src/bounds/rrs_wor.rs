@@ -52,6 +52,7 @@
 //! Remaining mass in the deterministic method: c − q(x) when q(x) ≤ c/2, otherwise recomputed
 //! from the mass outside the top tokens plus the undrawn top tokens.
 
+use super::prep;
 use crate::verify::kseq::{KseqMasses, Masses};
 use crate::{Real, Rng};
 
@@ -180,6 +181,23 @@ impl Curve {
 
     fn len(&self) -> usize {
         self.r.len()
+    }
+
+    /// The prefix scan's order ([`prep::sorted`] of the same p, q with unit factors), read off
+    /// this curve's sort instead of sorting again: both key a token by the bits of p/q with ties
+    /// in index order, and the curve's tokens with q > 0 come first. None when the curve scaled q
+    /// (tiny entries), where the two keys differ.
+    pub(crate) fn scan_order(&self) -> Option<prep::Sorted> {
+        if self.scale != 1.0 {
+            return None;
+        }
+        let m = self.r.partition_point(|r| r.is_finite());
+        let (p, q) = (self.p[..m].to_vec(), self.q[..m].to_vec());
+        let mut p_total = 0.0;
+        for &x in &p {
+            p_total += x;
+        }
+        Some(prep::Sorted { p, q, p_total })
     }
 
     /// N(a) = Σ (p − a q)_+ for the q given to [`Curve::new`] (its internal scaling undone): the
@@ -439,19 +457,40 @@ impl Remaining {
 // ---------------------------------------------------------------------------------------------
 // The deterministic method.
 
-/// Prefix moments of one binary-exponent bin of q (tokens with q ∈ [2^e, 2^{e+1})), in r order:
-/// `s[j][i]` = Σ_{t<i} q_t (q_t/hi)^j, `t[j][i]` = Σ_{t<i} q_t (q_t/hi)^j r_t, for j < the bin's
-/// order (scaled by hi^j so that tiny masses neither underflow nor overflow the series).
+/// Prefix moments of one quarter-octave bin of q (tokens with q ∈ [2^{k/4}, 2^{(k+1)/4})), in r
+/// order: with S_j(i) = Σ_{t<i} q_t (q_t/hi)^j and T_j(i) = Σ_{t<i} q_t (q_t/hi)^j r_t for j < the
+/// bin's order (scaled by hi^j so that tiny masses neither underflow nor overflow the series),
+/// `m[i·2·order + j]` = S_j(i) and `m[i·2·order + order + j]` = T_j(i): one prefix's moments sit
+/// together, so a member's look-up reads two short runs instead of 4·order scattered entries.
 struct Bin {
-    /// Upper end 2^{e+1} of the bin's q range.
+    /// Upper end 2^{(k+1)/4} of the bin's q range (every q of the bin is below it).
     hi: f64,
     /// Sorted positions of the bin's tokens, ascending (= ascending r).
     pos: Vec<usize>,
     r: Vec<f64>,
     /// Indices into `pos` by q ascending (so that a_{n+1}(q) ascends along them).
     by_q: Vec<u32>,
-    s: Vec<Vec<f64>>,
-    t: Vec<Vec<f64>>,
+    order: usize,
+    m: Vec<f64>,
+}
+
+/// 2^{k/4} for k = 0..=4 (as rounded f64; the bin of q and its upper end use the same constants).
+const QUARTERS: [f64; 5] = [1.0, 1.189_207_115_002_721, std::f64::consts::SQRT_2, 1.681_792_830_507_429, 2.0];
+
+/// The quarter-octave bin of a positive finite q: key 4e + k with 2^e·2^{k/4} ≤ q < 2^e·2^{(k+1)/4}.
+/// Quarter octaves (instead of octaves) make the bin that straddles a member's series limit θ, whose
+/// tokens are evaluated one by one, four times narrower.
+fn bin_key(q: f64) -> i32 {
+    let e = exponent(q);
+    let m = q / 2f64.powi(e); // exact: a division by a power of two, m ∈ [1, 2)
+    let k = (m >= QUARTERS[1]) as i32 + (m >= QUARTERS[2]) as i32 + (m >= QUARTERS[3]) as i32;
+    4 * e + k
+}
+
+/// Upper end of the bin with this key (above every q of the bin).
+fn bin_hi(key: i32) -> f64 {
+    let (e, k) = (key.div_euclid(4), key.rem_euclid(4));
+    2f64.powi(e) * QUARTERS[k as usize + 1]
 }
 
 /// Number of series terms 1/(c − t) = Σ_j t^j / c^{j+1} needed for t ≤ hi at c ≥ c_floor (ratio
@@ -468,8 +507,13 @@ fn series_terms(hi: f64, c_floor: f64) -> usize {
 struct Tables<'a> {
     c: &'a Curve,
     rem: Remaining,
-    /// Sorted positions by q ascending (q > 0 only); built only when n ≥ 3.
+    /// Sorted positions by q ascending (q > 0 only).
     by_q: Vec<usize>,
+    /// q, r and p along `by_q` (contiguous, so that the outer steps' scan of the small tokens
+    /// reads memory in order instead of gathering through `by_q`).
+    q_by_q: Vec<f64>,
+    r_by_q: Vec<f64>,
+    p_by_q: Vec<f64>,
     /// Bins by q, largest first (non-empty only).
     bins: Vec<Bin>,
     /// Smallest q among `rem.top`: outer steps draw every token with q ≥ this one by one, so a
@@ -479,20 +523,25 @@ struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
+    /// The tables for every n ≤ `n` (one row's tables serve all its n ≤ [`DETERMINISTIC_MAX_N`]
+    /// when built for that n: see [`Prepared`]).
     fn new(c: &'a Curve, n: usize) -> Self {
         let rem = Remaining::new(c, n + 8);
-        let mut by_q = Vec::new();
-        if n >= 3 {
-            by_q = (0..c.len()).filter(|&j| c.q[j] > 0.0).collect();
-            by_q.sort_unstable_by(|&a, &b| c.q[a].total_cmp(&c.q[b]).then(a.cmp(&b)));
-        }
+        // q ascending, ties by position: for q ≥ 0 the bits order like the values, and sorting
+        // (bits, position) pairs avoids gathering q in every comparison.
+        let mut keyed: Vec<(u64, u32)> = (0..c.len()).filter(|&j| c.q[j] > 0.0).map(|j| (c.q[j].to_bits(), j as u32)).collect();
+        keyed.sort_unstable();
+        let by_q: Vec<usize> = keyed.iter().map(|&(_, j)| j as usize).collect();
+        let q_by_q: Vec<f64> = by_q.iter().map(|&j| c.q[j]).collect();
+        let r_by_q: Vec<f64> = by_q.iter().map(|&j| c.r[j]).collect();
+        let p_by_q: Vec<f64> = by_q.iter().map(|&j| c.p[j]).collect();
         // Lower bound of the remaining mass at step n−1, also after the formal double draws of
         // the exclusion terms (each removes at most a quarter of what remains).
         let drawn = n.saturating_sub(2);
         let top_drawn: f64 = rem.top.iter().skip(drawn).map(|&t| c.q[t]).sum();
         let c_floor = (rem.rest + top_drawn) * 0.75f64.powi(drawn as i32);
-        // Bin of exponent e: q ∈ [2^e, 2^{e+1}); a counting sort by exponent keeps the r order.
-        let exps: Vec<i32> = c.q.iter().map(|&q| if q > 0.0 { exponent(q) } else { i32::MIN }).collect();
+        // Bin of key e (quarter octaves, `bin_key`); a counting sort by key keeps the r order.
+        let exps: Vec<i32> = c.q.iter().map(|&q| if q > 0.0 { bin_key(q) } else { i32::MIN }).collect();
         let (emin, emax) = exps.iter().filter(|&&e| e != i32::MIN).fold((i32::MAX, i32::MIN), |(lo, hi), &e| (lo.min(e), hi.max(e)));
         let mut bins: Vec<Bin> = Vec::new();
         if emin <= emax {
@@ -504,37 +553,43 @@ impl<'a> Tables<'a> {
                 }
             }
             let mut lists: Vec<Vec<usize>> = count.iter().map(|&k| Vec::with_capacity(k)).collect();
+            let mut at_in_bin = vec![0u32; c.len()];
             for (j, &e) in exps.iter().enumerate() {
                 if e != i32::MIN {
-                    lists[(emax - e) as usize].push(j);
+                    let list = &mut lists[(emax - e) as usize];
+                    at_in_bin[j] = list.len() as u32;
+                    list.push(j);
                 }
             }
-            for (b, pos) in lists.into_iter().enumerate() {
+            // Each bin's tokens in q order, read off the global q order (no sort per bin).
+            let mut bin_by_q: Vec<Vec<u32>> = count.iter().map(|&k| Vec::with_capacity(k)).collect();
+            for &j in &by_q {
+                bin_by_q[(emax - exps[j]) as usize].push(at_in_bin[j]);
+            }
+            for (b, (pos, by_q)) in lists.into_iter().zip(bin_by_q).enumerate() {
                 if pos.is_empty() {
                     continue;
                 }
-                let e = emax - b as i32;
-                let hi = 2f64.powi(e + 1);
+                let hi = bin_hi(emax - b as i32);
                 let order = series_terms(hi, c_floor);
-                let mut s = vec![vec![0.0; pos.len() + 1]; order];
-                let mut t = vec![vec![0.0; pos.len() + 1]; order];
+                let stride = 2 * order;
+                let mut m = vec![0.0; (pos.len() + 1) * stride];
                 for (i, &j) in pos.iter().enumerate() {
                     let (q, r) = (c.q[j], c.r[j]);
+                    let (prev, next) = m[i * stride..(i + 2) * stride].split_at_mut(stride);
                     let mut qp = q;
                     for k in 0..order {
-                        s[k][i + 1] = s[k][i] + qp;
-                        t[k][i + 1] = t[k][i] + qp * r;
+                        next[k] = prev[k] + qp;
+                        next[order + k] = prev[order + k] + qp * r;
                         qp *= q / hi;
                     }
                 }
                 let r = pos.iter().map(|&j| c.r[j]).collect();
-                let mut by_q: Vec<u32> = (0..pos.len() as u32).collect();
-                by_q.sort_unstable_by(|&x, &y| c.q[pos[x as usize]].total_cmp(&c.q[pos[y as usize]]));
-                bins.push(Bin { hi, pos, r, by_q, s, t });
+                bins.push(Bin { hi, pos, r, by_q, order, m });
             }
         }
         let top_floor = rem.top.iter().map(|&t| c.q[t]).fold(f64::INFINITY, f64::min);
-        Tables { c, rem, by_q, bins, top_floor }
+        Tables { c, rem, by_q, q_by_q, r_by_q, p_by_q, bins, top_floor }
     }
 }
 
@@ -580,6 +635,9 @@ struct Val {
 /// values are amplified at most this much).
 const LEBESGUE: f64 = 2.5;
 
+/// Share of a quadrature's error target that dropping trailing Chebyshev coefficients may add.
+const TRUNCATION_SHARE: f64 = 0.05;
+
 /// Most child evaluations one node's quadrature may spend.
 const NODE_EVALS: usize = 4096;
 
@@ -594,10 +652,12 @@ struct Piece {
     exact: f64,
     /// Estimated absolute error of this piece's contribution.
     err: f64,
+    /// μ-mass of the piece (interpolated pieces).
+    mu: f64,
 }
 
-struct Engine<'a> {
-    t: Tables<'a>,
+struct Engine<'t, 'a> {
+    t: &'t Tables<'a>,
     n: usize,
     /// Work units left (a node, a scanned token, a token evaluated one by one: one each).
     left: usize,
@@ -630,23 +690,51 @@ pub fn rejection(c: &Curve, n: usize, tol: f64, budget: usize) -> Option<(f64, f
 
 /// [`rejection`] with the work it did.
 pub fn rejection_work(c: &Curve, n: usize, tol: f64, budget: usize) -> Option<(f64, f64, Work)> {
-    if c.len() == 0 {
-        return Some((0.0, 0.0, Work::default()));
-    }
-    if n > crate::limits::MAX_RECURSION_DEPTH {
-        return None; // the method recurses once per draft
-    }
-    let mut e = Engine { t: Tables::new(c, n), n, left: budget, exhausted: false, scratch: Vec::new(), work: Work::default() };
-    let mut drawn = Drawn::default();
-    let v = e.node(1, 0.0, c.ps[0], c.total_q(), &mut drawn, tol.max(0.0))?;
-    // A non-finite intermediate (not seen in the tests) falls back to Monte Carlo.
-    if !(v.v.is_finite() && v.e.is_finite()) {
-        return None;
-    }
-    Some((v.v.clamp(0.0, 1.0), v.e, e.work))
+    Prepared::new(c, n).rejection_work(n, tol, budget)
 }
 
-impl Engine<'_> {
+/// One row's tables of the deterministic method (q order, series bins, top tokens), built once
+/// and shared by every n up to the one it was built for; built for any n ≤
+/// [`DETERMINISTIC_MAX_N`] they are the same tables, so [`Prepared::rejection`] gives exactly what
+/// the single-n [`rejection`] gives (the acceptance study uses one for all its n).
+pub struct Prepared<'a> {
+    t: Tables<'a>,
+    n_max: usize,
+}
+
+impl<'a> Prepared<'a> {
+    /// Tables for every n ≤ max(n_max, [`DETERMINISTIC_MAX_N`]).
+    pub fn new(c: &'a Curve, n_max: usize) -> Self {
+        let n_max = n_max.max(DETERMINISTIC_MAX_N);
+        Prepared { t: Tables::new(c, n_max), n_max }
+    }
+
+    /// [`rejection`] on these tables (None also when n exceeds what they were built for).
+    pub fn rejection(&self, n: usize, tol: f64, budget: usize) -> Option<(f64, f64)> {
+        self.rejection_work(n, tol, budget).map(|(v, e, _)| (v, e))
+    }
+
+    /// [`rejection_work`] on these tables.
+    pub fn rejection_work(&self, n: usize, tol: f64, budget: usize) -> Option<(f64, f64, Work)> {
+        let c = self.t.c;
+        if c.len() == 0 {
+            return Some((0.0, 0.0, Work::default()));
+        }
+        if n > crate::limits::MAX_RECURSION_DEPTH || n > self.n_max {
+            return None; // the method recurses once per draft; the tables cover n ≤ n_max
+        }
+        let mut e = Engine { t: &self.t, n, left: budget, exhausted: false, scratch: Vec::new(), work: Work::default() };
+        let mut drawn = Drawn::default();
+        let v = e.node(1, 0.0, c.ps[0], c.total_q(), &mut drawn, tol.max(0.0))?;
+        // A non-finite intermediate (not seen in the tests) falls back to Monte Carlo.
+        if !(v.v.is_finite() && v.e.is_finite()) {
+            return None;
+        }
+        Some((v.v.clamp(0.0, 1.0), v.e, e.work))
+    }
+}
+
+impl Engine<'_, '_> {
     /// F_k at state (a_k = a, N(a_k) = nk, remaining mass cm, drawn) with tolerance tau.
     #[allow(clippy::neg_cmp_op_on_partial_ord)] // negated on purpose: NaN takes the safe branch
     fn node(&mut self, k: usize, a: f64, nk: f64, cm: f64, drawn: &mut Drawn, tau: f64) -> Option<Val> {
@@ -698,13 +786,13 @@ impl Engine<'_> {
         let mut wl = self.scratch.pop().unwrap_or_default();
         ql.clear();
         wl.clear();
-        for &j in &self.t.by_q {
-            let q = c.q[j];
-            if q > eps {
-                break;
-            }
-            if j < jb {
-                let w = c.weight_ad(j, a, d, a1);
+        // The tokens with q ≤ eps, in q order: positions below jb are those with r < a1, and the
+        // weight is `Curve::weight_ad`'s, read from the contiguous copies.
+        let small = self.t.q_by_q.partition_point(|&q| q <= eps);
+        let (qs, rs, ps) = (&self.t.q_by_q[..small], &self.t.r_by_q[..small], &self.t.p_by_q[..small]);
+        for ((&q, &r), &p) in qs.iter().zip(rs).zip(ps) {
+            if r < a1 {
+                let w = if r <= a { d * q } else { (a1 * q - p).max(0.0) };
                 if w > 0.0 {
                     ql.push(q);
                     wl.push(w);
@@ -821,14 +909,14 @@ impl Engine<'_> {
                 total += w * f.v;
                 err += w * f.e;
             }
-            return Some(Piece { i0, i1, coef: None, exact: total, err });
+            return Some(Piece { i0, i1, coef: None, exact: total, err, mu: 0.0 });
         }
         let m = DEGREE + 1;
+        let cheb = chebyshev_table();
         let (mid, half) = (0.5 * (lo + hi), 0.5 * (hi - lo));
         let mut ts = [0.0f64; DEGREE + 1];
         for (k, t) in ts.iter_mut().enumerate() {
-            let x = (std::f64::consts::PI * (k as f64 + 0.5) / m as f64).cos();
-            *t = (mid + half * x).clamp(lo, hi);
+            *t = (mid + half * cheb[1][k]).clamp(lo, hi);
         }
         let mut vals = Vec::with_capacity(m);
         phi(self, &ts, &mut vals)?;
@@ -843,14 +931,14 @@ impl Engine<'_> {
         for (j, cj) in coef.iter_mut().enumerate() {
             let mut s = 0.0;
             for (k, fk) in f.iter().enumerate() {
-                s += fk * (std::f64::consts::PI * j as f64 * (k as f64 + 0.5) / m as f64).cos();
+                s += fk * cheb[j][k];
             }
             *cj = 2.0 * s / m as f64;
         }
         coef[0] *= 0.5;
         let mu: f64 = wl[i0..i1].iter().sum();
         let est = 2.0 * (coef[DEGREE].abs() + coef[DEGREE - 1].abs()) + LEBESGUE * node_err;
-        Some(Piece { i0, i1, coef: Some(coef), exact: 0.0, err: est * mu })
+        Some(Piece { i0, i1, coef: Some(coef), exact: 0.0, err: est * mu, mu })
     }
 
     /// ∫ Φ dμ over the small tokens `ql` (ascending q) with weights `wl`: globally adaptive,
@@ -879,6 +967,12 @@ impl Engine<'_> {
             pieces.push(self.piece(ql, wl, p.i0, s, phi, &mut evals)?);
             pieces.push(self.piece(ql, wl, s, p.i1, phi, &mut evals)?);
         }
+        // Summing an interpolant over its piece's tokens costs its degree per token. Trailing
+        // coefficients whose magnitudes sum (times μ, as |T_j| ≤ 1) to at most a 1/20 share of the
+        // target are dropped and their bound added to the estimate: on the pieces of the
+        // smallest masses, which hold most tokens, Φ is nearly linear and the sum costs one FMA
+        // per token.
+        let slack = TRUNCATION_SHARE * target / pieces.len() as f64;
         let (mut total, mut err) = (0.0, 0.0);
         for p in &pieces {
             err += p.err;
@@ -887,8 +981,16 @@ impl Engine<'_> {
                 Some(coef) => {
                     let (lo, hi) = (ql[p.i0], ql[p.i1 - 1]);
                     let (mid, half) = (0.5 * (lo + hi), 0.5 * (hi - lo));
+                    let mut deg = DEGREE;
+                    let mut dropped = 0.0;
+                    while deg > 0 && (dropped + coef[deg].abs()) * p.mu <= slack {
+                        dropped += coef[deg].abs();
+                        deg -= 1;
+                    }
+                    err += dropped * p.mu;
+                    let coef = &coef[..=deg];
                     for i in p.i0..p.i1 {
-                        total += wl[i] * clenshaw(&coef, (ql[i] - mid) / half);
+                        total += wl[i] * clenshaw(coef, (ql[i] - mid) / half);
                     }
                 }
             }
@@ -941,7 +1043,8 @@ impl Engine<'_> {
         }
         let mut mom = [0.0f64; 20];
         for bin in &self.t.bins {
-            let order = bin.s.len();
+            let order = bin.order;
+            let stride = 2 * order;
             let i0 = bin.r.partition_point(|&r| r <= a);
             let mut i1 = i0;
             let mut heavy_a1 = f64::NEG_INFINITY; // members evaluating this bin token by token
@@ -951,9 +1054,9 @@ impl Engine<'_> {
                     continue;
                 }
                 i1 = gallop_lt(&bin.r, s.a1, i1);
+                let (m0, m1) = (&bin.m[i0 * stride..(i0 + 1) * stride], &bin.m[i1 * stride..(i1 + 1) * stride]);
                 for (j, o) in mom[..order].iter_mut().enumerate() {
-                    let (bs, bt) = (&bin.s[j], &bin.t[j]);
-                    *o = s.d * bs[i0] + (s.a1 * (bs[i1] - bs[i0]) - (bt[i1] - bt[i0])).max(0.0);
+                    *o = s.d * m0[j] + (s.a1 * (m1[j] - m0[j]) - (m1[order + j] - m0[order + j])).max(0.0);
                 }
                 // Σ w [N(a0) − slope·(a(t) − a0)], a(t) − a0 = (n1/cm) Σ_{j≥1} (t/cm)^j, with the
                 // moments scaled by hi^j: Σ_j M̃_j (hi/cm)^j.
@@ -1022,7 +1125,7 @@ impl Engine<'_> {
             let mut excl = 0.0;
             for &j in &drawn.real {
                 let q = c.q[j];
-                if 2f64.powi(exponent(q) + 1) <= s.theta {
+                if bin_hi(bin_key(q)) <= s.theta {
                     excl += q * full * term(s.cm - q);
                 }
             }
@@ -1092,6 +1195,21 @@ fn gallop_by<F: Fn(f64) -> bool>(r: &[f64], hint: usize, pred: F) -> usize {
             step *= 2;
         }
     }
+}
+
+/// cos(π j (k + ½) / (DEGREE + 1)) = T_j at the k-th Chebyshev node (row 1: the nodes), computed once.
+fn chebyshev_table() -> &'static [[f64; DEGREE + 1]; DEGREE + 1] {
+    static TABLE: std::sync::OnceLock<[[f64; DEGREE + 1]; DEGREE + 1]> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let m = (DEGREE + 1) as f64;
+        let mut t = [[0.0; DEGREE + 1]; DEGREE + 1];
+        for (j, row) in t.iter_mut().enumerate() {
+            for (k, v) in row.iter_mut().enumerate() {
+                *v = (std::f64::consts::PI * j as f64 * (k as f64 + 0.5) / m).cos();
+            }
+        }
+        t
+    })
 }
 
 /// Σ_j coef[j] T_j(x) by Clenshaw's recurrence.
@@ -1296,6 +1414,48 @@ mod tests {
         assert!(tried >= 180, "only {tried} cases had n ≤ support");
     }
 
+    /// One row's tables serve every n: the shared call gives the single-n call's value and error
+    /// estimate (1e-12; the tables are the same ones, so in fact bit for bit).
+    #[test]
+    fn prepared_tables_serve_every_n() {
+        for (v, temp, seed) in [(300usize, 1.0, 31u64), (2000, 0.7, 32), (2000, 1.0, 33)] {
+            let (p, q) = peaked(v, seed, temp);
+            let c = Curve::new(&p, &q);
+            let prepared = Prepared::new(&c, DETERMINISTIC_MAX_N);
+            for n in 2..=DETERMINISTIC_MAX_N {
+                let (one, one_err) = rejection(&c, n, TOLERANCE, EXACT_NODES).unwrap();
+                let (shared, shared_err) = prepared.rejection(n, TOLERANCE, EXACT_NODES).unwrap();
+                assert!((one - shared).abs() <= 1e-12 && (one_err - shared_err).abs() <= 1e-12, "V={v} n={n}: {one} vs {shared}");
+            }
+            assert!(prepared.rejection(DETERMINISTIC_MAX_N + 1, TOLERANCE, EXACT_NODES).is_none());
+        }
+    }
+
+    /// The curve's order is the prefix scan's sort (bit for bit), except on rows it had to scale.
+    #[test]
+    fn scan_order_is_the_prefix_scan_sort() {
+        let mut rng = Rng::new(91);
+        let mut read_off = 0;
+        for case in 0..72usize {
+            let v = [12usize, 90, 400][case % 3];
+            let p = hard_row(&mut rng, v, case % 6);
+            let mut q = hard_row(&mut rng, v, (case / 6) % 6);
+            q.rotate_left(case % v);
+            let c = Curve::new(&p, &q);
+            let want = prep::sorted(&p, &q, 1.0, 1.0);
+            let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+            match c.scan_order() {
+                Some(got) => {
+                    assert_eq!((bits(&got.p), bits(&got.q)), (bits(&want.p), bits(&want.q)), "case {case}");
+                    assert_eq!(got.p_total.to_bits(), want.p_total.to_bits(), "case {case}");
+                    read_off += 1;
+                }
+                None => assert!(q.iter().any(|&x| x > 0.0 && x < 1e-150), "case {case}: not read off a plain row"),
+            }
+        }
+        assert!(read_off >= 36, "only {read_off} rows read off");
+    }
+
     /// Large vocabularies: within 4 standard errors of the Monte-Carlo estimate (5 seeds).
     #[test]
     fn large_vocabularies_agree_with_monte_carlo() {
@@ -1317,6 +1477,15 @@ mod tests {
         let c = Curve::new(&p, &q);
         assert!(rejection(&c, 4, TOLERANCE, 1000).is_none());
         assert!(rejection(&c, 4, TOLERANCE, EXACT_NODES).is_some());
+    }
+
+    #[test]
+    fn quarter_bins_bracket() {
+        for &q in &[1.0, 0.75, 0.5, 0.6, 0.59460355750136, 0.8408964152537145, 3e-5, 1e-140, 0.999_999, 1.189_207_115_002_721] {
+            let key = bin_key(q);
+            let lo = bin_hi(key - 1);
+            assert!(lo <= q * (1.0 + 1e-15) && q < bin_hi(key), "{q}: key {key}, [{lo}, {})", bin_hi(key));
+        }
     }
 
     #[test]

@@ -12,7 +12,7 @@
 //! defined for the row (n > |supp q| for the distinct-draft laws, spechub with n ≠ 2) are NaN.
 
 use super::prep::{self, Sorted};
-use super::verifiers::rrs_wor_acceptance;
+use super::verifiers::rrs_wor_acceptances;
 use super::{cp, greedy, iid, rrs_wor, wor, MonteCarlo};
 use crate::verify::{kseq, rrs};
 use crate::{validate, Error, Real, Result};
@@ -44,7 +44,8 @@ pub fn study_row<T: Real>(p: &[T], q: &[T], ns: &[usize], mc: &MonteCarlo, row: 
     let pf: Vec<f64> = p.iter().map(|x| x.to_f64() * sp).collect();
     let qf: Vec<f64> = q.iter().map(|x| x.to_f64() * sq).collect();
     let curve = rrs_wor::Curve::new(&pf, &qf);
-    let sorted: Sorted = prep::sorted(&pf, &qf, 1.0, 1.0);
+    // One sort serves every scheme: the curve's p/q order is the prefix scan's.
+    let sorted: Sorted = curve.scan_order().unwrap_or_else(|| prep::sorted(&pf, &qf, 1.0, 1.0));
     let overlap = prep::overlap(&pf, &qf, 1.0, 1.0);
 
     // The distinct-draft laws (wor, cp, greedy) need n ≤ |supp q|.
@@ -58,6 +59,8 @@ pub fn study_row<T: Real>(p: &[T], q: &[T], ns: &[usize], mc: &MonteCarlo, row: 
     let a_cp = scatter(if fits.is_empty() { Vec::new() } else { cp::values(&sorted, &fits) });
     let a_greedy = scatter(greedy::values(&pf, &qf, &fits, 1.0, 1.0));
     let a_rrs = rrs::acceptances(ns, 1.0, 1.0, |c| curve.residual_mass(c.value()));
+    // RRS-wor for every n ≤ |supp q| at once (the deterministic method's tables are shared).
+    let mut a_rrs_wor = rrs_wor_acceptances(&curve, &fits, mc, row).into_iter();
 
     let mut out = StudyRow {
         values: vec![f64::NAN; ns.len() * COLUMNS],
@@ -77,8 +80,7 @@ pub fn study_row<T: Real>(p: &[T], q: &[T], ns: &[usize], mc: &MonteCarlo, row: 
         v[5] = a_rrs[i];
         let (_, _, beta) = kseq::root(n, &mut &curve);
         v[6] = kseq::p_accept(beta, n as f64);
-        if n <= support {
-            let acc = rrs_wor_acceptance(&curve, n, mc, row);
+        if let Some(acc) = (n <= support).then(|| a_rrs_wor.next()).flatten() {
             v[RRS_WOR] = acc.value;
             out.rrs_wor_stderr[i] = acc.stderr;
             out.rrs_wor_exact[i] = acc.exact;

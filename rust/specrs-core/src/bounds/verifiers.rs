@@ -109,28 +109,38 @@ pub fn verifier_acceptance<T: Real>(
     })
 }
 
-/// RRS-wor acceptance on a prepared curve (shared by every n of a row in [`super::study`]): the
-/// enumeration while it has at most `ENUMERATE_NODES` nodes (exact to rounding), else for
-/// n ≤ `DETERMINISTIC_MAX_N` the deterministic method (1e-9) within `mc.exact_nodes` work, else a
-/// Monte-Carlo estimate from the
+/// RRS-wor acceptance on a prepared curve: the enumeration while it has at most
+/// `ENUMERATE_NODES` nodes (exact to rounding), else for n ≤ `DETERMINISTIC_MAX_N` the
+/// deterministic method (1e-9) within `mc.exact_nodes` work, else a Monte-Carlo estimate from the
 /// stream (seed, row). `exact_nodes = 0` forces Monte Carlo.
 pub(crate) fn rrs_wor_acceptance(curve: &rrs_wor::Curve, n: usize, mc: &MonteCarlo, row: u64) -> Acceptance {
-    let deterministic = rrs_wor::enumerate_rejection(curve, n, mc.exact_nodes.min(rrs_wor::ENUMERATE_NODES)).or_else(|| {
+    rrs_wor_acceptances(curve, &[n], mc, row).remove(0)
+}
+
+/// [`rrs_wor_acceptance`] for every n of `ns` (each ≤ |supp q|): the deterministic method's tables
+/// are built once for all of them (the same tables a single-n call builds, so each value is that
+/// call's), and each n's Monte-Carlo estimate draws from its own copy of the stream (seed, row).
+pub(crate) fn rrs_wor_acceptances(curve: &rrs_wor::Curve, ns: &[usize], mc: &MonteCarlo, row: u64) -> Vec<Acceptance> {
+    let mut prepared: Option<rrs_wor::Prepared> = None;
+    let mut out = Vec::with_capacity(ns.len());
+    for &n in ns {
+        let mut deterministic = rrs_wor::enumerate_rejection(curve, n, mc.exact_nodes.min(rrs_wor::ENUMERATE_NODES));
         // Beyond DETERMINISTIC_MAX_N the method rarely fits its budget at large V and would
         // spend the whole budget finding out (about a second per row).
-        (n <= rrs_wor::DETERMINISTIC_MAX_N)
-            .then(|| rrs_wor::rejection(curve, n, rrs_wor::TOLERANCE, mc.exact_nodes))
-            .flatten()
-            .map(|(rej, _err)| rej)
-    });
-    match deterministic {
-        Some(rej) => Acceptance::exact(1.0 - rej),
-        None => {
-            let mut rng = Rng::for_stream(mc.seed, row);
-            let (rej, se) = rrs_wor::sampled_rejection(curve, n, mc.samples, &mut rng);
-            Acceptance { value: 1.0 - rej, stderr: se, exact: false }
+        if deterministic.is_none() && n <= rrs_wor::DETERMINISTIC_MAX_N {
+            let tables = prepared.get_or_insert_with(|| rrs_wor::Prepared::new(curve, rrs_wor::DETERMINISTIC_MAX_N));
+            deterministic = tables.rejection(n, rrs_wor::TOLERANCE, mc.exact_nodes).map(|(rej, _err)| rej);
         }
+        out.push(match deterministic {
+            Some(rej) => Acceptance::exact(1.0 - rej),
+            None => {
+                let mut rng = Rng::for_stream(mc.seed, row);
+                let (rej, se) = rrs_wor::sampled_rejection(curve, n, mc.samples, &mut rng);
+                Acceptance { value: 1.0 - rej, stderr: se, exact: false }
+            }
+        });
     }
+    out
 }
 
 /// `match` samples the token from p and accepts it iff it is a draft, so its acceptance is
