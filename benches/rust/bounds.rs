@@ -57,6 +57,11 @@ fn bench(c: &mut Criterion) {
             b.iter(|| bounds::verifier_acceptance(black_box(&p32), black_box(&q32), n, v, None, &mc, 0).unwrap())
         });
     }
+    // The exact RRS-wor method's hardest common case (issue 13 §4: V = 32,000, n = 4 at T = 1).
+    let (p32t1, q32t1) = peaked(32_000, 2, 1.0);
+    g.bench_function("verifier rrs_wor V=32000 T=1 n=4 (deterministic)", |b| {
+        b.iter(|| bounds::verifier_acceptance(black_box(&p32t1), black_box(&q32t1), 4, Verifier::RrsWor, None, &mc, 0).unwrap())
+    });
     g.finish();
 
     // SmolLM2's V = 49,152 as a float32 model gives it (the same peaked pair, cast).
