@@ -1438,6 +1438,15 @@ mod tests {
         assert!(tried >= 180, "only {tried} cases had n ≤ support");
     }
 
+    /// Case `case` of 72 pairings of the hard row shapes at V = 12, 90, 400 (q shifted).
+    fn hard_pair(rng: &mut Rng, case: usize) -> (Vec<f64>, Vec<f64>) {
+        let v = [12usize, 90, 400][case % 3];
+        let p = hard_row(rng, v, case % 6);
+        let mut q = hard_row(rng, v, (case / 6) % 6);
+        q.rotate_left(case % v);
+        (p, q)
+    }
+
     /// The O(log V) descent of `pick` picks what the descent by gap sums (`weight_sum` at every
     /// level) picks, on the hard row shapes with drafts already removed.
     #[test]
@@ -1465,10 +1474,7 @@ mod tests {
         let mut rng = Rng::new(17);
         let mut picks = 0;
         for case in 0..72usize {
-            let v = [12usize, 90, 400][case % 3];
-            let p = hard_row(&mut rng, v, case % 6);
-            let mut q = hard_row(&mut rng, v, (case / 6) % 6);
-            q.rotate_left(case % v);
+            let (p, q) = hard_pair(&mut rng, case);
             let c = Curve::new(&p, &q);
             let (mut a, mut nk, mut removed) = (0.0f64, c.ps[0], Vec::<usize>::new());
             for _ in 0..4 {
@@ -1515,10 +1521,7 @@ mod tests {
         let mut rng = Rng::new(91);
         let mut read_off = 0;
         for case in 0..72usize {
-            let v = [12usize, 90, 400][case % 3];
-            let p = hard_row(&mut rng, v, case % 6);
-            let mut q = hard_row(&mut rng, v, (case / 6) % 6);
-            q.rotate_left(case % v);
+            let (p, q) = hard_pair(&mut rng, case);
             let c = Curve::new(&p, &q);
             let want = prep::sorted(&p, &q, 1.0, 1.0);
             let bits = |x: &[f64]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
