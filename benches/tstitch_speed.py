@@ -8,7 +8,7 @@ so it is far less disturbed by other jobs on the machine); speed-up = time(large
 
     python benches/tstitch_speed.py --pair digits --fractions 0.3,0.4,1 --scheduler ddim --steps 50 --samples 2000
     python benches/tstitch_speed.py --pair fashion-dit --fractions 0.4 --scheduler dpm++ --steps 20 --samples 256
-    # fashion-unet is not shipped: add --weights DIR after scripts/train_fashion_pairs.py --out DIR
+    python benches/tstitch_speed.py --pair fashion-unet --fractions 0.4 --scheduler dpm++ --steps 20 --samples 32
 """
 
 from __future__ import annotations

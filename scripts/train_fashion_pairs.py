@@ -37,19 +37,25 @@ from pathlib import Path
 import torch
 
 # Per-model recipe (batch 64, 1 thread). CPU seconds per step on the shared 2-core development machine:
-# DiT-S 0.19, DiT-L 0.80-0.86, UNet-S 0.50-0.63, UNet-L 1.53-1.73. The shipped DiT weights were
+# DiT-S 0.19, DiT-L 0.80-0.86, UNet-S 0.50-0.63, UNet-L 1.53-1.85. The shipped DiT weights were
 # trained in several resumed runs whose cosine schedules had different lengths (each resume is
 # recorded under "resumes" in the model's .json): DiT-S 2,200 → 5,000 → 3,500 and DiT-L 1,200 →
 # 1,400 → 1,000 → 900 → 2,800 iterations. The last DiT-L resume (at 900, where the 900-iteration
 # schedule had decayed to its floor of 3e-5) was a deliberate warm restart onto the 2,800-iteration
 # cosine (5.0e-4 at iteration 900, decaying to 3e-5 at 2,800) so that the large model converges. The
-# counts below are those final ones for the DiTs (≈ 51 CPU-minutes for the pair) and the unfinished
-# UNets' current schedules. A single uninterrupted run gives a similar, not an identical, model.
+# UNets: UNet-S 700 → 1,000 (resumed at 597) and UNet-L 600 → 1,500 → 1,200 → 1,000 → 900 (resumed
+# at 221, 336, 506 and 699, each time to fit the wall clock of a shared machine that gave the run
+# 20-35% of a core). A resume recomputes the cosine over the new length: UNet-L's resumes only ever
+# lowered its learning rate, except by 0.6% at 221 (5.96 → 6.00e-4 at 221, 5.85 → 5.74e-4 at 336,
+# 4.78 → 4.18e-4 at 506, 2.10 → 1.41e-4 at 699: a faster decay, no warm restart); UNet-S's at 597
+# was a warm restart (1.5e-4, near the end of the 700-iteration cosine, → 5.3e-4 on the 1,000 one).
+# The counts below are the final ones (≈ 51 CPU-minutes for the DiT pair, ≈ 37 for the UNet pair). A
+# single uninterrupted run gives a similar, not an identical, model.
 RECIPES = {
     "dit-small": {"iters": 3500, "batch": 64, "lr": 1e-3, "warmup": 200, "seed": 1},
     "dit-large": {"iters": 2800, "batch": 64, "lr": 6e-4, "warmup": 200, "seed": 2},
     "unet-small": {"iters": 1000, "batch": 64, "lr": 1e-3, "warmup": 200, "seed": 3},
-    "unet-large": {"iters": 800, "batch": 64, "lr": 6e-4, "warmup": 200, "seed": 4},
+    "unet-large": {"iters": 900, "batch": 64, "lr": 6e-4, "warmup": 200, "seed": 4},
 }
 FLOOR_SIZES = (500, 1000, 2000)
 
