@@ -19,7 +19,7 @@ use crate::law::scheme_law;
 use crate::names::{resolve_scheme, Scheme, Verifier};
 use crate::sample::draft;
 use crate::verify::kernel::top_k_of;
-use crate::verify::{khisti, kseq, rrs};
+use crate::verify::{kseq, rrs};
 use crate::{limits, Error, Real, Result, Rng};
 
 /// An acceptance rate: exact (stderr = 0) or a Monte-Carlo estimate with its standard error.
@@ -87,10 +87,6 @@ pub fn verifier_acceptance<T: Real>(
             limits::check_count("n", n, limits::MAX_DRAFTS, "the number of drafts")?;
             Acceptance::exact(1.0 - rrs::rejection(p, q, 1.0 / sp, 1.0 / sq, n))
         }
-        Verifier::Khisti => {
-            limits::check_count("n", n, limits::MAX_DRAFTS, "the number of drafts")?;
-            Acceptance::exact(khisti::acceptance(p, q, n, sp, sq))
-        }
         Verifier::Kseq => {
             let (_, _, beta) = kseq::solve(p, q, 1.0 / sp, 1.0 / sq, n);
             Acceptance::exact(kseq::p_accept(beta, n as f64))
@@ -101,9 +97,9 @@ pub fn verifier_acceptance<T: Real>(
             let (pf, qf) = normalised();
             rrs_wor_acceptance(&rrs_wor::Curve::new(&pf, &qf), n, mc, row)
         }
-        // The registry marks sd (block: sd at one position), greedy, spechub and optimal optimal for
-        // every scheme they take.
-        Verifier::Sd | Verifier::Block | Verifier::Greedy | Verifier::SpecHub | Verifier::Optimal => {
+        // The registry marks sd (block: sd at one position), greedy, spechub, khisti and optimal
+        // optimal for every scheme they take.
+        Verifier::Sd | Verifier::Block | Verifier::Greedy | Verifier::SpecHub | Verifier::Khisti | Verifier::Optimal => {
             Acceptance::exact(value_unchecked(p, q, n, scheme, sp, sq))
         }
     })

@@ -339,7 +339,10 @@ impl Layout {
         total
     }
 
-    /// Σ_v min(p(v), p_I(v)) (normalised p).
+    /// Σ_v min(p(v), p_I(v)) (normalised p): α* of the i.i.d. scheme up to rounding. (P(output ∈
+    /// drafts) also counts a residual token that equals another draft; at the optimum that adds
+    /// nothing, since no lossless verifier exceeds α*. `verifier_acceptance` reports α* itself.)
+    #[cfg(test)]
     pub(crate) fn overlap<T: Real>(&self, p: &[T], ip: f64) -> f64 {
         p.iter().zip(&self.r).map(|(x, &r)| (x.to_f64() * ip).min(r)).sum()
     }
@@ -409,13 +412,6 @@ pub(crate) fn khisti<T: Real, S: Source>(cx: &Ctx<'_, T>, src: &mut S) -> Outcom
     let total: f64 = resid.iter().sum();
     let token = if total > 0.0 { src.pick(&resid, &resid, total, &[], |x, _| x) } else { src.pick(p, q, cx.sums.p, &[], |x, _| x) };
     Outcome { token, accepted: cx.label(token) }
-}
-
-/// Acceptance on validated inputs: Σ min(p, p_I), which is α* of the i.i.d. scheme up to
-/// rounding. (P(output ∈ drafts) also counts a residual token that equals another draft; at the
-/// optimum that adds nothing, since no lossless verifier exceeds α*.)
-pub(crate) fn acceptance<T: Real>(p: &[T], q: &[T], n: usize, sp: f64, sq: f64) -> f64 {
-    Layout::new(p, q, n, sp, sq).overlap(p, sp).clamp(0.0, 1.0)
 }
 
 #[cfg(test)]
