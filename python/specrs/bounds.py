@@ -324,24 +324,27 @@ def chain_optima(p: ArrayLike, q: ArrayLike) -> ChainOptima:
 __all__ += ["ChainOptima", "chain_optima", "chain_rows"]
 
 
-# -- one draft tree: top-down, traversal and the per-depth optimum bound ----------------------
+# -- one draft tree: top-down, traversal, the full-information optimum and the per-depth bound --
 @dataclass(frozen=True)
 class TreeOptima:
     """Expected accepted tokens per step of one draft tree of ``depth`` levels on a toy Markov
-    model (docs/theory.md §14.5):
+    model (docs/theory.md §14.5), ordered top_down ≤ traversal ≤ optimum ≤ bound:
 
     * ``top_down`` — the tree kind's own walk (rrs_wor for rsd-c and traversal trees, rrs for iid);
     * ``traversal`` — traversal verification on the same trees (Weng et al., NeurIPS 2025);
+    * ``optimum`` — the full-information optimum: max over couplings of the random tree T and the
+      target's sequence Y of E[depth of the deepest path of T that is a prefix of Y], the best
+      E[τ] of any lossless verifier that may see p and q everywhere (an exact transport LP,
+      solved as a minimum-cost flow). On a chain it is Σ_i (1 − TV_i) (:func:`chain_optima`);
     * ``per_depth[i-1]`` = α*_i, the multi-draft optimum with the tree's depth-i paths as drafts
       and the target's first-i-token law as target (a max-flow over sequences): P(τ ≥ i) ≤ α*_i
-      for every lossless verifier, whatever it sees;
-    * ``bound`` = Σ_i α*_i, an upper bound on E[τ] of any lossless verifier of these trees. On a
-      chain it is the full-information optimum Σ_i (1 − TV_i) (:func:`chain_optima`); on trees the
-      per-depth optima need not be reached at once, so it may exceed the tree's full-information
-      optimum (not computed here).
+      for every lossless verifier;
+    * ``bound`` = Σ_i α*_i ≥ ``optimum``. The per-depth optima need not be reached by one
+      coupling, so on trees the bound can be strictly above the optimum; on chains they agree.
 
-    :attr:`traversal_gain` = traversal − top_down; :attr:`gap` = bound − traversal is traversal's
-    distance to this upper bound (not necessarily reachable).
+    :attr:`traversal_gain` = traversal − top_down; :attr:`gap` = optimum − traversal is traversal's
+    distance to the full-information optimum (not known to be reachable by a verifier that sees p
+    and q on the drafted paths only); :attr:`bound_slack` = bound − optimum.
     """
 
     depth: int
@@ -349,6 +352,7 @@ class TreeOptima:
     traversal: float
     per_depth: tuple[float, ...]
     bound: float
+    optimum: float
 
     @property
     def traversal_gain(self) -> float:
@@ -356,7 +360,11 @@ class TreeOptima:
 
     @property
     def gap(self) -> float:
-        return self.bound - self.traversal
+        return self.optimum - self.traversal
+
+    @property
+    def bound_slack(self) -> float:
+        return self.bound - self.optimum
 
 
 def tree_optima(kind: str, shape: Sequence[int], p_table: ArrayLike, q_table: ArrayLike, root_token: int) -> TreeOptima:
@@ -368,11 +376,12 @@ def tree_optima(kind: str, shape: Sequence[int], p_table: ArrayLike, q_table: Ar
     >>> import numpy as np, specrs
     >>> p = np.full((2, 2), 0.5); q = np.array([[0.9, 0.1], [0.9, 0.1]])
     >>> o = specrs.tree_optima("traversal", [1, 1], p, q, 0)  # a chain: traversal = block
-    >>> o.top_down <= o.traversal <= o.bound
-    True
+    >>> o.top_down <= o.traversal <= o.optimum, abs(o.optimum - o.bound) < 1e-12  # equal on chains
+    (True, True)
     """
-    depth, top_down, traversal, per_depth, bound = _specrs._tree_optima(kind, shape, p_table, q_table, root_token)
-    return TreeOptima(int(depth), float(top_down), float(traversal), tuple(float(x) for x in per_depth), float(bound))
+    depth, top_down, traversal, per_depth, bound, optimum = _specrs._tree_optima(kind, shape, p_table, q_table, root_token)
+    per = tuple(float(x) for x in per_depth)
+    return TreeOptima(int(depth), float(top_down), float(traversal), per, float(bound), float(optimum))
 
 
 __all__ += ["TreeOptima", "tree_optima"]

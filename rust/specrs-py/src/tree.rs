@@ -802,8 +802,9 @@ fn tree_exact_law<'py>(
     Ok((arr2(py, seqs, n, cols)?, PyArray1::from_vec(py, probs).into_any()))
 }
 
-/// E[accepted] of a kind's walk and of traversal on its trees, the per-depth optima α*_i and
-/// their sum, on Markov toy tables (`specrs.tree_optima`; docs/theory.md §14.5).
+/// E[accepted] of a kind's walk and of traversal on its trees, the per-depth optima α*_i, their
+/// sum and the full-information optimum, on Markov toy tables (`specrs.tree_optima`;
+/// docs/theory.md §14.5).
 #[boundary]
 #[pyfunction]
 #[pyo3(signature = (kind, shape, p_table, q_table, root_token))]
@@ -815,7 +816,7 @@ fn _tree_optima<'py>(
     p_table: &Bound<'py, PyAny>,
     q_table: &Bound<'py, PyAny>,
     root_token: &Bound<'py, PyAny>,
-) -> PyResult<(usize, f64, f64, Vec<f64>, f64)> {
+) -> PyResult<(usize, f64, f64, Vec<f64>, f64, f64)> {
     let kind = crate::names::tree_kind(py, kind)?;
     let shape = convert::sizes(shape, "shape", 0)?;
     let root_token = convert::int(root_token, "root_token", 0)?;
@@ -826,7 +827,7 @@ fn _tree_optima<'py>(
     }
     let root = specrs_core::validate::token_id("root_token", root_token, v).map_err(PyError::from)?;
     let o = py.detach(|| specrs_core::bounds::tree_optima(kind, &shape, &p, &q, v, root)).map_err(PyError::from)?;
-    Ok((o.depth, o.top_down, o.traversal, o.per_depth, o.bound))
+    Ok((o.depth, o.top_down, o.traversal, o.per_depth, o.bound, o.optimum))
 }
 
 /// A tree as (parent id, token) per non-root node.

@@ -4,6 +4,8 @@
 //! ```text
 //! top-down   E[τ] of the top-down walk (§6.3): the kind's own (rsd-c's rrs_wor for traversal trees)
 //! traversal  E[τ] of traversal verification on the same trees (§14)
+//! optimum    max over couplings of the tree T and Y ~ p^(L) of E[g(T, Y)], g = the depth of the
+//!            deepest path of T that is a prefix of Y (the full-information optimum)
 //! bound      Σ_{i=1}^L α*_i,  α*_i = max over couplings of P(Y_{1:i} is a depth-i path of the tree)
 //! ```
 //!
@@ -13,11 +15,20 @@
 //! the first i emitted tokens are a depth-i path, so P(τ ≥ i) ≤ α*_i and E[τ] ≤ Σ_i α*_i, for
 //! every verifier, whatever it sees of p and q. Unlike chains, the per-depth optima need not be
 //! reached by one coupling at once, so the bound may be above the full-information optimum.
+//!
+//! The full-information optimum is the transport LP itself, solved exactly as a minimum-cost flow
+//! ([`crate::flow::min_cost`]) on a network that stays small because g is a deepest prefix match:
+//! source → tree T (cap P(T)) → each path x of T, the empty path included (cost L − |x|) → down the
+//! trie of target prefixes (cost 0) → full sequence y → sink (cap p(y)). A unit of flow from T to y
+//! through the prefix x earns |x| ≤ g(T, y), and the cheapest route takes the deepest common prefix,
+//! so E[g] = L − (minimum cost). Every lossless verifier couples T with its own output Y and
+//! accepts τ ≤ g(T, Y), so E[τ] ≤ optimum ≤ bound: the full-information diagnostic (§11.4's third
+//! value on chains), not an implementable verifier.
 
 use std::collections::HashMap;
 
 use crate::tree::exact::{last_token, tree_law};
-use crate::tree::{DistRef, TreeKind};
+use crate::tree::{DistRef, DraftTree, TreeKind};
 use crate::{Error, Result, Verifier};
 
 /// E[accepted tokens] per step of the kind's walk and of traversal on the same trees, the
@@ -29,6 +40,8 @@ pub struct TreeOptima {
     pub traversal: f64,
     pub per_depth: Vec<f64>,
     pub bound: f64,
+    /// The full-information optimum (module docs): traversal ≤ optimum ≤ bound.
+    pub optimum: f64,
 }
 
 /// Σ_law P · (len − 1): E[accepted] of a step law (the last token is not a draft).
@@ -98,7 +111,73 @@ pub fn tree_optima(kind: TreeKind, shape: &[usize], p_table: &[f64], q_table: &[
         per_depth.push(crate::flow::optimal_plan(&pd, &drafts, n, &probs)?.value());
     }
     let bound = per_depth.iter().sum();
-    Ok(TreeOptima { depth: shape.len(), top_down, traversal, per_depth, bound })
+    let optimum = full_information(&trees, p_table, v, root, shape.len())?;
+    Ok(TreeOptima { depth: shape.len(), top_down, traversal, per_depth, bound, optimum })
+}
+
+/// The full-information optimum of the tree law `trees` against the Markov target `p_table` over
+/// `depth` tokens after `root`, by minimum-cost flow (module docs).
+fn full_information(trees: &[(DraftTree, f64)], p_table: &[f64], v: usize, root: usize, depth: usize) -> Result<f64> {
+    use crate::flow::min_cost::MinCostFlow;
+    // The trie of target prefixes with positive mass: node 0 is the empty prefix.
+    let (mut mass, mut last, mut len) = (vec![1.0f64], vec![root], vec![0usize]);
+    let mut trie_edges: Vec<(usize, usize)> = Vec::new();
+    let mut child: HashMap<(usize, usize), usize> = HashMap::new();
+    let mut level = vec![0usize];
+    for _ in 0..depth {
+        let mut next_level = Vec::new();
+        for &u in &level {
+            crate::cancel::check(v)?;
+            for b in 0..v {
+                let m = mass[u] * p_table[last[u] * v + b];
+                if m > 0.0 {
+                    let w = mass.len();
+                    mass.push(m);
+                    last.push(b);
+                    len.push(len[u] + 1);
+                    trie_edges.push((u, w));
+                    child.insert((u, b), w);
+                    next_level.push(w);
+                }
+            }
+        }
+        level = next_level;
+    }
+    // Trees with the same set of (reachable) paths are one supply node.
+    let mut sets: HashMap<Vec<usize>, f64> = HashMap::new();
+    for (t, pr) in trees {
+        crate::cancel::check(t.nodes.len())?;
+        let mut at: Vec<Option<usize>> = vec![None; t.nodes.len()];
+        at[0] = Some(0);
+        for i in 1..t.nodes.len() {
+            let parent = t.nodes[i].parent as usize;
+            at[i] = at[parent].and_then(|u| child.get(&(u, t.nodes[i].token as usize)).copied());
+        }
+        let mut key: Vec<usize> = at.into_iter().flatten().collect();
+        key.sort_unstable();
+        key.dedup();
+        *sets.entry(key).or_insert(0.0) += pr;
+    }
+    let (trie, n_sets) = (mass.len(), sets.len());
+    let (s, t) = (trie + n_sets, trie + n_sets + 1);
+    let mut g = MinCostFlow::new(trie + n_sets + 2);
+    for &(u, w) in &trie_edges {
+        g.add_edge(u, w, f64::INFINITY, 0);
+    }
+    for &u in &level {
+        g.add_edge(u, t, mass[u], 0);
+    }
+    let mut gain_edges = Vec::new();
+    for (j, (paths, pr)) in sets.iter().enumerate() {
+        g.add_edge(s, trie + j, *pr, 0);
+        for &u in paths {
+            gain_edges.push((g.add_edge(trie + j, u, f64::INFINITY, (depth - len[u]) as i64), len[u]));
+        }
+    }
+    let sol = g.solve(s, t)?;
+    // E[g] = Σ flow · |x| over the flow (≈ 1; dividing removes the inputs' rounding).
+    let gain: f64 = gain_edges.iter().map(|&(e, d)| sol.edge_flow[e] * d as f64).sum();
+    Ok(if sol.flow > 0.0 { gain / sol.flow } else { 0.0 })
 }
 
 #[cfg(test)]
@@ -122,12 +201,30 @@ mod tests {
                 }
             }
             assert!((o.bound - want).abs() < 1e-12, "{o:?} vs {want}");
+            assert!((o.optimum - want).abs() < 1e-12, "{o:?} vs {want}");
             for (kind, shape) in [(TreeKind::Traversal, &[2usize, 1][..]), (TreeKind::Iid, &[2, 2]), (TreeKind::RsdC, &[1, 2])] {
                 let o = tree_optima(kind, shape, &p, &q, v, 1).unwrap();
-                assert!(o.top_down <= o.traversal + 1e-12 && o.traversal <= o.bound + 1e-12, "{kind:?} {shape:?}: {o:?}");
+                assert!(o.top_down <= o.traversal + 1e-12 && o.traversal <= o.optimum + 1e-12, "{kind:?} {shape:?}: {o:?}");
+                assert!(o.optimum <= o.bound + 1e-12, "{kind:?} {shape:?}: {o:?}");
                 assert!(o.per_depth.iter().all(|&a| (0.0..=1.0 + 1e-12).contains(&a)));
             }
         }
         assert_eq!(tree_optima(TreeKind::RsdS, &[2, 2], &table(3, 1, false), &table(3, 2, false), 3, 0).unwrap_err().arg(), "kind");
+    }
+
+    /// On trees the per-depth optima are not always reached by one coupling: on [2, 1] trees with
+    /// V = 3 some instances have optimum < bound (so the two are computed separately), and none
+    /// has optimum > bound or optimum < traversal.
+    #[test]
+    fn the_full_information_optimum_can_be_below_the_per_depth_bound() {
+        let v = 3;
+        let mut strict = 0;
+        for seed in 0..12u64 {
+            let (p, q) = (table(v, 200 + seed, seed % 3 == 0), table(v, 300 + seed, false));
+            let o = tree_optima(TreeKind::Traversal, &[2, 1], &p, &q, v, 0).unwrap();
+            assert!(o.traversal <= o.optimum + 1e-12 && o.optimum <= o.bound + 1e-12, "{o:?}");
+            strict += usize::from(o.bound - o.optimum > 1e-6);
+        }
+        assert!(strict > 0, "no [2, 1] instance separates the optimum from the bound");
     }
 }

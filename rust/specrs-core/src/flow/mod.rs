@@ -8,8 +8,10 @@
 //! Only the token *set* of a tuple matters, so tuples are merged by set first ([`graph`]); the
 //! flow is solved exactly in f64 by push-relabel ([`push_relabel`]); [`ExplicitPlan`] turns the
 //! flow and the cut into an optimal transport plan π(y | row) that the optimal verifier samples.
+//! [`min_cost`] is a small minimum-cost flow for the full-information tree optimum (§14.5).
 
 mod graph;
+pub mod min_cost;
 mod plan;
 mod push_relabel;
 #[cfg(test)]
