@@ -213,12 +213,22 @@ def stage_label(args) -> None:
         raise SystemExit(f"label workers failed: {codes}")
 
 
-def load_split(work: str, split: str, limit: int | None = None):
+def load_split(work: str, split: str, limit: int | None = None, keys: tuple[str, ...] | None = None):
+    """The labelled shards of ``split`` (the first ``limit``), concatenated; only ``keys`` if given
+    (the standalone draft needs no layer features: 7 of a shard's 9.5 MB)."""
     files = sorted(glob.glob(os.path.join(work, "label", split, "*.npz")))[:limit]
     if not files:
         raise SystemExit(f"no labelled {split} shards under {work}; run the label stage")
-    parts = [dict(np.load(f)) for f in files]
+    parts = [load_shard(f, keys) for f in files]
     return {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+
+
+def load_shard(path: str, keys: tuple[str, ...] | None = None) -> dict:
+    with np.load(path) as z:
+        return {k: z[k] for k in (keys or z.files)}
+
+
+STANDALONE_KEYS = ("ids", "domain", "argmax", "h")
 
 
 # ---------------------------------------------------------------------------------------- train
@@ -238,7 +248,7 @@ def stage_train(args) -> None:
     import torch
 
     from specrs.models import load_pair
-    from specrs.models._draft import build_subset_draft
+    from specrs.models._draft import build_subset_draft, load_subset_draft
 
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -248,16 +258,27 @@ def stage_train(args) -> None:
         total = min(total, len(glob.glob(os.path.join(args.work, "label", "train", "*.npz"))))
     # Growing pool (reproducible whatever the labelling speed): at step s the batches are drawn from
     # shards [0, grow_from + s // grow_every), waiting for a shard the teacher has not written yet.
-    train = load_split(args.work, "train", limit=args.grow_from if args.grow_every else total)
-    val = load_split(args.work, "val")
+    train = load_split(args.work, "train", limit=args.grow_from if args.grow_every else total, keys=STANDALONE_KEYS)
+    val = load_split(args.work, "val", keys=STANDALONE_KEYS)
     forced = sorted({0, 1, 2, *tok.convert_tokens_to_ids(["<|im_start|>", "<|im_end|>", "<|endoftext|>"])})
     meta = json.load(open(os.path.join(args.work, "corpus.json")))
     tokens = np.load(os.path.join(args.work, "tokens.npy"), mmap_mode="r")
     raw = np.concatenate([tokens[s : s + CHUNK] for _, s in meta["train"]])
-    subset = choose_subset(train, raw, args.subset, forced)
+    resumed: dict = {}
+    if args.init_from:  # continue a saved draft: its blocks, its subset S (and head/norm if it trained them)
+        draft = load_subset_draft(target, args.init_from)
+        subset = draft.subset_ids.numpy()
+        with open(os.path.join(args.init_from, "config.json")) as f:
+            prev = json.load(f)["specrs"]
+        resumed = {"from": args.init_from, "steps": prev["training"]["steps"], "cpu_minutes": prev["training"]["cpu_minutes"],
+                   "wall_minutes": prev["training"]["wall_minutes"], "training": prev["training"]}
+        curve_before = [dict(r, run="resumed-from") for r in prev.get("curve", [])]
+    else:
+        subset = choose_subset(train, raw, args.subset, forced)
+        draft = build_subset_draft(target, subset, layers=args.init_layers)
+        curve_before = []
     cover = np.isin(val["argmax"], subset).mean()
-    log(f"train: {train['ids'].shape[0]} chunks; subset {len(subset)} covers val argmax {cover:.4f}")
-    draft = build_subset_draft(target, subset, layers=args.init_layers)
+    log(f"train: {train['ids'].shape[0]} chunks; subset {len(subset)} covers val argmax {cover:.4f}; resumed {resumed.get('steps', 0)} steps")
     if not args.train_head:  # the head rows W[S] and the final norm stay the target's (speculators-style)
         draft.lm_head.rows.requires_grad_(False)
         draft.model.norm.weight.requires_grad_(False)
@@ -270,8 +291,9 @@ def stage_train(args) -> None:
     opt = torch.optim.AdamW(params, lr=args.lr, betas=(0.9, 0.95), weight_decay=0.0)
     n = train["ids"].shape[0]
     rng = np.random.default_rng(args.seed)
-    curve = []
+    curve: list = []
     t_start, cpu_start = time.time(), time.process_time()
+    step0, cpu0, wall0 = resumed.get("steps", 0), resumed.get("cpu_minutes", 0.0), resumed.get("wall_minutes", 0.0)
 
     def evaluate():
         draft.eval()
@@ -290,23 +312,27 @@ def stage_train(args) -> None:
     from specrs.models._draft import save_subset_draft
 
     def save(step):
-        save_subset_draft(draft, os.path.join(args.work, "draft"), extra={
-            "training": {"steps": step, "lr": args.lr, "schedule": args.schedule, "ce_weight": args.ce_weight,
+        save_subset_draft(draft, args.out or os.path.join(args.work, "draft"), extra={
+            "training": {"steps": step0 + step, "run_steps": step, "resumed": resumed or None, "lr": args.lr, "schedule": args.schedule, "ce_weight": args.ce_weight,
                          "init_layers": args.init_layers, "train_chunks_at_end": int(train["ids"].shape[0]),
                          "grow_from": args.grow_from, "grow_every": args.grow_every, "train_head": args.train_head,
                          "chunk": CHUNK, "batch": args.train_batch, "seed": args.seed, "threads": args.threads,
-                         "wall_minutes": (time.time() - t_start) / 60, "cpu_minutes": (time.process_time() - cpu_start) / 60},
-            "curve": curve})
+                         "wall_minutes": wall0 + (time.time() - t_start) / 60, "cpu_minutes": cpu0 + (time.process_time() - cpu_start) / 60,
+                         "run_cpu_minutes": (time.process_time() - cpu_start) / 60},
+            "curve": curve_before + curve})
 
     steps = args.steps
     for step in range(steps + 1):
         if step % args.eval_every == 0 or step == steps:
             a = evaluate()
-            rec = {"step": step, "minutes": (time.time() - t_start) / 60, "cpu_minutes": (time.process_time() - cpu_start) / 60, "val_agreement": a}
+            run_cpu = (time.process_time() - cpu_start) / 60
+            rec = {"step": step0 + step, "run_step": step, "minutes": wall0 + (time.time() - t_start) / 60,
+                   "cpu_minutes": cpu0 + run_cpu, "run_cpu_minutes": run_cpu, "train_chunks": int(train["ids"].shape[0]), "val_agreement": a}
             curve.append(rec)
             log("train:", json.dumps(rec))
             save(step)
-            if step == steps or (args.max_minutes and rec["minutes"] >= args.max_minutes):
+            if step == steps or (args.max_minutes and rec["minutes"] - wall0 >= args.max_minutes) or (
+                    args.max_cpu_minutes and run_cpu >= args.max_cpu_minutes):
                 break
         # constant after warm-up by default: a run cut at step s equals a run with --steps s
         lr = args.lr * min(1.0, (step + 1) / 50)
@@ -320,7 +346,7 @@ def stage_train(args) -> None:
                 path = os.path.join(args.work, "label", "train", f"{train['ids'].shape[0] // BATCH:05d}.npz")
                 while not os.path.exists(path):
                     time.sleep(5)
-                part = dict(np.load(path))
+                part = load_shard(path, STANDALONE_KEYS)
                 train = {k: np.concatenate([train[k], part[k]]) for k in train}
             n = train["ids"].shape[0]
         idx = rng.integers(0, n, args.train_batch)
@@ -527,16 +553,28 @@ def stage_eval(args) -> None:
     torch.set_num_threads(args.threads)
     target, _, _ = load_pair("smollm2", draft=None)
     draft = load_subset_draft(target, args.draft_dir or os.path.join(args.work, "draft"))
-    test = load_split(args.work, "test")
-    report: dict = {"test_chunks": int(test["ids"].shape[0])}
-    preds = []
-    with torch.inference_mode():
-        for b in range(0, test["ids"].shape[0], BATCH):
-            ids = torch.from_numpy(test["ids"][b : b + BATCH].astype(np.int64))
-            preds.append(draft.subset_ids[draft.subset_logits(ids).argmax(-1)].numpy())
-    neural = np.concatenate(preds)
+    baseline = load_subset_draft(target, args.baseline_dir) if args.baseline_dir else None
+    test = load_split(args.work, "test", keys=STANDALONE_KEYS)
+    report: dict = {"test_chunks": int(test["ids"].shape[0]), "draft_dir": args.draft_dir, "baseline_dir": args.baseline_dir}
+
+    def predict(model) -> np.ndarray:
+        preds = []
+        with torch.inference_mode():
+            for b in range(0, test["ids"].shape[0], BATCH):
+                ids = torch.from_numpy(test["ids"][b : b + BATCH].astype(np.int64))
+                preds.append(model.subset_ids[model.subset_logits(ids).argmax(-1)].numpy())
+        return np.concatenate(preds)
+
+    neural = predict(draft)
     report["subset_covers_target_argmax"] = agreement_table(np.where(np.isin(test["argmax"], draft.subset_ids.numpy()), test["argmax"], -1), test)
     report["draft"] = agreement_table(neural, test)
+    if baseline is not None:  # same positions, same run: paired difference per position, normal 95% interval
+        base = predict(baseline)
+        report["baseline"] = agreement_table(base, test)
+        diff = (neural[:, 1:] == test["argmax"][:, 1:]).astype(int) - (base[:, 1:] == test["argmax"][:, 1:]).astype(int)
+        se = diff.std(ddof=1) / math.sqrt(diff.size)
+        report["draft_minus_baseline"] = {"mean": float(diff.mean()), "ci95": [float(diff.mean() - 1.96 * se), float(diff.mean() + 1.96 * se)]}
+        log("eval draft − baseline:", json.dumps(report["draft_minus_baseline"]))
     for n_min in (1, 2, 3):
         lk = PromptLookupDraft(max_ngram=3, min_ngram=n_min)
         look = np.stack([lk.predict_next(row) for row in test["ids"]])
@@ -545,11 +583,13 @@ def stage_eval(args) -> None:
     for k, v in report.items():
         if isinstance(v, dict) and "all" in v:
             log(f"eval {k:>22}: " + "  ".join(f"{d} {r['agreement']:.4f} [{r['ci95'][0]:.4f}, {r['ci95'][1]:.4f}] n={r['positions']}" for d, r in v.items()))
-    for threads in (1, 2):
-        t = time_decode({"target": target, "draft": draft}, threads)
-        report[f"cost_threads{threads}"] = {"target_ms": 1e3 * t["target"], "draft_ms": 1e3 * t["draft"], "ratio": t["draft"] / t["target"]}
+    for threads in [int(x) for x in args.cost_threads.split(",") if x.strip()]:
+        models = {"target": target, "draft": draft, **({"baseline": baseline} if baseline is not None else {})}
+        t = time_decode(models, threads)
+        report[f"cost_threads{threads}"] = {f"{k}_ms": 1e3 * v for k, v in t.items()} | {
+            "ratio": t["draft"] / t["target"], **({"baseline_ratio": t["baseline"] / t["target"]} if baseline is not None else {})}
         log(f"eval cost, {threads} thread(s):", json.dumps(report[f"cost_threads{threads}"]))
-    with open(os.path.join(args.work, "eval.json"), "w") as f:
+    with open(args.report or os.path.join(args.work, "eval.json"), "w") as f:
         json.dump(report, f, indent=1)
 
 
@@ -678,9 +718,14 @@ def main(argv=None) -> int:
     ap.add_argument("--depth-decay", type=float, default=0.8, help="eagle: loss weight of depth s is decay**s")
     ap.add_argument("--weight-decay", type=float, default=0.0)
     ap.add_argument("--feature-noise", type=float, default=0.0, help="eagle: uniform noise on the target features, relative to their mean |value|")
-    ap.add_argument("--out", default=None, help="train --kind eagle: where to write the draft (default: WORK/eagle)")
+    ap.add_argument("--out", default=None, help="train: where to write the draft (default: WORK/draft, or WORK/eagle with --kind eagle)")
+    ap.add_argument("--init-from", default=None, help="train: continue this saved standalone draft (its blocks and subset S) instead of "
+                    "initialising from target layers")
+    ap.add_argument("--baseline-dir", default=None, help="eval: a second standalone draft compared on the same positions, paired, "
+                    "and in the same cost run")
+    ap.add_argument("--cost-threads", default="1,2", help="eval: torch thread counts of the cost timing (comma-separated; empty: none)")
     ap.add_argument("--no-timing", dest="timing", action="store_false", help="eval --kind eagle: skip the cost timing")
-    ap.add_argument("--report", default=None, help="eval --kind eagle: where to write the JSON report (default: WORK/eval_eagle.json)")
+    ap.add_argument("--report", default=None, help="eval: where to write the JSON report (default: WORK/eval.json, or WORK/eval_eagle.json with --kind eagle)")
     ap.add_argument("--draft-dir", default=None, help="eval/save: the draft to evaluate or ship (default: WORK/draft, or WORK/eagle with --kind eagle)")
     ap.add_argument("--work", default=os.path.join(ROOT, "runs", "smollm2-draft"))
     ap.add_argument("--workers", type=int, default=2)
@@ -693,7 +738,7 @@ def main(argv=None) -> int:
     ap.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     ap.add_argument("--train-batch", type=int, default=4, help="chunks of 256 tokens per step")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) at the first evaluation past this wall time")
-    ap.add_argument("--max-cpu-minutes", type=float, default=0, help="eagle: stop (and save) at the first evaluation past this CPU time")
+    ap.add_argument("--max-cpu-minutes", type=float, default=0, help="stop (and save) at the first evaluation past this CPU time of this run")
     ap.add_argument("--ce-weight", type=float, default=0.5)
     ap.add_argument("--subset", type=int, default=8192)
     ap.add_argument("--init-layers", default="0,1", help="target layers the draft's blocks start from")
