@@ -328,11 +328,12 @@ def stage_train(args) -> None:
             run_cpu = (time.process_time() - cpu_start) / 60
             rec = {"step": step0 + step, "run_step": step, "minutes": wall0 + (time.time() - t_start) / 60,
                    "cpu_minutes": cpu0 + run_cpu, "run_cpu_minutes": run_cpu, "train_chunks": int(train["ids"].shape[0]), "val_agreement": a}
-            curve.append(rec)
+            if not (resumed and step == 0):  # a resumed run's step 0 re-measures the last point of curve_before
+                curve.append(rec)
             log("train:", json.dumps(rec))
             save(step)
             if step == steps or (args.max_minutes and rec["minutes"] - wall0 >= args.max_minutes) or (
-                    args.max_cpu_minutes and run_cpu >= args.max_cpu_minutes):
+                    args.max_cpu_minutes and run_cpu >= args.max_cpu_minutes) or (args.stop_after and step >= args.stop_after):
                 break
         # constant after warm-up by default: a run cut at step s equals a run with --steps s
         lr = args.lr * min(1.0, (step + 1) / 50)
@@ -738,6 +739,8 @@ def main(argv=None) -> int:
     ap.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
     ap.add_argument("--train-batch", type=int, default=4, help="chunks of 256 tokens per step")
     ap.add_argument("--max-minutes", type=float, default=0, help="stop (and save) at the first evaluation past this wall time")
+    ap.add_argument("--stop-after", type=int, default=0, help="train: stop (and save) at the first evaluation at or past this step "
+                    "of the run, the schedule still planned over --steps")
     ap.add_argument("--max-cpu-minutes", type=float, default=0, help="stop (and save) at the first evaluation past this CPU time of this run")
     ap.add_argument("--ce-weight", type=float, default=0.5)
     ap.add_argument("--subset", type=int, default=8192)
