@@ -24,9 +24,13 @@ Row p of a chunk reads the target's features at p and token p+1 and is labelled 
 p+1; training unrolls ``--depths`` draft steps on the draft's own hidden states. It is shipped in
 ``python/specrs/assets/models/smollm2-eagle`` (command in docs/results.md).
 
-Reproduce the shipped weights (run under ``nice``; torch threads are set explicitly):
+A first draft from scratch (run under ``nice``; torch threads are set explicitly):
 
     nice -n 10 .venv/bin/python scripts/train_smollm2_draft.py all
+
+The shipped weights continue such a draft in further legs (``train --init-from DIR``; the pool of
+labelled chunks can grow while ``label`` runs, ``--grow-every``): the exact commands are in
+docs/results.md ("The SmolLM2 draft and the verify forward").
 """
 
 from __future__ import annotations
@@ -270,6 +274,8 @@ def stage_train(args) -> None:
         subset = draft.subset_ids.numpy()
         with open(os.path.join(args.init_from, "config.json")) as f:
             prev = json.load(f)["specrs"]
+        if prev["training"].get("train_head") and not args.train_head:  # frozen tensors are not saved: they would revert to the target's
+            raise SystemExit(f"{args.init_from} trained its head rows and final norm: continue it with --train-head")
         resumed = {"from": args.init_from, "steps": prev["training"]["steps"], "cpu_minutes": prev["training"]["cpu_minutes"],
                    "wall_minutes": prev["training"]["wall_minutes"], "training": prev["training"]}
         curve_before = [dict(r, run="resumed-from") for r in prev.get("curve", [])]
