@@ -41,8 +41,8 @@ __all__ = [
 #: Literal types of the names (checked against the registry by the tests).
 SchemeName = Literal["iid", "wor", "cp", "greedy", "spechub", "topk", "wor_paper"]
 VerifierName = Literal["sd", "block", "traversal", "rrs", "rrs_wor", "kseq", "greedy", "spechub", "khisti", "match", "optimal"]
-TreeKindName = Literal["rsd-c", "rsd-s", "iid", "greedy", "topk", "spechub", "sd-block", "traversal"]
-MethodName = Literal["autoregressive", "sd", "sd-block", "traversal", "specinfer", "rsd-c", "rsd-s", "greedy", "spechub", "topk"]
+TreeKindName = Literal["rsd-c", "rsd-s", "iid", "greedy", "topk", "spechub", "sd-block", "traversal", "traversal-iid"]
+MethodName = Literal["autoregressive", "sd", "sd-block", "traversal", "traversal-iid", "specinfer", "rsd-c", "rsd-s", "greedy", "spechub", "topk"]
 
 
 @dataclass(frozen=True)

@@ -469,6 +469,17 @@ registry! {
             scheme: Scheme::Wor,
             max_branching: None,
         },
+        /// Traversal verification over a constant-branching tree with i.i.d. siblings.
+        TraversalIid = TreeKindRow {
+            name: "traversal-iid",
+            deprecated: &[],
+            description: "constant branching (b_1..b_L), each node's children drawn i.i.d. from q (with replacement, \
+                          as iid draws them), verified by traversal verification (leaf to root)",
+            paper: TRAVERSAL,
+            verifier: Verifier::Traversal,
+            scheme: Scheme::Iid,
+            max_branching: None,
+        },
     }
 }
 
@@ -509,6 +520,16 @@ registry! {
                           fewer accepted tokens than rsd-c in expectation on the instances tested)",
             paper: TRAVERSAL,
             tree_kind: Some(TreeKind::Traversal),
+            shape: ShapeFamily::Fan,
+            default_depth: 4,
+            default_width: 2,
+        },
+        TraversalIid = MethodRow {
+            name: "traversal-iid",
+            description: "SpecInfer's tree (i.i.d. siblings) verified by traversal verification, leaf to root (never \
+                          fewer accepted tokens than specinfer in expectation on the instances tested)",
+            paper: TRAVERSAL,
+            tree_kind: Some(TreeKind::TraversalIid),
             shape: ShapeFamily::Fan,
             default_depth: 4,
             default_width: 2,

@@ -63,10 +63,11 @@ pub fn tree_optima(kind: TreeKind, shape: &[usize], p_table: &[f64], q_table: &[
     for (t, pr) in &trees {
         crate::cancel::check(t.nodes.len() * v)?;
         let row = |i: usize| DistRef::D64(&p_table[last_token(t, i, root) * v..][..v]);
-        // A traversal tree's top-down walk is rsd-c's (the same Gumbel-top-k tree, rrs_wor).
+        // A traversal tree's top-down walk is rsd-c's on Gumbel-top-k trees (rrs_wor), iid's on
+        // i.i.d. trees (rrs).
         let mut td = t.clone();
         if kind.verifier() == Verifier::Traversal {
-            td.kind = TreeKind::RsdC;
+            td.kind = if wor { TreeKind::RsdC } else { TreeKind::Iid };
         }
         top_down += pr * accepted(&td.verify_law(t.nodes.len(), row)?);
         traversal += pr * accepted(&t.traversal_law(row, wor, |_| {})?);
@@ -202,7 +203,12 @@ mod tests {
             }
             assert!((o.bound - want).abs() < 1e-12, "{o:?} vs {want}");
             assert!((o.optimum - want).abs() < 1e-12, "{o:?} vs {want}");
-            for (kind, shape) in [(TreeKind::Traversal, &[2usize, 1][..]), (TreeKind::Iid, &[2, 2]), (TreeKind::RsdC, &[1, 2])] {
+            for (kind, shape) in [
+                (TreeKind::Traversal, &[2usize, 1][..]),
+                (TreeKind::Iid, &[2, 2]),
+                (TreeKind::RsdC, &[1, 2]),
+                (TreeKind::TraversalIid, &[2, 1]),
+            ] {
                 let o = tree_optima(kind, shape, &p, &q, v, 1).unwrap();
                 assert!(o.top_down <= o.traversal + 1e-12 && o.traversal <= o.optimum + 1e-12, "{kind:?} {shape:?}: {o:?}");
                 assert!(o.optimum <= o.bound + 1e-12, "{kind:?} {shape:?}: {o:?}");

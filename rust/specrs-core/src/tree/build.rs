@@ -137,7 +137,7 @@ impl DraftTree {
         let b = self.shape[self.level];
         let must = match self.kind {
             _ if self.truncate => 1,
-            TreeKind::Iid => 1,
+            _ if !self.kind.distinct() => 1,
             TreeKind::RsdS if self.level > 0 => 1,
             _ => b,
         };

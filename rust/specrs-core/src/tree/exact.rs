@@ -77,7 +77,7 @@ pub fn tree_law(kind: TreeKind, shape: &[usize], q_table: &[f64], v: usize, root
             for &f in &t.frontier {
                 let q = &q_table[last_token(&t, f, root) * v..][..v];
                 let support = q.iter().filter(|&&x| x > 0.0).count();
-                let b = if truncate && kind != TreeKind::Iid { b_shape.min(support) } else { b_shape };
+                let b = if truncate && kind.distinct() { b_shape.min(support) } else { b_shape };
                 let l = scheme_law(q, b, kind.child_scheme(b)).map_err(|e| Error::invalid("branching", e.to_string()))?;
                 let tuples: Vec<(Vec<usize>, f64)> = (0..l.len()).map(|r| (l.row(r).to_vec(), l.probs[r])).collect();
                 laws.push(tuples);
@@ -359,6 +359,8 @@ pub(crate) mod tests {
             (TreeKind::SdBlock, vec![1, 1], 3),
             (TreeKind::Traversal, vec![2, 2], 3),
             (TreeKind::Traversal, vec![2, 1, 1], 4),
+            (TreeKind::TraversalIid, vec![2, 2], 3),
+            (TreeKind::TraversalIid, vec![3, 1, 1], 4),
         ];
         for (kind, shape, v) in cases {
             for seed in 0..2u64 {
