@@ -183,6 +183,27 @@ def test_bad_logits_are_refused_with_the_row_named():
         tb.walk_feed_logits(np.full((2, 6), np.inf, np.float32), temperature=1.0)
 
 
+def test_inputs_with_a_prefix_put_its_columns_before_the_slots():
+    """``inputs(prefix=...)``: each real slot's mask row is its row's prefix flags, then the
+    same slot columns as without; padding slots see no prefix column. Bad prefixes are named."""
+    tb = TreeBatch("rsd-c", [2, 1], [1, 2], truncate=True)
+    tb.begin([0, 0], [4, 4], [2, 1])
+    q = np.full((2, 2, 6), 1 / 6, np.float32)
+    while not tb.done:
+        tb.expand(q)
+    pre = np.array([[True, False, True], [False, True, True]])
+    tok, pos, real, mask = tb.inputs(0)
+    tok2, pos2, real2, mask2 = tb.inputs(0, prefix=pre)
+    assert (tok2 == tok).all() and (pos2 == pos).all() and (real2 == real).all()
+    assert mask2.shape == (2, mask.shape[1], 3 + mask.shape[2])
+    assert (mask2[..., 3:] == mask).all()
+    assert (mask2[..., :3] == (pre[:, None, :] & real[:, :, None])).all()
+    assert not real.all(), "row 1 stops at depth 1: the test needs padding slots"
+    for bad in (pre[:1], pre.astype(np.int64), [[True]], pre[0]):
+        with pytest.raises(specrs.SpecrsError, match="prefix"):
+            tb.inputs(0, prefix=bad)
+
+
 @pytest.mark.parametrize("kind,shape", [("rsd-c", (3, 2)), ("spechub", (2, 2))])
 def test_a_biased_step_is_caught(kind, shape):
     """Negative control: verifying against p mixed 15% with q emits a law off the target's, and

@@ -425,12 +425,15 @@ class TreeBatch:
         softmax of logits / `temperature` (> 0), over the `top_k` largest (ties at the k-th kept)
         when given; the stored q rows are that softmax. Errors name `logits[row r]`."""
     def inputs(
-        self, start: int, stop: int | None = None, *, frontier_only: bool = False, pad_token: int = 0
+        self, start: int, stop: int | None = None, *, frontier_only: bool = False, pad_token: int = 0,
+        prefix: NDArray[np.bool_] | None = None,
     ) -> Tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.bool_], NDArray[np.bool_]]:
-        """(tokens (rows, W), positions (rows, W), real (rows, W), mask (rows, W, C)) of a forward
-        over levels `start..stop` (default: to the last): positions = root position + depth;
-        `mask[r, i, j]` = slot j holds an ancestor-or-self of slot i's node (C = every slot up
-        to the end of the range). `frontier_only`: slots of complete rows count as padding."""
+        """(tokens (rows, W), positions (rows, W), real (rows, W), mask (rows, W, P + C)) of a
+        forward over levels `start..stop` (default: to the last): positions = root position +
+        depth; `mask[r, i, P + j]` = slot j holds an ancestor-or-self of slot i's node (C = every
+        slot up to the end of the range). `prefix` (rows, P) bool, e.g. the cached positions each
+        row attends to: the first P columns of every real slot's mask row (padding slots see none
+        of them; default P = 0). `frontier_only`: slots of complete rows count as padding."""
     def verify(self, probs: ArrayLike, token_ids: ArrayLike | None = None) -> list[TreeStep]:
         """`probs`: (rows, S, V) or sparse, S ≥ `slots`: the target rows of every slot."""
     def walk_begin(self) -> list[int | None]: ...  # the slot each row's walk needs (None: done)

@@ -320,14 +320,11 @@ class _Batch:
         drafted = g.d is not None and any(depth)
         if drafted:
             d_start, p_len = self._draft_tree(n)
-        # One target forward over every row's tree.
-        tok, pos, real, tmask = tb.inputs(0)
+        # One target forward over every row's tree (the mask rows from the tree in one call:
+        # each row's committed cache columns, then its ancestors' slots).
         t_start = self.tc.length
-        vt = self.tc.valid()
-        tm = _h2d(tmask, dev)
-        realt = _h2d(real, dev)
-        mask = torch.cat([vt[:, None, :] & realt[:, :, None], tm], -1)[:, None]
-        h = self._forward("target", g.t, self.tc, tok, pos, mask)
+        tok, pos, _, mask = tb.inputs(0, prefix=self.tc.valid_host())
+        h = self._forward("target", g.t, self.tc, tok, pos, _h2d(mask, dev)[:, None])
         steps = self._verify(h)
         t_keep, d_keep = [], []
         added = 0
@@ -369,22 +366,18 @@ class _Batch:
             pos[i, p_len - k:] = np.arange(n[i] - k, n[i])
             real[i, p_len - k:] = True
         start = dc.length
-        vd = dc.valid()
-        realt = _h2d(real, dev)
-        causal = torch.ones((p_len, p_len), dtype=torch.bool, device=dev).tril_()
-        own = (causal[None] & realt[:, None, :]) | torch.eye(p_len, dtype=torch.bool, device=dev)[None]
-        mask = torch.cat([vd[:, None, :] & realt[:, :, None], own], -1)[:, None]
-        h = self._forward("draft", g.d, dc, tok, pos, mask)
+        vd = dc.valid_host()
+        # Host masks (small: rows × width × columns bools), one transfer per forward.
+        own = (np.tri(p_len, dtype=bool)[None] & real[:, None, :]) | np.eye(p_len, dtype=bool)[None]
+        mask = np.concatenate([vd[:, None, :] & real[:, :, None], own], -1)[:, None]
+        h = self._forward("draft", g.d, dc, tok, pos, _h2d(mask, dev))
         self._expand(g.d.logits(h[:, -1:]))  # q(·|prefix) at every root
-        pend = realt[:, None, : p_len - 1] if p_len > 1 else None  # pending tokens before the root
+        # Every later level attends to the committed cache and the pending tokens before the root,
+        # then to its ancestors' slots (the tree's mask rows, from one call).
+        prefix = np.concatenate([vd, real[:, : p_len - 1]], -1)
         while not tb.done:
-            tok, pos, real, tmask = tb.inputs(tb.levels - 1, frontier_only=True)
-            realt = _h2d(real, dev)
-            parts = [vd[:, None, :].expand(-1, real.shape[1], -1)]
-            if pend is not None:
-                parts.append(pend.expand(-1, real.shape[1], -1))
-            parts = [x & realt[:, :, None] for x in parts] + [_h2d(tmask, dev)]
-            h = self._forward("draft", g.d, dc, tok, pos, torch.cat(parts, -1)[:, None])
+            tok, pos, _, m = tb.inputs(tb.levels - 1, frontier_only=True, prefix=prefix)
+            h = self._forward("draft", g.d, dc, tok, pos, _h2d(m, dev)[:, None])
             self._expand(g.d.logits(h))
         return start, p_len
 

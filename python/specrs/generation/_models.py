@@ -252,20 +252,24 @@ class BatchCache:
         self.compact = compact
         self.pad = list(pad)
         self.end = list(pad)
-        self._valid = None
+        self._valid: np.ndarray | None = None
 
     @property
     def length(self) -> int:
         return self.cache.get_seq_length()
 
-    def valid(self) -> torch.Tensor:
-        """(B, S) bool: the committed positions of each row (rebuilt after each commit)."""
-        if self._valid is None or self._valid.shape[1] != self.length:
-            s = self.length
-            lim = torch.tensor([self.pad, self.end], dtype=torch.long).to(self.device, non_blocking=True)
-            cols = torch.arange(s, device=self.device)
-            self._valid = (cols >= lim[0][:, None]) & (cols < lim[1][:, None])
+    def valid_host(self) -> np.ndarray:
+        """(B, S) bool numpy array: the committed positions of each row (rebuilt after each
+        commit), the leading mask columns of a forward (``TreeBatch.inputs(prefix=...)``)."""
+        s = self.length
+        if self._valid is None or self._valid.shape[1] != s:
+            cols = np.arange(s)
+            self._valid = (cols >= np.array(self.pad)[:, None]) & (cols < np.array(self.end)[:, None])
         return self._valid
+
+    def valid(self) -> torch.Tensor:
+        """:meth:`valid_host` on the model's device."""
+        return torch.from_numpy(self.valid_host()).to(self.device, non_blocking=True)
 
     @torch.inference_mode()  # the cache tensors are inference tensors (written in place below)
     def commit(self, start: int, keep: list[list[int]]) -> None:

@@ -593,8 +593,9 @@ impl PyTreeBatch {
     }
 
     /// (tokens, positions, real, mask) of a forward over levels `start..stop` (default: to the
-    /// last level built): (rows, W) int64, (rows, W) int64, (rows, W) bool, (rows, W, C) bool.
-    #[pyo3(signature = (start, stop=None, *, frontier_only=false, pad_token=0))]
+    /// last level built): (rows, W) int64, (rows, W) int64, (rows, W) bool, (rows, W, P + C)
+    /// bool, where `prefix` (rows, P) bool (default P = 0) gives each row's leading mask columns.
+    #[pyo3(signature = (start, stop=None, *, frontier_only=false, pad_token=0, prefix=None))]
     fn inputs<'py>(
         &self,
         py: Python<'py>,
@@ -602,10 +603,15 @@ impl PyTreeBatch {
         stop: Option<i64>,
         frontier_only: bool,
         pad_token: i64,
+        prefix: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<SlotArrays<'py>> {
         let a = nonneg("start", start)?;
         let b = stop.map(|s| nonneg("stop", s)).transpose()?.unwrap_or(self.inner.levels());
-        let x = self.inner.inputs(a..b, frontier_only, pad_token).map_err(PyError::from)?;
+        let (flags, p) = match prefix {
+            None => (Vec::new(), 0),
+            Some(obj) => prefix_flags(obj, self.inner.len())?,
+        };
+        let x = self.inner.inputs_after(a..b, frontier_only, pad_token, &flags, p).map_err(PyError::from)?;
         let (r, w, c) = (x.rows, x.width, x.cols);
         let mask = PyArray1::from_vec(py, x.mask).reshape([r, w, c])?.into_any();
         Ok((arr2(py, x.tokens, r, w)?, arr2(py, x.positions, r, w)?, arr2(py, x.real, r, w)?, mask))
@@ -713,6 +719,18 @@ fn logits_f32<'py>(
         return Err(PyError::invalid("logits", format!("must be {what} with V ≥ 1, got shape {shape:?}")));
     }
     Ok((a, shape))
+}
+
+/// The (rows, P) flags of `TreeBatch.inputs(prefix=...)`: a 2-D numpy bool array with one row
+/// per batch row.
+fn prefix_flags(obj: &Bound<'_, PyAny>, rows: usize) -> SpecrsResult<(Vec<bool>, usize)> {
+    let a =
+        obj.cast::<numpy::PyArray2<bool>>().map_err(|_| PyError::invalid("prefix", "must be a 2-D numpy bool array (rows, P)"))?.readonly();
+    let shape = a.shape();
+    if shape[0] != rows {
+        return Err(PyError::invalid("prefix", format!("has {} rows but the batch has {rows}", shape[0])));
+    }
+    Ok((a.as_array().iter().copied().collect(), shape[1]))
 }
 
 fn check_batch_rows(got: usize, want: usize) -> SpecrsResult<()> {

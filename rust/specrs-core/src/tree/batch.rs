@@ -39,16 +39,18 @@ pub struct SlotInputs {
     pub rows: usize,
     /// Slots per row in this forward.
     pub width: usize,
-    /// Columns of `mask`: every slot from 0 to the end of the range.
+    /// Columns of `mask`: the `prefix` columns, then every slot from 0 to the end of the range.
     pub cols: usize,
+    /// Leading mask columns that are not slots (see [`TreeBatch::inputs_after`]).
+    pub prefix: usize,
     /// (rows × width) token ids; padding slots hold `pad_token`.
     pub tokens: Vec<i64>,
     /// (rows × width) position ids: the row's root position + depth (padding: the root's).
     pub positions: Vec<i64>,
     /// (rows × width) true where the slot holds a node of the row.
     pub real: Vec<bool>,
-    /// (rows × width × cols) ancestor-or-self mask over slot columns; a padding slot sees only
-    /// itself.
+    /// (rows × width × cols) mask: the row's prefix flags on a real slot (nothing on a padding
+    /// slot), then the ancestor-or-self flags over slot columns; a padding slot sees only itself.
     pub mask: Vec<bool>,
 }
 
@@ -272,6 +274,21 @@ impl TreeBatch {
     /// slot up to the end of the range. With `frontier_only`, slots of rows whose tree is complete
     /// count as padding (the draft needs only the nodes it will expand).
     pub fn inputs(&self, levels: Range<usize>, frontier_only: bool, pad_token: i64) -> Result<SlotInputs> {
+        self.inputs_after(levels, frontier_only, pad_token, &[], 0)
+    }
+
+    /// [`Self::inputs`] with `prefix_cols` mask columns before the slots: `prefix` is (rows ×
+    /// prefix_cols) flags (e.g. the cached positions each row attends to), copied into the mask
+    /// row of every real slot of the row; padding slots see none of them. So a model forward gets
+    /// its whole mask from one call.
+    pub fn inputs_after(
+        &self,
+        levels: Range<usize>,
+        frontier_only: bool,
+        pad_token: i64,
+        prefix: &[bool],
+        prefix_cols: usize,
+    ) -> Result<SlotInputs> {
         self.check_usable()?;
         if levels.start >= levels.end || levels.end > self.levels() {
             return Err(Error::invalid(
@@ -280,12 +297,17 @@ impl TreeBatch {
             ));
         }
         let slots = self.level_off[levels.start]..self.level_off[levels.end];
-        let (b, w, cols) = (self.rows.len(), slots.len(), slots.end);
+        let (b, w) = (self.rows.len(), slots.len());
+        if Some(prefix.len()) != b.checked_mul(prefix_cols) {
+            return Err(Error::invalid("prefix", format!("has {} flags; expected rows ({b}) × {prefix_cols}", prefix.len())));
+        }
+        let cols = prefix_cols.checked_add(slots.end).ok_or_else(|| Error::too_large("prefix", "too many columns"))?;
         check_mask_size("levels", b.saturating_mul(w), cols)?;
         let mut out = SlotInputs {
             rows: b,
             width: w,
             cols,
+            prefix: prefix_cols,
             tokens: vec![pad_token; b * w],
             positions: vec![0; b * w],
             real: vec![false; b * w],
@@ -294,15 +316,17 @@ impl TreeBatch {
         for r in 0..b {
             let tree = &self.rows[r].tree;
             let skip = frontier_only && tree.done();
+            let pre = &prefix[r * prefix_cols..(r + 1) * prefix_cols];
             for (k, s) in slots.clone().enumerate() {
                 let i = r * w + k;
                 out.positions[i] = self.root_pos[r];
-                let m = &mut out.mask[i * cols..(i + 1) * cols];
+                let (mp, m) = out.mask[i * cols..(i + 1) * cols].split_at_mut(prefix_cols);
                 match self.node_at(r, s).filter(|_| !skip) {
                     Some(node) => {
                         out.tokens[i] = tree.nodes[node].token;
                         out.positions[i] += tree.nodes[node].depth as i64;
                         out.real[i] = true;
+                        mp.copy_from_slice(pre);
                         for v in tree.ancestors(node) {
                             m[self.slot(r, v)] = true;
                         }
@@ -467,6 +491,19 @@ mod tests {
                 }
             }
         }
+        // With prefix columns: each real slot's mask row is its row's prefix, then the same tree
+        // columns; padding slots see no prefix column.
+        let pre: Vec<bool> = (0..3 * 4).map(|i| (i * 7) % 3 != 0).collect();
+        let with = b.inputs_after(0..3, false, -7, &pre, 4).unwrap();
+        assert_eq!((with.cols, with.prefix), (all.cols + 4, 4));
+        assert_eq!((&with.tokens, &with.positions, &with.real), (&all.tokens, &all.positions, &all.real));
+        for i in 0..3 * all.width {
+            let (mp, m) = with.mask[i * with.cols..(i + 1) * with.cols].split_at(4);
+            assert_eq!(m, &all.mask[i * all.cols..(i + 1) * all.cols]);
+            let r = i / all.width;
+            assert_eq!(mp, if all.real[i] { &pre[r * 4..r * 4 + 4] } else { &[false; 4][..] });
+        }
+        assert_eq!(b.inputs_after(0..3, false, 0, &pre, 3).unwrap_err().arg(), "prefix");
         // The draft's forward over the last level skips complete rows: none here is expanded.
         let last = b.inputs(2..3, true, 0).unwrap();
         assert!(last.real.iter().all(|&x| !x));

@@ -193,6 +193,19 @@ impl Aligned {
     }
 }
 
+/// A row as f64 over the dense index space 0..v: a dense row widened in one pass (no zero fill
+/// first), a sparse one scattered onto zeros.
+fn dense_f64(d: DistRef<'_>, v: usize) -> Result<Vec<f64>> {
+    if d.is_dense() {
+        let mut out = crate::pool::with_capacity(v);
+        with_dist!(d, |_ids, vals| out.extend(vals.iter().map(|x| x.to_f64())));
+        return Ok(out);
+    }
+    let mut out = crate::pool::filled(v, 0.0);
+    scatter(d, &mut out, "token_ids")?;
+    Ok(out)
+}
+
 fn scatter(d: DistRef<'_>, out: &mut [f64], arg: &str) -> Result<()> {
     with_dist!(d, |ids, vals| {
         match ids {
@@ -238,12 +251,11 @@ pub fn align(p: DistRef<'_>, q: Option<DistRef<'_>>) -> Result<Aligned> {
         (false, _) => None,
     };
     if let Some(v) = v_dense {
-        let mut pa = crate::pool::filled(v, 0.0);
-        let mut qa = crate::pool::filled(v, 0.0);
-        scatter(p, &mut pa, "token_ids")?;
-        if let Some(q) = q {
-            scatter(q, &mut qa, "token_ids")?;
-        }
+        let pa = dense_f64(p, v)?;
+        let qa = match q {
+            Some(q) => dense_f64(q, v)?,
+            None => crate::pool::filled(v, 0.0),
+        };
         return Ok(Aligned { ids: None, p: pa, q: qa });
     }
     // Both sparse: sorted union of the positive supports.
