@@ -164,6 +164,39 @@ def test_resumed_training_equals_an_uninterrupted_run(tmp_path):
     assert torch.load(ckpt, weights_only=False)["it"] == 6
 
 
+def test_high_noise_weighting_changes_the_objective_and_is_recorded(tmp_path):
+    """``high_noise_weight_cap`` γ weights the ε-MSE by clamp(σ_t/α_t, 1, γ) / mean: γ = 1 is the
+    plain objective (up to float rounding), γ = 10 trains a different model; the cap is in ``info``
+    and, when a resume changes it, in that resume's entry; γ < 1 or NaN is refused before training."""
+    x, y = fashion_data("train", SLICE)
+    cfg = dict(MODEL_CONFIGS["dit-small"], num_layers=1)
+
+    def run(cap, iters=3, ckpt=None):
+        torch.manual_seed(5)
+        m = build_denoiser(cfg)
+        disable_internal_label_dropout(m)
+        return train_denoiser(m, x, y, iters=iters, batch=8, lr=1e-3, warmup=1, seed=3, log=None, checkpoint=ckpt,
+                              high_noise_weight_cap=cap)
+
+    plain, info = run(None)
+    one, _ = run(1.0)
+    heavy, info10 = run(10.0)
+    for a, b, c in zip(plain.state_dict().values(), one.state_dict().values(), heavy.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert any(not torch.allclose(a, c, rtol=1e-3, atol=1e-4)
+               for a, c in zip(plain.state_dict().values(), heavy.state_dict().values()))
+    assert info["high_noise_weight_cap"] is None and info10["high_noise_weight_cap"] == 10.0
+    ckpt = tmp_path / "state.pt"
+    run(None, iters=2, ckpt=ckpt)
+    _, resumed = run(10.0, iters=4, ckpt=ckpt)  # the recipe change of the shipped UNet-L, in small
+    assert resumed["resumes"] == [{"at": 2, "iters": 4, "iters_before": 2, "high_noise_weight_cap": 10.0}]
+    _, again = run(10.0, iters=5, ckpt=ckpt)
+    assert again["resumes"][-1] == {"at": 4, "iters": 5, "iters_before": 4}
+    for bad in (0.5, float("nan")):
+        with pytest.raises(specrs.SpecrsError, match="high_noise_weight_cap"):
+            run(bad)
+
+
 def test_training_script_on_the_shipped_slice(tmp_path, run_script):
     """All parts of scripts/train_fashion_pairs.py, a few iterations each, then every pair loads."""
     out = tmp_path / "fashion"
@@ -176,6 +209,7 @@ def test_training_script_on_the_shipped_slice(tmp_path, run_script):
             info = json.loads((out / family / f"{size}.json").read_text())
             assert info["iters"] == 2 and info["batch"] == 4 and info["cpu_seconds"] > 0
             assert info["config"]["_class_name"] == MODEL_CONFIGS[f"{family}-{size}"]["_class_name"]
+            assert info["high_noise_weight_cap"] == (10.0 if (family, size) == ("unet", "large") else None)
     for name in PAIRS:
         if name == "digits":
             continue

@@ -63,7 +63,7 @@ def null_label_of(model) -> int:
 def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: int = 256,
                    lr: float = 2e-3, p_uncond: float = 0.1, ema_decay: float = 0.999, seed: int = 0,
                    log_every: int = 500, log=print, warmup: int = 100, curve_every: int = 50,
-                   checkpoint=None, checkpoint_every_s: float = 600.0):
+                   checkpoint=None, checkpoint_every_s: float = 600.0, high_noise_weight_cap: float | None = None):
     """Train ``model`` (an :class:`MLPDenoiser` or any diffusers-style denoiser ``(x_t, t, labels)``)
     and return (EMA copy in eval mode, info).
 
@@ -71,13 +71,27 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
     [iteration, smoothed loss, CPU seconds] every ``curve_every`` iterations. With ``checkpoint``
     (a path) the full training state is saved every ``checkpoint_every_s`` seconds and at the end,
     and a run finding that file resumes from it; resumed training is identical to an uninterrupted
-    one (same generator state, optimiser and EMA)."""
+    one (same generator state, optimiser and EMA).
+
+    ``high_noise_weight_cap`` (γ ≥ 1, default None: the plain ε-objective) weights each sample's
+    ε-MSE by w(t) = clamp(σ_t/α_t, 1, γ), divided by its mean over t (so the loss keeps the ε-MSE's
+    scale). A sampler forms x̂0 = (x_t − σ_t ε̂)/α_t, so an ε error at t is an x̂0 error σ_t/α_t times
+    larger (157× at t = 999 on the linear schedule): the uniform ε-objective hardly trains the high-
+    noise steps that start every trajectory, and w moves weight there (docs/results.md, the UNet
+    pair). It is recorded in ``info`` and, when a resume changes it, in that resume's entry."""
     from diffusers import DDPMScheduler
 
     sched = DDPMScheduler(**SCHEDULER_CONFIG)
     null = null_label_of(model)
     gen = torch.Generator().manual_seed(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.0)
+    weight_of_t = None
+    if high_noise_weight_cap is not None:
+        if not high_noise_weight_cap >= 1.0:
+            raise SpecrsError(f"high_noise_weight_cap: must be >= 1, got {high_noise_weight_cap!r}")
+        abar = sched.alphas_cumprod.to(torch.float64)
+        w = ((1 - abar) / abar).sqrt().clamp(1.0, float(high_noise_weight_cap))
+        weight_of_t = (w / w.mean()).to(torch.float32)  # (T,)
     ema = copy.deepcopy(model).requires_grad_(False)
     start, running, curve, cpu_before, wall_before, resumes = 0, None, [], 0.0, 0.0, []
     if checkpoint is not None and Path(checkpoint).is_file():
@@ -92,6 +106,8 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
         cpu_before, wall_before = state["cpu"], state["wall"]
         # A resume may change ``iters`` (a shorter or longer cosine schedule from here on): recorded.
         resumes = [*state.get("resumes", []), {"at": start, "iters": iters, "iters_before": state.get("iters")}]
+        if state.get("high_noise_weight_cap") != high_noise_weight_cap:
+            resumes[-1]["high_noise_weight_cap"] = high_noise_weight_cap
         if log:
             log(f"  resumed at iter {start}/{iters} from {checkpoint}")
     t0, c0 = time.perf_counter(), time.process_time()
@@ -100,7 +116,7 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
     def save(it_done: int) -> None:
         torch.save({"model": model.state_dict(), "ema": ema.state_dict(), "opt": opt.state_dict(),
                     "gen": gen.get_state(), "it": it_done, "running": running, "curve": curve,
-                    "iters": iters, "resumes": resumes,
+                    "iters": iters, "resumes": resumes, "high_noise_weight_cap": high_noise_weight_cap,
                     "cpu": cpu_before + time.process_time() - c0,
                     "wall": wall_before + time.perf_counter() - t0}, str(checkpoint) + ".tmp")
         Path(str(checkpoint) + ".tmp").replace(checkpoint)
@@ -115,9 +131,11 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
         t = torch.randint(0, sched.config.num_train_timesteps, (batch,), generator=gen)
         drop = torch.rand(batch, generator=gen) < p_uncond
         c[drop] = null
-        loss = torch.nn.functional.mse_loss(call_denoiser(model, sched.add_noise(x0, noise, t), t, c), noise)
+        err = (call_denoiser(model, sched.add_noise(x0, noise, t), t, c) - noise) ** 2  # (B, C, H, W)
+        loss = err.mean()  # the plain ε-MSE: logged and in the curve whatever the weighting
+        objective = loss if weight_of_t is None else (err.mean(dim=(1, 2, 3)) * weight_of_t[t]).mean()
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        objective.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         # EMA with a warm-up so the average is not dominated by the random initialisation.
@@ -137,7 +155,7 @@ def train_denoiser(model, x: torch.Tensor, y: torch.Tensor, iters: int, batch: i
     if checkpoint is not None:
         save(iters)
     info = {"iters": iters, "batch": batch, "lr": lr, "warmup": warmup, "p_uncond": p_uncond, "ema_decay": ema_decay,
-            "final_loss": running, "seconds": wall_before + time.perf_counter() - t0,
+            "high_noise_weight_cap": high_noise_weight_cap, "final_loss": running, "seconds": wall_before + time.perf_counter() - t0,
             "cpu_seconds": cpu_before + time.process_time() - c0, "torch_threads": torch.get_num_threads(),
             "params": sum(p.numel() for p in model.parameters()), "config": model_config(model), "curve": curve, "resumes": resumes}
     return ema.eval(), info
