@@ -99,6 +99,24 @@ def test_cli_sweep_writes_outputs(tmp_path):
         assert (out / name).stat().st_size > 1000
 
 
+def test_cli_x0_thresholding_changes_the_samples_and_is_refused_for_euler(tmp_path, capsys):
+    """``--x0-threshold`` builds the scheduler with diffusers' dynamic thresholding of x̂0 (the same
+    seed then gives other samples, so another FD) and says so in the table; euler has none."""
+    from specrs.cli import main
+
+    fds = {}
+    for flag in ([], ["--x0-threshold"]):
+        out = tmp_path / ("thr" if flag else "plain")
+        assert main(["stitch", "--fractions", "0,1", "--steps", "4", "--samples", "20", "--seeds", "0", "--grid", "0",
+                     "--scheduler", "dpm++", "--out", str(out), "--threads", "1", *flag]) == 0
+        fds[bool(flag)] = [float(r["fd"]) for r in csv.DictReader(open(out / "sweep.csv"))]
+        assert ("x0 thresholding" in (out / "sweep.md").read_text()) == bool(flag)
+    assert all(a != b for a, b in zip(fds[False], fds[True])), fds
+    capsys.readouterr()
+    assert main(["stitch", "--scheduler", "euler", "--x0-threshold", "--out", str(tmp_path / "e")]) == 2
+    assert "x0-threshold" in capsys.readouterr().err
+
+
 def test_cli_rejects_bad_fractions(tmp_path, capsys):
     from specrs.cli import main
 

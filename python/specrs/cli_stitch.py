@@ -63,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated seeds (default 0,1,2)")
     parser.add_argument("--guidance", type=float, default=1.0, help="classifier-free guidance scale (1 = none)")
     parser.add_argument("--eta", type=float, default=None, help="DDIM η (default: the scheduler's 0)")
+    parser.add_argument("--x0-threshold", action="store_true",
+                        help="dynamic thresholding of the predicted x0 (diffusers' thresholding=True, "
+                             "sample_max_value=1: the data lie in [-1, 1]); not for euler")
     parser.add_argument("--out", type=Path, default=Path("stitch-out"), help="output directory")
     parser.add_argument("--weights", type=Path, default=None,
                         help="directory of a trained pair, as the training script writes it (default: shipped)")
@@ -87,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         raise SpecrsError(f"steps: must be ≥ 1, got {args.steps}")
     if args.speed_repeats < 0:
         raise SpecrsError(f"speed-repeats: must be ≥ 0, got {args.speed_repeats}")
+    if args.x0_threshold and args.scheduler == "euler":
+        raise SpecrsError("x0-threshold: the euler scheduler has no x0 thresholding")
     import torch
     from tqdm.auto import tqdm
 
@@ -99,8 +104,13 @@ def run(args: argparse.Namespace) -> int:
     pair = load_pair(args.pair, args.weights, device=args.device)
     reference = pair.reference()
     step_kwargs = {"eta": args.eta} if args.eta is not None else None
+    overrides = {"thresholding": True, "sample_max_value": 1.0} if args.x0_threshold else {}
+
+    def make_scheduler():
+        return pair.scheduler(args.scheduler, **overrides)
+
     bar = tqdm(total=len(seeds) * len(fractions), desc=f"T-Stitch {args.pair} {args.scheduler}-{args.steps}", unit="run")
-    rows, kept = run_sweep(pair.small, pair.large, pair.classifier, lambda: pair.scheduler(args.scheduler), fractions,
+    rows, kept = run_sweep(pair.small, pair.large, pair.classifier, make_scheduler, fractions,
                            args.steps, args.samples, seeds, guidance=args.guidance, scheduler_name=args.scheduler,
                            reference=reference, keep=args.grid, step_kwargs=step_kwargs, progress=bar.update,
                            reverse=args.reverse, num_classes=pair.num_classes)
@@ -111,11 +121,12 @@ def run(args: argparse.Namespace) -> int:
     write_csv(rows, args.out / "sweep.csv")
     title = (f"{args.pair}: {args.scheduler.upper()}-{args.steps}, {args.samples} samples × {len(seeds)} seeds"
              + (f", CFG {args.guidance:g}" if args.guidance != 1.0 else "")
-             + (", REVERSED (large first)" if args.reverse else ""))
+             + (", REVERSED (large first)" if args.reverse else "")
+             + (", x0 thresholding" if args.x0_threshold else ""))
     md = markdown_table(summary, title, floor)
     best = headline(summary)
     if args.speed_repeats and best is not None and best.r > 0:
-        speed = alternating_speedup(pair.small, pair.large, [best.r], lambda: pair.scheduler(args.scheduler),
+        speed = alternating_speedup(pair.small, pair.large, [best.r], make_scheduler,
                                     args.steps, args.speed_samples or args.samples, args.speed_repeats,
                                     guidance=args.guidance, num_classes=pair.num_classes, step_kwargs=step_kwargs)
         md += "\n" + speed_table(speed, f"Alternating timing at r = {best.r:.2f}")
