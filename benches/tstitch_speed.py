@@ -31,6 +31,7 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--guidance", type=float, default=1.0)
     p.add_argument("--weights", default=None, help="directory of a trained pair (default: the shipped one)")
+    p.add_argument("--x0-threshold", action="store_true", help="as specrs stitch --x0-threshold")
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from specrs.diffusion import load_pair
@@ -40,10 +41,12 @@ def main() -> None:
 
     pair = load_pair(args.pair, args.weights)
     fr = [float(f) for f in args.fractions.split(",")]
-    rows = alternating_speedup(pair.small, pair.large, fr, lambda: pair.scheduler(args.scheduler), args.steps,
+    overrides = {"thresholding": True, "sample_max_value": 1.0} if args.x0_threshold else {}
+    rows = alternating_speedup(pair.small, pair.large, fr, lambda: pair.scheduler(args.scheduler, **overrides), args.steps,
                                args.samples, args.repeats, guidance=args.guidance, num_classes=pair.num_classes)
     fs, fl = model_flops(pair.small, pair.sample_shape), model_flops(pair.large, pair.sample_shape)
-    print(f"{args.pair}: {args.scheduler.upper()}-{args.steps}, {args.threads} thread(s); small "
+    print(f"{args.pair}: {args.scheduler.upper()}-{args.steps}{', x0 thresholding' if args.x0_threshold else ''}, "
+          f"{args.threads} thread(s); small "
           f"{param_count(pair.small):,} params {fs / 1e6:.1f} MFLOP, large {param_count(pair.large):,} params "
           f"{fl / 1e6:.1f} MFLOP per sample and NFE")
     print(speed_table(rows))
