@@ -35,13 +35,14 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(args.threads)
     from specrs.diffusion import load_pair
+    from specrs.diffusion.assets import X0_THRESHOLDING
     from specrs.diffusion.evaluate import alternating_speedup, model_flops
     from specrs.diffusion.report import speed_table
     from specrs.diffusion.sampler import param_count
 
     pair = load_pair(args.pair, args.weights)
     fr = [float(f) for f in args.fractions.split(",")]
-    overrides = {"thresholding": True, "sample_max_value": 1.0} if args.x0_threshold else {}
+    overrides = X0_THRESHOLDING if args.x0_threshold else {}
     rows = alternating_speedup(pair.small, pair.large, fr, lambda: pair.scheduler(args.scheduler, **overrides), args.steps,
                                args.samples, args.repeats, guidance=args.guidance, num_classes=pair.num_classes)
     fs, fl = model_flops(pair.small, pair.sample_shape), model_flops(pair.large, pair.sample_shape)

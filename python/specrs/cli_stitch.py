@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
     from tqdm.auto import tqdm
 
-    from specrs.diffusion.assets import load_pair
+    from specrs.diffusion.assets import X0_THRESHOLDING, load_pair
     from specrs.diffusion.evaluate import alternating_speedup, headline, run_sweep, summarize
     from specrs.diffusion.report import markdown_table, speed_table, write_csv, write_plots
 
@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     pair = load_pair(args.pair, args.weights, device=args.device)
     reference = pair.reference()
     step_kwargs = {"eta": args.eta} if args.eta is not None else None
-    overrides = {"thresholding": True, "sample_max_value": 1.0} if args.x0_threshold else {}
+    overrides = X0_THRESHOLDING if args.x0_threshold else {}
 
     def make_scheduler():
         return pair.scheduler(args.scheduler, **overrides)

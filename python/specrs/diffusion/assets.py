@@ -30,7 +30,7 @@ from specrs._specrs import SpecrsError
 from specrs.diffusion.models import DigitsClassifier, FashionClassifier, MLPDenoiser
 
 __all__ = ["DiffusionPair", "DigitsPair", "PAIRS", "save_model", "load_model", "load_pair", "load_digits_pair",
-           "default_asset_dir", "digits_scheduler", "make_scheduler", "save_reference", "load_reference"]
+           "default_asset_dir", "digits_scheduler", "make_scheduler", "save_reference", "load_reference", "X0_THRESHOLDING"]
 
 _KINDS = {"MLPDenoiser": MLPDenoiser, "DigitsClassifier": DigitsClassifier, "FashionClassifier": FashionClassifier}
 _DIFFUSERS_KINDS = ("DiTTransformer2DModel", "UNet2DModel")
@@ -102,6 +102,12 @@ def load_reference(path):
     t = load_file(str(path))
     return t["mu"].numpy(), t["cov"].numpy()
 
+
+# Scheduler overrides for diffusers' dynamic thresholding of the predicted x0 (Saharia et al., 2022):
+# x̂0 is clamped to ±s and divided by s, s the 99.5th percentile of |x̂0| clamped to [1, sample_max_value];
+# with sample_max_value = 1 that is x̂0 clipped to [−1, 1], where every pair's data lie. The solver's
+# update then uses the clipped x̂0 and (DDIM) the model's own ε (docs/results.md, the UNet pair).
+X0_THRESHOLDING = {"thresholding": True, "sample_max_value": 1.0}
 
 _SCHEDULER_ALIASES = {"dpmsolver++": "dpm++", "dpm-solver++": "dpm++", "dpm_solver++": "dpm++"}
 
