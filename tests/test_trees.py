@@ -407,7 +407,7 @@ def toy_case(draw):
     kind = draw(st.sampled_from(sorted(KINDS)))
     v = draw(st.integers(2, 4))
     # Shapes whose tree laws stay small enough to enumerate (≤ ~1e5 trees).
-    if kind in ("rsd-c", "iid"):
+    if kind in ("rsd-c", "iid", "traversal"):  # traversal draws rsd-c's trees
         shape = draw(st.sampled_from([(1,), (2,), (3,), (2, 1), (2, 2), (3, 1), (2, 1, 1), (3, 1, 1)]))
         shape = tuple(min(b, v) for b in shape)
     elif kind == "greedy":
