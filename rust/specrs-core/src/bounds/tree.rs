@@ -25,7 +25,7 @@
 //! accepts τ ≤ g(T, Y), so E[τ] ≤ optimum ≤ bound: the full-information diagnostic (§11.4's third
 //! value on chains), not an implementable verifier.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::tree::exact::{last_token, tree_law};
 use crate::tree::{DistRef, DraftTree, TreeKind};
@@ -91,7 +91,8 @@ pub fn tree_optima(kind: TreeKind, shape: &[usize], p_table: &[f64], q_table: &[
             *x = pr;
         }
         // Each tree's depth-d paths, merged by path set (the flow needs sets only).
-        let mut sets: HashMap<Vec<i64>, f64> = HashMap::new();
+        // Ordered maps: the flow's input order, hence the result's last bits, never depends on a hash seed.
+        let mut sets: BTreeMap<Vec<i64>, f64> = BTreeMap::new();
         for (t, pr) in &trees {
             let mut paths: Vec<i64> = (0..t.nodes.len())
                 .filter(|&i| t.nodes[i].depth == d)
@@ -145,7 +146,7 @@ fn full_information(trees: &[(DraftTree, f64)], p_table: &[f64], v: usize, root:
         level = next_level;
     }
     // Trees with the same set of (reachable) paths are one supply node.
-    let mut sets: HashMap<Vec<usize>, f64> = HashMap::new();
+    let mut sets: BTreeMap<Vec<usize>, f64> = BTreeMap::new();
     for (t, pr) in trees {
         crate::cancel::check(t.nodes.len())?;
         let mut at: Vec<Option<usize>> = vec![None; t.nodes.len()];
